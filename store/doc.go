@@ -1,0 +1,62 @@
+// Package store is edgeplane's local replica: the mesh's key/value records
+// in one bbolt file, with the clock, indexes and watches that the agent's
+// API and replication need. It knows nothing of the network.
+//
+// # Records and merge
+//
+// A Record is a key, a value, flags, a hybrid logical clock Version, the id
+// of the node that wrote it (Origin) and a Deleted mark (a tombstone).
+// Replicas merge by last-writer-wins on (Version, Origin): Merge returns the
+// greater of two records under Compare, a total order, so merging is
+// commutative, associative and idempotent and replicas that receive the
+// same writes in any order converge. Two concurrent writes to one key: the
+// later stamp wins everywhere, and the other is lost.
+//
+// # Clock
+//
+// Clock issues Stamps: 48 bits of wall milliseconds and a 16-bit counter.
+// Readings never go backwards and never read before the clock's floor (the
+// binary's build time). The high-water mark is written in the same
+// transaction as every write, and Open resumes from max(high-water mark,
+// largest stamp stored, wall clock), so a device whose clock reads 1970
+// after a reboot still stamps after everything it wrote before.
+//
+// # Local writes
+//
+// Put, CAS, Delete and DeleteTree stamp a write with the clock and this
+// node's id, store it under the next local modify index and return once
+// the transaction is fsynced. Concurrent writers share transactions (group
+// commit): whoever holds the commit lock commits every queued write in one
+// transaction and one fsync, so throughput grows with concurrency while a
+// lone writer waits for no timer. If a shared transaction fails, each
+// write in it is retried alone, so every write function is idempotent.
+//
+// Apply merges records written elsewhere. A record that loses, or equals
+// what the store holds, changes nothing: it takes no index and wakes no
+// watch.
+//
+// # Indexes and blocking queries
+//
+// The modify index is local to this node and persisted: it never goes
+// backwards and is never 0. Get and List report the index a blocking query
+// waits past: the key's own modify index, or the largest under a prefix,
+// tombstones included. Collected tombstones raise a floor (the reap index)
+// so these indexes never decrease. Watch and WaitIndex wake only for the
+// key or prefix they cover.
+//
+// # Tombstones and snapshots
+//
+// Deletes are tombstones until CollectTombstones removes those older than
+// a horizon. Snapshot streams every record, tombstones included, in short
+// read transactions; Restore merges a stream by last-writer-wins, so it
+// never replaces a newer record with an older one. Every frame of the
+// stream carries a checksum and the stream ends with a count, so damage and
+// truncation are detected (see SnapshotReader).
+//
+// # Durability and the data file
+//
+// The file is opened with a one-second lock timeout: a second agent on the
+// same data directory fails at once with ErrInUse. The freelist is not
+// written on commit (NoFreelistSync, hashmap freelist), which saves writes
+// on SD cards at the cost of a scan when the file is opened.
+package store

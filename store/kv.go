@@ -1,0 +1,301 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Put writes key locally with a new stamp and returns the stored entry once
+// it is on disk.
+func (s *Store) Put(key string, value []byte, flags uint64) (Entry, error) {
+	e, _, err := s.CAS(key, value, flags, nil)
+	return e, err
+}
+
+// CAS writes key only if its current modify index equals *index; a nil
+// index writes unconditionally, and *index == 0 writes only if the key does
+// not exist. It reports whether the write happened.
+//
+// The index compared is this node's local index: CAS orders writers that
+// talk to the same node, it is not a mesh-wide lock.
+func (s *Store) CAS(key string, value []byte, flags uint64, index *uint64) (Entry, bool, error) {
+	if err := checkKV(key, value); err != nil {
+		return Entry{}, false, err
+	}
+	var (
+		out Entry
+		ok  bool
+	)
+	err := s.write(func(t *txn) error {
+		out, ok = Entry{}, false
+		old, found, err := t.get(key)
+		if err != nil {
+			return err
+		}
+		live := found && !old.Deleted
+		if index != nil && !casMatches(*index, old, live) {
+			return nil
+		}
+		e := Entry{Record: Record{
+			Key: key, Value: value, Flags: flags, Origin: s.nodeID,
+			Version: s.clock.NowAfter(old.Version),
+		}}
+		if live {
+			e.CreateIndex = old.CreateIndex
+		}
+		if err := t.put(&e); err != nil {
+			return err
+		}
+		out, ok = e, true
+		return nil
+	})
+	return out, ok, err
+}
+
+func casMatches(index uint64, old Entry, live bool) bool {
+	if index == 0 {
+		return !live
+	}
+	return live && old.ModifyIndex == index
+}
+
+// Delete writes a tombstone for key if it exists; a missing key is left
+// alone. With a non-nil index it deletes only if the key's modify index
+// equals *index. It reports whether the condition held.
+func (s *Store) Delete(key string, index *uint64) (bool, error) {
+	if err := checkKV(key, nil); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := s.write(func(t *txn) error {
+		ok = false
+		old, found, err := t.get(key)
+		if err != nil {
+			return err
+		}
+		live := found && !old.Deleted
+		if index != nil && (*index == 0 || !casMatches(*index, old, live)) {
+			return nil
+		}
+		ok = true
+		if !live {
+			return nil
+		}
+		return t.put(s.tombstone(old))
+	})
+	return ok, err
+}
+
+func (s *Store) tombstone(old Entry) *Entry {
+	return &Entry{Record: Record{
+		Key: old.Key, Origin: s.nodeID, Deleted: true,
+		Version: s.clock.NowAfter(old.Version),
+	}, CreateIndex: old.CreateIndex}
+}
+
+// DeleteTree writes tombstones for every live key under prefix and returns
+// how many it deleted.
+func (s *Store) DeleteTree(prefix string) (int, error) {
+	var n int
+	err := s.write(func(t *txn) error {
+		n = 0
+		var doomed []Entry
+		c := t.kv.Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			if !e.Deleted {
+				doomed = append(doomed, e)
+			}
+		}
+		for _, e := range doomed {
+			if err := t.put(s.tombstone(e)); err != nil {
+				return err
+			}
+		}
+		n = len(doomed)
+		return nil
+	})
+	return n, err
+}
+
+// Apply merges records written elsewhere into the store by last-writer-
+// wins and returns how many changed it. Records that lose, or that equal
+// what the store holds, change nothing: they take no index and wake no
+// watch. Each applied stamp advances the clock; callers reject stamps too
+// far ahead before calling Apply. Large slices are committed in chunks.
+func (s *Store) Apply(recs []Record) (int, error) {
+	const chunk = 1024
+	total := 0
+	for len(recs) > 0 {
+		part := recs[:min(chunk, len(recs))]
+		recs = recs[len(part):]
+		for i := range part {
+			if err := checkKV(part[i].Key, part[i].Value); err != nil {
+				return total, err
+			}
+		}
+		var n int
+		err := s.write(func(t *txn) error {
+			n = 0
+			for i := range part {
+				won, err := t.merge(&part[i])
+				if err != nil {
+					return err
+				}
+				if won {
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// merge stores rec if it beats the stored version of its key.
+func (t *txn) merge(rec *Record) (bool, error) {
+	old, found, err := t.get(rec.Key)
+	if err != nil {
+		return false, err
+	}
+	if found && Compare(&old.Record, rec) >= 0 {
+		return false, nil
+	}
+	t.s.clock.Observe(rec.Version)
+	e := Entry{Record: *rec}
+	if found && !old.Deleted && !rec.Deleted {
+		e.CreateIndex = old.CreateIndex
+	}
+	return true, t.put(&e)
+}
+
+// Get returns the entry for key, tombstones included (check Deleted), and
+// the index a blocking query on the key waits past: the key's modify index
+// or, for a key the store has never held or has collected, the index of
+// the last collection.
+func (s *Store) Get(key string) (e Entry, found bool, index uint64, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKV).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		e, err = decodeEntry(key, v)
+		found = err == nil
+		return err
+	})
+	if found {
+		index = e.ModifyIndex
+	}
+	return e, found, s.floorIndex(index), err
+}
+
+// List returns the live entries under prefix in key order, and the largest
+// modify index under the prefix, deletions included.
+func (s *Store) List(prefix string) ([]Entry, uint64, error) {
+	var out []Entry
+	idx, err := s.scan(prefix, func(e *Entry) { out = append(out, *e) })
+	return out, idx, err
+}
+
+// Keys returns the live keys under prefix. With a separator, keys that
+// continue past the separator after the prefix are cut just after it and
+// listed once, as Consul does ("a/b/c", "a/d" under "a/" with "/" give
+// "a/b/", "a/d").
+func (s *Store) Keys(prefix, separator string) ([]string, uint64, error) {
+	var out []string
+	idx, err := s.scan(prefix, func(e *Entry) {
+		k := e.Key
+		if separator != "" {
+			if i := strings.Index(k[len(prefix):], separator); i >= 0 {
+				k = k[:len(prefix)+i+len(separator)]
+			}
+		}
+		if n := len(out); n == 0 || out[n-1] != k {
+			out = append(out, k)
+		}
+	})
+	return out, idx, err
+}
+
+// scan calls fn for each live entry under prefix and returns the largest
+// modify index seen, tombstones included.
+func (s *Store) scan(prefix string, fn func(*Entry)) (uint64, error) {
+	var idx uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketKV).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			idx = max(idx, e.ModifyIndex)
+			if !e.Deleted {
+				fn(&e)
+			}
+		}
+		return nil
+	})
+	return s.floorIndex(idx), err
+}
+
+// floorIndex raises an index to the last collection's index and to 1, so
+// that the index of a key or prefix never goes backwards when tombstones
+// are collected and is never 0.
+func (s *Store) floorIndex(idx uint64) uint64 {
+	return max(idx, s.reapIndex.Load(), 1)
+}
+
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.db.View(fn); err != nil {
+		return fmt.Errorf("store: read: %w", err)
+	}
+	return nil
+}
+
+// CollectTombstones removes tombstones stamped before horizon and returns
+// how many it removed. The index of a key or prefix that held one does not
+// go backwards: reads floor their index at the largest collected index.
+func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
+	var n int
+	err := s.write(func(t *txn) error {
+		n = 0
+		var doomed [][]byte
+		err := t.kv.ForEach(func(k, v []byte) error {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			if e.Deleted && e.Version < horizon {
+				doomed = append(doomed, k)
+				t.reap = max(t.reap, e.ModifyIndex)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range doomed {
+			if err := t.kv.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(doomed)
+		return nil
+	})
+	return n, err
+}

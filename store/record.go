@@ -1,0 +1,172 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Record is one replicated key: the unit that the store persists, merges
+// and ships to other nodes.
+type Record struct {
+	Key     string
+	Value   []byte
+	Flags   uint64
+	Version Stamp  // hybrid logical clock stamp of the write
+	Origin  string // id of the node that made the write
+	Deleted bool   // a tombstone: the key was deleted at Version
+}
+
+// Entry is a record as this node holds it, with the node's local indexes.
+// The indexes are per node: two nodes holding the same record may give it
+// different indexes.
+type Entry struct {
+	Record
+	CreateIndex uint64 // local index at which the key was last created
+	ModifyIndex uint64 // local index of the last change to the key
+}
+
+// Compare orders records by (Version, Origin), the last-writer-wins order.
+// Records with equal (Version, Origin) are ordered by (Deleted, Value,
+// Flags, Key), so that the order is total even over corrupt or forged input
+// and Merge stays commutative. It returns -1, 0 or +1.
+func Compare(a, b *Record) int {
+	if c := cmp.Compare(a.Version, b.Version); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Origin, b.Origin); c != 0 {
+		return c
+	}
+	if a.Deleted != b.Deleted {
+		if a.Deleted {
+			return 1
+		}
+		return -1
+	}
+	if c := bytes.Compare(a.Value, b.Value); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Flags, b.Flags); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Key, b.Key)
+}
+
+// Merge returns the winner of two versions of a key under last-writer-wins:
+// the greater under Compare. It is commutative, associative and idempotent,
+// so replicas that see the same writes in any order and any number of times
+// hold the same record.
+func Merge(a, b Record) Record {
+	if Compare(&a, &b) >= 0 {
+		return a
+	}
+	return b
+}
+
+// Errors returned when decoding stored or received records.
+var (
+	// ErrCorrupt reports bytes that do not decode as a record.
+	ErrCorrupt = errors.New("store: corrupt record")
+)
+
+const (
+	entryFormat  byte = 1
+	flagDeleted  byte = 1 << 0
+	maxOriginLen      = 256
+	// MaxKeyLen is the longest key the store accepts, in bytes.
+	MaxKeyLen = 4096
+	// MaxValueLen is the largest value the store accepts, in bytes.
+	MaxValueLen = 16 << 20
+)
+
+// appendEntry encodes e without its key (the key is the bbolt key):
+//
+//	format(1) bits(1) createIndex modifyIndex flags version (uvarints)
+//	len(origin) origin len(value) value
+func appendEntry(dst []byte, e *Entry) []byte {
+	var bits byte
+	if e.Deleted {
+		bits |= flagDeleted
+	}
+	dst = append(dst, entryFormat, bits)
+	dst = binary.AppendUvarint(dst, e.CreateIndex)
+	dst = binary.AppendUvarint(dst, e.ModifyIndex)
+	dst = binary.AppendUvarint(dst, e.Flags)
+	dst = binary.AppendUvarint(dst, uint64(e.Version))
+	dst = binary.AppendUvarint(dst, uint64(len(e.Origin)))
+	dst = append(dst, e.Origin...)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Value)))
+	return append(dst, e.Value...)
+}
+
+// decodeEntry decodes the bytes appendEntry wrote. The value is copied, so
+// the result stays valid after the bbolt transaction ends.
+func decodeEntry(key string, b []byte) (Entry, error) {
+	d := decoder{b: b}
+	if f := d.byte(); f != entryFormat {
+		return Entry{}, fmt.Errorf("%w: key %q: unknown format %d", ErrCorrupt, key, f)
+	}
+	bits := d.byte()
+	e := Entry{Record: Record{Key: key}}
+	e.Deleted = bits&flagDeleted != 0
+	e.CreateIndex = d.uvarint()
+	e.ModifyIndex = d.uvarint()
+	e.Flags = d.uvarint()
+	e.Version = Stamp(d.uvarint())
+	e.Origin = string(d.bytes(maxOriginLen))
+	if v := d.bytes(MaxValueLen); len(v) > 0 {
+		e.Value = bytes.Clone(v)
+	}
+	if d.err != nil || bits&^flagDeleted != 0 || len(d.b) != 0 {
+		return Entry{}, fmt.Errorf("%w: key %q", ErrCorrupt, key)
+	}
+	return e, nil
+}
+
+// decoder reads the fields of a record; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(limit int) []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(limit) || n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = ErrCorrupt
+	}
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"testing"
+)
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	src := openStore(t, "", Options{})
+	for i := range 2500 { // more than one read chunk
+		mustPut(t, src, fmt.Sprintf("k%05d", i), fmt.Sprint(i))
+	}
+	if _, err := src.Delete("k00007", nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := src.Snapshot(&buf)
+	if err != nil || n != 2500 {
+		t.Fatalf("Snapshot = %d, %v", n, err)
+	}
+	dst := openStore(t, "", Options{})
+	if applied, err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil || applied != 2500 {
+		t.Fatalf("Restore = %d, %v", applied, err)
+	}
+	want, _, _ := src.List("")
+	got, _, _ := dst.List("")
+	if len(got) != len(want) {
+		t.Fatalf("restored %d live keys, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i].Record, want[i].Record) {
+			t.Fatalf("record %d: %+v, want %+v", i, got[i].Record, want[i].Record)
+		}
+	}
+	// Restoring again changes nothing.
+	before := dst.Index()
+	if applied, err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil || applied != 0 || dst.Index() != before {
+		t.Fatalf("second Restore = %d, %v, index %d -> %d", applied, err, before, dst.Index())
+	}
+}
+
+func TestRestoreNeverOverwritesNewer(t *testing.T) {
+	src := openStore(t, "", Options{})
+	mustPut(t, src, "k", "old")
+	var buf bytes.Buffer
+	if _, err := src.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := openStore(t, "", Options{})
+	mustPut(t, dst, "placeholder", "x")
+	newer := Record{Key: "k", Value: []byte("new"), Version: src.Clock().Now() + 1000, Origin: "n"}
+	if _, err := dst.Apply([]Record{newer}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _, _ := dst.Get("k"); string(got.Value) != "new" {
+		t.Fatalf("restore overwrote a newer record: %q", got.Value)
+	}
+}
+
+func TestSnapshotReaderRejectsDamage(t *testing.T) {
+	var buf bytes.Buffer
+	sw := NewSnapshotWriter(&buf)
+	for i := range 3 {
+		if err := sw.Write(&Record{Key: fmt.Sprint("k", i), Value: []byte("value"), Version: 9}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	flipped := bytes.Clone(good)
+	flipped[20] ^= 0xff
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrSnapshotFormat},
+		{"wrong magic", []byte("NOTSNAPSHOT"), ErrSnapshotFormat},
+		{"cut in a frame", good[:len(good)/2], ErrSnapshotTruncated},
+		{"no end frame", good[:len(good)-6], ErrSnapshotTruncated},
+		{"flipped byte", flipped, ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sr := NewSnapshotReader(bytes.NewReader(tt.in))
+			var err error
+			for range 10 {
+				if _, err = sr.Next(); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzSnapshotReader(f *testing.F) {
+	var buf bytes.Buffer
+	sw := NewSnapshotWriter(&buf)
+	_ = sw.Write(&Record{Key: "a", Value: []byte("1"), Version: 1, Origin: "n"})
+	_ = sw.Write(&Record{Key: "b", Deleted: true, Version: 2})
+	_ = sw.Close()
+	f.Add(buf.Bytes())
+	f.Add(snapshotMagic)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sr := NewSnapshotReader(bytes.NewReader(b))
+		for range 1000 {
+			rec, err := sr.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				return
+			}
+			if rec.Key == "" || len(rec.Key) > MaxKeyLen {
+				t.Fatalf("decoded an invalid key %q", rec.Key)
+			}
+		}
+	})
+}

@@ -1,0 +1,306 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors callers may branch on.
+var (
+	// ErrInUse reports that another process holds the data file's lock.
+	ErrInUse = errors.New("data dir in use by another agent")
+	// ErrClosed reports an operation on a closed store.
+	ErrClosed = errors.New("store: closed")
+	// ErrInvalidKey reports an empty key or one longer than MaxKeyLen.
+	ErrInvalidKey = errors.New("store: invalid key")
+	// ErrValueTooLarge reports a value longer than MaxValueLen.
+	ErrValueTooLarge = errors.New("store: value too large")
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "edgeplane.db"
+
+var (
+	bucketKV   = []byte("kv")
+	bucketMeta = []byte("meta")
+
+	metaIndex     = []byte("index")      // last local modify index
+	metaHLC       = []byte("hlc")        // clock high-water mark
+	metaReapIndex = []byte("reap_index") // largest index of a collected tombstone
+	metaNodeID    = []byte("node_id")
+)
+
+// Options tune a store. The zero value is usable: see DefaultOptions.
+type Options struct {
+	// Wall is the wall clock the hybrid logical clock reads. Default time.Now.
+	Wall func() time.Time
+	// ClockFloor is the earliest time the clock ever reads: the agent passes
+	// its build time, so a device whose clock reads 1970 at boot still
+	// stamps after every release. Default: the zero time (no floor).
+	ClockFloor time.Time
+	// LockTimeout bounds the wait for the data file's lock. Default 1s;
+	// past it Open fails with ErrInUse instead of hanging.
+	LockTimeout time.Duration
+}
+
+// DefaultOptions are the options Open uses for zero fields.
+var DefaultOptions = Options{Wall: time.Now, LockTimeout: time.Second}
+
+// Store is the node's local replica: records in a bbolt file, a hybrid
+// logical clock, a local modify index and the watches waiting on it. All
+// methods are safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	clock  *Clock
+	nodeID string
+	watch  watchSet
+
+	index     atomic.Uint64 // last committed local index
+	reapIndex atomic.Uint64
+
+	// Group commit: writers queue their operation, and whichever holds
+	// commitMu commits everything queued in one fsynced transaction.
+	pendMu   sync.Mutex
+	pending  []*op
+	commitMu sync.Mutex
+	closed   atomic.Bool
+}
+
+// Open opens or creates the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Wall == nil {
+		opts.Wall = DefaultOptions.Wall
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultOptions.LockTimeout
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: opts.LockTimeout,
+		// The freelist is rebuilt at open instead of written on every
+		// commit: fewer writes to SD cards, a slightly slower start.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s is locked", ErrInUse, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.load(opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load creates the buckets, reads the meta values and resumes the clock
+// from max(high-water mark, largest stamp stored, wall clock).
+func (s *Store) load(opts Options) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		kv, err := tx.CreateBucketIfNotExists(bucketKV)
+		if err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		id := meta.Get(metaNodeID)
+		if id == nil {
+			id = []byte(newUUID())
+			if err := meta.Put(metaNodeID, id); err != nil {
+				return err
+			}
+		}
+		s.nodeID = string(id)
+		s.index.Store(getUint(meta, metaIndex))
+		s.reapIndex.Store(getUint(meta, metaReapIndex))
+		hwm := Stamp(getUint(meta, metaHLC))
+		err = kv.ForEach(func(k, v []byte) error {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			hwm = max(hwm, e.Version)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: load: %w", err)
+		}
+		s.clock = NewClock(opts.Wall, opts.ClockFloor, hwm)
+		return putUint(meta, metaHLC, uint64(s.clock.Peek()))
+	})
+}
+
+// Close waits for the commit in progress and closes the file.
+func (s *Store) Close() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.watch.closeAll()
+	return s.db.Close()
+}
+
+// NodeID returns the id this store stamps on local writes: a UUID made at
+// the first open and kept in the file.
+func (s *Store) NodeID() string { return s.nodeID }
+
+// Clock returns the store's hybrid logical clock.
+func (s *Store) Clock() *Clock { return s.clock }
+
+// Index returns the last local modify index, at least 1.
+func (s *Store) Index() uint64 { return max(s.index.Load(), 1) }
+
+// op is one write inside a group commit. It must be idempotent: when a
+// group fails, each op is run again alone in a transaction of its own.
+type op struct {
+	fn   func(t *txn) error
+	done bool
+	err  error
+}
+
+// txn is the write transaction an op runs in.
+type txn struct {
+	s       *Store
+	kv      *bolt.Bucket
+	meta    *bolt.Bucket
+	index   uint64
+	reap    uint64
+	changed []string
+}
+
+func (t *txn) get(key string) (Entry, bool, error) {
+	v := t.kv.Get([]byte(key))
+	if v == nil {
+		return Entry{}, false, nil
+	}
+	e, err := decodeEntry(key, v)
+	return e, err == nil, err
+}
+
+// put stores e under the next local index.
+func (t *txn) put(e *Entry) error {
+	t.index++
+	e.ModifyIndex = t.index
+	if e.CreateIndex == 0 {
+		e.CreateIndex = t.index
+	}
+	t.changed = append(t.changed, e.Key)
+	return t.kv.Put([]byte(e.Key), appendEntry(nil, e))
+}
+
+// write runs fn inside a group commit and returns once its transaction is
+// fsynced (or failed).
+func (s *Store) write(fn func(t *txn) error) error {
+	o := &op{fn: fn}
+	s.pendMu.Lock()
+	s.pending = append(s.pending, o)
+	s.pendMu.Unlock()
+
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if o.done {
+		return o.err
+	}
+	s.pendMu.Lock()
+	group := s.pending
+	s.pending = nil
+	s.pendMu.Unlock()
+	if s.closed.Load() {
+		for _, g := range group {
+			g.done, g.err = true, ErrClosed
+		}
+		return ErrClosed
+	}
+	if err := s.commit(group); err != nil && len(group) > 1 {
+		for _, g := range group {
+			_ = s.commit([]*op{g})
+		}
+	}
+	return o.err
+}
+
+// commit runs ops in one transaction; on success it publishes the new
+// index and wakes the watches of the changed keys.
+func (s *Store) commit(ops []*op) error {
+	var t *txn
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t = &txn{s: s, kv: tx.Bucket(bucketKV), meta: tx.Bucket(bucketMeta),
+			index: s.index.Load(), reap: s.reapIndex.Load()}
+		for _, o := range ops {
+			if err := o.fn(t); err != nil {
+				return err
+			}
+		}
+		if len(t.changed) == 0 && t.reap == s.reapIndex.Load() {
+			return nil
+		}
+		// The clock's high-water mark goes in the same transaction as the
+		// writes it stamped, so a restart never reuses a stamp.
+		if err := putUint(t.meta, metaHLC, uint64(s.clock.Peek())); err != nil {
+			return err
+		}
+		if err := putUint(t.meta, metaReapIndex, t.reap); err != nil {
+			return err
+		}
+		return putUint(t.meta, metaIndex, t.index)
+	})
+	for _, o := range ops {
+		o.done, o.err = true, err
+	}
+	if err != nil {
+		return err
+	}
+	s.index.Store(t.index)
+	s.reapIndex.Store(t.reap)
+	s.watch.notify(t.changed)
+	return nil
+}
+
+func getUint(b *bolt.Bucket, k []byte) uint64 {
+	v := b.Get(k)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func putUint(b *bolt.Bucket, k []byte, v uint64) error {
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func checkKV(key string, value []byte) error {
+	if key == "" || len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: length %d (1-%d bytes)", ErrInvalidKey, len(key), MaxKeyLen)
+	}
+	if len(value) > MaxValueLen {
+		return fmt.Errorf("%w: %d bytes (max %d)", ErrValueTooLarge, len(value), MaxValueLen)
+	}
+	return nil
+}
