@@ -1,0 +1,189 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/version"
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// ShutdownTimeout bounds a graceful shutdown: in-flight HTTP requests get
+// this long to finish before their connections are closed.
+const ShutdownTimeout = 30 * time.Second
+
+// Agent is one edgeplane node: its store and its local HTTP API. Build it
+// with New, run it with Run.
+type Agent struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   *store.Store
+	api     *httpapi.API
+	srv     *http.Server
+	ln      net.Listener
+	dataDir string
+	tempDir bool // dev mode: dataDir is removed on shutdown
+	started time.Time
+}
+
+// New opens the store and binds the HTTP listener, so that a port or data
+// dir conflict fails here, before anything runs.
+func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
+	a := &Agent{cfg: cfg, log: log, dataDir: cfg.DataDir, started: time.Now()}
+	if a.dataDir == "" {
+		if !cfg.Dev {
+			return nil, errors.New("agent: data_dir is required outside dev mode")
+		}
+		if a.dataDir, err = os.MkdirTemp("", "edgeplane-dev-"); err != nil {
+			return nil, fmt.Errorf("agent: dev data dir: %w", err)
+		}
+		a.tempDir = true
+	}
+	defer func() {
+		if err != nil {
+			a.cleanup()
+		}
+	}()
+	a.store, err = store.Open(a.dataDir, store.Options{ClockFloor: version.Floor()})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: http api: %w", err)
+	}
+	a.api = httpapi.New(a.store, a.self, log)
+	a.srv = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// HTTPAddr returns the address the HTTP API listens on.
+func (a *Agent) HTTPAddr() net.Addr { return a.ln.Addr() }
+
+// Store returns the agent's store.
+func (a *Agent) Store() *store.Store { return a.store }
+
+// Run serves until ctx ends, then shuts down: it stops accepting requests,
+// ends blocking queries, waits up to ShutdownTimeout for requests in
+// flight, stops its background loops and closes the store. Every goroutine
+// it started has ended when it returns.
+func (a *Agent) Run(ctx context.Context) error {
+	a.log.Info("agent started", "node", a.cfg.NodeName, "node_id", a.store.NodeID(),
+		"datacenter", a.cfg.Datacenter, "site", a.cfg.Site, "data_dir", a.dataDir,
+		"http_addr", a.ln.Addr().String(), "version", version.Version, "dev", a.cfg.Dev)
+
+	loops, stopLoops := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { a.collectTombstones(loops) })
+
+	serveErr := make(chan error, 1)
+	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("agent: http api: %w", err)
+	}
+	a.log.Info("agent shutting down")
+	a.api.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if serr := a.srv.Shutdown(sctx); serr != nil {
+		a.log.Warn("http api did not drain in time", "err", serr)
+		a.srv.Close()
+	}
+	stopLoops()
+	wg.Wait()
+	a.cleanup()
+	a.log.Info("agent stopped")
+	return err
+}
+
+// cleanup closes what New opened.
+func (a *Agent) cleanup() {
+	if a.ln != nil {
+		a.ln.Close()
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("closing store", "err", err)
+		}
+	}
+	if a.tempDir {
+		os.RemoveAll(a.dataDir)
+	}
+}
+
+// collectTombstones removes tombstones older than tombstone_ttl, measured
+// on the hybrid logical clock rather than the wall clock.
+func (a *Agent) collectTombstones(ctx context.Context) {
+	ttl := a.cfg.TombstoneTTL.Duration
+	t := time.NewTicker(min(max(ttl/10, time.Minute), time.Hour))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.store.Clock().Now().Millis()
+		if now <= uint64(ttl.Milliseconds()) {
+			continue
+		}
+		horizon := store.MakeStamp(now-uint64(ttl.Milliseconds()), 0)
+		n, err := a.store.CollectTombstones(horizon)
+		if err != nil {
+			a.log.Error("collecting tombstones", "err", err)
+		} else if n > 0 {
+			a.log.Debug("collected tombstones", "count", n, "horizon", horizon)
+		}
+	}
+}
+
+func (a *Agent) self() httpapi.Self {
+	addr := a.cfg.AdvertiseAddr
+	if addr == "" {
+		addr = a.cfg.BindAddr
+	}
+	return httpapi.Self{
+		NodeName:   a.cfg.NodeName,
+		NodeID:     a.store.NodeID(),
+		Datacenter: a.cfg.Datacenter,
+		Site:       a.cfg.Site,
+		Version:    version.Version,
+		Revision:   version.Commit,
+		BuildDate:  version.BuildDate,
+		Addr:       addr,
+		GossipPort: a.cfg.GossipPort,
+		RPCPort:    a.cfg.RPCPort,
+		Stats: map[string]map[string]string{
+			"agent": {
+				"data_dir": a.dataDir,
+				"dev":      strconv.FormatBool(a.cfg.Dev),
+				"uptime":   time.Since(a.started).Round(time.Second).String(),
+			},
+			"store": {
+				"index": strconv.FormatUint(a.store.Index(), 10),
+				"clock": a.store.Clock().Peek().String(),
+			},
+		},
+	}
+}

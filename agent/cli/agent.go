@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/edgeplane/edgeplane/agent"
+	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/version"
+)
+
+const agentHelp = `
+Runs an edgeplane agent: it opens the store in the data directory and serves
+the local HTTP API. Options come from configuration files, then EDGEPLANE_*
+environment variables, then flags; each later source wins.
+
+  edgeplane agent -dev                         a throwaway single node
+  edgeplane agent -config-dir /etc/edgeplane   a production node
+
+SIGINT or SIGTERM shuts the agent down cleanly; a second one forces it out.`
+
+func runAgent(std IO, args []string) int {
+	fs := newFlagSet(std, "agent", "", agentHelp)
+	loader := config.NewLoader(fs)
+	if code, done := parse(std, fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return fail(std, "agent takes no arguments, got %q", strings.Join(fs.Args(), " "))
+	}
+	cfg, err := loader.Load(std.Getenv)
+	if err != nil {
+		return fail(std, "invalid configuration:\n%v", err)
+	}
+	log := newLogger(std, cfg)
+	a, err := agent.New(cfg, log)
+	if err != nil {
+		log.Error("agent failed to start", "err", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("caught signal, shutting down; send it again to force exit", "signal", s.String())
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			log.Error("caught second signal, exiting at once", "signal", s.String())
+			os.Exit(1)
+		case <-done:
+		}
+	}()
+	if err := a.Run(ctx); err != nil {
+		log.Error("agent stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(std IO, cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(std.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(std.Stderr, opts))
+}
+
+func runValidate(std IO, args []string) int {
+	fs := newFlagSet(std, "validate", "", `
+Checks configuration files as "edgeplane agent" would read them, without
+starting an agent. Exits 0 when the configuration is valid.`)
+	var files, dirs multiFlag
+	fs.Var(&files, "config-file", "a YAML configuration `file`; repeatable")
+	fs.Var(&dirs, "config-dir", "a `directory` of *.yaml and *.yml files; repeatable")
+	if code, done := parse(std, fs, args); done {
+		return code
+	}
+	files = append(files, fs.Args()...) // consul validate takes paths as arguments
+	if len(files)+len(dirs) == 0 {
+		return fail(std, "validate needs -config-file or -config-dir")
+	}
+	if _, err := config.LoadFiles(files, dirs); err != nil {
+		return fail(std, "invalid configuration:\n%v", err)
+	}
+	fmt.Fprintln(std.Stdout, "Configuration is valid!")
+	return 0
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runVersion(std IO, args []string) int {
+	fs := newFlagSet(std, "version", "", "Prints the version, commit and build date.")
+	if code, done := parse(std, fs, args); done {
+		return code
+	}
+	fmt.Fprintln(std.Stdout, version.String())
+	return 0
+}
+
+func runInfo(std IO, args []string) int {
+	fs := newFlagSet(std, "info", "", "Shows the local agent's identity, configuration and state.")
+	addr := addHTTPFlag(std, fs)
+	if code, done := parse(std, fs, args); done {
+		return code
+	}
+	var self struct {
+		Config map[string]any
+		Member struct {
+			Addr string
+			Port int
+			Tags map[string]string
+		}
+		Stats map[string]map[string]string
+	}
+	found, err := newClient(*addr).getJSON("/v1/agent/self", nil, &self)
+	if err == nil && !found {
+		err = errors.New("the agent has no /v1/agent/self")
+	}
+	if err != nil {
+		return fail(std, "%v", err)
+	}
+	w := std.Stdout
+	fmt.Fprintln(w, "node:")
+	for _, k := range []string{"NodeName", "NodeID", "Datacenter", "Site", "Version", "Revision"} {
+		fmt.Fprintf(w, "\t%s = %v\n", k, self.Config[k])
+	}
+	fmt.Fprintf(w, "\tGossip = %s:%d\n", self.Member.Addr, self.Member.Port)
+	for _, section := range sortedKeys(self.Stats) {
+		fmt.Fprintf(w, "%s:\n", section)
+		for _, k := range sortedKeys(self.Stats[section]) {
+			fmt.Fprintf(w, "\t%s = %s\n", k, self.Stats[section][k])
+		}
+	}
+	return 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,180 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// options is the option table: the one place an option is defined. Its key
+// is the YAML key, its environment variable is EDGEPLANE_ followed by the
+// key in upper case, its flag is named in the second column, and the rule
+// in the last column is what Validate enforces (nil: any value of the type).
+//
+// To add an option, add a field to Config with its default in Default, add
+// one line here, and, when its type is new, a codec in codec.go.
+var options = []option{
+	newOption("node_name", "node", "node `name`, unique in the mesh", func(c *Config) *string { return &c.NodeName }, checkNodeName),
+	newOption("datacenter", "datacenter", "datacenter `name` reported to Consul clients", func(c *Config) *string { return &c.Datacenter }, checkDatacenter),
+	newOption("site", "site", "edge location `name`", func(c *Config) *string { return &c.Site }, checkSite),
+	newOption("data_dir", "data-dir", "state `directory`", func(c *Config) *string { return &c.DataDir }, nil),
+	newOption("bind_addr", "bind", "IP `address` for gossip and RPC", func(c *Config) *string { return &c.BindAddr }, checkBindAddr),
+	newOption("advertise_addr", "advertise", "IP `address` announced to peers", func(c *Config) *string { return &c.AdvertiseAddr }, checkAdvertiseAddr),
+	newOption("gossip_port", "gossip-port", "TCP and UDP `port` for gossip", func(c *Config) *int { return &c.GossipPort }, checkPort),
+	newOption("rpc_port", "rpc-port", "UDP `port` for QUIC RPC", func(c *Config) *int { return &c.RPCPort }, checkPort),
+	newOption("http_addr", "http-addr", "`host:port` of the local HTTP API; port 0 picks a free port", func(c *Config) *string { return &c.HTTPAddr }, checkHTTPAddr),
+	newOption("retry_join", "join", "seed `address` host[:port]; repeat the flag for more", func(c *Config) *[]string { return &c.RetryJoin }, checkRetryJoin),
+	newOption("encrypt", "encrypt", "base64 gossip `key` of 16, 24 or 32 bytes", func(c *Config) *string { return &c.Encrypt }, checkEncrypt),
+	newOption("log_level", "log-level", "`level` of logging: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
+	newOption("log_json", "log-json", "write logs as JSON", func(c *Config) *bool { return &c.LogJSON }, nil),
+	newOption("tombstone_ttl", "tombstone-ttl", "`duration` deletes are remembered", func(c *Config) *Duration { return &c.TombstoneTTL }, checkTombstoneTTL),
+}
+
+// optionsByKey indexes options by configuration key.
+var optionsByKey = func() map[string]*option {
+	m := make(map[string]*option, len(options))
+	for i := range options {
+		m[options[i].key] = &options[i]
+	}
+	return m
+}()
+
+// envPrefix starts every environment variable name.
+const envPrefix = "EDGEPLANE_"
+
+// option is one row of the table: names in each source, plus operations
+// bound to one Config field by newOption. Rows are values of one type
+// whatever the field's type, so the loader can walk the table.
+type option struct {
+	key   string // YAML key, also used in errors
+	flag  string // flag name without the dash
+	env   string // environment variable
+	usage string // flag help, without the key and env suffix
+
+	// field returns a pointer to the option's field in c.
+	field func(c *Config) any
+
+	// fromYAML sets the field from a file's value node.
+	fromYAML func(c *Config, n *yaml.Node) error
+	// fromEnv sets the field from an environment variable's text.
+	fromEnv func(c *Config, s string) error
+	// newFlag returns a flag.Value that collects the flag's value until
+	// Load applies it; def supplies the default shown in -help.
+	newFlag func(def *Config) stagedFlag
+	// check applies the option's validation rule.
+	check func(c *Config) error
+}
+
+// help is the flag's usage text, naming the key and environment variable.
+func (o *option) help() string {
+	return fmt.Sprintf("%s (key %s, env %s)", o.usage, o.key, o.env)
+}
+
+// newOption binds a table row to a Config field of type T. The codec for T
+// (codec.go) supplies parsing for every source; check, when not nil, is the
+// validation rule.
+func newOption[T any](key, flagName, usage string, field func(*Config) *T, check func(T) error) option {
+	cd := codecFor[T]()
+	return option{
+		key:   key,
+		flag:  flagName,
+		env:   envPrefix + strings.ToUpper(key),
+		usage: usage,
+		field: func(c *Config) any { return field(c) },
+		fromYAML: func(c *Config, n *yaml.Node) error {
+			v, err := cd.fromYAML(n)
+			if err != nil {
+				return err
+			}
+			*field(c) = v
+			return nil
+		},
+		fromEnv: func(c *Config, s string) error {
+			v, err := cd.parse(s)
+			if err != nil {
+				return err
+			}
+			*field(c) = v
+			return nil
+		},
+		newFlag: func(def *Config) stagedFlag {
+			return &flagValue[T]{codec: cd, field: field, val: cd.clone(*field(def))}
+		},
+		check: func(c *Config) error {
+			if check == nil {
+				return nil
+			}
+			return check(*field(c))
+		},
+	}
+}
+
+// stagedFlag is a flag.Value that holds its parsed value until Load copies
+// it into the Config, after files and environment.
+type stagedFlag interface {
+	flag.Value
+	apply(c *Config)
+}
+
+// flagValue is the stagedFlag for an option of type T.
+type flagValue[T any] struct {
+	codec codec[T]
+	field func(*Config) *T
+	val   T
+	set   bool // Set was called: a repeatable flag starts a fresh list
+}
+
+// String formats the current value. The flag package also calls it on a
+// zero flagValue to decide whether a default is worth printing.
+func (f *flagValue[T]) String() string {
+	if f == nil || f.codec.format == nil {
+		var zero T
+		return codecFor[T]().format(zero)
+	}
+	return f.codec.format(f.val)
+}
+
+// Set parses one occurrence of the flag.
+func (f *flagValue[T]) Set(s string) error {
+	var (
+		v   T
+		err error
+	)
+	if f.codec.add != nil {
+		cur := f.val
+		if !f.set {
+			var zero T
+			cur = zero
+		}
+		v, err = f.codec.add(cur, s)
+	} else {
+		v, err = f.codec.parse(s)
+	}
+	if err != nil {
+		return err
+	}
+	f.val, f.set = v, true
+	return nil
+}
+
+// IsBoolFlag lets boolean options be given as a bare -flag.
+func (f *flagValue[T]) IsBoolFlag() bool { return f.codec.isBool }
+
+func (f *flagValue[T]) apply(c *Config) { *f.field(c) = f.codec.clone(f.val) }
+
+// stringsFlag is a repeatable flag collecting every value in order.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string {
+	if s == nil {
+		return ""
+	}
+	return strings.Join(*s, ",")
+}
+
+func (s *stringsFlag) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}

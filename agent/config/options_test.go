@@ -1,0 +1,105 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestOptionTable checks that every Config field but Dev has exactly one
+// option, and that names are unique and well formed in every source.
+func TestOptionTable(t *testing.T) {
+	var c Config
+	base := reflect.ValueOf(&c).Elem()
+	owner := make(map[string]string) // field name -> key
+	for i := range options {
+		o := &options[i]
+		ptr := reflect.ValueOf(o.field(&c)).Pointer()
+		found := false
+		for j := range base.NumField() {
+			if base.Field(j).Addr().Pointer() == ptr {
+				name := base.Type().Field(j).Name
+				if prev, dup := owner[name]; dup {
+					t.Errorf("field %s bound by %q and %q", name, prev, o.key)
+				}
+				owner[name] = o.key
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("option %q is not bound to a Config field", o.key)
+		}
+	}
+	for j := range base.NumField() {
+		name := base.Type().Field(j).Name
+		if _, ok := owner[name]; !ok && name != "Dev" {
+			t.Errorf("Config.%s has no option in the table", name)
+		}
+	}
+
+	keyRE := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	flagRE := regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+	seen := make(map[string]string)
+	for i := range options {
+		o := &options[i]
+		if !keyRE.MatchString(o.key) || !flagRE.MatchString(o.flag) || o.env != "EDGEPLANE_"+strings.ToUpper(o.key) {
+			t.Errorf("option %q: bad names key=%q flag=%q env=%q", o.key, o.key, o.flag, o.env)
+		}
+		for _, name := range []string{"key " + o.key, "flag " + o.flag, "env " + o.env} {
+			if prev, dup := seen[name]; dup {
+				t.Errorf("%s used by %q and %q", name, prev, o.key)
+			}
+			seen[name] = o.key
+		}
+		if optionsByKey[o.key] != o {
+			t.Errorf("optionsByKey[%q] does not point at the table row", o.key)
+		}
+	}
+}
+
+func TestFlagHelp(t *testing.T) {
+	fs := flag.NewFlagSet("edgeplane", flag.ContinueOnError)
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	NewLoader(fs)
+	fs.PrintDefaults()
+	help := out.String()
+	if strings.Contains(help, "panic") {
+		t.Fatalf("help reports a panic:\n%s", help)
+	}
+	for _, want := range []string{
+		"-gossip-port port", "(default 7946)", "env EDGEPLANE_GOSSIP_PORT", "key gossip_port",
+		"-tombstone-ttl duration", "(default 72h0m0s)", "-join address", "-log-json\n",
+		"-config-file file", "-config-dir directory", "-dev\n",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	for i := range options {
+		if fs.Lookup(options[i].flag) == nil {
+			t.Errorf("flag -%s not registered", options[i].flag)
+		}
+	}
+}
+
+func TestRepeatedJoinFlagStartsFresh(t *testing.T) {
+	fs := flag.NewFlagSet("edgeplane", flag.ContinueOnError)
+	l := NewLoader(fs)
+	if err := fs.Parse([]string{"-join", "a", "-join", "b", "-node", "n"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // loading twice must not share or grow the list
+		c, err := l.Load(lookup(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(c.RetryJoin, ",") != "a,b" {
+			t.Fatalf("RetryJoin = %q", c.RetryJoin)
+		}
+		c.RetryJoin[0] = "changed"
+	}
+}

@@ -1,0 +1,225 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every option against its rule and returns all problems
+// joined with errors.Join, each an *Error naming the key. A Loader validates
+// for you and also fills in each Error's Source; Validate on a hand-built
+// Config leaves Source empty.
+func (c *Config) Validate() error {
+	return validate(c, nil)
+}
+
+func validate(c *Config, from origins) error {
+	var errs []error
+	for i := range options {
+		o := &options[i]
+		if err := o.check(c); err != nil {
+			errs = append(errs, &Error{Source: from.source(o.key), Key: o.key, Err: err})
+		}
+	}
+	// Rules that involve more than one field.
+	if c.DataDir == "" && !c.Dev {
+		errs = append(errs, &Error{Source: from.source("data_dir"), Key: "data_dir",
+			Err: invalidf("must not be empty (only -dev runs without a data directory)")})
+	}
+	return errors.Join(errs...)
+}
+
+// maxNameLen bounds node and site names.
+const maxNameLen = 128
+
+func checkNodeName(s string) error {
+	if s == "" {
+		return invalidf("must not be empty")
+	}
+	return checkName(s)
+}
+
+func checkSite(s string) error {
+	if s == "" {
+		return nil
+	}
+	return checkName(s)
+}
+
+// checkName allows ASCII letters, digits, '-', '_' and '.', at most
+// maxNameLen bytes: names travel in gossip, DNS-style lookups and paths.
+func checkName(s string) error {
+	if len(s) > maxNameLen {
+		return invalidf("%d characters, at most %d allowed", len(s), maxNameLen)
+	}
+	for _, r := range s {
+		if !isNameRune(r) {
+			return invalidf("%q contains %q; use letters, digits, '-', '_' and '.'", clip(s), r)
+		}
+	}
+	return nil
+}
+
+func isNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		r == '-' || r == '_' || r == '.'
+}
+
+func checkDatacenter(s string) error {
+	if s == "" {
+		return invalidf("must not be empty")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return invalidf("%q contains %q; use lowercase letters, digits, '-' and '_'", clip(s), r)
+		}
+	}
+	return nil
+}
+
+func checkBindAddr(s string) error {
+	if s == "" {
+		return invalidf("must not be empty; use 0.0.0.0 to bind every interface")
+	}
+	if _, err := netip.ParseAddr(s); err != nil {
+		return invalidf("%q is not an IP address", clip(s))
+	}
+	return nil
+}
+
+func checkAdvertiseAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return invalidf("%q is not an IP address", clip(s))
+	}
+	if a.IsUnspecified() {
+		return invalidf("%q cannot be advertised; peers need a reachable address", clip(s))
+	}
+	return nil
+}
+
+func checkPort(p int) error {
+	if p < 1 || p > 65535 {
+		return invalidf("port %d out of range 1-65535", p)
+	}
+	return nil
+}
+
+// parsePort parses the port of a host:port, which must be at least min.
+func parsePort(s string, min int) error {
+	p, err := strconv.Atoi(s)
+	if err != nil {
+		return invalidf("port %q is not a number", clip(s))
+	}
+	if p < min || p > 65535 {
+		return invalidf("port %d out of range %d-65535", p, min)
+	}
+	return nil
+}
+
+func checkHTTPAddr(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return invalidf("%q is not host:port", clip(s))
+	}
+	if host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return invalidf("host %q is not an IP address or localhost", clip(host))
+		}
+	}
+	return parsePort(port, 0)
+}
+
+func checkRetryJoin(addrs []string) error {
+	for i, a := range addrs {
+		if err := checkJoinAddr(a); err != nil {
+			return invalidf("entry %d (%q): %v", i+1, clip(a), err)
+		}
+	}
+	return nil
+}
+
+// checkJoinAddr accepts host or host:port, where host is an IP address
+// (IPv6 in brackets when a port follows) or a host name.
+func checkJoinAddr(s string) error {
+	if s == "" {
+		return invalidf("empty address")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: the whole entry is the host, perhaps a bare IPv6
+		// address or one in brackets.
+		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	} else if port == "" {
+		return invalidf("missing port after ':'")
+	} else if err := parsePort(port, 1); err != nil {
+		return err
+	}
+	if !isHost(host) {
+		return invalidf("%q is not an IP address or host name", clip(host))
+	}
+	return nil
+}
+
+// isHost reports whether s is an IP address or a host name of dot-separated
+// labels made of letters, digits, '-' and '_'.
+func isHost(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !isNameRune(r) || r == '.' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkEncrypt never repeats the key in its errors: it is a secret.
+func checkEncrypt(s string) error {
+	if s == "" {
+		return nil
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return invalidf("not valid base64 (standard encoding)")
+	}
+	switch len(key) {
+	case 16, 24, 32:
+		return nil
+	}
+	return invalidf("key is %d bytes, want 16, 24 or 32", len(key))
+}
+
+func checkLogLevel(s string) error {
+	if _, ok := logLevels[strings.ToLower(s)]; !ok {
+		return invalidf("%q is not one of debug, info, warn, error", clip(s))
+	}
+	return nil
+}
+
+// minTombstoneTTL keeps deletes long enough to reach every replica.
+const minTombstoneTTL = time.Minute
+
+func checkTombstoneTTL(d Duration) error {
+	if d.Duration < minTombstoneTTL {
+		return invalidf("%s is shorter than the minimum %s", d, minTombstoneTTL)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// Self describes the agent for /v1/agent/self and /v1/status/*.
+type Self struct {
+	NodeName   string
+	NodeID     string
+	Datacenter string
+	Site       string
+	Version    string
+	Revision   string
+	BuildDate  string
+	Addr       string // advertised address
+	GossipPort int
+	RPCPort    int
+	Tags       map[string]string
+	// Stats are reported under Stats in /v1/agent/self, as Consul does.
+	Stats map[string]map[string]string
+}
+
+// API serves the local HTTP API. Create it with New; Close ends its
+// blocking queries so that an http.Server can shut down promptly.
+type API struct {
+	store *store.Store
+	self  func() Self
+	log   *slog.Logger
+	mux   *http.ServeMux
+
+	// closed ends when Close is called; blocking queries wait on it.
+	closed context.Context
+	close  context.CancelFunc
+}
+
+// New returns the API over st. self is called for each agent request.
+func New(st *store.Store, self func() Self, log *slog.Logger) *API {
+	a := &API{store: st, self: self, log: log, mux: http.NewServeMux()}
+	a.closed, a.close = context.WithCancel(context.Background())
+	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
+	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
+	a.mux.HandleFunc("GET /v1/status/peers", a.handlePeers)
+	return a
+}
+
+// ServeHTTP routes a request. KV paths are matched by hand: keys may hold
+// sequences such as "//" that http.ServeMux would redirect away.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/v1/kv/") {
+		a.handleKV(w, r)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// Close ends blocking queries in flight; they answer with what they have.
+func (a *API) Close() { a.close() }
+
+func (a *API) fail(w http.ResponseWriter, status int, err error) {
+	if status >= 500 {
+		a.log.Error("http api request failed", "status", status, "err", err)
+	}
+	http.Error(w, err.Error(), status)
+}
+
+func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
+	s := a.self()
+	tags := map[string]string{
+		"dc": s.Datacenter, "site": s.Site, "id": s.NodeID, "build": s.Version,
+		"role": "node", "rpc_port": strconv.Itoa(s.RPCPort),
+	}
+	for k, v := range s.Tags {
+		tags[k] = v
+	}
+	writeJSON(w, map[string]any{
+		"Config": map[string]any{
+			"Datacenter":        s.Datacenter,
+			"PrimaryDatacenter": s.Datacenter,
+			"NodeName":          s.NodeName,
+			"NodeID":            s.NodeID,
+			"Site":              s.Site,
+			"Revision":          s.Revision,
+			"BuildDate":         s.BuildDate,
+			"Server":            false,
+			"Version":           s.Version,
+		},
+		"Member": map[string]any{
+			"Name":   s.NodeName,
+			"Addr":   s.Addr,
+			"Port":   s.GossipPort,
+			"Tags":   tags,
+			"Status": 1, // alive
+		},
+		"Meta":  map[string]string{"site": s.Site},
+		"Stats": s.Stats,
+	})
+}
+
+func (a *API) rpcAddr() string {
+	s := a.self()
+	return net.JoinHostPort(s.Addr, strconv.Itoa(s.RPCPort))
+}
+
+// handleLeader answers with this agent's own RPC address: every agent
+// accepts writes, so to a Consul client each one is its own leader.
+func (a *API) handleLeader(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, a.rpcAddr())
+}
+
+func (a *API) handlePeers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, []string{a.rpcAddr()})
+}

@@ -1,0 +1,21 @@
+// Package httpapi serves the agent's local HTTP API: the key/value subset
+// of Consul's HTTP API, shaped so that existing Consul clients work against
+// it unchanged, plus /v1/agent/self and /v1/status/*.
+//
+// Every read is answered from the local store. Responses carry Consul's
+// query headers: X-Consul-Index (the store's local modify index for the
+// key, or the largest under a prefix, deletions included; never 0),
+// X-Consul-KnownLeader: true and X-Consul-LastContact: 0.
+//
+// A GET with ?index=N is a blocking query: it waits until the key's (or
+// prefix's) index passes N, up to ?wait (default 5 min, cap 10 min, plus up
+// to wait/16 of jitter so that many clients do not return together). Only
+// a change under the watched key or prefix wakes it; a write that changes
+// nothing wakes nobody. Close ends every blocking query at once, which lets
+// the agent shut down without waiting minutes for idle watchers.
+//
+// Requests are parsed strictly (parseKVRequest, fuzzed): an unknown or
+// malformed parameter is a 400 with a message, sessions (acquire, release)
+// and namespaces (ns, partition) are refused with 400, and a PUT body over
+// MaxValueSize is refused with 413 before it is stored.
+package httpapi

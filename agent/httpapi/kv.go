@@ -1,0 +1,189 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// kvPair is Consul's KVPair as it appears on the wire.
+type kvPair struct {
+	LockIndex   uint64
+	Key         string
+	Flags       uint64
+	Value       []byte
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+func pair(e *store.Entry) kvPair {
+	return kvPair{Key: e.Key, Flags: e.Flags, Value: e.Value, CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex}
+}
+
+func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
+	req, err := parseKVRequest(r.Method, r.URL)
+	if err != nil {
+		status := http.StatusBadRequest
+		if !errors.Is(err, errBadRequest) {
+			status = http.StatusMethodNotAllowed
+			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		}
+		a.fail(w, status, err)
+		return
+	}
+	switch req.method {
+	case http.MethodGet, http.MethodHead:
+		a.kvGet(w, r.Context(), req)
+	case http.MethodPut:
+		a.kvPut(w, r, req)
+	case http.MethodDelete:
+		a.kvDelete(w, req)
+	}
+}
+
+func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
+	prefix := req.recurse || req.keys
+	if req.index > 0 {
+		a.block(ctx, req.key, prefix, req.index, req.wait)
+	}
+	var (
+		body  any
+		index uint64
+		found bool
+		err   error
+	)
+	switch {
+	case req.keys:
+		var keys []string
+		keys, index, err = a.store.Keys(req.key, req.separator)
+		body, found = keys, len(keys) > 0
+	case req.recurse:
+		var list []store.Entry
+		list, index, err = a.store.List(req.key)
+		pairs := make([]kvPair, len(list))
+		for i := range list {
+			pairs[i] = pair(&list[i])
+		}
+		body, found = pairs, len(pairs) > 0
+	default:
+		var e store.Entry
+		e, found, index, err = a.store.Get(req.key)
+		found = found && !e.Deleted
+		if found && req.raw {
+			setReadMeta(w, index)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Content-Length", strconv.Itoa(len(e.Value)))
+			w.Write(e.Value)
+			return
+		}
+		body = []kvPair{pair(&e)}
+	}
+	if err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	setReadMeta(w, index)
+	if !found {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	writeJSON(w, body)
+}
+
+// block waits, as a Consul blocking query, until the index of key (or
+// prefix) passes index, the wait (plus up to wait/16 of jitter) runs out,
+// the client goes away or the API closes.
+func (a *API) block(ctx context.Context, key string, prefix bool, index uint64, wait time.Duration) {
+	wait += rand.N(wait/16 + 1)
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stop := context.AfterFunc(a.closed, cancel)
+	defer stop()
+	_, _ = a.store.WaitIndex(ctx, key, prefix, index)
+}
+
+func (a *API) kvPut(w http.ResponseWriter, r *http.Request, req kvRequest) {
+	if r.ContentLength > MaxValueSize {
+		a.tooLarge(w, r.ContentLength)
+		return
+	}
+	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxValueSize))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		a.tooLarge(w, -1)
+		return
+	}
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
+		return
+	}
+	if len(value) == 0 {
+		value = nil
+	}
+	_, ok, err := a.store.CAS(req.key, value, req.flags, req.cas)
+	if errors.Is(err, store.ErrInvalidKey) {
+		a.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, ok)
+}
+
+func (a *API) tooLarge(w http.ResponseWriter, n int64) {
+	size := "request body"
+	if n >= 0 {
+		size = fmt.Sprintf("request body (%d bytes)", n)
+	}
+	a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%s too large, max size: %d bytes", size, MaxValueSize))
+}
+
+func (a *API) kvDelete(w http.ResponseWriter, req kvRequest) {
+	var (
+		ok  = true
+		err error
+	)
+	if req.recurse {
+		_, err = a.store.DeleteTree(req.key)
+	} else {
+		ok, err = a.store.Delete(req.key, req.cas)
+	}
+	if errors.Is(err, store.ErrInvalidKey) {
+		a.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, ok)
+}
+
+// setReadMeta sets the headers Consul's clients read on every query.
+func setReadMeta(w http.ResponseWriter, index uint64) {
+	h := w.Header()
+	h.Set("X-Consul-Index", strconv.FormatUint(index, 10))
+	h.Set("X-Consul-KnownLeader", "true")
+	h.Set("X-Consul-LastContact", "0")
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
