@@ -130,15 +130,7 @@ func (a *API) kvPut(w http.ResponseWriter, r *http.Request, req kvRequest) {
 		value = nil
 	}
 	_, ok, err := a.store.CAS(req.key, value, req.flags, req.cas)
-	if errors.Is(err, store.ErrInvalidKey) {
-		a.fail(w, http.StatusBadRequest, err)
-		return
-	}
-	if err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, ok)
+	a.writeResult(w, ok, err)
 }
 
 func (a *API) tooLarge(w http.ResponseWriter, n int64) {
@@ -159,15 +151,20 @@ func (a *API) kvDelete(w http.ResponseWriter, req kvRequest) {
 	} else {
 		ok, err = a.store.Delete(req.key, req.cas)
 	}
-	if errors.Is(err, store.ErrInvalidKey) {
+	a.writeResult(w, ok, err)
+}
+
+// writeResult answers a write: true or false, 400 for a key the store
+// refuses, 500 for a store failure.
+func (a *API) writeResult(w http.ResponseWriter, ok bool, err error) {
+	switch {
+	case errors.Is(err, store.ErrInvalidKey):
 		a.fail(w, http.StatusBadRequest, err)
-		return
-	}
-	if err != nil {
+	case err != nil:
 		a.fail(w, http.StatusInternalServerError, err)
-		return
+	default:
+		writeJSON(w, ok)
 	}
-	writeJSON(w, ok)
 }
 
 // setReadMeta sets the headers Consul's clients read on every query.
