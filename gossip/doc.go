@@ -1,5 +1,82 @@
-// Package gossip will hold edgeplane's mesh membership over SWIM gossip
-// (hashicorp/memberlist): joining through seeds, failure detection, leave,
-// node metadata and events. It must never import the agent: the agent
-// plugs in through small delegate interfaces.
+// Package gossip is edgeplane's mesh membership: SWIM gossip over
+// hashicorp/memberlist, plus what memberlist leaves to its user: node
+// identity, a member table that outlives memberlist's short memory of dead
+// nodes, reconnection after long partitions, events, leave intents and
+// mesh-wide keyring rotation. It never imports the agent; the agent plugs
+// in through Config (metadata, push-pull state, messages).
+//
+// # Model
+//
+// A Mesh is this node's view. New starts gossip on the configured address
+// but joins no one; Join contacts seeds once, RetryJoin keeps trying in the
+// background with exponential backoff and jitter (Backoff) until a seed
+// answers or the attempts run out, so an agent serves its local API at
+// once, alone if need be.
+//
+// Each member has a Status: alive, suspect (memberlist is probing it),
+// leaving, left (it said goodbye) or failed (it stopped answering). The
+// numbers of alive, leaving, left and failed are Serf's, which Consul's
+// API reports.
+//
+// # Identity
+//
+// A node is its name and its id (a UUID the agent keeps in its data dir),
+// both carried in the node's metadata with the site, the RPC address, the
+// build version and user tags. The metadata must fit memberlist's 512
+// bytes: a larger tag set fails New, it is never truncated. A join that
+// would bring a second live node with the same name or the same id into
+// the mesh is refused by the merge delegate on both sides, with an error
+// that names both nodes (ErrDuplicateNode). A node that restarts with its
+// name and id on a new address or port is accepted once memberlist has
+// seen the old address dead for DeadNodeReclaim.
+//
+// # Leaving and failing
+//
+// memberlist's own leave message does not tell receivers whether a node
+// left or failed, so Leave first spreads a leave intent (as Serf does);
+// receivers mark the node leaving, and left once memberlist drops it.
+// ForceLeave spreads the same intent for a failed node. Receivers pass an
+// intent on the first time they see it, because memberlist does not
+// forward user broadcasts.
+//
+// # The member table and healing
+//
+// memberlist forgets a dead node after GossipToTheDeadTime (tens of
+// seconds), after which two halves of a long partition would never look
+// for each other again. The member table keeps failed members until
+// ReconnectTimeout (72 h by default) and left ones until LeftTimeout; every
+// ReconnectInterval the mesh tries to join one failed member at random,
+// and the configured seeds, as Serf's reconnect loop does. Live peers are
+// saved to PeersFile (at most once per PeersSaveInterval, and at shutdown)
+// so that a restarted agent with no seeds rejoins through them (LoadPeers).
+//
+// # Events
+//
+// Subscribe returns a bounded queue of join, leave, failed, update and
+// reap events. Publishing never blocks gossip: a consumer that falls
+// behind loses the queued events, the loss is counted, and its next read
+// says to resync from Members.
+//
+// # Encryption and keys
+//
+// With a Keyring, gossip is encrypted (AES-GCM, memberlist's). KeyringOp
+// installs, uses, removes or lists keys on every live member: the request
+// goes to each member over memberlist's reliable channel, each applies it
+// to its keyring, saves it to KeyringFile and answers; the caller gets one
+// reply per node. The key in use cannot be removed. A node with a wrong key
+// cannot join; its Join error wraps ErrWrongKey, and the side that cannot
+// decrypt logs that the key is probably wrong.
+//
+// # Profiles
+//
+// ProfileLAN (the default) is memberlist's LAN tuning; ProfileWAN its WAN
+// tuning; ProfileEdge is the WAN tuning with 1,200-byte UDP packets and
+// more patience for lossy, high-latency links; ProfileLocal is for tests.
+// The README lists measured detection times per profile
+// (scripts/bench-membership.sh).
+//
+// # Testing
+//
+// Package faultnet wraps memberlist's transport to drop, delay and
+// partition traffic between named groups inside one process.
 package gossip

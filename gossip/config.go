@@ -1,0 +1,185 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Timing profiles. Each is a starting point for memberlist's probe, gossip
+// and suspicion timers; see Profile.
+const (
+	ProfileLAN  = "lan"  // data-centre or shop-floor LAN: fast detection
+	ProfileWAN  = "wan"  // sites joined over the internet
+	ProfileEdge = "edge" // lossy, high-latency links (cellular, satellite); UDP packets ≤ 1,200 bytes
+	// ProfileLocal is for tests and single-host labs: fastest detection.
+	ProfileLocal = "local"
+)
+
+// Config configures a Mesh. NodeName, NodeID and either BindAddr with
+// BindPort or Transport are required; everything else has a default.
+type Config struct {
+	NodeName string // unique in the mesh
+	NodeID   string // persisted by the caller; unique in the mesh
+
+	// BindAddr and BindPort are where gossip listens (TCP and UDP). Port 0
+	// picks a free port.
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr and AdvertisePort are announced to peers; empty/0 use
+	// the bound address and port.
+	AdvertiseAddr string
+	AdvertisePort int
+
+	// Profile is one of the profile constants. Default ProfileLAN.
+	Profile string
+
+	// Tags travel in the node's gossip metadata with the reserved entries
+	// (see Meta). The encoded metadata must fit memberlist's 512-byte limit:
+	// a larger set is an error from New, never a truncation.
+	Tags map[string]string
+
+	// Keyring encrypts gossip when it holds keys; nil gossips in clear.
+	Keyring *memberlist.Keyring
+	// KeyringFile, when set, is where the keyring is saved after every
+	// change so that a restart after a rotation rejoins with the current key.
+	KeyringFile string
+
+	// PeersFile, when set, is where the addresses of live peers are saved
+	// (at most once per PeersSaveInterval, and on shutdown) for rejoining
+	// after a restart.
+	PeersFile         string
+	PeersSaveInterval time.Duration // default 1 minute
+
+	// ReconnectInterval is how often a failed member is retried. Default 30s.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a failed member is remembered and
+	// retried before it is reaped. Default 72h.
+	ReconnectTimeout time.Duration
+	// LeftTimeout is how long a member that left is remembered. Default 24h.
+	LeftTimeout time.Duration
+	// DeadNodeReclaim is how long after a member failed or left its name
+	// may come back from another address. Default 30s.
+	DeadNodeReclaim time.Duration
+
+	// Seeds are rejoined when the mesh looks smaller than it was.
+	Seeds []string
+
+	// LocalState and MergeRemoteState plug the application into
+	// memberlist's push-pull exchange; nil sends nothing.
+	LocalState       func(join bool) []byte
+	MergeRemoteState func(buf []byte, join bool)
+	// OnMessage receives application messages sent with Broadcast or Send.
+	// It must not block.
+	OnMessage func(payload []byte)
+
+	// Transport replaces memberlist's UDP+TCP transport (tests inject a
+	// fault-injecting one). When set, BindAddr and BindPort only describe
+	// the address it listens on.
+	Transport memberlist.NodeAwareTransport
+
+	// Logger receives the mesh's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Errors from New and Validate.
+var (
+	ErrConfig       = errors.New("gossip: invalid config")
+	ErrMetaTooLarge = errors.New("gossip: node metadata over the 512-byte limit")
+)
+
+// Validate reports the first problem with c, naming the field.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeName == "":
+		return fmt.Errorf("%w: NodeName is required", ErrConfig)
+	case c.NodeID == "":
+		return fmt.Errorf("%w: NodeID is required", ErrConfig)
+	case c.Transport == nil && net.ParseIP(c.BindAddr) == nil:
+		return fmt.Errorf("%w: BindAddr %q is not an IP address", ErrConfig, c.BindAddr)
+	case c.BindPort < 0 || c.BindPort > 65535:
+		return fmt.Errorf("%w: BindPort %d out of range", ErrConfig, c.BindPort)
+	case c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil:
+		return fmt.Errorf("%w: AdvertiseAddr %q is not an IP address", ErrConfig, c.AdvertiseAddr)
+	case c.AdvertisePort < 0 || c.AdvertisePort > 65535:
+		return fmt.Errorf("%w: AdvertisePort %d out of range", ErrConfig, c.AdvertisePort)
+	}
+	if _, err := profile(c.Profile); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ReconnectInterval", c.ReconnectInterval}, {"ReconnectTimeout", c.ReconnectTimeout},
+		{"LeftTimeout", c.LeftTimeout}, {"DeadNodeReclaim", c.DeadNodeReclaim},
+		{"PeersSaveInterval", c.PeersSaveInterval},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, d.v)
+		}
+	}
+	if _, err := encodeMeta(c.meta()); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Profile == "" {
+		d.Profile = ProfileLAN
+	}
+	def := func(v *time.Duration, x time.Duration) {
+		if *v == 0 {
+			*v = x
+		}
+	}
+	def(&d.ReconnectInterval, 30*time.Second)
+	def(&d.ReconnectTimeout, 72*time.Hour)
+	def(&d.LeftTimeout, 24*time.Hour)
+	def(&d.DeadNodeReclaim, 30*time.Second)
+	def(&d.PeersSaveInterval, time.Minute)
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
+}
+
+// profile returns memberlist's tuned config for a profile name.
+//
+// Detection time (until every member sees a killed node failed) is roughly
+// ProbeInterval × (1 + SuspicionMult × log10(N+1)) plus gossip spread; see
+// the README's membership figures for measured values.
+func profile(name string) (*memberlist.Config, error) {
+	switch name {
+	case "", ProfileLAN:
+		return memberlist.DefaultLANConfig(), nil
+	case ProfileWAN:
+		return memberlist.DefaultWANConfig(), nil
+	case ProfileEdge:
+		c := memberlist.DefaultWANConfig()
+		// Cellular and satellite links: long round trips, loss, small MTU.
+		c.UDPBufferSize = 1200
+		c.ProbeTimeout = 3 * time.Second
+		c.ProbeInterval = 5 * time.Second
+		c.SuspicionMult = 6
+		c.IndirectChecks = 4
+		c.RetransmitMult = 5
+		c.TCPTimeout = 30 * time.Second
+		return c, nil
+	case ProfileLocal:
+		c := memberlist.DefaultLocalConfig()
+		c.ProbeInterval = 200 * time.Millisecond
+		c.ProbeTimeout = 100 * time.Millisecond
+		c.GossipInterval = 50 * time.Millisecond
+		c.PushPullInterval = 2 * time.Second
+		c.GossipToTheDeadTime = 2 * time.Second
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: Profile %q is not lan, wan, edge or local", ErrConfig, name)
+}

@@ -1,0 +1,291 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// ErrShutdown reports an operation on a mesh that has shut down.
+var ErrShutdown = errors.New("gossip: mesh shut down")
+
+// ErrWrongKey is wrapped into join errors that are most likely caused by
+// a gossip encryption key that differs from the peer's.
+var ErrWrongKey = errors.New("gossip could not be decrypted: the encrypt key is probably wrong")
+
+// Mesh is this node's membership in the mesh. Create it with New; it
+// gossips until Shutdown.
+type Mesh struct {
+	cfg  Config
+	log  *slog.Logger
+	ml   *memberlist.Memberlist
+	bq   *memberlist.TransmitLimitedQueue
+	meta []byte
+
+	events eventHub
+	table  table
+
+	queries queries
+
+	ctx      context.Context // ends at Shutdown
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	runMu    sync.Mutex // orders goIfRunning with Shutdown
+	shutdown atomic.Bool
+	leaving  atomic.Bool
+}
+
+// New starts gossiping on the configured address. It does not join
+// anyone: call Join or RetryJoin.
+func New(cfg Config) (*Mesh, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	meta, err := encodeMeta(cfg.meta())
+	if err != nil {
+		return nil, err
+	}
+	m := &Mesh{cfg: cfg, log: cfg.Logger.With("component", "gossip"), meta: meta}
+	m.table.self = cfg.NodeName
+
+	mc, err := profile(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	mc.Name = cfg.NodeName
+	mc.BindAddr, mc.BindPort = cfg.BindAddr, cfg.BindPort
+	mc.AdvertiseAddr, mc.AdvertisePort = cfg.AdvertiseAddr, cfg.AdvertisePort
+	if cfg.AdvertisePort == 0 {
+		mc.AdvertisePort = cfg.BindPort
+	}
+	if cfg.Transport != nil {
+		mc.Transport = cfg.Transport
+	}
+	mc.Keyring = cfg.Keyring
+	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaim
+	mc.RequireNodeNames = false
+	d := &delegate{m: m}
+	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
+	mc.Logger = newMemberlistLogger(m.log)
+	m.bq = &memberlist.TransmitLimitedQueue{
+		NumNodes:       func() int { return m.ml.NumMembers() },
+		RetransmitMult: mc.RetransmitMult,
+	}
+	m.ml, err = memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start on %s: %w", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
+	}
+	m.ctx, m.stop = context.WithCancel(context.Background())
+	m.wg.Go(func() { m.maintain(m.ctx) })
+	return m, nil
+}
+
+// LocalMember returns this node as the mesh sees it.
+func (m *Mesh) LocalMember() Member {
+	n := m.ml.LocalNode()
+	mem := memberOf(n, StatusAlive)
+	if m.leaving.Load() {
+		mem.Status = StatusLeaving
+	}
+	return mem
+}
+
+// Members returns every member this node knows of, itself included:
+// alive, suspect, failed and left ones until they are reaped.
+func (m *Mesh) Members() []Member {
+	suspect := map[string]bool{}
+	if !m.shutdown.Load() {
+		for _, n := range m.ml.Members() {
+			if n.State == memberlist.StateSuspect {
+				suspect[n.Name] = true
+			}
+		}
+	}
+	out := m.table.list()
+	for i := range out {
+		if out[i].Name == m.cfg.NodeName {
+			out[i] = m.LocalMember()
+		} else if out[i].Status == StatusAlive && suspect[out[i].Name] {
+			out[i].Status = StatusSuspect
+		}
+	}
+	return out
+}
+
+// NumAlive returns how many members, this node included, are alive or
+// suspect.
+func (m *Mesh) NumAlive() int { return m.ml.NumMembers() }
+
+// Subscribe returns a subscription to membership events with a queue of
+// size events (see Subscription).
+func (m *Mesh) Subscribe(size int) *Subscription { return m.events.subscribe(size) }
+
+// Join contacts the given addresses (host or host:port) and merges their
+// view of the mesh. It returns how many answered; an error only when none
+// did.
+func (m *Mesh) Join(addrs []string) (int, error) {
+	if m.shutdown.Load() {
+		return 0, ErrShutdown
+	}
+	n, err := m.ml.Join(addrs)
+	if n > 0 {
+		return n, nil
+	}
+	if err != nil && m.cfg.Keyring != nil && looksLikeKeyMismatch(err) {
+		err = fmt.Errorf("%w (%v)", ErrWrongKey, err)
+		m.log.Error("join failed: gossip could not be decrypted; the encrypt key is probably wrong", "seeds", addrs, "err", err)
+	}
+	return 0, err
+}
+
+// looksLikeKeyMismatch reports join errors that an encrypted node gets from
+// a peer using another key: the peer cannot decrypt the push-pull and
+// hangs up, or answers with what this node cannot decrypt.
+func looksLikeKeyMismatch(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "decrypt") || strings.Contains(s, "EOF") ||
+		strings.Contains(s, "connection reset") || strings.Contains(s, "Reading remote state")
+}
+
+// Leave tells the mesh this node is leaving, so others mark it left rather
+// than failed, and waits up to timeout for the message to spread. Call
+// Shutdown afterwards.
+func (m *Mesh) Leave(timeout time.Duration) error {
+	if m.shutdown.Load() {
+		return ErrShutdown
+	}
+	m.leaving.Store(true)
+	// Announce the intent first, as Serf does: memberlist's own leave
+	// message does not tell "left" from "failed" to the receivers.
+	sent := make(chan struct{})
+	m.bq.QueueBroadcast(&notifyBroadcast{msg: encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName}), done: sent})
+	if m.ml.NumMembers() > 1 {
+		t := time.NewTimer(timeout / 2)
+		select {
+		case <-sent:
+		case <-t.C:
+			m.log.Warn("leave intent not fully spread before timeout; leaving anyway")
+		}
+		t.Stop()
+	}
+	if err := m.ml.Leave(timeout); err != nil {
+		return fmt.Errorf("gossip: leave: %w", err)
+	}
+	return nil
+}
+
+// ForceLeave marks a failed member as left on every node, so that it is
+// no longer retried and is reaped sooner. A member that is alive is not
+// touched: it would refute the claim at once.
+func (m *Mesh) ForceLeave(name string) error {
+	mem, ok := m.table.get(name)
+	if !ok {
+		return fmt.Errorf("gossip: force-leave: no member named %q", name)
+	}
+	if mem.Status != StatusFailed && mem.Status != StatusLeft {
+		return fmt.Errorf("gossip: force-leave: %s is %s, not failed", name, mem.Status)
+	}
+	m.leaveIntent(name)
+	return nil
+}
+
+// leaveIntent applies a leave announced by a node or forced on it. The
+// first time it changes something, it passes the message on: memberlist
+// does not forward user broadcasts, so each receiver spreads it further.
+func (m *Mesh) leaveIntent(name string) {
+	mem, changed := m.table.intendLeave(name)
+	if !changed {
+		return
+	}
+	_ = m.broadcastControl(msgLeave, leaveMsg{Node: name})
+	m.log.Info("member "+mem.Status.String(), "node", name)
+	if mem.Status == StatusLeft {
+		m.events.publish(Event{Type: EventLeave, Member: mem})
+	}
+}
+
+// Shutdown stops gossiping without leaving (others will see this node
+// fail), saves the peers file and ends every subscription. It is safe to
+// call more than once.
+func (m *Mesh) Shutdown() error {
+	m.runMu.Lock()
+	already := m.shutdown.Swap(true)
+	m.runMu.Unlock()
+	if already {
+		return nil
+	}
+	m.stop()
+	m.wg.Wait()
+	m.savePeers(true)
+	err := m.ml.Shutdown()
+	m.events.closeAll()
+	m.queries.closeAll()
+	return err
+}
+
+// maintain reaps, reconnects and saves peers on timers until ctx ends.
+func (m *Mesh) maintain(ctx context.Context) {
+	reconnect := time.NewTicker(m.cfg.ReconnectInterval)
+	defer reconnect.Stop()
+	save := time.NewTicker(m.cfg.PeersSaveInterval)
+	defer save.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reconnect.C:
+			m.reap()
+			m.reconnect()
+		case <-save.C:
+			m.savePeers(false)
+		}
+	}
+}
+
+func (m *Mesh) reap() {
+	for _, mem := range m.table.reap(time.Now(), m.cfg.ReconnectTimeout, m.cfg.LeftTimeout) {
+		m.log.Info("member reaped", "node", mem.Name, "status", mem.Status.String())
+		m.events.publish(Event{Type: EventReap, Member: mem})
+	}
+}
+
+// reconnect tries one failed member at random, as Serf does, so that two
+// halves of a partition that have both forgotten each other in memberlist
+// find each other again; and rejoins through the seeds while members are
+// missing.
+func (m *Mesh) reconnect() {
+	failed := m.table.withStatus(StatusFailed)
+	if len(failed) == 0 {
+		return
+	}
+	target := failed[rand.IntN(len(failed))]
+	addrs := []string{target.Address()}
+	addrs = append(addrs, m.cfg.Seeds...)
+	if n, err := m.ml.Join(addrs); n == 0 {
+		m.log.Debug("reconnect failed", "node", target.Name, "addr", target.Address(), "err", err)
+	} else {
+		m.log.Debug("reconnected", "via", addrs, "answered", n)
+	}
+}
+
+func memberOf(n *memberlist.Node, st Status) Member {
+	tags, err := decodeMeta(n.Meta)
+	if err != nil {
+		tags = map[string]string{}
+	}
+	return Member{
+		Name: n.Name, ID: tags[MetaID], Addr: append(net.IP(nil), n.Addr...), Port: n.Port,
+		Site: tags[MetaSite], Tags: tags, Status: st, Since: time.Now(),
+	}
+}

@@ -1,0 +1,179 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMetaRoundTrip(t *testing.T) {
+	for _, m := range []map[string]string{
+		{}, {MetaID: "x"}, {MetaID: "id", MetaSite: "shop", "rack": "", "k": strings.Repeat("v", 200)},
+	} {
+		b, err := encodeMeta(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeMeta(b)
+		if err != nil || !maps.Equal(got, m) {
+			t.Fatalf("round trip of %v = %v, %v", m, got, err)
+		}
+	}
+}
+
+func TestConfigRejectsOversizedTags(t *testing.T) {
+	cfg := testConfig("big")
+	cfg.Tags = map[string]string{"blob": strings.Repeat("x", 600)}
+	if err := cfg.Validate(); !errors.Is(err, ErrMetaTooLarge) {
+		t.Fatalf("Validate = %v, want ErrMetaTooLarge", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"no name", func(c *Config) { c.NodeName = "" }, "NodeName"},
+		{"no id", func(c *Config) { c.NodeID = "" }, "NodeID"},
+		{"bad bind", func(c *Config) { c.BindAddr = "nowhere" }, "BindAddr"},
+		{"bad port", func(c *Config) { c.BindPort = 70000 }, "BindPort"},
+		{"bad advertise", func(c *Config) { c.AdvertiseAddr = "x" }, "AdvertiseAddr"},
+		{"bad profile", func(c *Config) { c.Profile = "fast" }, "Profile"},
+		{"negative interval", func(c *Config) { c.ReconnectInterval = -1 }, "ReconnectInterval"},
+	}
+	for _, tt := range tests {
+		cfg := testConfig("n")
+		tt.mod(&cfg)
+		err := cfg.Validate()
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Validate = %v, want mention of %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestSubscriptionOverflowAsksForResync(t *testing.T) {
+	var hub eventHub
+	sub := hub.subscribe(2)
+	for i := range 5 {
+		hub.publish(Event{Type: EventJoin, Member: Member{Name: string(rune('a' + i))}})
+	}
+	evs, resync, err := sub.Next(context.Background())
+	if err != nil || !resync || sub.Dropped() == 0 {
+		t.Fatalf("after overflow: %d events, resync %v, dropped %d, %v", len(evs), resync, sub.Dropped(), err)
+	}
+	hub.publish(Event{Type: EventFailed, Member: Member{Name: "z"}})
+	evs, resync, _ = sub.Next(context.Background())
+	if resync || len(evs) != 1 || evs[0].Member.Name != "z" {
+		t.Fatalf("after resync: %v, resync %v", evs, resync)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, _, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next on an empty queue = %v", err)
+	}
+	hub.closeAll()
+	if _, _, err := sub.Next(context.Background()); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("Next after close = %v", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Base: time.Second, Cap: 10 * time.Second}
+	tests := []struct {
+		attempt int
+		rnd     float64
+		want    time.Duration
+	}{
+		{0, 0, 500 * time.Millisecond},
+		{0, 0.999999, time.Second},
+		{1, 0, time.Second},
+		{3, 0, 4 * time.Second},
+		{4, 0, 5 * time.Second}, // capped at 10 s
+		{60, 0.5, 7500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := b.Delay(tt.attempt, tt.rnd); got.Round(time.Millisecond) != tt.want {
+			t.Errorf("Delay(%d, %v) = %v, want %v", tt.attempt, tt.rnd, got, tt.want)
+		}
+	}
+}
+
+func TestPickAdvertiseAddr(t *testing.T) {
+	ipnet := func(s string) net.Addr {
+		ip, n, _ := net.ParseCIDR(s)
+		n.IP = ip
+		return n
+	}
+	tests := []struct {
+		name  string
+		addrs []net.Addr
+		want  string
+		err   string
+	}{
+		{"one private", []net.Addr{ipnet("127.0.0.1/8"), ipnet("10.1.2.3/24"), ipnet("fe80::1/64")}, "10.1.2.3", ""},
+		{"public ignored", []net.Addr{ipnet("203.0.113.5/24"), ipnet("192.168.1.9/24")}, "192.168.1.9", ""},
+		{"none", []net.Addr{ipnet("127.0.0.1/8"), ipnet("203.0.113.5/24")}, "", "no private IPv4"},
+		{"several", []net.Addr{ipnet("10.0.0.1/8"), ipnet("172.16.0.1/12")}, "", "multiple private IPv4"},
+	}
+	for _, tt := range tests {
+		got, err := PickAdvertiseAddr(tt.addrs)
+		if got != tt.want || (tt.err != "") != (err != nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s: = %q, %v", tt.name, got, err)
+		}
+	}
+}
+
+func TestStatusNames(t *testing.T) {
+	for st := StatusAlive; st <= StatusSuspect; st++ {
+		if got, ok := ParseStatus(st.String()); !ok || got != st {
+			t.Errorf("ParseStatus(%q) = %v, %v", st.String(), got, ok)
+		}
+	}
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	b, _ := encodeMeta(map[string]string{MetaID: "id", MetaSite: "s"})
+	f.Add(b)
+	f.Add([]byte{1, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMeta(b)
+		if err != nil {
+			return
+		}
+		again, err := encodeMeta(m)
+		if err != nil {
+			t.Fatalf("decoded metadata does not re-encode: %v", err)
+		}
+		if m2, err := decodeMeta(again); err != nil || !maps.Equal(m, m2) {
+			t.Fatalf("round trip changed %v to %v", m, m2)
+		}
+	})
+}
+
+// FuzzHandleMessage feeds arbitrary gossip user messages to a live node:
+// whatever arrives, the node must not crash.
+func FuzzHandleMessage(f *testing.F) {
+	f.Add([]byte(`l{"Node":"x"}`))
+	f.Add([]byte(`k{"ID":1,"From":"x","Op":"list"}`))
+	f.Add([]byte(`r{"ID":1,"Node":"x"}`))
+	f.Add([]byte("a payload"))
+	f.Add([]byte{})
+	cfg := testConfig("fuzz")
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	m, err := New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Shutdown() })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m.handleMessage(b)
+	})
+}
