@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +177,26 @@ func FuzzHandleMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m.handleMessage(b)
 	})
+}
+
+func TestTableReap(t *testing.T) {
+	now := time.Now()
+	var tb table
+	tb.set(Member{Name: "old-failed", Status: StatusFailed, Since: now.Add(-73 * time.Hour)})
+	tb.set(Member{Name: "new-failed", Status: StatusFailed, Since: now.Add(-time.Hour)})
+	tb.set(Member{Name: "old-left", Status: StatusLeft, Since: now.Add(-25 * time.Hour)})
+	tb.set(Member{Name: "new-left", Status: StatusLeft, Since: now.Add(-23 * time.Hour)})
+	tb.set(Member{Name: "alive", Status: StatusAlive, Since: now.Add(-1000 * time.Hour)})
+	reaped := tb.reap(now, 72*time.Hour, 24*time.Hour)
+	var got []string
+	for _, m := range reaped {
+		got = append(got, m.Name)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"old-failed", "old-left"}) {
+		t.Fatalf("reaped %v", got)
+	}
+	if left := len(tb.list()); left != 3 {
+		t.Fatalf("%d members left in the table, want 3", left)
+	}
 }
