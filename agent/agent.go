@@ -15,6 +15,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/version"
+	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -34,10 +35,17 @@ type Agent struct {
 	dataDir string
 	tempDir bool // dev mode: dataDir is removed on shutdown
 	started time.Time
+	sup     supervision // systemd, reload and log level; see SetHooks
+	mesh    *gossip.Mesh
+
+	// stopSelf ends Run from inside, e.g. after a leave through the API.
+	stopSelf context.CancelFunc
+	stopCtx  context.Context
 }
 
-// New opens the store and binds the HTTP listener, so that a port or data
-// dir conflict fails here, before anything runs.
+// New opens the store, binds the HTTP listener and starts gossip (without
+// joining anyone), so that a port or data dir conflict fails here, before
+// anything runs.
 func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a := &Agent{cfg: cfg, log: log, dataDir: cfg.DataDir, started: time.Now()}
 	if a.dataDir == "" {
@@ -62,7 +70,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
+	if err = a.startMesh(); err != nil {
+		return nil, err
+	}
+	a.stopCtx, a.stopSelf = context.WithCancel(context.Background())
 	a.api = httpapi.New(a.store, a.self, log)
+	a.api.HandleMesh(meshAPI{a})
 	a.srv = &http.Server{
 		Handler:           a.api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -80,14 +93,17 @@ func (a *Agent) HTTPAddr() net.Addr { return a.ln.Addr() }
 // Store returns the agent's store.
 func (a *Agent) Store() *store.Store { return a.store }
 
-// Run serves until ctx ends, then shuts down: it stops accepting requests,
-// ends blocking queries, waits up to ShutdownTimeout for requests in
-// flight, stops its background loops and closes the store. Every goroutine
+// Run joins the mesh in the background and serves until ctx ends (or the
+// agent leaves through its API), then shuts down: it stops accepting
+// requests, ends blocking queries, waits up to ShutdownTimeout for requests
+// in flight, leaves the mesh (leave_on_terminate), stops its background
+// loops and closes the store. Every goroutine
 // it started has ended when it returns.
 func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "node", a.cfg.NodeName, "node_id", a.store.NodeID(),
 		"datacenter", a.cfg.Datacenter, "site", a.cfg.Site, "data_dir", a.dataDir,
-		"http_addr", a.ln.Addr().String(), "version", version.Version, "dev", a.cfg.Dev)
+		"http_addr", a.ln.Addr().String(), "gossip_addr", a.mesh.LocalMember().Address(),
+		"version", version.Version, "dev", a.cfg.Dev)
 
 	loops, stopLoops := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -95,14 +111,19 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
+	stopSupervision := a.supervise(ctx) // READY=1 once healthy, then the watchdog
+
+	a.joinMesh(loops)
 
 	var err error
 	select {
 	case <-ctx.Done():
+	case <-a.stopCtx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("agent: http api: %w", err)
 	}
 	a.log.Info("agent shutting down")
+	stopSupervision() // STOPPING=1
 	a.api.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
@@ -110,6 +131,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn("http api did not drain in time", "err", serr)
 		a.srv.Close()
 	}
+	a.stopMesh(a.cfg.LeaveOnTerminate)
 	stopLoops()
 	wg.Wait()
 	a.cleanup()
@@ -119,6 +141,12 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // cleanup closes what New opened.
 func (a *Agent) cleanup() {
+	if a.mesh != nil {
+		a.mesh.Shutdown()
+	}
+	if a.stopSelf != nil {
+		a.stopSelf()
+	}
 	if a.ln != nil {
 		a.ln.Close()
 	}
@@ -159,10 +187,7 @@ func (a *Agent) collectTombstones(ctx context.Context) {
 }
 
 func (a *Agent) self() httpapi.Self {
-	addr := a.cfg.AdvertiseAddr
-	if addr == "" {
-		addr = a.cfg.BindAddr
-	}
+	local := a.mesh.LocalMember()
 	return httpapi.Self{
 		NodeName:   a.cfg.NodeName,
 		NodeID:     a.store.NodeID(),
@@ -171,8 +196,9 @@ func (a *Agent) self() httpapi.Self {
 		Version:    version.Version,
 		Revision:   version.Commit,
 		BuildDate:  version.BuildDate,
-		Addr:       addr,
-		GossipPort: a.cfg.GossipPort,
+		Addr:       local.Addr.String(),
+		GossipPort: int(local.Port),
+		Tags:       local.Tags,
 		RPCPort:    a.cfg.RPCPort,
 		Stats: map[string]map[string]string{
 			"agent": {

@@ -167,18 +167,26 @@ func (m *Mesh) Leave(timeout time.Duration) error {
 	}
 	m.leaving.Store(true)
 	// Announce the intent first, as Serf does: memberlist's own leave
-	// message does not tell "left" from "failed" to the receivers.
-	sent := make(chan struct{})
-	m.bq.QueueBroadcast(&notifyBroadcast{msg: encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName}), done: sent})
-	if m.ml.NumMembers() > 1 {
-		t := time.NewTimer(timeout / 2)
-		select {
-		case <-sent:
-		case <-t.C:
-			m.log.Warn("leave intent not fully spread before timeout; leaving anyway")
+	// message does not tell "left" from "failed" to the receivers. The
+	// intent goes to every member directly over TCP and by gossip, so
+	// that it reaches everyone before memberlist's dead message does.
+	msg := encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName})
+	m.bq.QueueBroadcast(simpleBroadcast(msg))
+	var sends sync.WaitGroup
+	for _, n := range m.ml.Members() {
+		if n.Name != m.cfg.NodeName {
+			sends.Go(func() { _ = m.ml.SendReliable(n, msg) }) // best effort: gossip carries it too
 		}
-		t.Stop()
 	}
+	sent := make(chan struct{})
+	go func() { sends.Wait(); close(sent) }()
+	t := time.NewTimer(timeout / 2)
+	select {
+	case <-sent:
+	case <-t.C:
+		m.log.Warn("leave intent not delivered to every member before timeout; leaving anyway")
+	}
+	t.Stop()
 	if err := m.ml.Leave(timeout); err != nil {
 		return fmt.Errorf("gossip: leave: %w", err)
 	}

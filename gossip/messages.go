@@ -122,16 +122,6 @@ func (b simpleBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
 func (b simpleBroadcast) Message() []byte                       { return b }
 func (b simpleBroadcast) Finished()                             {}
 
-// notifyBroadcast closes done when memberlist has finished sending it.
-type notifyBroadcast struct {
-	msg  []byte
-	done chan struct{}
-}
-
-func (b *notifyBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
-func (b *notifyBroadcast) Message() []byte                       { return b.msg }
-func (b *notifyBroadcast) Finished()                             { close(b.done) }
-
 type namedBroadcast struct {
 	name string
 	msg  []byte

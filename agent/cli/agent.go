@@ -25,7 +25,10 @@ environment variables, then flags; each later source wins.
   edgeplane agent -dev                         a throwaway single node
   edgeplane agent -config-dir /etc/edgeplane   a production node
 
-SIGINT or SIGTERM shuts the agent down cleanly; a second one forces it out.`
+SIGINT or SIGTERM shuts the agent down cleanly; a second one forces it out.
+SIGHUP re-reads the configuration, as "edgeplane reload" does. Under systemd
+(Type=notify) the agent reports readiness, reloads and shutdown, and pings
+the watchdog while its store and HTTP API answer.`
 
 func runAgent(std IO, args []string) int {
 	fs := newFlagSet(std, "agent", "", agentHelp)
@@ -40,12 +43,15 @@ func runAgent(std IO, args []string) int {
 	if err != nil {
 		return fail(std, "invalid configuration:\n%v", err)
 	}
-	log := newLogger(std, cfg)
+	level := new(slog.LevelVar) // a reload sets it
+	level.Set(cfg.SlogLevel())
+	log := newLogger(std, cfg, level)
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		log.Error("agent failed to start", "err", err)
 		return 1
 	}
+	defer superviseAgent(std, a, loader, level, log)() // systemd, SIGHUP
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -76,8 +82,8 @@ func runAgent(std IO, args []string) int {
 	return 0
 }
 
-func newLogger(std IO, cfg config.Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+func newLogger(std IO, cfg config.Config, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogJSON {
 		return slog.New(slog.NewJSONHandler(std.Stderr, opts))
 	}

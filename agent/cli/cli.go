@@ -28,11 +28,18 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"agent":    {"Run an edgeplane agent", runAgent},
-		"kv":       {"Read and write the key/value store", runKV},
-		"info":     {"Show the local agent's identity and state", runInfo},
-		"validate": {"Check configuration files without starting an agent", runValidate},
-		"version":  {"Print the version", runVersion},
+		"agent":       {"Run an edgeplane agent", runAgent},
+		"kv":          {"Read and write the key/value store", runKV},
+		"info":        {"Show the local agent's identity and state", runInfo},
+		"validate":    {"Check configuration files without starting an agent", runValidate},
+		"version":     {"Print the version", runVersion},
+		"members":     {"List the members of the mesh", runMembers},
+		"join":        {"Join the local agent to the mesh through an address", runJoin},
+		"leave":       {"Leave the mesh gracefully and stop the local agent", runLeave},
+		"force-leave": {"Mark a failed node as left", runForceLeave},
+		"keygen":      {"Print a new gossip encryption key", runKeygen},
+		"keyring":     {"List or rotate the gossip keys of the whole mesh", runKeyring},
+		"reload":      {"Make the local agent re-read its configuration", runReload},
 	}
 }
 
@@ -72,7 +79,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "    %-10s %s\n", n, commands[n].synopsis)
+		fmt.Fprintf(w, "    %-12s %s\n", n, commands[n].synopsis)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "edgeplane <command> -h" for a command's options.`)

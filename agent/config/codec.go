@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,8 @@ func codecFor[T any]() codec[T] {
 		c = durationCodec
 	case []string:
 		c = stringListCodec
+	case map[string]string:
+		c = tagsCodec
 	default:
 		panic(fmt.Sprintf("config: no codec for option type %T", zero))
 	}
@@ -153,6 +156,71 @@ var stringListCodec = codec[[]string]{
 	format: func(v []string) string { return strings.Join(v, ",") },
 	add:    func(cur []string, s string) ([]string, error) { return append(cur, s), nil },
 	clone:  slices.Clone[[]string],
+}
+
+// tagsCodec reads a YAML mapping of strings, or KEY=VALUE pairs: one per
+// flag use, comma-separated in an environment variable.
+var tagsCodec = codec[map[string]string]{
+	fromYAML: func(n *yaml.Node) (map[string]string, error) {
+		r, err := resolveAlias(n)
+		if err != nil {
+			return nil, err
+		}
+		if r.Kind != yaml.MappingNode {
+			return nil, typef("expected a mapping of tag: value, got %s", describe(r))
+		}
+		out := map[string]string{}
+		for i := 0; i+1 < len(r.Content); i += 2 {
+			k, err := scalarText(r.Content[i], "a tag name")
+			if err != nil {
+				return nil, err
+			}
+			v, err := scalarText(r.Content[i+1], "a tag value")
+			if err != nil {
+				return nil, typef("tag %q: %v", clip(k), err)
+			}
+			if _, dup := out[k]; dup {
+				return nil, typef("tag %q given twice", clip(k))
+			}
+			out[k] = v
+		}
+		return out, nil
+	},
+	parse: func(s string) (map[string]string, error) {
+		out := map[string]string{}
+		for _, part := range strings.Split(s, ",") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			var err error
+			if out, err = addTag(out, part); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	},
+	format: func(v map[string]string) string {
+		parts := make([]string, 0, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			parts = append(parts, k+"="+v[k])
+		}
+		return strings.Join(parts, ",")
+	},
+	add:   addTag,
+	clone: maps.Clone[map[string]string],
+}
+
+func addTag(cur map[string]string, s string) (map[string]string, error) {
+	k, v, ok := strings.Cut(strings.TrimSpace(s), "=")
+	if !ok || k == "" {
+		return nil, typef("expected KEY=VALUE, got %q", clip(s))
+	}
+	out := maps.Clone(cur)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[k] = v
+	return out, nil
 }
 
 // maxAliasDepth bounds alias chains; real files never come close.

@@ -57,6 +57,43 @@ type Config struct {
 	// environment variable comma-separated. Default: none.
 	RetryJoin []string
 
+	// RetryMax is how many join attempts are made before the agent gives
+	// up and serves alone; 0 retries forever. Key retry_max, flag
+	// -retry-max. Default 0.
+	RetryMax int
+
+	// RetryInterval is the first wait between join attempts; it doubles
+	// after each failure up to 5 minutes, with jitter. Key retry_interval,
+	// flag -retry-interval. Default 5s.
+	RetryInterval Duration
+
+	// Profile is the gossip timing profile: lan, wan or edge. Key profile,
+	// flag -profile. Default "lan".
+	Profile string
+
+	// Tags are gossiped to peers in the node's metadata, which must fit in
+	// 512 bytes with the reserved entries. Key tags (a mapping), flag -tag
+	// KEY=VALUE (repeatable), environment KEY=VALUE,KEY=VALUE. Default none.
+	Tags map[string]string
+
+	// ReconnectInterval is how often a failed member is retried. Key
+	// reconnect_interval, flag -reconnect-interval. Default 30s.
+	ReconnectInterval Duration
+
+	// ReconnectTimeout is how long a failed member is retried before it is
+	// forgotten. Key reconnect_timeout, flag -reconnect-timeout. Default 72h.
+	ReconnectTimeout Duration
+
+	// DeadNodeReclaim is how long after a node failed or left its name may
+	// come back from another address or port. Key dead_node_reclaim, flag
+	// -dead-node-reclaim. Default 30s.
+	DeadNodeReclaim Duration
+
+	// LeaveOnTerminate makes SIGTERM and SIGINT leave the mesh gracefully,
+	// so peers see "left" rather than "failed". Key leave_on_terminate,
+	// flag -leave-on-terminate. Default true.
+	LeaveOnTerminate bool
+
 	// Encrypt is the base64 (standard encoding) gossip key of 16, 24 or 32
 	// bytes. Key encrypt, flag -encrypt. Default "": gossip unencrypted.
 	Encrypt string
@@ -73,6 +110,16 @@ type Config struct {
 	// replica cannot resurrect a key. Key tombstone_ttl, flag
 	// -tombstone-ttl. Default 72h; at least 1m.
 	TombstoneTTL Duration
+
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit): as the agent's memory nears it, the
+	// garbage collector runs harder. It is not a cap; set MemoryMax in the
+	// systemd unit for that. A size with a unit (KiB, MiB, GiB, kB, MB, GB)
+	// or a number of bytes, at least 16MiB, or "off" to leave the runtime's
+	// setting (GOMEMLIMIT) alone. Key memory_limit, flag -memory-limit.
+	// Default DefaultMemoryLimit, 192MiB, sized for a 512 MB device.
+	// GOMAXPROCS is left to the Go runtime, which follows the CPU quota.
+	MemoryLimit string
 
 	// Dev is set by the -dev flag (it has no key or environment variable):
 	// the agent keeps its state in a temporary directory when DataDir is
@@ -94,6 +141,14 @@ func Default() Config {
 		HTTPAddr:     "127.0.0.1:8500",
 		LogLevel:     "info",
 		TombstoneTTL: Duration{72 * time.Hour},
+
+		RetryInterval:     Duration{5 * time.Second},
+		Profile:           "lan",
+		ReconnectInterval: Duration{30 * time.Second},
+		ReconnectTimeout:  Duration{72 * time.Hour},
+		DeadNodeReclaim:   Duration{30 * time.Second},
+		LeaveOnTerminate:  true,
+		MemoryLimit:       DefaultMemoryLimit,
 	}
 }
 

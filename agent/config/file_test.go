@@ -40,7 +40,7 @@ func TestFileErrors(t *testing.T) {
 		{"two documents", "site: a\n---\nsite: b\n", "", ":2:", ErrSyntax, "more than one YAML document"},
 		{"key not a string", "? [a]\n: b\n", "", ":1:3:", ErrSyntax, "key must be a string"},
 		{"unknown anchor", "gossip_port: &p 8000\nsite: *p\nrpc_port: *q\n", "", ":", ErrSyntax, "unknown anchor"},
-		{"validation names the file", "gossip_port: 70000\n", "gossip_port", ":1:14:", ErrInvalid, "out of range 1-65535"},
+		{"validation names the file", "gossip_port: 70000\n", "gossip_port", ":1:14:", ErrInvalid, "out of range 0-65535"},
 		{"validation of bad IP", "node_name: n\nbind_addr: 1.2.3\n", "bind_addr", ":2:12:", ErrInvalid, `"1.2.3" is not an IP address`},
 	}
 	for _, tt := range tests {

@@ -82,6 +82,15 @@ encrypt: AAECAwQFBgcICQoLDA0ODw==
 log_level: DEBUG
 log_json: true
 tombstone_ttl: 24h
+memory_limit: 300MiB
+retry_max: 7
+retry_interval: 2s
+profile: edge
+tags: {rack: r1, tier: "2"}
+reconnect_interval: 10s
+reconnect_timeout: 1h
+dead_node_reclaim: 5s
+leave_on_terminate: false
 `)
 	want := Config{
 		NodeName: "file-node", Datacenter: "edge-1", Site: "store-42",
@@ -89,7 +98,11 @@ tombstone_ttl: 24h
 		GossipPort: 8301, RPCPort: 8302, HTTPAddr: "localhost:0",
 		RetryJoin: []string{"10.1.0.6", "seed.example:8301"},
 		Encrypt:   "AAECAwQFBgcICQoLDA0ODw==", LogLevel: "DEBUG", LogJSON: true,
-		TombstoneTTL: Duration{24 * time.Hour},
+		TombstoneTTL: Duration{24 * time.Hour}, MemoryLimit: "300MiB",
+		RetryMax: 7, RetryInterval: Duration{2 * time.Second}, Profile: "edge",
+		Tags:              map[string]string{"rack": "r1", "tier": "2"},
+		ReconnectInterval: Duration{10 * time.Second}, ReconnectTimeout: Duration{time.Hour},
+		DeadNodeReclaim: Duration{5 * time.Second}, LeaveOnTerminate: false,
 	}
 	env := map[string]string{
 		"EDGEPLANE_NODE_NAME": "file-node", "EDGEPLANE_DATACENTER": "edge-1", "EDGEPLANE_SITE": "store-42",
@@ -98,12 +111,21 @@ tombstone_ttl: 24h
 		"EDGEPLANE_RPC_PORT": "8302", "EDGEPLANE_HTTP_ADDR": "localhost:0",
 		"EDGEPLANE_RETRY_JOIN": "10.1.0.6,seed.example:8301", "EDGEPLANE_ENCRYPT": "AAECAwQFBgcICQoLDA0ODw==",
 		"EDGEPLANE_LOG_LEVEL": "DEBUG", "EDGEPLANE_LOG_JSON": "true", "EDGEPLANE_TOMBSTONE_TTL": "24h",
+		"EDGEPLANE_MEMORY_LIMIT": "300MiB",
+		"EDGEPLANE_RETRY_MAX":    "7", "EDGEPLANE_RETRY_INTERVAL": "2s", "EDGEPLANE_PROFILE": "edge",
+		"EDGEPLANE_TAGS": "rack=r1, tier=2", "EDGEPLANE_RECONNECT_INTERVAL": "10s",
+		"EDGEPLANE_RECONNECT_TIMEOUT": "1h", "EDGEPLANE_DEAD_NODE_RECLAIM": "5s",
+		"EDGEPLANE_LEAVE_ON_TERMINATE": "false",
 	}
 	flags := []string{
 		"-node", "file-node", "-datacenter", "edge-1", "-site", "store-42", "-data-dir", "/srv/edgeplane",
 		"-bind", "10.1.0.5", "-advertise", "192.0.2.10", "-gossip-port", "8301", "-rpc-port", "8302",
 		"-http-addr", "localhost:0", "-join", "10.1.0.6", "-join", "seed.example:8301",
 		"-encrypt", "AAECAwQFBgcICQoLDA0ODw==", "-log-level", "DEBUG", "-log-json", "-tombstone-ttl", "24h",
+		"-memory-limit", "300MiB",
+		"-retry-max", "7", "-retry-interval", "2s", "-profile", "edge", "-tag", "rack=r1", "-tag", "tier=2",
+		"-reconnect-interval", "10s", "-reconnect-timeout", "1h", "-dead-node-reclaim", "5s",
+		"-leave-on-terminate=false",
 	}
 	tests := []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +103,60 @@ func checkAdvertiseAddr(s string) error {
 	}
 	if a.IsUnspecified() {
 		return invalidf("%q cannot be advertised; peers need a reachable address", clip(s))
+	}
+	return nil
+}
+
+// checkListenPort allows 0, which picks a free port.
+func checkListenPort(p int) error {
+	if p < 0 || p > 65535 {
+		return invalidf("port %d out of range 0-65535", p)
+	}
+	return nil
+}
+
+func checkNonNegative(n int) error {
+	if n < 0 {
+		return invalidf("%d is negative", n)
+	}
+	return nil
+}
+
+func checkPositive(d Duration) error {
+	if d.Duration <= 0 {
+		return invalidf("duration %s must be positive", d)
+	}
+	return nil
+}
+
+func checkProfile(s string) error {
+	switch s {
+	case "lan", "wan", "edge":
+		return nil
+	}
+	return invalidf("profile %q is not lan, wan or edge", clip(s))
+}
+
+// MaxTagBytes bounds the tags: the node's gossip metadata, tags plus the
+// entries edgeplane reserves, must fit memberlist's 512 bytes.
+const MaxTagBytes = 256
+
+// reservedTags are metadata keys edgeplane sets itself.
+var reservedTags = []string{"id", "site", "rpc", "version"}
+
+func checkTags(tags map[string]string) error {
+	size := 0
+	for k, v := range tags {
+		if k == "" {
+			return invalidf("empty tag name")
+		}
+		if slices.Contains(reservedTags, k) {
+			return invalidf("tag %q is reserved (set by edgeplane)", clip(k))
+		}
+		size += len(k) + len(v) + 2
+	}
+	if size > MaxTagBytes {
+		return invalidf("tags take %d bytes, more than the %d that fit in gossip metadata", size, MaxTagBytes)
 	}
 	return nil
 }

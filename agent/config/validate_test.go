@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 		{"advertise unspecified", func(c *Config) { c.AdvertiseAddr = "0.0.0.0" }, "advertise_addr"},
 		{"advertise bad", func(c *Config) { c.AdvertiseAddr = "1.2.3" }, "advertise_addr"},
 
-		{"gossip port 0", func(c *Config) { c.GossipPort = 0 }, "gossip_port"},
+		{"gossip port -1", func(c *Config) { c.GossipPort = -1 }, "gossip_port"},
 		{"gossip port 65535", func(c *Config) { c.GossipPort = 65535 }, ""},
 		{"gossip port 65536", func(c *Config) { c.GossipPort = 65536 }, "gossip_port"},
 		{"rpc port negative", func(c *Config) { c.RPCPort = -1 }, "rpc_port"},
@@ -130,8 +130,8 @@ func TestValidationSources(t *testing.T) {
 		source string // suffix of Error.Source
 		detail string
 	}{
-		{"port from file", []string{"-config-file", file}, nil, "gossip_port", "edgeplane.yaml:2:14", "port 70000 out of range 1-65535"},
-		{"port from env", nil, map[string]string{"EDGEPLANE_GOSSIP_PORT": "0"}, "gossip_port", "env EDGEPLANE_GOSSIP_PORT", "port 0 out of range"},
+		{"port from file", []string{"-config-file", file}, nil, "gossip_port", "edgeplane.yaml:2:14", "port 70000 out of range 0-65535"},
+		{"port from env", nil, map[string]string{"EDGEPLANE_GOSSIP_PORT": "-1"}, "gossip_port", "env EDGEPLANE_GOSSIP_PORT", "port -1 out of range"},
 		{"port from flag", []string{"-rpc-port", "99999"}, nil, "rpc_port", "flag -rpc-port", "port 99999 out of range"},
 		{"IP from flag", []string{"-bind", "10.0.0"}, nil, "bind_addr", "flag -bind", "not an IP address"},
 		{"IP from env", nil, map[string]string{"EDGEPLANE_ADVERTISE_ADDR": "edge-1"}, "advertise_addr", "env EDGEPLANE_ADVERTISE_ADDR", "not an IP address"},

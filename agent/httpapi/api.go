@@ -35,10 +35,13 @@ type API struct {
 	self  func() Self
 	log   *slog.Logger
 	mux   *http.ServeMux
+	mesh  Mesh // set by HandleMesh
 
 	// closed ends when Close is called; blocking queries wait on it.
 	closed context.Context
 	close  context.CancelFunc
+
+	reload reloadFunc // PUT /v1/agent/reload; see SetReload
 }
 
 // New returns the API over st. self is called for each agent request.
@@ -48,6 +51,7 @@ func New(st *store.Store, self func() Self, log *slog.Logger) *API {
 	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
 	a.mux.HandleFunc("GET /v1/status/peers", a.handlePeers)
+	a.mux.HandleFunc("PUT /v1/agent/reload", a.handleReload)
 	return a
 }
 

@@ -58,11 +58,12 @@ func runEnv(t *testing.T, env []string, stdin string, args ...string) (stdout, s
 
 // agentProc is an agent running as a child process.
 type agentProc struct {
-	t        *testing.T
-	cmd      *exec.Cmd
-	httpAddr string
-	done     chan struct{} // closed when the process has exited
-	exitCode int
+	t          *testing.T
+	cmd        *exec.Cmd
+	httpAddr   string
+	gossipAddr string
+	done       chan struct{} // closed when the process has exited
+	exitCode   int
 
 	mu   sync.Mutex
 	logs []string
@@ -72,7 +73,7 @@ type agentProc struct {
 // JSON logs, and waits until it serves.
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
-	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-log-json"}, args...)...)
+	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-log-json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 		t.Fatal(err)
 	}
 	p := &agentProc{t: t, cmd: cmd, done: make(chan struct{})}
-	started := make(chan string, 1)
+	started := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -90,11 +91,12 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 			p.logs = append(p.logs, line)
 			p.mu.Unlock()
 			var rec struct {
-				Msg      string `json:"msg"`
-				HTTPAddr string `json:"http_addr"`
+				Msg        string `json:"msg"`
+				HTTPAddr   string `json:"http_addr"`
+				GossipAddr string `json:"gossip_addr"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "agent started" {
-				started <- rec.HTTPAddr
+				started <- [2]string{rec.HTTPAddr, rec.GossipAddr}
 			}
 		}
 		_ = cmd.Wait() // the exit code says what happened
@@ -109,7 +111,8 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 		}
 	})
 	select {
-	case p.httpAddr = <-started:
+	case addrs := <-started:
+		p.httpAddr, p.gossipAddr = addrs[0], addrs[1]
 	case <-p.done:
 		t.Fatalf("agent exited with %d before serving:\n%s", p.exitCode, p.log())
 	case <-time.After(30 * time.Second):
@@ -252,7 +255,7 @@ func TestSecondAgentOnSameDataDirFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	startAgent(t, "-data-dir", dir)
 	start := time.Now()
-	_, errOut, code := run(t, "", "agent", "-data-dir", dir, "-http-addr", "127.0.0.1:0")
+	_, errOut, code := run(t, "", "agent", "-data-dir", dir, "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0")
 	if code == 0 || !strings.Contains(errOut, "data dir in use by another agent") {
 		t.Fatalf("second agent = %d:\n%s", code, errOut)
 	}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestThreeAgentsJoinThroughOneSeed runs three real agent processes; two
+// join through the first, and `edgeplane members` on each lists all three
+// alive.
+func TestThreeAgentsJoinThroughOneSeed(t *testing.T) {
+	fast := []string{"-dev", "-retry-interval", "100ms"}
+	seed := startAgent(t, append(fast, "-node", "seed", "-site", "hq")...)
+	a := startAgent(t, append(fast, "-node", "a", "-site", "shop-1", "-join", seed.gossipAddr)...)
+	b := startAgent(t, append(fast, "-node", "b", "-site", "shop-2", "-join", seed.gossipAddr)...)
+
+	for _, p := range []*agentProc{seed, a, b} {
+		var last string
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, errOut, code := p.cli(t, "members", "-format", "json")
+			if code != 0 {
+				t.Fatalf("members: %s", errOut)
+			}
+			var members []struct {
+				Name string
+				Tags map[string]string
+			}
+			if err := json.Unmarshal([]byte(out), &members); err != nil {
+				t.Fatalf("members -format=json: %v\n%s", err, out)
+			}
+			alive := 0
+			for _, m := range members {
+				if m.Tags["status"] == "alive" {
+					alive++
+				}
+			}
+			if alive == 3 {
+				break
+			}
+			last = out
+			if time.Now().After(deadline) {
+				t.Fatalf("members never listed three alive:\n%s", last)
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval
+		}
+		table, _, _ := p.cli(t, "members")
+		for _, want := range []string{"seed", "shop-1", "shop-2", "alive"} {
+			if !strings.Contains(table, want) {
+				t.Fatalf("members table lacks %q:\n%s", want, table)
+			}
+		}
+		if out, _, _ := p.cli(t, "members", "-site", "shop-2"); strings.Count(out, "\n") != 2 {
+			t.Fatalf("members -site shop-2:\n%s", out)
+		}
+	}
+}
+
+// waitMembers polls `edgeplane members` on p until node has the status.
+func waitMembers(t *testing.T, p *agentProc, node, status string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, _ := p.cli(t, "members", "-status", status)
+		if strings.Contains(out, node+" ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			all, _, _ := p.cli(t, "members")
+			t.Fatalf("%s never listed %s as %s:\n%s", p.httpAddr, node, status, all)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+// TestRestartedAgentRejoinsWithoutJoin stops an agent gracefully and
+// starts it again on the same data dir with no -join: it rejoins through
+// the peers it saved.
+func TestRestartedAgentRejoinsWithoutJoin(t *testing.T) {
+	seed := startAgent(t, "-dev", "-node", "seed")
+	dir := t.TempDir()
+	a := startAgent(t, "-node", "a", "-data-dir", dir, "-retry-interval", "100ms", "-join", seed.gossipAddr)
+	waitMembers(t, seed, "a", "alive")
+
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if code := a.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	waitMembers(t, seed, "a", "left")
+
+	again := startAgent(t, "-node", "a", "-data-dir", dir, "-retry-interval", "100ms")
+	waitMembers(t, seed, "a", "alive")
+	waitMembers(t, again, "seed", "alive")
+}

@@ -1,0 +1,204 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/edgeplane/edgeplane/gossip"
+)
+
+// Mesh is what the membership endpoints need from the agent.
+type Mesh interface {
+	Members() []gossip.Member
+	Join(addrs []string) (int, error)
+	// Leave leaves the mesh gracefully and shuts the agent down.
+	Leave() error
+	ForceLeave(node string) error
+	Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error)
+}
+
+// keyringTimeout bounds a mesh-wide keyring operation.
+const keyringTimeout = 15 * time.Second
+
+// HandleMesh adds the membership endpoints: /v1/agent/members,
+// /v1/catalog/nodes, join, leave, force-leave and /v1/operator/keyring.
+func (a *API) HandleMesh(m Mesh) {
+	a.mesh = m
+	a.mux.HandleFunc("GET /v1/agent/members", a.handleMembers)
+	a.mux.HandleFunc("GET /v1/catalog/nodes", a.handleCatalogNodes)
+	a.mux.HandleFunc("PUT /v1/agent/join/{addr}", a.handleJoin)
+	a.mux.HandleFunc("PUT /v1/agent/leave", a.handleLeave)
+	a.mux.HandleFunc("PUT /v1/agent/force-leave/{node}", a.handleForceLeave)
+	a.mux.HandleFunc("GET /v1/operator/keyring", a.handleKeyring(gossip.KeyringList))
+	a.mux.HandleFunc("POST /v1/operator/keyring", a.handleKeyring(gossip.KeyringInstall))
+	a.mux.HandleFunc("PUT /v1/operator/keyring", a.handleKeyring(gossip.KeyringUse))
+	a.mux.HandleFunc("DELETE /v1/operator/keyring", a.handleKeyring(gossip.KeyringRemove))
+}
+
+// agentMember is Consul's AgentMember. Status is Serf's number; a suspect
+// member is reported alive, as Serf does.
+type agentMember struct {
+	Name        string
+	Addr        string
+	Port        uint16
+	Tags        map[string]string
+	Status      int
+	ProtocolMin uint8
+	ProtocolMax uint8
+	ProtocolCur uint8
+	DelegateMin uint8
+	DelegateMax uint8
+	DelegateCur uint8
+}
+
+func consulStatus(s gossip.Status) int {
+	if s == gossip.StatusSuspect {
+		return int(gossip.StatusAlive)
+	}
+	return int(s)
+}
+
+func (a *API) handleMembers(w http.ResponseWriter, r *http.Request) {
+	dc := a.self().Datacenter
+	members := a.mesh.Members()
+	out := make([]agentMember, 0, len(members))
+	for _, m := range members {
+		tags := maps.Clone(m.Tags)
+		tags["dc"], tags["role"], tags["status"] = dc, "node", m.Status.String()
+		out = append(out, agentMember{
+			Name: m.Name, Addr: m.Addr.String(), Port: m.Port, Tags: tags, Status: consulStatus(m.Status),
+			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
+		})
+	}
+	writeJSON(w, out)
+}
+
+// catalogNode is Consul's catalog Node.
+type catalogNode struct {
+	ID              string
+	Node            string
+	Address         string
+	Datacenter      string
+	TaggedAddresses map[string]string
+	Meta            map[string]string
+	CreateIndex     uint64
+	ModifyIndex     uint64
+}
+
+// handleCatalogNodes lists the members that have not left: failed ones
+// stay in the catalog, as in Consul, until they are reaped.
+func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
+	dc := a.self().Datacenter
+	out := []catalogNode{}
+	for _, m := range a.mesh.Members() {
+		if m.Status == gossip.StatusLeft {
+			continue
+		}
+		meta := map[string]string{}
+		for k, v := range m.Tags {
+			if k != gossip.MetaID {
+				meta[k] = v
+			}
+		}
+		meta["site"] = m.Site
+		addr := m.Addr.String()
+		out = append(out, catalogNode{
+			ID: m.ID, Node: m.Name, Address: addr, Datacenter: dc,
+			TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+			Meta:            meta, CreateIndex: 1, ModifyIndex: 1,
+		})
+	}
+	setReadMeta(w, a.store.Index())
+	writeJSON(w, out)
+}
+
+func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
+	addr := r.PathValue("addr")
+	if strings.TrimSpace(addr) == "" {
+		a.fail(w, http.StatusBadRequest, errors.New("missing address to join"))
+		return
+	}
+	if _, err := a.mesh.Join([]string{addr}); err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+		return
+	}
+}
+
+func (a *API) handleLeave(w http.ResponseWriter, r *http.Request) {
+	if err := a.mesh.Leave(); err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+	}
+}
+
+func (a *API) handleForceLeave(w http.ResponseWriter, r *http.Request) {
+	if err := a.mesh.ForceLeave(r.PathValue("node")); err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+	}
+}
+
+// keyringResponse is Consul's KeyringResponse, plus each node's answer.
+type keyringResponse struct {
+	WAN         bool
+	Datacenter  string
+	Segment     string
+	Keys        map[string]int
+	PrimaryKeys map[string]int
+	NumNodes    int
+	Messages    map[string]string
+	Nodes       []gossip.KeyringReply
+}
+
+func (a *API) handleKeyring(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var key string
+		if op != gossip.KeyringList {
+			var body struct{ Key string }
+			if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&body); err != nil || body.Key == "" {
+				a.fail(w, http.StatusBadRequest, errors.New(`keyring: body must be {"Key": "<base64 key>"}`))
+				return
+			}
+			key = body.Key
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), keyringTimeout)
+		defer cancel()
+		replies, err := a.mesh.Keyring(ctx, op, key)
+		if err != nil {
+			a.fail(w, http.StatusBadRequest, err)
+			return
+		}
+		resp := keyringResponse{
+			Datacenter: a.self().Datacenter, Keys: map[string]int{}, PrimaryKeys: map[string]int{},
+			NumNodes: len(replies), Messages: map[string]string{}, Nodes: replies,
+		}
+		failed := false
+		for _, rep := range replies {
+			for _, k := range rep.Keys {
+				resp.Keys[k]++
+			}
+			if rep.Primary != "" {
+				resp.PrimaryKeys[rep.Primary]++
+			}
+			if rep.Error != "" {
+				resp.Messages[rep.Node] = rep.Error
+				failed = true
+			}
+		}
+		if op == gossip.KeyringList {
+			writeJSON(w, []keyringResponse{resp})
+			return
+		}
+		if failed {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			json.NewEncoder(w).Encode([]keyringResponse{resp})
+			return
+		}
+		writeJSON(w, []keyringResponse{resp})
+	}
+}

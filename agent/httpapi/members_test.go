@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/edgeplane/edgeplane/gossip"
+)
+
+type fakeMesh struct {
+	members []gossip.Member
+	joined  []string
+	keyring []gossip.KeyringReply
+}
+
+func (f *fakeMesh) Members() []gossip.Member { return f.members }
+func (f *fakeMesh) Join(addrs []string) (int, error) {
+	f.joined = append(f.joined, addrs...)
+	if addrs[0] == "bad" {
+		return 0, errors.New("no route")
+	}
+	return len(addrs), nil
+}
+func (f *fakeMesh) Leave() error { return nil }
+func (f *fakeMesh) ForceLeave(node string) error {
+	if node != "gone" {
+		return errors.New("not failed")
+	}
+	return nil
+}
+func (f *fakeMesh) Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error) {
+	return f.keyring, nil
+}
+
+func member(name, site string, st gossip.Status) gossip.Member {
+	return gossip.Member{
+		Name: name, ID: "id-" + name, Addr: net.ParseIP("127.0.0.1"), Port: 7946, Site: site, Status: st,
+		Tags: map[string]string{gossip.MetaID: "id-" + name, gossip.MetaSite: site, gossip.MetaVersion: "1.0"},
+	}
+}
+
+func TestConsulClientMembersAndCatalog(t *testing.T) {
+	srv, _ := testServer(t)
+	mesh := &fakeMesh{members: []gossip.Member{
+		member("a", "hq", gossip.StatusAlive),
+		member("b", "shop-1", gossip.StatusSuspect),
+		member("c", "shop-2", gossip.StatusFailed),
+		member("d", "shop-3", gossip.StatusLeft),
+	}}
+	srv.Config.Handler.(*API).HandleMesh(mesh)
+	c := consulClient(t, srv)
+
+	members, err := c.Agent().Members(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"a": 1, "b": 1, "c": 4, "d": 3} // Serf's numbers; suspect counts as alive
+	if len(members) != len(want) {
+		t.Fatalf("Members = %d, want %d", len(members), len(want))
+	}
+	for _, m := range members {
+		if m.Status != want[m.Name] || m.Tags["site"] == "" || m.Addr != "127.0.0.1" || m.Port != 7946 {
+			t.Errorf("member %+v", m)
+		}
+	}
+
+	nodes, meta, err := c.Catalog().Nodes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 3 || meta.LastIndex == 0 { // the left node is not in the catalog
+		t.Fatalf("catalog nodes = %+v", nodes)
+	}
+	for _, n := range nodes {
+		if n.Meta["site"] == "" || n.ID != "id-"+n.Node || n.Datacenter != "dc1" || n.Address != "127.0.0.1" {
+			t.Errorf("catalog node %+v", n)
+		}
+	}
+
+	if err := c.Agent().Join("10.0.0.1:7946", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Agent().Join("bad", false); err == nil {
+		t.Fatal("a failed join answered success")
+	}
+	if err := c.Agent().ForceLeave("gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Agent().ForceLeave("a"); err == nil || !strings.Contains(err.Error(), "not failed") {
+		t.Fatalf("force-leave of a live node: %v", err)
+	}
+}
+
+func TestConsulClientKeyring(t *testing.T) {
+	srv, _ := testServer(t)
+	mesh := &fakeMesh{keyring: []gossip.KeyringReply{
+		{Node: "a", Keys: []string{"k1", "k2"}, Primary: "k1"},
+		{Node: "b", Keys: []string{"k1"}, Primary: "k1", Error: "boom"},
+	}}
+	srv.Config.Handler.(*API).HandleMesh(mesh)
+	op := consulClient(t, srv).Operator()
+	list, err := op.KeyringList(nil)
+	if err != nil || len(list) != 1 || list[0].Keys["k1"] != 2 || list[0].NumNodes != 2 {
+		t.Fatalf("KeyringList = %+v, %v", list, err)
+	}
+	if err := op.KeyringInstall("k3", nil); err == nil {
+		t.Fatal("an install that failed on a node answered success")
+	}
+}

@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/edgeplane/edgeplane/agent/config"
+)
+
+// Reload errors.
+var (
+	// ErrReloadUnavailable means the agent was given no configuration
+	// source to reload from (see Hooks.Reload).
+	ErrReloadUnavailable = errors.New("agent: reload unavailable: no configuration source")
+
+	// ErrReloadRejected means the configuration read on reload is invalid;
+	// the running configuration stays in effect. The error wraps the
+	// configuration's own errors, which name file, line and key.
+	ErrReloadRejected = errors.New("agent: new configuration rejected, running configuration kept")
+
+	// ErrStopping means a reload arrived after shutdown began.
+	ErrStopping = errors.New("agent: shutting down")
+)
+
+// ReloadResult says what a reload changed.
+type ReloadResult struct {
+	// Applied lists the options whose new values are in effect.
+	Applied []string
+	// RestartRequired lists the options whose new values take effect only
+	// when the agent restarts; until then the old values stay in effect.
+	RestartRequired []string
+}
+
+// liveOptions apply an option's new value to a running agent and record it
+// in running. An option not listed, or whose function returns false, takes
+// effect at the next restart.
+var liveOptions = map[string]func(a *Agent, running *config.Config, next config.Config) bool{
+	"log_level": func(a *Agent, running *config.Config, next config.Config) bool {
+		if a.sup.LogLevel == nil {
+			return false
+		}
+		a.sup.LogLevel.Set(next.SlogLevel())
+		running.LogLevel = next.LogLevel
+		return true
+	},
+	"memory_limit": func(a *Agent, running *config.Config, next config.Config) bool {
+		applyMemoryLimit(next)
+		running.MemoryLimit = next.MemoryLimit
+		return true
+	},
+}
+
+// Reload re-reads the configuration through Hooks.Reload and applies what
+// can change while the agent runs: log_level and memory_limit. Other
+// changed options are listed in RestartRequired and logged. An invalid
+// configuration is rejected with ErrReloadRejected, logged with its
+// reasons, and the running configuration stays in effect. Once the agent
+// has reported itself ready, systemd is told RELOADING=1 before and READY=1
+// after, whatever the outcome. SIGHUP,
+// `edgeplane reload` and PUT /v1/agent/reload all end here.
+func (a *Agent) Reload() (ReloadResult, error) {
+	s := &a.sup
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return ReloadResult{}, ErrStopping
+	}
+	if s.Reload == nil {
+		return ReloadResult{}, ErrReloadUnavailable
+	}
+	notify := s.ready // before READY=1, systemd is not told of reloads
+	if notify {
+		if err := s.Notifier.Reloading(); err != nil {
+			a.log.Warn("telling systemd the agent is reloading", "err", err)
+		}
+	}
+	a.log.Info("reloading configuration")
+	res, err := a.reloadLocked()
+	a.log.Debug("configuration in effect", "log_level", s.running.LogLevel, "memory_limit", s.running.MemoryLimit)
+	status := a.status()
+	switch {
+	case err != nil:
+		status += "; last reload rejected, running configuration kept"
+	case len(res.RestartRequired) > 0:
+		status += fmt.Sprintf("; restart to apply %v", res.RestartRequired)
+	}
+	if notify {
+		if nerr := s.Notifier.Ready(status); nerr != nil {
+			a.log.Warn("telling systemd the reload is done", "err", nerr)
+		}
+	}
+	return res, err
+}
+
+func (a *Agent) reloadLocked() (ReloadResult, error) {
+	s := &a.sup
+	running := s.current(a.cfg)
+	next, err := s.Reload()
+	if err != nil {
+		a.log.Error("configuration reload rejected; the running configuration stays in effect", "err", err)
+		return ReloadResult{}, fmt.Errorf("%w:\n%w", ErrReloadRejected, err)
+	}
+	var res ReloadResult
+	for _, key := range config.Changed(running, next) {
+		if apply, ok := liveOptions[key]; ok && apply(a, &running, next) {
+			res.Applied = append(res.Applied, key)
+		} else {
+			res.RestartRequired = append(res.RestartRequired, key)
+		}
+	}
+	s.running = running
+	a.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
+	if len(res.RestartRequired) > 0 {
+		a.log.Warn("changed options take effect only after a restart", "keys", res.RestartRequired)
+	}
+	return res, nil
+}
