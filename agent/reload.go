@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/gossip"
 )
 
 // Reload errors.
@@ -48,10 +49,19 @@ var liveOptions = map[string]func(a *Agent, running *config.Config, next config.
 		running.MemoryLimit = next.MemoryLimit
 		return true
 	},
+	// New seeds are used by the reconnect loop from now on, and joined once
+	// in the background.
+	"retry_join": func(a *Agent, running *config.Config, next config.Config) bool {
+		a.mesh.SetSeeds(next.RetryJoin)
+		a.mesh.RetryJoin(a.stopCtx, next.RetryJoin, next.RetryMax,
+			gossip.Backoff{Base: next.RetryInterval.Duration, Cap: maxJoinBackoff}, nil)
+		running.RetryJoin = next.RetryJoin
+		return true
+	},
 }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs: log_level and memory_limit. Other
+// can change while the agent runs: log_level, memory_limit and retry_join. Other
 // changed options are listed in RestartRequired and logged. An invalid
 // configuration is rejected with ErrReloadRejected, logged with its
 // reasons, and the running configuration stays in effect. Once the agent

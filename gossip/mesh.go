@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,9 @@ type Mesh struct {
 
 	queries queries
 
+	seedsMu sync.Mutex
+	seeds   []string
+
 	ctx      context.Context // ends at Shutdown
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -58,6 +62,7 @@ func New(cfg Config) (*Mesh, error) {
 	}
 	m := &Mesh{cfg: cfg, log: cfg.Logger.With("component", "gossip"), meta: meta}
 	m.table.self = cfg.NodeName
+	m.seeds = slices.Clone(cfg.Seeds)
 
 	mc, err := profile(cfg.Profile)
 	if err != nil {
@@ -223,6 +228,19 @@ func (m *Mesh) leaveIntent(name string) {
 	}
 }
 
+// SetSeeds replaces the seeds the reconnect loop rejoins through.
+func (m *Mesh) SetSeeds(seeds []string) {
+	m.seedsMu.Lock()
+	m.seeds = slices.Clone(seeds)
+	m.seedsMu.Unlock()
+}
+
+func (m *Mesh) currentSeeds() []string {
+	m.seedsMu.Lock()
+	defer m.seedsMu.Unlock()
+	return slices.Clone(m.seeds)
+}
+
 // Shutdown stops gossiping without leaving (others will see this node
 // fail), saves the peers file and ends every subscription. It is safe to
 // call more than once.
@@ -279,7 +297,7 @@ func (m *Mesh) reconnect() {
 	}
 	target := failed[rand.IntN(len(failed))]
 	addrs := []string{target.Address()}
-	addrs = append(addrs, m.cfg.Seeds...)
+	addrs = append(addrs, m.currentSeeds()...)
 	if n, err := m.ml.Join(addrs); n == 0 {
 		m.log.Debug("reconnect failed", "node", target.Name, "addr", target.Address(), "err", err)
 	} else {
