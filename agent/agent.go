@@ -37,6 +37,7 @@ type Agent struct {
 	started time.Time
 	sup     supervision // systemd, reload and log level; see SetHooks
 	mesh    *gossip.Mesh
+	rpc     *rpc
 
 	// stopSelf ends Run from inside, e.g. after a leave through the API.
 	stopSelf context.CancelFunc
@@ -70,12 +71,19 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
+	if err = a.startRPC(); err != nil {
+		return nil, err
+	}
 	if err = a.startMesh(); err != nil {
 		return nil, err
 	}
 	a.stopCtx, a.stopSelf = context.WithCancel(context.Background())
 	a.api = httpapi.New(a.store, a.self, log)
 	a.api.HandleMesh(meshAPI{a})
+	a.api.HandlePing(func(ctx context.Context, node string) (string, time.Duration, error) {
+		res, err := a.Ping(ctx, node)
+		return res.Addr, res.RTT, err
+	})
 	a.srv = &http.Server{
 		Handler:           a.api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -103,6 +111,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "node", a.cfg.NodeName, "node_id", a.store.NodeID(),
 		"datacenter", a.cfg.Datacenter, "site", a.cfg.Site, "data_dir", a.dataDir,
 		"http_addr", a.ln.Addr().String(), "gossip_addr", a.mesh.LocalMember().Address(),
+		"rpc_addr", a.mesh.LocalMember().Tags[gossip.MetaRPC], "rpc_trust", a.rpc.mode.String(),
 		"version", version.Version, "dev", a.cfg.Dev)
 
 	loops, stopLoops := context.WithCancel(context.Background())
@@ -111,6 +120,11 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
+	wg.Go(func() {
+		if err := a.rpc.srv.Serve(context.Background()); err != nil {
+			a.log.Error("rpc server stopped", "err", err)
+		}
+	})
 	stopSupervision := a.supervise(ctx) // READY=1 once healthy, then the watchdog
 
 	a.joinMesh(loops)
@@ -131,6 +145,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn("http api did not drain in time", "err", serr)
 		a.srv.Close()
 	}
+	a.stopRPC()
 	a.stopMesh(a.cfg.LeaveOnTerminate)
 	stopLoops()
 	wg.Wait()
@@ -146,6 +161,10 @@ func (a *Agent) cleanup() {
 	}
 	if a.stopSelf != nil {
 		a.stopSelf()
+	}
+	if a.rpc != nil {
+		a.rpc.srv.Close()
+		a.rpc.client.Close()
 	}
 	if a.ln != nil {
 		a.ln.Close()
@@ -198,13 +217,17 @@ func (a *Agent) self() httpapi.Self {
 		BuildDate:  version.BuildDate,
 		Addr:       local.Addr.String(),
 		GossipPort: int(local.Port),
+		RPCAddr:    local.Tags[gossip.MetaRPC],
 		Tags:       local.Tags,
-		RPCPort:    a.cfg.RPCPort,
 		Stats: map[string]map[string]string{
 			"agent": {
 				"data_dir": a.dataDir,
 				"dev":      strconv.FormatBool(a.cfg.Dev),
 				"uptime":   time.Since(a.started).Round(time.Second).String(),
+			},
+			"rpc": {
+				"addr":  local.Tags[gossip.MetaRPC],
+				"trust": a.rpc.mode.String(),
 			},
 			"store": {
 				"index": strconv.FormatUint(a.store.Index(), 10),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -54,11 +53,10 @@ func (a *Agent) startMesh() error {
 	if cfg.Site != "" {
 		tags[gossip.MetaSite] = cfg.Site
 	}
-	rpcHost := advertise
-	if rpcHost == "" {
-		rpcHost = cfg.BindAddr
+	for k, v := range a.rpc.tags {
+		tags[k] = v
 	}
-	tags[gossip.MetaRPC] = net.JoinHostPort(rpcHost, strconv.Itoa(cfg.RPCPort))
+	tags[gossip.MetaRPC] = a.rpcAddr(advertise)
 
 	a.mesh, err = gossip.New(gossip.Config{
 		NodeName:          cfg.NodeName,

@@ -56,6 +56,7 @@ func newTestAgent(t *testing.T) *testAgent {
 	cfg.NodeName = "node-1"
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.GossipPort, cfg.RPCPort = 0, 0 // free ports: tests run side by side
 	ta := &testAgent{sock: sdnotifytest.Listen(t), logs: &syncBuffer{}, level: new(slog.LevelVar)}
 	a, err := New(cfg, slog.New(slog.NewTextHandler(ta.logs, &slog.HandlerOptions{Level: ta.level})))
 	if err != nil {

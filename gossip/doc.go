@@ -69,7 +69,8 @@
 //
 // # Profiles
 //
-// ProfileLAN (the default) is memberlist's LAN tuning; ProfileWAN its WAN
+// ProfileLAN (the default) is memberlist's LAN tuning with a suspicion
+// multiplier of 3 and 100 ms gossip, for small site LANs; ProfileWAN its WAN
 // tuning; ProfileEdge is the WAN tuning with 1,200-byte UDP packets and
 // more patience for lossy, high-latency links; ProfileLocal is for tests.
 // The README lists measured detection times per profile

@@ -39,6 +39,8 @@ func init() {
 		"force-leave": {"Mark a failed node as left", runForceLeave},
 		"keygen":      {"Print a new gossip encryption key", runKeygen},
 		"keyring":     {"List or rotate the gossip keys of the whole mesh", runKeyring},
+		"rpc":         {"Measure the round trip to another agent (rpc ping NODE)", runRPC},
+		"tls":         {"Create the fleet CA and node certificates", runTLS},
 		"reload":      {"Make the local agent re-read its configuration", runReload},
 	}
 }

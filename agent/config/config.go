@@ -94,6 +94,13 @@ type Config struct {
 	// flag -leave-on-terminate. Default true.
 	LeaveOnTerminate bool
 
+	// TLS selects the fleet-CA trust mode for RPC between agents: set all
+	// three files, or none (then each node pins a self-signed certificate
+	// announced over gossip). Keys tls.ca_file, tls.cert_file,
+	// tls.key_file (a tls: section in files), flags -tls-ca-file,
+	// -tls-cert-file, -tls-key-file.
+	TLS TLSConfig
+
 	// Encrypt is the base64 (standard encoding) gossip key of 16, 24 or 32
 	// bytes. Key encrypt, flag -encrypt. Default "": gossip unencrypted.
 	Encrypt string
@@ -180,6 +187,14 @@ var logLevels = map[string]slog.Level{
 	"warn":  slog.LevelWarn,
 	"error": slog.LevelError,
 }
+
+// TLSConfig names the fleet CA and this node's certificate and key.
+type TLSConfig struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// Enabled reports whether any TLS file is set.
+func (t TLSConfig) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
 
 // Duration is a time.Duration written in Go syntax ("72h", "30s", "1h30m")
 // in files, environment variables and flags. A bare number other than 0 has

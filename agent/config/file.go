@@ -108,10 +108,17 @@ func parseFile(c *Config, from origins, name string, data []byte) []error {
 		return []error{&Error{Source: position(name, root),
 			Err: newProblem(ErrSyntax, "top level must be a mapping of keys to values, got %s", describe(root))}}
 	}
+	return parseMapping(c, from, name, root, "")
+}
+
+// parseMapping applies the keys of a mapping node. prefix is "" at the top
+// level and "section." inside a section such as tls, whose keys are
+// options named "section.key".
+func parseMapping(c *Config, from origins, name string, node *yaml.Node, prefix string) []error {
 	var errs []error
 	seen := make(map[string]int)
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
 		kr, err := resolveAlias(k)
 		if err == nil && kr.Kind != yaml.ScalarNode {
 			err = newProblem(ErrSyntax, "key must be a string, got %s", describe(kr))
@@ -120,13 +127,25 @@ func parseFile(c *Config, from origins, name string, data []byte) []error {
 			errs = append(errs, &Error{Source: position(name, k), Err: err})
 			continue
 		}
-		key := kr.Value
+		key := prefix + kr.Value
 		if first, dup := seen[key]; dup {
 			errs = append(errs, &Error{Source: position(name, k), Key: key,
 				Err: newProblem(ErrDuplicateKey, "duplicate key, first set on line %d", first)})
 			continue
 		}
 		seen[key] = k.Line
+		if isSection(key) {
+			vr, err := resolveAlias(v)
+			if err == nil && vr.Kind != yaml.MappingNode {
+				err = typef("expected a mapping of %s settings, got %s", key, describe(vr))
+			}
+			if err != nil {
+				errs = append(errs, &Error{Source: position(name, v), Key: key, Err: err})
+				continue
+			}
+			errs = append(errs, parseMapping(c, from, name, vr, key+".")...)
+			continue
+		}
 		o, ok := optionsByKey[key]
 		if !ok {
 			errs = append(errs, &Error{Source: position(name, k), Key: key, Err: unknownKey(key)})
@@ -139,6 +158,17 @@ func parseFile(c *Config, from origins, name string, data []byte) []error {
 		from[key] = position(name, v)
 	}
 	return errs
+}
+
+// isSection reports whether key names a section: a mapping whose entries
+// are the options "key.entry".
+func isSection(key string) bool {
+	for k := range optionsByKey {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // errMultipleDocuments marks a file with a second "---" document.

@@ -317,3 +317,27 @@ func TestAllProblemsReported(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSSection(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "tls.yaml", "tls:\n  ca_file: /etc/edgeplane/ca.pem\n  cert_file: /etc/edgeplane/n.pem\n  key_file: /etc/edgeplane/n-key.pem\n")
+	c := mustLoad(t, []string{"-config-file", good}, nil)
+	if c.TLS != (TLSConfig{CAFile: "/etc/edgeplane/ca.pem", CertFile: "/etc/edgeplane/n.pem", KeyFile: "/etc/edgeplane/n-key.pem"}) {
+		t.Fatalf("TLS = %+v", c.TLS)
+	}
+	c = mustLoad(t, []string{"-config-file", good, "-tls-cert-file", "/other.pem"}, map[string]string{"EDGEPLANE_TLS_KEY_FILE": "/k.pem"})
+	if c.TLS.CertFile != "/other.pem" || c.TLS.KeyFile != "/k.pem" {
+		t.Fatalf("flag and env over the file: %+v", c.TLS)
+	}
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key in the section", "tls:\n  ca_file: a\n  cert: b\n", `tls.yaml:3:3: key "tls.cert"`},
+		{"section not a mapping", "tls: yes\n", `key "tls": expected a mapping`},
+		{"files missing", "tls:\n  ca_file: a\n", `key "tls.cert_file": must be set`},
+	}
+	for _, tt := range tests {
+		file := writeFile(t, dir, "tls.yaml", tt.yaml)
+		if _, err := LoadFiles([]string{file}, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}

@@ -38,6 +38,9 @@ var options = []option{
 	newOption("log_level", "log-level", "`level` of logging: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
 	newOption("log_json", "log-json", "write logs as JSON", func(c *Config) *bool { return &c.LogJSON }, nil),
 	newOption("tombstone_ttl", "tombstone-ttl", "`duration` deletes are remembered", func(c *Config) *Duration { return &c.TombstoneTTL }, checkTombstoneTTL),
+	newOption("tls.ca_file", "tls-ca-file", "fleet CA certificate `file` (PEM); with cert_file and key_file, peers must present certificates from this CA", func(c *Config) *string { return &c.TLS.CAFile }, nil),
+	newOption("tls.cert_file", "tls-cert-file", "this node's certificate `file` (PEM), issued by the fleet CA for the node name", func(c *Config) *string { return &c.TLS.CertFile }, nil),
+	newOption("tls.key_file", "tls-key-file", "this node's private key `file` (PEM)", func(c *Config) *string { return &c.TLS.KeyFile }, nil),
 	newOption("memory_limit", "memory-limit", "Go soft memory `limit` such as 192MiB, or off", func(c *Config) *string { return &c.MemoryLimit }, checkMemoryLimit),
 }
 
@@ -89,7 +92,7 @@ func newOption[T any](key, flagName, usage string, field func(*Config) *T, check
 	return option{
 		key:   key,
 		flag:  flagName,
-		env:   envPrefix + strings.ToUpper(key),
+		env:   envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")),
 		usage: usage,
 		field: func(c *Config) any { return field(c) },
 		fromYAML: func(c *Config, n *yaml.Node) error {

@@ -13,19 +13,37 @@ import (
 // option, and that names are unique and well formed in every source.
 func TestOptionTable(t *testing.T) {
 	var c Config
-	base := reflect.ValueOf(&c).Elem()
+	// fields lists every option-bearing field, descending into sections
+	// (struct fields other than Duration), by name and address.
+	type field struct {
+		name string
+		ptr  uintptr
+		typ  reflect.Type
+	}
+	var fields []field
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		for j := range v.NumField() {
+			f, sf := v.Field(j), v.Type().Field(j)
+			if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeOf(Duration{}) {
+				walk(f, prefix+sf.Name+".")
+				continue
+			}
+			fields = append(fields, field{prefix + sf.Name, f.Addr().Pointer(), sf.Type})
+		}
+	}
+	walk(reflect.ValueOf(&c).Elem(), "")
 	owner := make(map[string]string) // field name -> key
 	for i := range options {
 		o := &options[i]
-		ptr := reflect.ValueOf(o.field(&c)).Pointer()
+		ptr := reflect.ValueOf(o.field(&c))
 		found := false
-		for j := range base.NumField() {
-			if base.Field(j).Addr().Pointer() == ptr {
-				name := base.Type().Field(j).Name
-				if prev, dup := owner[name]; dup {
-					t.Errorf("field %s bound by %q and %q", name, prev, o.key)
+		for _, f := range fields {
+			if f.ptr == ptr.Pointer() && f.typ == ptr.Type().Elem() {
+				if prev, dup := owner[f.name]; dup {
+					t.Errorf("field %s bound by %q and %q", f.name, prev, o.key)
 				}
-				owner[name] = o.key
+				owner[f.name] = o.key
 				found = true
 			}
 		}
@@ -33,19 +51,18 @@ func TestOptionTable(t *testing.T) {
 			t.Errorf("option %q is not bound to a Config field", o.key)
 		}
 	}
-	for j := range base.NumField() {
-		name := base.Type().Field(j).Name
-		if _, ok := owner[name]; !ok && name != "Dev" {
-			t.Errorf("Config.%s has no option in the table", name)
+	for _, f := range fields {
+		if _, ok := owner[f.name]; !ok && f.name != "Dev" {
+			t.Errorf("Config.%s has no option in the table", f.name)
 		}
 	}
 
-	keyRE := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	keyRE := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*(\.[a-z][a-z0-9]*(_[a-z0-9]+)*)?$`)
 	flagRE := regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 	seen := make(map[string]string)
 	for i := range options {
 		o := &options[i]
-		if !keyRE.MatchString(o.key) || !flagRE.MatchString(o.flag) || o.env != "EDGEPLANE_"+strings.ToUpper(o.key) {
+		if !keyRE.MatchString(o.key) || !flagRE.MatchString(o.flag) || o.env != "EDGEPLANE_"+strings.ToUpper(strings.ReplaceAll(o.key, ".", "_")) {
 			t.Errorf("option %q: bad names key=%q flag=%q env=%q", o.key, o.key, o.flag, o.env)
 		}
 		for _, name := range []string{"key " + o.key, "flag " + o.flag, "env " + o.env} {

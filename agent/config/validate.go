@@ -32,6 +32,14 @@ func validate(c *Config, from origins) error {
 		errs = append(errs, &Error{Source: from.source("data_dir"), Key: "data_dir",
 			Err: invalidf("must not be empty (only -dev runs without a data directory)")})
 	}
+	if t := c.TLS; t.Enabled() {
+		for key, v := range map[string]string{"tls.ca_file": t.CAFile, "tls.cert_file": t.CertFile, "tls.key_file": t.KeyFile} {
+			if v == "" {
+				errs = append(errs, &Error{Source: from.source(key), Key: key,
+					Err: invalidf("must be set: the fleet CA mode needs ca_file, cert_file and key_file together")})
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -142,7 +150,7 @@ func checkProfile(s string) error {
 const MaxTagBytes = 256
 
 // reservedTags are metadata keys edgeplane sets itself.
-var reservedTags = []string{"id", "site", "rpc", "version"}
+var reservedTags = []string{"id", "site", "rpc", "version", "fp"}
 
 func checkTags(tags map[string]string) error {
 	size := 0

@@ -3,9 +3,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/edgeplane/edgeplane/store"
@@ -22,7 +20,7 @@ type Self struct {
 	BuildDate  string
 	Addr       string // advertised address
 	GossipPort int
-	RPCPort    int
+	RPCAddr    string // host:port of the RPC listener announced to peers
 	Tags       map[string]string
 	// Stats are reported under Stats in /v1/agent/self, as Consul does.
 	Stats map[string]map[string]string
@@ -79,7 +77,7 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 	s := a.self()
 	tags := map[string]string{
 		"dc": s.Datacenter, "site": s.Site, "id": s.NodeID, "build": s.Version,
-		"role": "node", "rpc_port": strconv.Itoa(s.RPCPort),
+		"role": "node", "rpc_addr": s.RPCAddr,
 	}
 	for k, v := range s.Tags {
 		tags[k] = v
@@ -95,6 +93,7 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 			"BuildDate":         s.BuildDate,
 			"Server":            false,
 			"Version":           s.Version,
+			"RPCAddr":           s.RPCAddr,
 		},
 		"Member": map[string]any{
 			"Name":   s.NodeName,
@@ -108,10 +107,7 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *API) rpcAddr() string {
-	s := a.self()
-	return net.JoinHostPort(s.Addr, strconv.Itoa(s.RPCPort))
-}
+func (a *API) rpcAddr() string { return a.self().RPCAddr }
 
 // handleLeader answers with this agent's own RPC address: every agent
 // accepts writes, so to a Consul client each one is its own leader.

@@ -25,7 +25,7 @@ func testServer(t *testing.T) (*httptest.Server, *store.Store) {
 	}
 	self := func() Self {
 		return Self{NodeName: "node-a", NodeID: st.NodeID(), Datacenter: "dc1", Site: "shop-7",
-			Version: "test", Addr: "127.0.0.1", GossipPort: 7946, RPCPort: 7947}
+			Version: "test", Addr: "127.0.0.1", GossipPort: 7946, RPCAddr: "127.0.0.1:7947"}
 	}
 	api := New(st, self, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(api)

@@ -73,7 +73,7 @@ type agentProc struct {
 // JSON logs, and waits until it serves.
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
-	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-log-json"}, args...)...)
+	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-rpc-port", "0", "-log-json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +255,7 @@ func TestSecondAgentOnSameDataDirFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	startAgent(t, "-data-dir", dir)
 	start := time.Now()
-	_, errOut, code := run(t, "", "agent", "-data-dir", dir, "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0")
+	_, errOut, code := run(t, "", "agent", "-data-dir", dir, "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-rpc-port", "0")
 	if code == 0 || !strings.Contains(errOut, "data dir in use by another agent") {
 		t.Fatalf("second agent = %d:\n%s", code, errOut)
 	}
