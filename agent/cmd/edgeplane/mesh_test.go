@@ -95,3 +95,27 @@ func TestRestartedAgentRejoinsWithoutJoin(t *testing.T) {
 	waitMembers(t, seed, "a", "alive")
 	waitMembers(t, again, "seed", "alive")
 }
+
+// TestJoinAndLeaveCommands drives membership from the CLI: join a running
+// agent to a seed, then make it leave (it shuts down), and see it left.
+func TestJoinAndLeaveCommands(t *testing.T) {
+	seed := startAgent(t, "-dev", "-node", "seed")
+	b := startAgent(t, "-dev", "-node", "b")
+	if out, errOut, code := b.cli(t, "join", seed.gossipAddr); code != 0 || !strings.Contains(out, "contacting 1 nodes") {
+		t.Fatalf("join = %d %q %s", code, out, errOut)
+	}
+	waitMembers(t, seed, "b", "alive")
+	if _, errOut, code := b.cli(t, "join", "127.0.0.1:1"); code == 0 {
+		t.Fatalf("join of a dead address exited 0: %s", errOut)
+	}
+	if out, errOut, code := b.cli(t, "leave"); code != 0 || !strings.Contains(out, "Graceful leave complete") {
+		t.Fatalf("leave = %d %q %s", code, out, errOut)
+	}
+	if code := b.wait(); code != 0 {
+		t.Fatalf("agent exited %d after leave", code)
+	}
+	waitMembers(t, seed, "b", "left")
+	if _, errOut, code := seed.cli(t, "force-leave", "seed"); code == 0 {
+		t.Fatalf("force-leave of a live node exited 0: %s", errOut)
+	}
+}

@@ -336,6 +336,8 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		{"-h"}, {"agent", "-h"}, {"kv", "-h"}, {"kv", "put", "-h"}, {"kv", "get", "-h"},
 		{"kv", "delete", "-h"}, {"kv", "list", "-h"}, {"kv", "export", "-h"}, {"kv", "import", "-h"},
 		{"version", "-h"}, {"info", "-h"}, {"validate", "-h"},
+		{"members", "-h"}, {"join", "-h"}, {"leave", "-h"}, {"force-leave", "-h"}, {"keygen", "-h"},
+		{"keyring", "-h"}, {"rpc", "ping", "-h"}, {"tls", "ca", "create", "-h"}, {"tls", "cert", "create", "-h"},
 	} {
 		out, errOut, code := run(t, "", args...)
 		if code != 0 || !strings.Contains(out, "Usage: edgeplane") {

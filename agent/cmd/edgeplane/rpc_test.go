@@ -63,6 +63,14 @@ func TestRPCPingInEveryTrustMode(t *testing.T) {
 			if _, errOut, code := a.cli(t, "rpc", "ping", "nobody"); code == 0 || !strings.Contains(errOut, "404") {
 				t.Fatalf("ping of an unknown node = %d %s", code, errOut)
 			}
+			out, errOut, code := seed.cli(t, "keyring", "-list")
+			if tt.seed != nil && tt.seed[0] == "-encrypt" {
+				if code != 0 || strings.Count(out, key) != 4 { // in use and installed, on each node
+					t.Fatalf("keyring -list = %d %q %s", code, out, errOut)
+				}
+			} else if code == 0 || !strings.Contains(errOut, "not enabled") {
+				t.Fatalf("keyring -list without encryption = %d %q %s", code, out, errOut)
+			}
 		})
 	}
 }
