@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -38,6 +39,7 @@ type Agent struct {
 	sup     supervision // systemd, reload and log level; see SetHooks
 	mesh    *gossip.Mesh
 	rpc     *rpc
+	replica *replica.Replica
 
 	// stopSelf ends Run from inside, e.g. after a leave through the API.
 	stopSelf context.CancelFunc
@@ -77,6 +79,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err = a.startMesh(); err != nil {
 		return nil, err
 	}
+	a.startReplica()
 	a.stopCtx, a.stopSelf = context.WithCancel(context.Background())
 	a.api = httpapi.New(a.store, a.self, log)
 	a.api.HandleMesh(meshAPI{a})
@@ -117,6 +120,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	loops, stopLoops := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { a.collectTombstones(loops) })
+	wg.Go(func() { a.replica.Run(loops) })
+	wg.Go(func() { a.watchMembers(loops) })
 
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
@@ -229,6 +234,7 @@ func (a *Agent) self() httpapi.Self {
 				"addr":  local.Tags[gossip.MetaRPC],
 				"trust": a.rpc.mode.String(),
 			},
+			"replication": a.replicationStats(),
 			"store": {
 				"index": strconv.FormatUint(a.store.Index(), 10),
 				"clock": a.store.Clock().Peek().String(),

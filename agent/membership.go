@@ -74,6 +74,9 @@ func (a *Agent) startMesh() error {
 		ReconnectTimeout:  cfg.ReconnectTimeout.Duration,
 		DeadNodeReclaim:   cfg.DeadNodeReclaim.Duration,
 		Seeds:             cfg.RetryJoin,
+		OnMessage:         a.onGossipMessage,
+		LocalState:        a.localState,
+		MergeRemoteState:  a.mergeRemoteState,
 		Logger:            a.log,
 	})
 	if err != nil {

@@ -52,6 +52,9 @@ func (s *Store) CAS(key string, value []byte, flags uint64, index *uint64) (Entr
 		out, ok = e, true
 		return nil
 	})
+	if err == nil && ok {
+		s.localWritten([]Record{out.Record})
+	}
 	return out, ok, err
 }
 
@@ -69,9 +72,12 @@ func (s *Store) Delete(key string, index *uint64) (bool, error) {
 	if err := checkKV(key, nil); err != nil {
 		return false, err
 	}
-	var ok bool
+	var (
+		ok   bool
+		tomb *Entry
+	)
 	err := s.write(func(t *txn) error {
-		ok = false
+		ok, tomb = false, nil
 		old, found, err := t.get(key)
 		if err != nil {
 			return err
@@ -84,8 +90,12 @@ func (s *Store) Delete(key string, index *uint64) (bool, error) {
 		if !live {
 			return nil
 		}
-		return t.put(s.tombstone(old))
+		tomb = s.tombstone(old)
+		return t.put(tomb)
 	})
+	if err == nil && tomb != nil {
+		s.localWritten([]Record{tomb.Record})
+	}
 	return ok, err
 }
 
@@ -99,9 +109,9 @@ func (s *Store) tombstone(old Entry) *Entry {
 // DeleteTree writes tombstones for every live key under prefix and returns
 // how many it deleted.
 func (s *Store) DeleteTree(prefix string) (int, error) {
-	var n int
+	var tombs []Record
 	err := s.write(func(t *txn) error {
-		n = 0
+		tombs = nil
 		var doomed []Entry
 		c := t.kv.Cursor()
 		p := []byte(prefix)
@@ -115,14 +125,18 @@ func (s *Store) DeleteTree(prefix string) (int, error) {
 			}
 		}
 		for _, e := range doomed {
-			if err := t.put(s.tombstone(e)); err != nil {
+			tomb := s.tombstone(e)
+			if err := t.put(tomb); err != nil {
 				return err
 			}
+			tombs = append(tombs, tomb.Record)
 		}
-		n = len(doomed)
 		return nil
 	})
-	return n, err
+	if err == nil {
+		s.localWritten(tombs)
+	}
+	return len(tombs), err
 }
 
 // Apply merges records written elsewhere into the store by last-writer-
@@ -131,36 +145,43 @@ func (s *Store) DeleteTree(prefix string) (int, error) {
 // watch. Each applied stamp advances the clock; callers reject stamps too
 // far ahead before calling Apply. Large slices are committed in chunks.
 func (s *Store) Apply(recs []Record) (int, error) {
+	changed, err := s.ApplyChanged(recs)
+	return len(changed), err
+}
+
+// ApplyChanged is Apply returning the records that changed the store, for
+// callers that pass news on (replication re-gossips them).
+func (s *Store) ApplyChanged(recs []Record) ([]Record, error) {
 	const chunk = 1024
-	total := 0
+	var changed []Record
 	for len(recs) > 0 {
 		part := recs[:min(chunk, len(recs))]
 		recs = recs[len(part):]
 		for i := range part {
 			if err := checkKV(part[i].Key, part[i].Value); err != nil {
-				return total, err
+				return changed, err
 			}
 		}
-		var n int
+		var won []Record
 		err := s.write(func(t *txn) error {
-			n = 0
+			won = won[:0]
 			for i := range part {
-				won, err := t.merge(&part[i])
+				ok, err := t.merge(&part[i])
 				if err != nil {
 					return err
 				}
-				if won {
-					n++
+				if ok {
+					won = append(won, part[i])
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			return total, err
+			return changed, err
 		}
-		total += n
+		changed = append(changed, won...)
 	}
-	return total, nil
+	return changed, nil
 }
 
 // merge stores rec if it beats the stored version of its key.
@@ -182,10 +203,11 @@ func (t *txn) merge(rec *Record) (bool, error) {
 
 // Get returns the entry for key, tombstones included (check Deleted), and
 // the index a blocking query on the key waits past: the key's modify index
-// or, for a key the store has never held or has collected, the index of
-// the last collection.
+// or, for a key the store does not hold, the store's index at the time of
+// the read, so that the key's creation passes it.
 func (s *Store) Get(key string) (e Entry, found bool, index uint64, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
+		index = getUint(tx.Bucket(bucketMeta), metaIndex)
 		v := tx.Bucket(bucketKV).Get([]byte(key))
 		if v == nil {
 			return nil
@@ -229,7 +251,8 @@ func (s *Store) Keys(prefix, separator string) ([]string, uint64, error) {
 }
 
 // scan calls fn for each live entry under prefix and returns the largest
-// modify index seen, tombstones included.
+// modify index seen, tombstones included, or, when the prefix holds
+// nothing, the store's index at the time of the read.
 func (s *Store) scan(prefix string, fn func(*Entry)) (uint64, error) {
 	var idx uint64
 	err := s.view(func(tx *bolt.Tx) error {
@@ -244,6 +267,9 @@ func (s *Store) scan(prefix string, fn func(*Entry)) (uint64, error) {
 			if !e.Deleted {
 				fn(&e)
 			}
+		}
+		if idx == 0 {
+			idx = getUint(tx.Bucket(bucketMeta), metaIndex)
 		}
 		return nil
 	})
@@ -274,14 +300,14 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 	var n int
 	err := s.write(func(t *txn) error {
 		n = 0
-		var doomed [][]byte
+		var doomed []Entry
 		err := t.kv.ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}
 			if e.Deleted && e.Version < horizon {
-				doomed = append(doomed, k)
+				doomed = append(doomed, e)
 				t.reap = max(t.reap, e.ModifyIndex)
 			}
 			return nil
@@ -289,8 +315,11 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 		if err != nil {
 			return err
 		}
-		for _, k := range doomed {
-			if err := t.kv.Delete(k); err != nil {
+		for i := range doomed {
+			if err := t.kv.Delete([]byte(doomed[i].Key)); err != nil {
+				return err
+			}
+			if err := t.unindexRecord(&doomed[i]); err != nil {
 				return err
 			}
 		}

@@ -51,6 +51,9 @@ type Options struct {
 	// LockTimeout bounds the wait for the data file's lock. Default 1s;
 	// past it Open fails with ErrInUse instead of hanging.
 	LockTimeout time.Duration
+	// NoSync skips fsync on commit. Only for tests and simulations: an
+	// acknowledged write may be lost on power failure.
+	NoSync bool
 }
 
 // DefaultOptions are the options Open uses for zero fields.
@@ -67,6 +70,11 @@ type Store struct {
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
+	dig       digest
+	// recordsRead counts records read for anti-entropy (Records).
+	recordsRead atomic.Uint64
+	// onLocal is called with the records of every committed local write.
+	onLocal atomic.Pointer[func([]Record)]
 
 	// Group commit: writers queue their operation, and whichever holds
 	// commitMu commits everything queued in one fsynced transaction.
@@ -94,6 +102,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// commit: fewer writes to SD cards, a slightly slower start.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		NoSync:         opts.NoSync,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked", ErrInUse, path)
@@ -143,9 +152,24 @@ func (s *Store) load(opts Options) error {
 		if err != nil {
 			return fmt.Errorf("store: load: %w", err)
 		}
+		if err := s.loadDigest(tx); err != nil {
+			return fmt.Errorf("store: load digest: %w", err)
+		}
 		s.clock = NewClock(opts.Wall, opts.ClockFloor, hwm)
 		return putUint(meta, metaHLC, uint64(s.clock.Peek()))
 	})
+}
+
+// SetLocalWriteHook registers fn to be called, after commit and before the
+// writer returns, with the records of each local write (Put, CAS, Delete,
+// DeleteTree; not Apply or Restore). Replication spreads them. fn must not
+// block.
+func (s *Store) SetLocalWriteHook(fn func([]Record)) { s.onLocal.Store(&fn) }
+
+func (s *Store) localWritten(recs []Record) {
+	if fn := s.onLocal.Load(); fn != nil && len(recs) > 0 {
+		(*fn)(recs)
+	}
 }
 
 // Close waits for the commit in progress and closes the file.
@@ -182,9 +206,12 @@ type txn struct {
 	s       *Store
 	kv      *bolt.Bucket
 	meta    *bolt.Bucket
-	index   uint64
+	digest  *bolt.Bucket
+	index   *bolt.Bucket // (digest bucket, key) -> record hash
+	modify  uint64       // last local modify index allocated
 	reap    uint64
 	changed []string
+	buckets map[int]uint64 // digest buckets changed, new values
 }
 
 func (t *txn) get(key string) (Entry, bool, error) {
@@ -196,15 +223,26 @@ func (t *txn) get(key string) (Entry, bool, error) {
 	return e, err == nil, err
 }
 
-// put stores e under the next local index.
+// put stores e under the next local index and updates the digest.
 func (t *txn) put(e *Entry) error {
-	t.index++
-	e.ModifyIndex = t.index
+	var old *Entry
+	if v := t.kv.Get([]byte(e.Key)); v != nil {
+		o, err := decodeEntry(e.Key, v)
+		if err != nil {
+			return err
+		}
+		old = &o
+	}
+	t.modify++
+	e.ModifyIndex = t.modify
 	if e.CreateIndex == 0 {
-		e.CreateIndex = t.index
+		e.CreateIndex = t.modify
 	}
 	t.changed = append(t.changed, e.Key)
-	return t.kv.Put([]byte(e.Key), appendEntry(nil, e))
+	if err := t.kv.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
+		return err
+	}
+	return t.indexRecord(old, e)
 }
 
 // write runs fn inside a group commit and returns once its transaction is
@@ -244,7 +282,10 @@ func (s *Store) commit(ops []*op) error {
 	var t *txn
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t = &txn{s: s, kv: tx.Bucket(bucketKV), meta: tx.Bucket(bucketMeta),
-			index: s.index.Load(), reap: s.reapIndex.Load()}
+			digest: tx.Bucket(bucketDigest), index: tx.Bucket(bucketIndex),
+			// Indexes start at 2: an empty store reports 1, which the
+			// first write must pass.
+			modify: max(s.index.Load(), 1), reap: s.reapIndex.Load()}
 		for _, o := range ops {
 			if err := o.fn(t); err != nil {
 				return err
@@ -261,7 +302,7 @@ func (s *Store) commit(ops []*op) error {
 		if err := putUint(t.meta, metaReapIndex, t.reap); err != nil {
 			return err
 		}
-		return putUint(t.meta, metaIndex, t.index)
+		return putUint(t.meta, metaIndex, t.modify)
 	})
 	for _, o := range ops {
 		o.done, o.err = true, err
@@ -269,8 +310,9 @@ func (s *Store) commit(ops []*op) error {
 	if err != nil {
 		return err
 	}
-	s.index.Store(t.index)
+	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
+	s.publishDigest(t.buckets)
 	s.watch.notify(t.changed)
 	return nil
 }

@@ -247,8 +247,8 @@ func TestConcurrentWritesGroupCommit(t *testing.T) {
 	if err != nil || len(list) != writers*each {
 		t.Fatalf("List = %d entries, %v", len(list), err)
 	}
-	if s.Index() != writers*each {
-		t.Fatalf("index %d, want %d", s.Index(), writers*each)
+	if s.Index() != writers*each+1 { // indexes start at 2
+		t.Fatalf("index %d, want %d", s.Index(), writers*each+1)
 	}
 	seen := map[uint64]bool{}
 	for _, e := range list {

@@ -65,3 +65,27 @@ func TestWaitIndexEndsOnClose(t *testing.T) {
 	s.Close()
 	<-done
 }
+
+// TestWaitOnMissingKeyOfFreshStore: the index reported for a missing key
+// must be passed by the key's creation, even when that is the store's
+// very first write (index 1), for a key or for a prefix.
+func TestWaitOnMissingKeyOfFreshStore(t *testing.T) {
+	for _, prefix := range []bool{false, true} {
+		s := openStore(t, "", Options{})
+		idx, err := s.indexOf("k", prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan uint64, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			got, _ := s.WaitIndex(ctx, "k", prefix, idx)
+			done <- got
+		}()
+		e := mustPut(t, s, "k", "v")
+		if got := <-done; got != e.ModifyIndex || got <= idx {
+			t.Fatalf("prefix=%v: waited past %d, woke at %d, write at %d", prefix, idx, got, e.ModifyIndex)
+		}
+	}
+}

@@ -101,6 +101,12 @@ type Config struct {
 	// -tls-cert-file, -tls-key-file.
 	TLS TLSConfig
 
+	// MaxClockDrift is how far ahead of this node's clock a replicated
+	// write's stamp may be; later ones are rejected and counted, so a
+	// device with a wrong clock cannot pin keys. Key max_clock_drift, flag
+	// -max-clock-drift. Default 5m.
+	MaxClockDrift Duration
+
 	// Encrypt is the base64 (standard encoding) gossip key of 16, 24 or 32
 	// bytes. Key encrypt, flag -encrypt. Default "": gossip unencrypted.
 	Encrypt string
@@ -155,6 +161,7 @@ func Default() Config {
 		ReconnectTimeout:  Duration{72 * time.Hour},
 		DeadNodeReclaim:   Duration{30 * time.Second},
 		LeaveOnTerminate:  true,
+		MaxClockDrift:     Duration{5 * time.Minute},
 		MemoryLimit:       DefaultMemoryLimit,
 	}
 }

@@ -1,0 +1,272 @@
+package replica
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// Peer is another agent replication can call.
+type Peer struct {
+	Name string
+	Addr string // RPC address
+}
+
+// Caller makes one RPC to a peer. The agent passes its transport target
+// (with its timeout, retry and breaker policy); tests pass an in-memory one.
+type Caller interface {
+	Call(ctx context.Context, peer Peer, method string, req, resp any) error
+}
+
+// Config configures a Replica. Store, Self, Broadcast, Caller and Peers
+// are required.
+type Config struct {
+	Store *store.Store
+	Self  string // this node's name
+	// Broadcast queues a payload for gossip; a later one with the same
+	// name replaces a queued one (one name per key).
+	Broadcast func(name string, payload []byte)
+	Caller    Caller
+	// Peers returns the live peers anti-entropy and pushes may pick from.
+	Peers func() []Peer
+
+	// MaxClockDrift is how far ahead of this node's clock a received stamp
+	// may be; later ones are rejected and counted. Default 5m.
+	MaxClockDrift time.Duration
+	// SyncInterval is the anti-entropy period. Default 30s.
+	SyncInterval time.Duration
+	// MaxGossipDelta is the largest encoded delta sent by gossip; larger
+	// writes are pushed over RPC to PushFanout random peers. Default 1,024.
+	MaxGossipDelta int
+	PushFanout     int // default 3
+	// CallTimeout bounds each RPC. Default 10s.
+	CallTimeout time.Duration
+
+	Wall func() time.Time // default time.Now
+	Rand *rand.Rand       // default seeded from the runtime
+	Log  *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxClockDrift == 0 {
+		c.MaxClockDrift = 5 * time.Minute
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = 30 * time.Second
+	}
+	if c.MaxGossipDelta == 0 {
+		c.MaxGossipDelta = 1024
+	}
+	if c.PushFanout == 0 {
+		c.PushFanout = 3
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	if c.Wall == nil {
+		c.Wall = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Stats are replication's counters.
+type Stats struct {
+	Applied, Duplicate, Rejected uint64 // received records
+	Malformed                    uint64 // gossip payloads dropped
+	Syncs, SyncFailures          uint64
+	SyncBytesSent, SyncBytesRecv uint64 // approximate, encoded records and hashes
+}
+
+// Replica spreads local writes and merges remote ones. Create it with New
+// and run its anti-entropy loop with Run.
+type Replica struct {
+	cfg Config
+
+	randMu sync.Mutex
+
+	applied, duplicate, rejected, malformed atomic.Uint64
+	syncs, syncFailures                     atomic.Uint64
+	bytesSent, bytesRecv                    atomic.Uint64
+
+	pushes  chan []Record // large local writes waiting to be pushed
+	syncNow chan struct{}
+}
+
+// New returns a replica and registers it for the store's local writes.
+func New(cfg Config) *Replica {
+	r := &Replica{cfg: cfg.withDefaults(), pushes: make(chan []Record, 256), syncNow: make(chan struct{}, 1)}
+	cfg.Store.SetLocalWriteHook(r.localWrite)
+	return r
+}
+
+// Stats returns the counters.
+func (r *Replica) Stats() Stats {
+	return Stats{
+		Applied: r.applied.Load(), Duplicate: r.duplicate.Load(), Rejected: r.rejected.Load(),
+		Malformed: r.malformed.Load(), Syncs: r.syncs.Load(), SyncFailures: r.syncFailures.Load(),
+		SyncBytesSent: r.bytesSent.Load(), SyncBytesRecv: r.bytesRecv.Load(),
+	}
+}
+
+// localWrite spreads a committed local write at once: small deltas by
+// gossip, one named broadcast per key; larger ones by RPC pushes from the
+// run loop. It never blocks the writer: when the push queue is full, the
+// write is left to anti-entropy.
+func (r *Replica) localWrite(recs []store.Record) {
+	var large []Record
+	for i := range recs {
+		w := toWire(&recs[i])
+		if !r.gossip(w) {
+			large = append(large, w)
+		}
+	}
+	if len(large) > 0 {
+		select {
+		case r.pushes <- large:
+		default:
+		}
+	}
+}
+
+// gossip queues one record for gossip if it fits, and reports whether it
+// did.
+func (r *Replica) gossip(w Record) bool {
+	b, err := EncodeDelta([]Record{w})
+	if err != nil || len(b) > r.cfg.MaxGossipDelta {
+		return false
+	}
+	r.cfg.Broadcast(w.Key, b)
+	return true
+}
+
+// HandleGossip merges a delta received by gossip and passes on what was
+// new to this node: memberlist does not forward user broadcasts.
+func (r *Replica) HandleGossip(payload []byte) {
+	d, err := DecodeDelta(payload)
+	if err != nil {
+		r.malformed.Add(1)
+		r.cfg.Log.Debug("dropped malformed replication delta", "err", err)
+		return
+	}
+	for _, rec := range r.merge(d.Records) {
+		r.gossip(toWire(&rec))
+	}
+}
+
+// merge applies records by last-writer-wins after rejecting those stamped
+// too far ahead of this node's clock, and returns the ones that were new.
+func (r *Replica) merge(recs []Record) []store.Record {
+	clock := r.cfg.Store.Clock()
+	limit := max(clock.Peek().Millis(), uint64(r.cfg.Wall().UnixMilli())) + uint64(r.cfg.MaxClockDrift.Milliseconds())
+	ok := make([]store.Record, 0, len(recs))
+	for i := range recs {
+		if checkRecord(&recs[i]) != nil {
+			r.malformed.Add(1)
+			continue
+		}
+		if store.Stamp(recs[i].Version).Millis() > limit {
+			r.rejected.Add(1)
+			r.cfg.Log.Warn("rejected a record stamped too far ahead of this node's clock",
+				"key", recs[i].Key, "origin", recs[i].Origin, "stamp", store.Stamp(recs[i].Version).String(),
+				"max_clock_drift", r.cfg.MaxClockDrift)
+			continue
+		}
+		ok = append(ok, recs[i].toStore())
+	}
+	changed, err := r.cfg.Store.ApplyChanged(ok)
+	if err != nil {
+		r.cfg.Log.Error("applying replicated records", "err", err)
+	}
+	r.applied.Add(uint64(len(changed)))
+	r.duplicate.Add(uint64(len(ok) - len(changed)))
+	return changed
+}
+
+// HandlePush serves MethodPush.
+func (r *Replica) HandlePush(ctx context.Context, d *Delta) (*PushResponse, error) {
+	before := r.rejected.Load()
+	changed := r.merge(d.Records)
+	return &PushResponse{Applied: len(changed), Rejected: int(r.rejected.Load() - before)}, nil
+}
+
+// SyncSoon asks the run loop for an anti-entropy round now, e.g. when a
+// member joins or comes back.
+func (r *Replica) SyncSoon() {
+	select {
+	case r.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+// Run pushes large writes and runs anti-entropy with a random peer every
+// SyncInterval (with jitter) until ctx ends.
+func (r *Replica) Run(ctx context.Context) {
+	t := time.NewTimer(r.jitter())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case recs := <-r.pushes:
+			r.push(ctx, recs)
+		case <-r.syncNow:
+			r.SyncRandom(ctx)
+		case <-t.C:
+			r.SyncRandom(ctx)
+			t.Reset(r.jitter())
+		}
+	}
+}
+
+func (r *Replica) jitter() time.Duration {
+	r.randMu.Lock()
+	defer r.randMu.Unlock()
+	d := r.cfg.SyncInterval
+	return d/2 + time.Duration(r.cfg.Rand.Int64N(int64(d)))
+}
+
+// pick returns up to n distinct random peers.
+func (r *Replica) pick(n int) []Peer {
+	peers := r.cfg.Peers()
+	r.randMu.Lock()
+	r.cfg.Rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	r.randMu.Unlock()
+	return peers[:min(n, len(peers))]
+}
+
+func (r *Replica) push(ctx context.Context, recs []Record) {
+	for _, p := range r.pick(r.cfg.PushFanout) {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		var resp PushResponse
+		if err := r.cfg.Caller.Call(cctx, p, MethodPush, &Delta{Records: recs}, &resp); err != nil {
+			r.cfg.Log.Debug("push failed; anti-entropy will catch up", "peer", p.Name, "err", err)
+		}
+		cancel()
+	}
+}
+
+// SyncRandom runs one anti-entropy round with a random live peer, trying
+// the others in random order when one fails (its breaker opens), and
+// reports whether a sync completed.
+func (r *Replica) SyncRandom(ctx context.Context) bool {
+	for _, p := range r.pick(len(r.cfg.Peers())) {
+		if _, err := r.SyncWith(ctx, p); err != nil {
+			r.syncFailures.Add(1)
+			r.cfg.Log.Debug("anti-entropy failed", "peer", p.Name, "err", err)
+			continue
+		}
+		return true
+	}
+	return false
+}

@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"strconv"
+
+	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport"
+)
+
+// startReplica connects the store to the mesh: local writes are spread by
+// gossip and RPC, received ones merged, and anti-entropy runs over RPC.
+func (a *Agent) startReplica() {
+	a.replica = replica.New(replica.Config{
+		Store:         a.store,
+		Self:          a.cfg.NodeName,
+		Broadcast:     a.mesh.Broadcast,
+		Caller:        rpcCaller{a.rpc.agents},
+		Peers:         a.replicaPeers,
+		MaxClockDrift: a.cfg.MaxClockDrift.Duration,
+		Log:           a.log.With("component", "replica"),
+	})
+	r := a.replica
+	a.rpc.srv.Handle(replica.MethodPush, transport.Unary(r.HandlePush))
+	a.rpc.srv.Handle(replica.MethodDigest, transport.Unary(r.HandleDigest))
+	a.rpc.srv.Handle(replica.MethodKeys, transport.Unary(r.HandleKeys))
+}
+
+// replicaPeers lists the live members other than this node that announce
+// an RPC address.
+func (a *Agent) replicaPeers() []replica.Peer {
+	var out []replica.Peer
+	for _, m := range a.mesh.Members() {
+		if m.Name == a.cfg.NodeName || (m.Status != gossip.StatusAlive && m.Status != gossip.StatusSuspect) {
+			continue
+		}
+		if addr := m.Tags[gossip.MetaRPC]; addr != "" {
+			out = append(out, replica.Peer{Name: m.Name, Addr: addr})
+		}
+	}
+	return out
+}
+
+// rpcCaller sends replication calls through the agents' policy (timeout,
+// retries, breaker). Every replication call is idempotent: records merge
+// by last-writer-wins.
+type rpcCaller struct{ target *transport.Target }
+
+func (c rpcCaller) Call(ctx context.Context, p replica.Peer, method string, req, resp any) error {
+	return c.target.Invoke(ctx, []transport.Peer{{Node: p.Name, Addr: p.Addr}}, method, req, resp, transport.Idempotent())
+}
+
+// onGossipMessage hands replication deltas from gossip to the replica.
+func (a *Agent) onGossipMessage(payload []byte) {
+	if r := a.replica; r != nil {
+		r.HandleGossip(payload)
+	}
+}
+
+// localState is what this node adds to memberlist's push-pull: only the
+// digest root, never the store.
+func (a *Agent) localState(bool) []byte {
+	return binary.BigEndian.AppendUint64(nil, a.store.DigestRoot())
+}
+
+// mergeRemoteState starts anti-entropy when a peer's root differs.
+func (a *Agent) mergeRemoteState(buf []byte, _ bool) {
+	if len(buf) == 8 && binary.BigEndian.Uint64(buf) != a.store.DigestRoot() && a.replica != nil {
+		a.replica.SyncSoon()
+	}
+}
+
+// watchMembers syncs at once when a member joins or comes back, until ctx
+// ends.
+func (a *Agent) watchMembers(ctx context.Context) {
+	sub := a.mesh.Subscribe(64)
+	defer sub.Close()
+	for {
+		events, resync, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		for _, e := range events {
+			if e.Type == gossip.EventJoin && e.Member.Name != a.cfg.NodeName {
+				resync = true
+			}
+		}
+		if resync {
+			a.replica.SyncSoon()
+		}
+	}
+}
+
+func (a *Agent) replicationStats() map[string]string {
+	s := a.replica.Stats()
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	return map[string]string{
+		"applied": u(s.Applied), "duplicate": u(s.Duplicate), "rejected": u(s.Rejected),
+		"malformed": u(s.Malformed), "syncs": u(s.Syncs), "sync_failures": u(s.SyncFailures),
+		"sync_bytes_sent": u(s.SyncBytesSent), "sync_bytes_received": u(s.SyncBytesRecv),
+		"digest_root": strconv.FormatUint(a.store.DigestRoot(), 16),
+	}
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The digest summarises the store so that two replicas can find what
+// differs by exchanging a few kilobytes. Every record has a 64-bit hash of
+// its full contents; every key falls in one of DigestBuckets buckets by a
+// hash of the key alone; a bucket's hash is the XOR of its records'
+// hashes, and the root is a hash of all bucket hashes. Replicas compare
+// roots, then bucket hashes, then the (key, record hash) pairs of the
+// buckets that differ, and transfer only the records that differ. The
+// digest and a (bucket, key) index are updated in the same transaction as
+// every write, so a sync reads only the differing buckets' entries.
+const DigestBuckets = 4096
+
+var (
+	bucketDigest = []byte("digest") // bucket number (2 bytes) -> XOR (8 bytes)
+	bucketIndex  = []byte("index")  // bucket number (2 bytes) + key -> record hash (8 bytes)
+)
+
+// KeyHash is one entry of a digest bucket.
+type KeyHash struct {
+	Key  string
+	Hash uint64
+}
+
+// BucketOf returns the digest bucket of a key.
+func BucketOf(key string) int {
+	h := sha256.Sum256([]byte(key))
+	return int(binary.BigEndian.Uint16(h[:2]) >> 4) // 12 bits
+}
+
+// RecordHash is the digest's hash of a record: of every replicated field,
+// so two replicas agree on it exactly when they hold the same version.
+func RecordHash(r *Record) uint64 {
+	h := sha256.New()
+	var b [binary.MaxVarintLen64]byte
+	write := func(p []byte) {
+		h.Write(b[:binary.PutUvarint(b[:], uint64(len(p)))])
+		h.Write(p)
+	}
+	write([]byte(r.Key))
+	write(r.Value)
+	write([]byte(r.Origin))
+	write(binary.BigEndian.AppendUint64(nil, r.Flags))
+	write(binary.BigEndian.AppendUint64(nil, uint64(r.Version)))
+	if r.Deleted {
+		write([]byte{1})
+	}
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}
+
+// digest is the in-memory copy of the digest bucket.
+type digest struct {
+	mu      sync.Mutex
+	buckets [DigestBuckets]uint64
+}
+
+func bucketKey(b int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(b)) }
+
+func indexKey(key string) []byte {
+	return append(bucketKey(BucketOf(key)), key...)
+}
+
+// digestChange XORs h into bucket b within a transaction.
+func (t *txn) digestChange(b int, h uint64) error {
+	if t.buckets == nil {
+		t.buckets = map[int]uint64{}
+	}
+	cur, ok := t.buckets[b]
+	if !ok {
+		cur = getUint(t.digest, bucketKey(b))
+	}
+	cur ^= h
+	t.buckets[b] = cur
+	return putUint(t.digest, bucketKey(b), cur)
+}
+
+// indexRecord replaces old (nil: none) with e in the digest and index.
+func (t *txn) indexRecord(old *Entry, e *Entry) error {
+	b := BucketOf(e.Key)
+	h := RecordHash(&e.Record)
+	if old != nil {
+		h ^= RecordHash(&old.Record)
+	}
+	if err := t.digestChange(b, h); err != nil {
+		return err
+	}
+	return putUint(t.index, indexKey(e.Key), RecordHash(&e.Record))
+}
+
+// unindexRecord removes e from the digest and index.
+func (t *txn) unindexRecord(e *Entry) error {
+	if err := t.digestChange(BucketOf(e.Key), RecordHash(&e.Record)); err != nil {
+		return err
+	}
+	return t.index.Delete(indexKey(e.Key))
+}
+
+// publishDigest copies a committed transaction's bucket changes.
+func (s *Store) publishDigest(changed map[int]uint64) {
+	if len(changed) == 0 {
+		return
+	}
+	s.dig.mu.Lock()
+	for b, v := range changed {
+		s.dig.buckets[b] = v
+	}
+	s.dig.mu.Unlock()
+}
+
+// loadDigest fills the in-memory digest; a file written before the digest
+// existed gets it built from its records.
+func (s *Store) loadDigest(tx *bolt.Tx) error {
+	dig := tx.Bucket(bucketDigest)
+	if dig == nil {
+		var err error
+		if dig, err = tx.CreateBucket(bucketDigest); err != nil {
+			return err
+		}
+		idx, err := tx.CreateBucketIfNotExists(bucketIndex)
+		if err != nil {
+			return err
+		}
+		t := &txn{kv: tx.Bucket(bucketKV), digest: dig, index: idx}
+		err = t.kv.ForEach(func(k, v []byte) error {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			return t.indexRecord(nil, &e)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return dig.ForEach(func(k, v []byte) error {
+		if len(k) == 2 && len(v) == 8 {
+			s.dig.buckets[binary.BigEndian.Uint16(k)%DigestBuckets] = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+}
+
+// DigestRoot returns the hash of all bucket hashes: equal roots mean equal
+// stores (tombstones included).
+func (s *Store) DigestRoot() uint64 {
+	s.dig.mu.Lock()
+	defer s.dig.mu.Unlock()
+	h := sha256.New()
+	var b [8]byte
+	for _, v := range s.dig.buckets {
+		binary.BigEndian.PutUint64(b[:], v)
+		h.Write(b[:])
+	}
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}
+
+// DigestBucketHashes returns a copy of every bucket's hash.
+func (s *Store) DigestBucketHashes() []uint64 {
+	s.dig.mu.Lock()
+	defer s.dig.mu.Unlock()
+	return append([]uint64(nil), s.dig.buckets[:]...)
+}
+
+// BucketKeys returns the (key, record hash) entries of the given buckets,
+// from the index alone: no record is read.
+func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
+	var out []KeyHash
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIndex).Cursor()
+		for _, b := range buckets {
+			p := bucketKey(b)
+			for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
+				if len(v) == 8 {
+					out = append(out, KeyHash{Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Records returns the stored records of keys, tombstones included; keys
+// the store does not hold are skipped. Each record read is counted (see
+// RecordsRead).
+func (s *Store) Records(keys []string) ([]Record, error) {
+	var out []Record
+	err := s.view(func(tx *bolt.Tx) error {
+		kv := tx.Bucket(bucketKV)
+		for _, k := range keys {
+			v := kv.Get([]byte(k))
+			if v == nil {
+				continue
+			}
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e.Record)
+		}
+		return nil
+	})
+	s.recordsRead.Add(uint64(len(out)))
+	return out, err
+}
+
+// RecordsRead returns how many records Records has read: a measure of
+// what anti-entropy costs.
+func (s *Store) RecordsRead() uint64 { return s.recordsRead.Load() }
