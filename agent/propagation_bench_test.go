@@ -15,7 +15,7 @@ import (
 
 // startMeshOfAgents runs n agents in this process on 127.0.0.1 with free
 // ports, joined through the first, and waits until all see all.
-func startMeshOfAgents(b *testing.B, n int) []*Agent {
+func startMeshOfAgents(b testing.TB, n int, adjust func(i int, c *config.Config)) []*Agent {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	agents := make([]*Agent, n)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,6 +30,9 @@ func startMeshOfAgents(b *testing.B, n int) []*Agent {
 		if i > 0 {
 			cfg.RetryJoin = []string{agents[0].mesh.LocalMember().Address()}
 			cfg.RetryInterval = config.Duration{Duration: 100 * time.Millisecond}
+		}
+		if adjust != nil {
+			adjust(i, &cfg)
 		}
 		a, err := New(cfg, quiet)
 		if err != nil {
@@ -57,7 +60,7 @@ func startMeshOfAgents(b *testing.B, n int) []*Agent {
 func BenchmarkPropagation(b *testing.B) {
 	for _, n := range []int{5, 25} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			agents := startMeshOfAgents(b, n)
+			agents := startMeshOfAgents(b, n, nil)
 			var each, all []time.Duration
 			i := 0
 			for b.Loop() {
