@@ -109,4 +109,3 @@ func BenchmarkPropagation(b *testing.B) {
 		})
 	}
 }
-
