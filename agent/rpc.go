@@ -11,7 +11,6 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/gossip"
-	"github.com/edgeplane/edgeplane/store"
 	"github.com/edgeplane/edgeplane/transport"
 	"github.com/edgeplane/edgeplane/transport/resilience"
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
@@ -141,17 +140,13 @@ func (a *Agent) certNow() time.Time {
 
 func (a *Agent) hlcNow() uint64 { return uint64(a.store.Clock().Now()) }
 
-// hlcObserve advances the clock to a peer's reading. Readings far ahead of
-// this node's are not trusted here; replication bounds them per record.
+// hlcObserve takes a peer's clock reading from an RPC header or reply;
+// replication decides how far it may move this node's clock.
 func (a *Agent) hlcObserve(v uint64) {
-	if store.Stamp(v).Millis() > a.store.Clock().Peek().Millis()+uint64(maxObservedDrift.Milliseconds()) {
-		return
+	if a.replica != nil {
+		a.replica.ObservePeerClock(v)
 	}
-	a.store.Clock().Observe(store.Stamp(v))
 }
-
-// maxObservedDrift is how far ahead a peer's clock reading may pull ours.
-const maxObservedDrift = 5 * time.Minute
 
 // announcedFingerprint returns the fingerprint a live member announced.
 func (a *Agent) announcedFingerprint(node string) ([]byte, bool) {

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,8 +40,9 @@ func (s Stamp) String() string {
 //
 // The zero value is not usable; use NewClock.
 type Clock struct {
-	wall  func() time.Time
-	floor Stamp
+	wall   func() time.Time
+	floor  Stamp
+	offset atomic.Int64 // added to the wall clock, in nanoseconds
 
 	mu   sync.Mutex
 	last Stamp
@@ -85,7 +87,7 @@ func (c *Clock) NowAfter(s Stamp) Stamp {
 }
 
 func (c *Clock) nextLocked() Stamp {
-	pt := max(physical(c.wall()), c.floor)
+	pt := max(physical(c.wall().Add(time.Duration(c.offset.Load()))), c.floor)
 	if pt > c.last {
 		c.last = pt
 	} else {
@@ -94,6 +96,14 @@ func (c *Clock) nextLocked() Stamp {
 	return c.last
 }
 
+// SetWallOffset makes the clock read the wall clock plus d: replication
+// sets it when this node's wall clock is far ahead of its peers', so that
+// it stamps from their time instead. Readings still never go backwards.
+func (c *Clock) SetWallOffset(d time.Duration) { c.offset.Store(int64(d)) }
+
+// WallOffset returns the offset SetWallOffset set.
+func (c *Clock) WallOffset() time.Duration { return time.Duration(c.offset.Load()) }
+
 // Observe advances the clock to at least s, so that later readings order
 // after it. Callers bound how far ahead of their own reading they let a
 // remote stamp pull the clock (see Peek).
@@ -101,6 +111,14 @@ func (c *Clock) Observe(s Stamp) {
 	c.mu.Lock()
 	c.last = max(c.last, s)
 	c.mu.Unlock()
+}
+
+// Reading returns what Now would return at best, without advancing the
+// clock: the later of the last stamp and the (offset) wall clock.
+func (c *Clock) Reading() Stamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.last, physical(c.wall().Add(time.Duration(c.offset.Load()))), c.floor)
 }
 
 // Peek returns the last stamp issued or observed without advancing the

@@ -112,3 +112,22 @@ func TestStampString(t *testing.T) {
 		t.Fatalf("String = %q, want %q", got, want)
 	}
 }
+
+func TestClockWallOffsetAndReading(t *testing.T) {
+	w := &fakeWall{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	c := NewClock(w.Now, time.Time{}, 0)
+	if got, want := c.Reading(), MakeStamp(ms(w.t), 0); got != want {
+		t.Fatalf("Reading = %v, want %v", got, want)
+	}
+	if c.Peek() != 0 {
+		t.Fatal("Reading advanced the clock")
+	}
+	c.SetWallOffset(time.Hour) // a node that booted an hour behind its peers
+	if got, want := c.Now(), MakeStamp(ms(w.t.Add(time.Hour)), 0); got != want {
+		t.Fatalf("Now with offset = %v, want %v", got, want)
+	}
+	c.SetWallOffset(-2 * time.Hour) // never backwards, even when the offset drops
+	if got := c.Now(); got != MakeStamp(ms(w.t.Add(time.Hour)), 1) {
+		t.Fatalf("Now after a negative offset = %v", got)
+	}
+}

@@ -101,6 +101,7 @@ type Replica struct {
 
 	pushes  chan []Record // large local writes waiting to be pushed
 	syncNow chan struct{}
+	skew    clockSkew
 }
 
 // New returns a replica and registers it for the store's local writes.
@@ -167,8 +168,7 @@ func (r *Replica) HandleGossip(payload []byte) {
 // merge applies records by last-writer-wins after rejecting those stamped
 // too far ahead of this node's clock, and returns the ones that were new.
 func (r *Replica) merge(recs []Record) []store.Record {
-	clock := r.cfg.Store.Clock()
-	limit := max(clock.Peek().Millis(), uint64(r.cfg.Wall().UnixMilli())) + uint64(r.cfg.MaxClockDrift.Milliseconds())
+	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
 	ok := make([]store.Record, 0, len(recs))
 	for i := range recs {
 		if checkRecord(&recs[i]) != nil {

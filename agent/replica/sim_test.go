@@ -120,7 +120,12 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.cut(c.from, peer.Name) {
 		return errCut
 	}
-	r := c.net.nodes[peer.Name].r
+	callee, caller := c.net.nodes[peer.Name], c.net.nodes[c.from]
+	r := callee.r
+	// Clock readings travel in every header and reply, as the transport's
+	// HLC interceptor carries them.
+	r.ObservePeerClock(uint64(caller.st.Clock().Now()))
+	defer func() { caller.r.ObservePeerClock(uint64(callee.st.Clock().Now())) }()
 	b, err := cbor.Marshal(req)
 	if err != nil {
 		return err
