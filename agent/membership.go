@@ -74,6 +74,7 @@ func (a *Agent) startMesh() error {
 		ReconnectTimeout:  cfg.ReconnectTimeout.Duration,
 		DeadNodeReclaim:   cfg.DeadNodeReclaim.Duration,
 		Seeds:             cfg.RetryJoin,
+		MaxBroadcastQueue: cfg.MaxBroadcastQueue,
 		OnMessage:         a.onGossipMessage,
 		LocalState:        a.localState,
 		MergeRemoteState:  a.mergeRemoteState,

@@ -96,7 +96,9 @@ func (a *Agent) watchMembers(ctx context.Context) {
 func (a *Agent) replicationStats() map[string]string {
 	s := a.replica.Stats()
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	queued, pruned := a.mesh.BroadcastQueue()
 	return map[string]string{
+		"broadcast_queue": strconv.Itoa(queued), "broadcast_pruned": u(pruned),
 		"applied": u(s.Applied), "duplicate": u(s.Duplicate), "rejected": u(s.Rejected),
 		"malformed": u(s.Malformed), "syncs": u(s.Syncs), "sync_failures": u(s.SyncFailures),
 		"sync_bytes_sent": u(s.SyncBytesSent), "sync_bytes_received": u(s.SyncBytesRecv),

@@ -66,6 +66,10 @@ type Config struct {
 	// may come back from another address. Default 30s.
 	DeadNodeReclaim time.Duration
 
+	// MaxBroadcastQueue caps the broadcast queue; the oldest messages are
+	// dropped past it. Default 4,096.
+	MaxBroadcastQueue int
+
 	// Seeds are rejoined when the mesh looks smaller than it was.
 	Seeds []string
 
@@ -144,6 +148,9 @@ func (c *Config) withDefaults() Config {
 	def(&d.LeftTimeout, 24*time.Hour)
 	def(&d.DeadNodeReclaim, 30*time.Second)
 	def(&d.PeersSaveInterval, time.Minute)
+	if d.MaxBroadcastQueue <= 0 {
+		d.MaxBroadcastQueue = 4096
+	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}

@@ -46,6 +46,7 @@ type Mesh struct {
 	wg       sync.WaitGroup
 	runMu    sync.Mutex // orders goIfRunning with Shutdown
 	shutdown atomic.Bool
+	pruned   atomic.Uint64 // broadcasts dropped from a full queue
 	leaving  atomic.Bool
 }
 

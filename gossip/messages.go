@@ -107,13 +107,26 @@ func (m *Mesh) broadcastControl(kind byte, v any) error {
 // Receivers get the payload through Config.OnMessage; memberlist does not
 // forward user broadcasts, so a receiver that wants a payload spread
 // further broadcasts it again.
+//
+// The queue holds at most MaxBroadcastQueue messages; past that the oldest
+// are dropped (anti-entropy repairs what they carried) and counted.
 func (m *Mesh) Broadcast(name string, payload []byte) {
 	msg := append([]byte{msgApp}, payload...)
 	if name == "" {
 		m.bq.QueueBroadcast(simpleBroadcast(msg))
-		return
+	} else {
+		m.bq.QueueBroadcast(&namedBroadcast{name: name, msg: msg})
 	}
-	m.bq.QueueBroadcast(&namedBroadcast{name: name, msg: msg})
+	if n := m.bq.NumQueued(); n > m.cfg.MaxBroadcastQueue {
+		m.bq.Prune(m.cfg.MaxBroadcastQueue)
+		m.pruned.Add(uint64(n - m.cfg.MaxBroadcastQueue))
+	}
+}
+
+// BroadcastQueue returns how many messages wait in the broadcast queue and
+// how many were ever dropped from it because it was full.
+func (m *Mesh) BroadcastQueue() (queued int, pruned uint64) {
+	return m.bq.NumQueued(), m.pruned.Load()
 }
 
 type simpleBroadcast []byte

@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -198,5 +199,23 @@ func TestTableReap(t *testing.T) {
 	}
 	if left := len(tb.list()); left != 3 {
 		t.Fatalf("%d members left in the table, want 3", left)
+	}
+}
+
+func TestBroadcastQueueIsCapped(t *testing.T) {
+	cfg := testConfig("capped")
+	cfg.MaxBroadcastQueue = 10
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown()
+	for i := range 25 {
+		m.Broadcast(fmt.Sprint("key", i), []byte("v"))
+	}
+	m.Broadcast("key24", []byte("newer")) // replaces the queued one for key24
+	if queued, pruned := m.BroadcastQueue(); queued != 10 || pruned != 15 {
+		t.Fatalf("queued %d, pruned %d; want 10 and 15", queued, pruned)
 	}
 }

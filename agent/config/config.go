@@ -101,6 +101,11 @@ type Config struct {
 	// -tls-cert-file, -tls-key-file.
 	TLS TLSConfig
 
+	// MaxBroadcastQueue caps the gossip broadcast queue; past it the oldest
+	// messages are dropped (anti-entropy repairs what they carried). Key
+	// max_broadcast_queue, flag -max-broadcast-queue. Default 4096.
+	MaxBroadcastQueue int
+
 	// MaxClockDrift is how far ahead of this node's clock a replicated
 	// write's stamp may be; later ones are rejected and counted, so a
 	// device with a wrong clock cannot pin keys. Key max_clock_drift, flag
@@ -162,6 +167,7 @@ func Default() Config {
 		DeadNodeReclaim:   Duration{30 * time.Second},
 		LeaveOnTerminate:  true,
 		MaxClockDrift:     Duration{5 * time.Minute},
+		MaxBroadcastQueue: 4096,
 		MemoryLimit:       DefaultMemoryLimit,
 	}
 }

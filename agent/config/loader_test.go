@@ -92,6 +92,7 @@ reconnect_timeout: 1h
 dead_node_reclaim: 5s
 leave_on_terminate: false
 max_clock_drift: 2m
+max_broadcast_queue: 100
 `)
 	want := Config{
 		NodeName: "file-node", Datacenter: "edge-1", Site: "store-42",
@@ -104,7 +105,7 @@ max_clock_drift: 2m
 		Tags:              map[string]string{"rack": "r1", "tier": "2"},
 		ReconnectInterval: Duration{10 * time.Second}, ReconnectTimeout: Duration{time.Hour},
 		DeadNodeReclaim: Duration{5 * time.Second}, LeaveOnTerminate: false,
-		MaxClockDrift: Duration{2 * time.Minute},
+		MaxClockDrift: Duration{2 * time.Minute}, MaxBroadcastQueue: 100,
 	}
 	env := map[string]string{
 		"EDGEPLANE_NODE_NAME": "file-node", "EDGEPLANE_DATACENTER": "edge-1", "EDGEPLANE_SITE": "store-42",
@@ -117,7 +118,7 @@ max_clock_drift: 2m
 		"EDGEPLANE_RETRY_MAX":    "7", "EDGEPLANE_RETRY_INTERVAL": "2s", "EDGEPLANE_PROFILE": "edge",
 		"EDGEPLANE_TAGS": "rack=r1, tier=2", "EDGEPLANE_RECONNECT_INTERVAL": "10s",
 		"EDGEPLANE_RECONNECT_TIMEOUT": "1h", "EDGEPLANE_DEAD_NODE_RECLAIM": "5s",
-		"EDGEPLANE_LEAVE_ON_TERMINATE": "false", "EDGEPLANE_MAX_CLOCK_DRIFT": "2m",
+		"EDGEPLANE_LEAVE_ON_TERMINATE": "false", "EDGEPLANE_MAX_CLOCK_DRIFT": "2m", "EDGEPLANE_MAX_BROADCAST_QUEUE": "100",
 	}
 	flags := []string{
 		"-node", "file-node", "-datacenter", "edge-1", "-site", "store-42", "-data-dir", "/srv/edgeplane",
@@ -127,7 +128,7 @@ max_clock_drift: 2m
 		"-memory-limit", "300MiB",
 		"-retry-max", "7", "-retry-interval", "2s", "-profile", "edge", "-tag", "rack=r1", "-tag", "tier=2",
 		"-reconnect-interval", "10s", "-reconnect-timeout", "1h", "-dead-node-reclaim", "5s",
-		"-leave-on-terminate=false", "-max-clock-drift", "2m",
+		"-leave-on-terminate=false", "-max-clock-drift", "2m", "-max-broadcast-queue", "100",
 	}
 	tests := []struct {
 		name string

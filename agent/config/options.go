@@ -41,6 +41,7 @@ var options = []option{
 	newOption("tls.ca_file", "tls-ca-file", "fleet CA certificate `file` (PEM); with cert_file and key_file, peers must present certificates from this CA", func(c *Config) *string { return &c.TLS.CAFile }, nil),
 	newOption("tls.cert_file", "tls-cert-file", "this node's certificate `file` (PEM), issued by the fleet CA for the node name", func(c *Config) *string { return &c.TLS.CertFile }, nil),
 	newOption("tls.key_file", "tls-key-file", "this node's private key `file` (PEM)", func(c *Config) *string { return &c.TLS.KeyFile }, nil),
+	newOption("max_broadcast_queue", "max-broadcast-queue", "most gossip `messages` waiting to be sent; the oldest are dropped past it", func(c *Config) *int { return &c.MaxBroadcastQueue }, checkPositiveInt),
 	newOption("max_clock_drift", "max-clock-drift", "how far ahead of this node's clock a replicated write's stamp may be (`duration`); later ones are rejected", func(c *Config) *Duration { return &c.MaxClockDrift }, checkPositive),
 	newOption("memory_limit", "memory-limit", "Go soft memory `limit` such as 192MiB, or off", func(c *Config) *string { return &c.MemoryLimit }, checkMemoryLimit),
 }

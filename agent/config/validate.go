@@ -130,6 +130,13 @@ func checkNonNegative(n int) error {
 	return nil
 }
 
+func checkPositiveInt(n int) error {
+	if n < 1 {
+		return invalidf("%d must be at least 1", n)
+	}
+	return nil
+}
+
 func checkPositive(d Duration) error {
 	if d.Duration <= 0 {
 		return invalidf("duration %s must be positive", d)
