@@ -65,9 +65,12 @@ func casMatches(index uint64, old Entry, live bool) bool {
 	return live && old.ModifyIndex == index
 }
 
-// Delete writes a tombstone for key if it exists; a missing key is left
-// alone. With a non-nil index it deletes only if the key's modify index
-// equals *index. It reports whether the condition held.
+// Delete writes a tombstone for key, stamped now, and reports whether the
+// condition held: with a non-nil index it deletes only if the key's modify
+// index equals *index. Without one it writes the tombstone even when this
+// node does not hold the key (or holds it deleted): an older write of the
+// key may still be on its way from another node, and the tombstone is what
+// makes it lose when it arrives.
 func (s *Store) Delete(key string, index *uint64) (bool, error) {
 	if err := checkKV(key, nil); err != nil {
 		return false, err
@@ -87,8 +90,8 @@ func (s *Store) Delete(key string, index *uint64) (bool, error) {
 			return nil
 		}
 		ok = true
-		if !live {
-			return nil
+		if !found {
+			old = Entry{Record: Record{Key: key}}
 		}
 		tomb = s.tombstone(old)
 		return t.put(tomb)

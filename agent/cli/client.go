@@ -38,7 +38,7 @@ func newClient(addr string) *client {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	// Blocking queries are not used by the CLI, so a bounded timeout is safe.
+	// A bounded timeout; kv watch, which blocks, sets a longer one of its own.
 	return &client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 2 * time.Minute}}
 }
 

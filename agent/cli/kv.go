@@ -20,6 +20,7 @@ var kvCommands = map[string]command{
 	"list":   {"List the keys under a prefix", kvList},
 	"export": {"Export keys under a prefix as JSON", kvExport},
 	"import": {"Import keys from JSON written by export", kvImport},
+	"watch":  {"Print each change under a prefix as it arrives", kvWatch},
 }
 
 func runKV(std IO, args []string) int {
@@ -30,14 +31,14 @@ func runKV(std IO, args []string) int {
 		}
 		fmt.Fprintln(w, "Usage: edgeplane kv <subcommand> [options] [args]")
 		fmt.Fprintln(w, "\nSubcommands:")
-		for _, n := range []string{"put", "get", "delete", "list", "export", "import"} {
+		for _, n := range []string{"put", "get", "delete", "list", "export", "import", "watch"} {
 			fmt.Fprintf(w, "    %-8s %s\n", n, kvCommands[n].synopsis)
 		}
 		return boolCode(len(args) > 0)
 	}
 	cmd, ok := kvCommands[args[0]]
 	if !ok {
-		return fail(std, "unknown kv subcommand %q (put, get, delete, list, export, import)", args[0])
+		return fail(std, "unknown kv subcommand %q (put, get, delete, list, export, import, watch)", args[0])
 	}
 	return cmd.run(std, args[1:])
 }
