@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -38,8 +39,13 @@ type Agent struct {
 	started time.Time
 	sup     supervision // systemd, reload and log level; see SetHooks
 	mesh    *gossip.Mesh
-	rpc     *rpc
-	replica *replica.Replica
+	// meshReady publishes mesh to goroutines started before it exists.
+	meshReady atomic.Pointer[gossip.Mesh]
+	rpc       *rpc
+	replica   *replica.Replica
+	// replicaReady publishes replica to gossip and RPC callbacks that may
+	// run before it exists.
+	replicaReady atomic.Pointer[replica.Replica]
 
 	// stopSelf ends Run from inside, e.g. after a leave through the API.
 	stopSelf context.CancelFunc

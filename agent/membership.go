@@ -83,6 +83,7 @@ func (a *Agent) startMesh() error {
 	if err != nil {
 		return fmt.Errorf("agent: gossip: %w", err)
 	}
+	a.meshReady.Store(a.mesh)
 	return nil
 }
 

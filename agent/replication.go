@@ -26,6 +26,7 @@ func (a *Agent) startReplica() {
 	a.rpc.srv.Handle(replica.MethodPush, transport.Unary(r.HandlePush))
 	a.rpc.srv.Handle(replica.MethodDigest, transport.Unary(r.HandleDigest))
 	a.rpc.srv.Handle(replica.MethodKeys, transport.Unary(r.HandleKeys))
+	a.replicaReady.Store(r)
 }
 
 // replicaPeers lists the live members other than this node that announce
@@ -54,7 +55,7 @@ func (c rpcCaller) Call(ctx context.Context, p replica.Peer, method string, req,
 
 // onGossipMessage hands replication deltas from gossip to the replica.
 func (a *Agent) onGossipMessage(payload []byte) {
-	if r := a.replica; r != nil {
+	if r := a.replicaReady.Load(); r != nil {
 		r.HandleGossip(payload)
 	}
 }
@@ -67,8 +68,8 @@ func (a *Agent) localState(bool) []byte {
 
 // mergeRemoteState starts anti-entropy when a peer's root differs.
 func (a *Agent) mergeRemoteState(buf []byte, _ bool) {
-	if len(buf) == 8 && binary.BigEndian.Uint64(buf) != a.store.DigestRoot() && a.replica != nil {
-		a.replica.SyncSoon()
+	if r := a.replicaReady.Load(); r != nil && len(buf) == 8 && binary.BigEndian.Uint64(buf) != a.store.DigestRoot() {
+		r.SyncSoon()
 	}
 }
 

@@ -143,8 +143,8 @@ func (a *Agent) hlcNow() uint64 { return uint64(a.store.Clock().Now()) }
 // hlcObserve takes a peer's clock reading from an RPC header or reply;
 // replication decides how far it may move this node's clock.
 func (a *Agent) hlcObserve(v uint64) {
-	if a.replica != nil {
-		a.replica.ObservePeerClock(v)
+	if r := a.replicaReady.Load(); r != nil {
+		r.ObservePeerClock(v)
 	}
 }
 
@@ -165,11 +165,14 @@ func (a *Agent) isMember(node string) bool {
 	return ok
 }
 
+// liveMember may run in a TLS handshake before the mesh has started (the
+// RPC listener binds first), so it reads the mesh through meshReady.
 func (a *Agent) liveMember(node string) (gossip.Member, bool) {
-	if a.mesh == nil {
+	mesh := a.meshReady.Load()
+	if mesh == nil {
 		return gossip.Member{}, false
 	}
-	for _, m := range a.mesh.Members() {
+	for _, m := range mesh.Members() {
 		if m.Name == node {
 			switch m.Status {
 			case gossip.StatusAlive, gossip.StatusSuspect, gossip.StatusLeaving:
