@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -89,6 +90,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a.stopCtx, a.stopSelf = context.WithCancel(context.Background())
 	a.api = httpapi.New(a.store, a.self, log)
 	a.api.HandleMesh(meshAPI{a})
+	a.api.HandleSnapshots(httpapi.Snapshots{
+		Save:    func(w io.Writer) error { _, err := a.store.Snapshot(w); return err },
+		Restore: a.restoreSnapshot,
+	})
+	a.api.HandleReplication(a.replicationState)
 	a.api.HandlePing(func(ctx context.Context, node string) (string, time.Duration, error) {
 		res, err := a.Ping(ctx, node)
 		return res.Addr, res.RTT, err

@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"strconv"
 
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/store"
 	"github.com/edgeplane/edgeplane/transport"
 )
 
@@ -105,4 +107,50 @@ func (a *Agent) replicationStats() map[string]string {
 		"sync_bytes_sent": u(s.SyncBytesSent), "sync_bytes_received": u(s.SyncBytesRecv),
 		"digest_root": strconv.FormatUint(a.store.DigestRoot(), 16),
 	}
+}
+
+// restoreSnapshot merges a snapshot stream into the store in chunks, by
+// last-writer-wins, spreading what changed like any write.
+func (a *Agent) restoreSnapshot(r io.Reader) (int, error) {
+	const chunk = 1024
+	sr := store.NewSnapshotReader(r)
+	batch := make([]store.Record, 0, chunk)
+	changed := 0
+	for {
+		rec, err := sr.Next()
+		if err != nil && err != io.EOF {
+			changed += a.replica.ApplyAndSpread(batch)
+			return changed, err
+		}
+		if err == nil {
+			batch = append(batch, rec)
+		}
+		if len(batch) == chunk || (err == io.EOF && len(batch) > 0) {
+			changed += a.replica.ApplyAndSpread(batch)
+			batch = batch[:0]
+		}
+		if err == io.EOF {
+			a.log.Info("snapshot restored", "changed", changed)
+			return changed, nil
+		}
+	}
+}
+
+// replicationState is the answer of /v1/edgeplane/replication.
+type replicationState struct {
+	Local map[string]string
+	Peers []peerState
+}
+
+type peerState struct {
+	replica.PeerStats
+	Breaker string
+}
+
+func (a *Agent) replicationState() any {
+	st := replicationState{Local: a.replicationStats(), Peers: []peerState{}}
+	for _, p := range a.replica.PeerStats() {
+		st.Peers = append(st.Peers, peerState{PeerStats: p, Breaker: a.rpc.agents.BreakerState(p.Addr).String()})
+	}
+	return st
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/edgeplane/edgeplane/agent"
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -140,7 +141,8 @@ func runInfo(std IO, args []string) int {
 		}
 		Stats map[string]map[string]string
 	}
-	found, err := newClient(*addr).getJSON("/v1/agent/self", nil, &self)
+	c := newClient(*addr)
+	found, err := c.getJSON("/v1/agent/self", nil, &self)
 	if err == nil && !found {
 		err = errors.New("the agent has no /v1/agent/self")
 	}
@@ -157,6 +159,20 @@ func runInfo(std IO, args []string) int {
 		fmt.Fprintf(w, "%s:\n", section)
 		for _, k := range sortedKeys(self.Stats[section]) {
 			fmt.Fprintf(w, "\t%s = %s\n", k, self.Stats[section][k])
+		}
+	}
+	var repl struct {
+		Peers []struct {
+			Node, Addr, LastResult, Breaker string
+			LastSync                        time.Time
+			BytesSent, BytesReceived        int
+		}
+	}
+	if found, err := c.getJSON("/v1/edgeplane/replication", nil, &repl); err == nil && found && len(repl.Peers) > 0 {
+		fmt.Fprintln(w, "replication peers:")
+		for _, p := range repl.Peers {
+			fmt.Fprintf(w, "\t%s (%s): last sync %s, %s; sent %d B, received %d B; breaker %s\n",
+				p.Node, p.Addr, p.LastSync.Format(time.RFC3339), p.LastResult, p.BytesSent, p.BytesReceived, p.Breaker)
 		}
 	}
 	return 0

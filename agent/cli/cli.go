@@ -41,6 +41,7 @@ func init() {
 		"keyring":     {"List or rotate the gossip keys of the whole mesh", runKeyring},
 		"rpc":         {"Measure the round trip to another agent (rpc ping NODE)", runRPC},
 		"tls":         {"Create the fleet CA and node certificates", runTLS},
+		"snapshot":    {"Save or restore a backup of the store", runSnapshot},
 		"reload":      {"Make the local agent re-read its configuration", runReload},
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +104,59 @@ type Replica struct {
 	pushes  chan []Record // large local writes waiting to be pushed
 	syncNow chan struct{}
 	skew    clockSkew
+
+	peersMu sync.Mutex
+	peers   map[string]*PeerStats // by node name
+}
+
+// PeerStats is what this node knows of its anti-entropy with one peer.
+type PeerStats struct {
+	Node          string
+	Addr          string
+	LastSync      time.Time // zero: never
+	LastResult    string    // "equal", "repaired" or the error
+	Received      int       // records, all rounds
+	Sent          int       // records, all rounds
+	BytesSent     int
+	BytesReceived int
+}
+
+// PeerStats returns a copy of the per-peer anti-entropy state, by node.
+func (r *Replica) PeerStats() []PeerStats {
+	r.peersMu.Lock()
+	defer r.peersMu.Unlock()
+	out := make([]PeerStats, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b PeerStats) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}
+
+func (r *Replica) notePeer(p Peer, res SyncResult, err error) {
+	r.peersMu.Lock()
+	defer r.peersMu.Unlock()
+	if r.peers == nil {
+		r.peers = map[string]*PeerStats{}
+	}
+	ps, ok := r.peers[p.Name]
+	if !ok {
+		ps = &PeerStats{Node: p.Name}
+		r.peers[p.Name] = ps
+	}
+	ps.Addr, ps.LastSync = p.Addr, r.cfg.Wall()
+	ps.Received += res.Received
+	ps.Sent += res.Sent
+	ps.BytesSent += res.BytesOut
+	ps.BytesReceived += res.BytesIn
+	switch {
+	case err != nil:
+		ps.LastResult = err.Error()
+	case res.Equal:
+		ps.LastResult = "equal"
+	default:
+		ps.LastResult = "repaired"
+	}
 }
 
 // New returns a replica and registers it for the store's local writes.
@@ -191,6 +246,26 @@ func (r *Replica) merge(recs []Record) []store.Record {
 	r.applied.Add(uint64(len(changed)))
 	r.duplicate.Add(uint64(len(ok) - len(changed)))
 	return changed
+}
+
+// ApplyAndSpread merges records from outside the mesh (a restored backup)
+// like received ones, and gossips those that changed this node, as it does
+// for news from a peer. It returns how many changed the store.
+func (r *Replica) ApplyAndSpread(recs []store.Record) int {
+	w := make([]Record, len(recs))
+	for i := range recs {
+		w[i] = toWire(&recs[i])
+	}
+	changed := r.merge(w)
+	for i := range changed {
+		if rec := toWire(&changed[i]); !r.gossip(rec) {
+			select {
+			case r.pushes <- []Record{rec}:
+			default: // anti-entropy will carry it
+			}
+		}
+	}
+	return len(changed)
 }
 
 // HandlePush serves MethodPush.

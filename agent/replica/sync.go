@@ -27,7 +27,12 @@ type SyncResult struct {
 //
 // Both sides merge by last-writer-wins, so the round is safe to repeat,
 // to interrupt, and to run from both ends at once.
-func (r *Replica) SyncWith(ctx context.Context, peer Peer) (SyncResult, error) {
+func (r *Replica) SyncWith(ctx context.Context, peer Peer) (res SyncResult, err error) {
+	defer func() { r.notePeer(peer, res, err) }()
+	return r.syncWith(ctx, peer)
+}
+
+func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 4*r.cfg.CallTimeout)
 	defer cancel()
 	st := r.cfg.Store

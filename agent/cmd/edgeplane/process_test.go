@@ -338,6 +338,7 @@ func TestHelpOnEveryCommand(t *testing.T) {
 		{"version", "-h"}, {"info", "-h"}, {"validate", "-h"},
 		{"members", "-h"}, {"join", "-h"}, {"leave", "-h"}, {"force-leave", "-h"}, {"keygen", "-h"},
 		{"keyring", "-h"}, {"rpc", "ping", "-h"}, {"tls", "ca", "create", "-h"}, {"tls", "cert", "create", "-h"},
+		{"snapshot", "save", "-h"}, {"snapshot", "restore", "-h"},
 	} {
 		out, errOut, code := run(t, "", args...)
 		if code != 0 || !strings.Contains(out, "Usage: edgeplane") {

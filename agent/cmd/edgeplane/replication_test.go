@@ -90,6 +90,19 @@ func TestWritesReachEveryAgent(t *testing.T) {
 		waitValue(t, p, "app/timeout", "")
 	}
 
+	// Each node shows its anti-entropy peers, with their breakers.
+	var repl struct {
+		Local map[string]string
+		Peers []struct{ Node, LastResult, Breaker string }
+	}
+	getJSON(t, a.url("/v1/edgeplane/replication"), &repl)
+	if repl.Local["digest_root"] == "" || len(repl.Peers) == 0 || repl.Peers[0].Breaker != "closed" || repl.Peers[0].LastResult == "" {
+		t.Fatalf("/v1/edgeplane/replication = %+v", repl)
+	}
+	if out, _, _ := a.cli(t, "info"); !strings.Contains(out, "replication peers:") {
+		t.Fatalf("info lacks the replication peers:\n%s", out)
+	}
+
 	// Concurrent writes to one key: the later stamp wins everywhere.
 	for i, p := range []*agentProc{a, b, seed} {
 		p.cli(t, "kv", "put", "app/race", fmt.Sprint("v", i))

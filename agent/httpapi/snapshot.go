@@ -1,0 +1,51 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// MaxRestoreSize bounds a snapshot restored through the API.
+const MaxRestoreSize = 4 << 30
+
+// Snapshots saves and restores the store through the API.
+type Snapshots struct {
+	// Save streams a snapshot of the whole store.
+	Save func(w io.Writer) error
+	// Restore merges a snapshot stream by last-writer-wins and spreads
+	// what changed, returning how many records changed the store.
+	Restore func(r io.Reader) (int, error)
+}
+
+// HandleSnapshots adds GET and PUT /v1/edgeplane/snapshot.
+func (a *API) HandleSnapshots(s Snapshots) {
+	a.mux.HandleFunc("GET /v1/edgeplane/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if err := s.Save(w); err != nil {
+			// Headers may be gone already; the stream's missing end frame
+			// tells the reader it is incomplete.
+			a.log.Error("snapshot save failed", "err", err)
+		}
+	})
+	a.mux.HandleFunc("PUT /v1/edgeplane/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		n, err := s.Restore(http.MaxBytesReader(w, r.Body, MaxRestoreSize))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("snapshot over %d bytes", MaxRestoreSize))
+		case err != nil:
+			a.fail(w, http.StatusBadRequest, fmt.Errorf("restore stopped after %d records changed: %w", n, err))
+		default:
+			writeJSON(w, map[string]int{"Changed": n})
+		}
+	})
+}
+
+// HandleReplication adds GET /v1/edgeplane/replication, answered by state.
+func (a *API) HandleReplication(state func() any) {
+	a.mux.HandleFunc("GET /v1/edgeplane/replication", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, state())
+	})
+}
