@@ -133,7 +133,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.collectTombstones(loops) })
 	wg.Go(func() { a.replica.Run(loops) })
-	wg.Go(func() { a.watchMembers(loops) })
+	emptyAtStart := a.store.Index() <= 1
+	wg.Go(func() { a.watchMembers(loops, emptyAtStart) })
 
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })

@@ -13,39 +13,52 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 )
 
-// startMeshOfAgents runs n agents in this process on 127.0.0.1 with free
-// ports, joined through the first, and waits until all see all.
-func startMeshOfAgents(b testing.TB, n int, adjust func(i int, c *config.Config)) []*Agent {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	agents := make([]*Agent, n)
+// startInProcess runs one agent in this process on 127.0.0.1 with free
+// ports, joining join (if set), until the test ends.
+func startInProcess(tb testing.TB, name, join string, adjust func(c *config.Config)) *Agent {
+	cfg := config.DevDefault()
+	cfg.NodeName = name
+	cfg.DataDir = tb.TempDir()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.GossipPort, cfg.RPCPort = 0, 0
+	if join != "" {
+		cfg.RetryJoin = []string{join}
+		cfg.RetryInterval = config.Duration{Duration: 100 * time.Millisecond}
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	b.Cleanup(func() { cancel(); wg.Wait() })
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return a
+}
+
+// startMeshOfAgents runs n agents joined through the first, and waits
+// until all see all.
+func startMeshOfAgents(tb testing.TB, n int, adjust func(i int, c *config.Config)) []*Agent {
+	agents := make([]*Agent, n)
 	for i := range agents {
-		cfg := config.DevDefault()
-		cfg.NodeName = fmt.Sprintf("bench-%d", i)
-		cfg.DataDir = b.TempDir()
-		cfg.HTTPAddr = "127.0.0.1:0"
-		cfg.GossipPort, cfg.RPCPort = 0, 0
+		join := ""
 		if i > 0 {
-			cfg.RetryJoin = []string{agents[0].mesh.LocalMember().Address()}
-			cfg.RetryInterval = config.Duration{Duration: 100 * time.Millisecond}
+			join = agents[0].mesh.LocalMember().Address()
 		}
-		if adjust != nil {
-			adjust(i, &cfg)
-		}
-		a, err := New(cfg, quiet)
-		if err != nil {
-			b.Fatal(err)
-		}
-		agents[i] = a
-		wg.Go(func() { a.Run(ctx) })
+		agents[i] = startInProcess(tb, fmt.Sprintf("bench-%d", i), join, func(c *config.Config) {
+			if adjust != nil {
+				adjust(i, c)
+			}
+		})
 	}
 	deadline := time.Now().Add(time.Minute)
 	for _, a := range agents {
 		for a.mesh.NumAlive() < n {
 			if time.Now().After(deadline) {
-				b.Fatalf("%s sees %d of %d members", a.cfg.NodeName, a.mesh.NumAlive(), n)
+				tb.Fatalf("%s sees %d of %d members", a.cfg.NodeName, a.mesh.NumAlive(), n)
 			}
 			time.Sleep(20 * time.Millisecond) // polling interval
 		}

@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -19,7 +21,7 @@ func (a *Agent) startReplica() {
 		Store:         a.store,
 		Self:          a.cfg.NodeName,
 		Broadcast:     a.mesh.Broadcast,
-		Caller:        rpcCaller{a.rpc.agents},
+		Caller:        rpcCaller{target: a.rpc.agents, client: a.rpc.client},
 		Peers:         a.replicaPeers,
 		MaxClockDrift: a.cfg.MaxClockDrift.Duration,
 		Log:           a.log.With("component", "replica"),
@@ -28,6 +30,7 @@ func (a *Agent) startReplica() {
 	a.rpc.srv.Handle(replica.MethodPush, transport.Unary(r.HandlePush))
 	a.rpc.srv.Handle(replica.MethodDigest, transport.Unary(r.HandleDigest))
 	a.rpc.srv.Handle(replica.MethodKeys, transport.Unary(r.HandleKeys))
+	a.rpc.srv.HandleStream(replica.MethodBootstrap, transport.ServerStreaming(r.HandleBootstrap))
 	a.replicaReady.Store(r)
 }
 
@@ -49,10 +52,19 @@ func (a *Agent) replicaPeers() []replica.Peer {
 // rpcCaller sends replication calls through the agents' policy (timeout,
 // retries, breaker). Every replication call is idempotent: records merge
 // by last-writer-wins.
-type rpcCaller struct{ target *transport.Target }
+type rpcCaller struct {
+	target *transport.Target
+	client *transport.Client
+}
 
 func (c rpcCaller) Call(ctx context.Context, p replica.Peer, method string, req, resp any) error {
 	return c.target.Invoke(ctx, []transport.Peer{{Node: p.Name, Addr: p.Addr}}, method, req, resp, transport.Idempotent())
+}
+
+// Stream opens a bootstrap stream; a cut stream is resumed by the replica
+// from another peer, so it needs no retry here.
+func (c rpcCaller) Stream(ctx context.Context, p replica.Peer, method string, req any) (replica.Receiver, error) {
+	return c.client.Stream(ctx, transport.Peer{Node: p.Name, Addr: p.Addr}, method, req, transport.Idempotent())
 }
 
 // onGossipMessage hands replication deltas from gossip to the replica.
@@ -76,8 +88,9 @@ func (a *Agent) mergeRemoteState(buf []byte, _ bool) {
 }
 
 // watchMembers syncs at once when a member joins or comes back, until ctx
-// ends.
-func (a *Agent) watchMembers(ctx context.Context) {
+// ends. A node that started with an empty store first bootstraps: it
+// streams the whole store from a peer as soon as it has one.
+func (a *Agent) watchMembers(ctx context.Context, bootstrap bool) {
 	sub := a.mesh.Subscribe(64)
 	defer sub.Close()
 	for {
@@ -89,6 +102,12 @@ func (a *Agent) watchMembers(ctx context.Context) {
 			if e.Type == gossip.EventJoin && e.Member.Name != a.cfg.NodeName {
 				resync = true
 			}
+		}
+		if bootstrap && resync && len(a.replicaPeers()) > 0 {
+			if _, err := a.replica.Bootstrap(ctx); err != nil {
+				a.log.Warn("bootstrap failed; anti-entropy will fill the store", "err", err)
+			}
+			bootstrap = false
 		}
 		if resync {
 			a.replica.SyncSoon()
@@ -105,7 +124,8 @@ func (a *Agent) replicationStats() map[string]string {
 		"applied": u(s.Applied), "duplicate": u(s.Duplicate), "rejected": u(s.Rejected),
 		"malformed": u(s.Malformed), "syncs": u(s.Syncs), "sync_failures": u(s.SyncFailures),
 		"sync_bytes_sent": u(s.SyncBytesSent), "sync_bytes_received": u(s.SyncBytesRecv),
-		"digest_root": strconv.FormatUint(a.store.DigestRoot(), 16),
+		"digest_root":    strconv.FormatUint(a.store.DigestRoot(), 16),
+		"last_bootstrap": lastBootstrap(a.replica),
 	}
 }
 
@@ -153,4 +173,12 @@ func (a *Agent) replicationState() any {
 		st.Peers = append(st.Peers, peerState{PeerStats: p, Breaker: a.rpc.agents.BreakerState(p.Addr).String()})
 	}
 	return st
+}
+
+func lastBootstrap(r *replica.Replica) string {
+	b, ok := r.LastBootstrap()
+	if !ok {
+		return "never"
+	}
+	return fmt.Sprintf("%d records from %v in %v", b.Records, b.Peers, b.Took.Round(time.Millisecond))
 }

@@ -112,3 +112,31 @@ func TestConvergenceOverLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestNewNodeBootstraps: a node that joins with an empty store streams the
+// whole store from a peer, then holds exactly what its peers hold.
+func TestNewNodeBootstraps(t *testing.T) {
+	agents := startMeshOfAgents(t, 2, nil)
+	recs := make([]store.Record, 20_000)
+	for i := range recs {
+		recs[i] = store.Record{Key: fmt.Sprintf("cfg/%05d", i), Value: []byte("value"), Version: store.Stamp(1000 + i), Origin: "elsewhere"}
+	}
+	for _, a := range agents {
+		if _, err := a.store.Apply(recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := startInProcess(t, "fresh", agents[0].mesh.LocalMember().Address(), nil)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		last, ok := fresh.replica.LastBootstrap()
+		if ok && last.Records >= len(recs) && fresh.store.DigestRoot() == agents[0].store.DigestRoot() {
+			t.Logf("bootstrap: %d records in %v", last.Records, last.Took)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no complete bootstrap within a minute (last %+v, %v)", last, ok)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}

@@ -193,28 +193,10 @@ func (sr *SnapshotReader) end() error {
 func (s *Store) Snapshot(w io.Writer) (int, error) {
 	const chunk = 1000
 	sw := NewSnapshotWriter(w)
-	var after []byte
+	after := ""
 	n := 0
 	for {
-		var batch []Record
-		err := s.view(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketKV).Cursor()
-			k, v := c.First()
-			if after != nil {
-				k, v = c.Seek(after)
-				if k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
-			for ; k != nil && len(batch) < chunk; k, v = c.Next() {
-				e, err := decodeEntry(string(k), v)
-				if err != nil {
-					return err
-				}
-				batch = append(batch, e.Record)
-			}
-			return nil
-		})
+		batch, err := s.ScanAfter(after, chunk)
 		if err != nil {
 			return n, err
 		}
@@ -227,12 +209,39 @@ func (s *Store) Snapshot(w io.Writer) (int, error) {
 		if len(batch) < chunk {
 			break
 		}
-		after = []byte(batch[len(batch)-1].Key)
+		after = batch[len(batch)-1].Key
 	}
 	if err := sw.Close(); err != nil {
 		return n, fmt.Errorf("store: snapshot: %w", err)
 	}
 	return n, nil
+}
+
+// ScanAfter returns up to n records, tombstones included, in key order
+// starting after the key after ("" starts at the first key), read in one
+// short read transaction. Callers page through the store with it (a
+// snapshot, a bootstrap stream) without holding a transaction open.
+func (s *Store) ScanAfter(after string, n int) ([]Record, error) {
+	var batch []Record
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketKV).Cursor()
+		k, v := c.First()
+		if after != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(batch) < n; k, v = c.Next() {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, e.Record)
+		}
+		return nil
+	})
+	return batch, err
 }
 
 // Restore merges the records of a snapshot stream into the store by

@@ -107,6 +107,8 @@ type Replica struct {
 
 	peersMu sync.Mutex
 	peers   map[string]*PeerStats // by node name
+
+	lastBootstrap atomic.Pointer[BootstrapResult]
 }
 
 // PeerStats is what this node knows of its anti-entropy with one peer.

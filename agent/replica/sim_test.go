@@ -32,6 +32,9 @@ type simNet struct {
 	drop  float64
 	dup   float64
 	bytes int // RPC payload bytes, both ways
+
+	cutAfter int           // cut the next bootstrap stream after this many chunks
+	onChunk  func(got int) // runs after each bootstrap chunk is received
 }
 
 type delivery struct {
@@ -301,3 +304,61 @@ func TestConvergenceProperty(t *testing.T) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { runScenario(t, seed) })
 	}
 }
+
+// Stream runs the peer's bootstrap handler and hands its chunks over one
+// by one through CBOR. The first stream opened is cut after cutAfter
+// chunks when cutAfter > 0, as when the peer dies; onChunk runs after each
+// chunk is received.
+func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any) (Receiver, error) {
+	if c.net.cut(c.from, peer.Name) {
+		return nil, errCut
+	}
+	if method != MethodBootstrap {
+		return nil, fmt.Errorf("no stream %s", method)
+	}
+	b, err := cbor.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var br BootstrapRequest
+	if err := cbor.Unmarshal(b, &br); err != nil {
+		return nil, err
+	}
+	var chunks [][]byte
+	err = c.net.nodes[peer.Name].r.HandleBootstrap(ctx, &br, func(ch *BootstrapChunk) error {
+		p, err := cbor.Marshal(ch)
+		chunks = append(chunks, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rcv := &simReceiver{chunks: chunks, net: c.net, cutAt: -1}
+	if c.net.cutAfter > 0 {
+		rcv.cutAt, c.net.cutAfter = c.net.cutAfter, 0
+	}
+	return rcv, nil
+}
+
+type simReceiver struct {
+	net    *simNet
+	chunks [][]byte
+	n      int
+	cutAt  int
+}
+
+func (r *simReceiver) Recv(v any) error {
+	if r.n == r.cutAt {
+		return errors.New("stream cut: peer died")
+	}
+	if r.n == len(r.chunks) {
+		return io.EOF
+	}
+	r.n++
+	if r.net.onChunk != nil {
+		defer r.net.onChunk(r.n)
+	}
+	return cbor.Unmarshal(r.chunks[r.n-1], v)
+}
+
+func (r *simReceiver) Close() error { return nil }
