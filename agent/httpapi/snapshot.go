@@ -8,7 +8,7 @@ import (
 )
 
 // MaxRestoreSize bounds a snapshot restored through the API.
-const MaxRestoreSize = 4 << 30
+const MaxRestoreSize int64 = 4 << 30
 
 // Snapshots saves and restores the store through the API.
 type Snapshots struct {
