@@ -83,25 +83,30 @@ func (t *txn) digestChange(b int, h uint64) error {
 	return putUint(t.digest, bucketKey(b), cur)
 }
 
-// indexRecord replaces old (nil: none) with e in the digest and index.
-func (t *txn) indexRecord(old *Entry, e *Entry) error {
-	b := BucketOf(e.Key)
+// indexRecord puts e in the digest and index, replacing the key's
+// previous record, whose hash the index holds.
+func (t *txn) indexRecord(e *Entry) error {
+	ik := indexKey(e.Key)
 	h := RecordHash(&e.Record)
-	if old != nil {
-		h ^= RecordHash(&old.Record)
+	delta := h
+	if v := t.index.Get(ik); len(v) == 8 {
+		delta ^= binary.BigEndian.Uint64(v)
 	}
-	if err := t.digestChange(b, h); err != nil {
+	if err := t.digestChange(BucketOf(e.Key), delta); err != nil {
 		return err
 	}
-	return putUint(t.index, indexKey(e.Key), RecordHash(&e.Record))
+	return putUint(t.index, ik, h)
 }
 
 // unindexRecord removes e from the digest and index.
 func (t *txn) unindexRecord(e *Entry) error {
-	if err := t.digestChange(BucketOf(e.Key), RecordHash(&e.Record)); err != nil {
-		return err
+	ik := indexKey(e.Key)
+	if v := t.index.Get(ik); len(v) == 8 {
+		if err := t.digestChange(BucketOf(e.Key), binary.BigEndian.Uint64(v)); err != nil {
+			return err
+		}
 	}
-	return t.index.Delete(indexKey(e.Key))
+	return t.index.Delete(ik)
 }
 
 // publishDigest copies a committed transaction's bucket changes.
@@ -135,7 +140,7 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 			if err != nil {
 				return err
 			}
-			return t.indexRecord(nil, &e)
+			return t.indexRecord(&e)
 		})
 		if err != nil {
 			return err

@@ -225,14 +225,6 @@ func (t *txn) get(key string) (Entry, bool, error) {
 
 // put stores e under the next local index and updates the digest.
 func (t *txn) put(e *Entry) error {
-	var old *Entry
-	if v := t.kv.Get([]byte(e.Key)); v != nil {
-		o, err := decodeEntry(e.Key, v)
-		if err != nil {
-			return err
-		}
-		old = &o
-	}
 	t.modify++
 	e.ModifyIndex = t.modify
 	if e.CreateIndex == 0 {
@@ -242,7 +234,7 @@ func (t *txn) put(e *Entry) error {
 	if err := t.kv.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
 		return err
 	}
-	return t.indexRecord(old, e)
+	return t.indexRecord(e)
 }
 
 // write runs fn inside a group commit and returns once its transaction is
