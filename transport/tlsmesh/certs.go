@@ -180,7 +180,13 @@ func (ca *CA) Issue(node string, opts CertOptions) (certPEM, keyPEM []byte, err 
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	return signPEM(tmpl, ca.Cert, ca.Key, key)
+}
+
+// signPEM signs tmpl for key with parent and signer (tmpl and key for a
+// self-signed certificate) and returns the certificate and key as PEM.
+func signPEM(tmpl, parent *x509.Certificate, signer, key *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,15 +297,7 @@ func selfSignedPEM(node string, now time.Time) (certPEM, keyPEM []byte, err erro
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err = encodeKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return encodeCert(der), keyPEM, nil
+	return signPEM(tmpl, tmpl, key, key)
 }
 
 // LoadOrCreateSelfSigned returns the node's self-signed certificate kept
