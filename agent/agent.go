@@ -133,8 +133,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.collectTombstones(loops) })
 	wg.Go(func() { a.replica.Run(loops) })
-	emptyAtStart := a.store.Index() <= 1
-	wg.Go(func() { a.watchMembers(loops, emptyAtStart) })
+	wg.Go(func() { a.watchMembers(loops) })
 
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
@@ -209,16 +208,11 @@ func (a *Agent) collectTombstones(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := a.store.Clock().Now().Millis()
-		if now <= uint64(ttl.Milliseconds()) {
-			continue
-		}
-		horizon := store.MakeStamp(now-uint64(ttl.Milliseconds()), 0)
-		n, err := a.store.CollectTombstones(horizon)
+		n, err := a.replica.CollectTombstones(ttl)
 		if err != nil {
 			a.log.Error("collecting tombstones", "err", err)
 		} else if n > 0 {
-			a.log.Debug("collected tombstones", "count", n, "horizon", horizon)
+			a.log.Debug("collected tombstones", "count", n, "horizon", a.store.Horizon().String())
 		}
 	}
 }

@@ -87,10 +87,10 @@ func (a *Agent) mergeRemoteState(buf []byte, _ bool) {
 	}
 }
 
-// watchMembers syncs at once when a member joins or comes back, until ctx
-// ends. A node that started with an empty store first bootstraps: it
-// streams the whole store from a peer as soon as it has one.
-func (a *Agent) watchMembers(ctx context.Context, bootstrap bool) {
+// watchMembers asks for an anti-entropy round at once when a member joins
+// or comes back (a node whose store was empty at start bootstraps then),
+// until ctx ends.
+func (a *Agent) watchMembers(ctx context.Context) {
 	sub := a.mesh.Subscribe(64)
 	defer sub.Close()
 	for {
@@ -102,12 +102,6 @@ func (a *Agent) watchMembers(ctx context.Context, bootstrap bool) {
 			if e.Type == gossip.EventJoin && e.Member.Name != a.cfg.NodeName {
 				resync = true
 			}
-		}
-		if bootstrap && resync && len(a.replicaPeers()) > 0 {
-			if _, err := a.replica.Bootstrap(ctx); err != nil {
-				a.log.Warn("bootstrap failed; anti-entropy will fill the store", "err", err)
-			}
-			bootstrap = false
 		}
 		if resync {
 			a.replica.SyncSoon()
@@ -123,6 +117,8 @@ func (a *Agent) replicationStats() map[string]string {
 		"broadcast_queue": strconv.Itoa(queued), "broadcast_pruned": u(pruned),
 		"applied": u(s.Applied), "duplicate": u(s.Duplicate), "rejected": u(s.Rejected),
 		"malformed": u(s.Malformed), "syncs": u(s.Syncs), "sync_failures": u(s.SyncFailures),
+		"sync_refused":      u(s.SyncRefused),
+		"tombstone_horizon": stampOr(a.store.Horizon(), "none"), "sync_mark": stampOr(a.replica.SyncMark(), "never"),
 		"sync_bytes_sent": u(s.SyncBytesSent), "sync_bytes_received": u(s.SyncBytesRecv),
 		"digest_root":    strconv.FormatUint(a.store.DigestRoot(), 16),
 		"last_bootstrap": lastBootstrap(a.replica),
@@ -158,8 +154,9 @@ func (a *Agent) restoreSnapshot(r io.Reader) (int, error) {
 
 // replicationState is the answer of /v1/edgeplane/replication.
 type replicationState struct {
-	Local map[string]string
-	Peers []peerState
+	Local     map[string]string
+	Bootstrap replica.BootstrapProgress
+	Peers     []peerState
 }
 
 type peerState struct {
@@ -168,7 +165,7 @@ type peerState struct {
 }
 
 func (a *Agent) replicationState() any {
-	st := replicationState{Local: a.replicationStats(), Peers: []peerState{}}
+	st := replicationState{Local: a.replicationStats(), Bootstrap: a.replica.BootstrapProgress(), Peers: []peerState{}}
 	for _, p := range a.replica.PeerStats() {
 		st.Peers = append(st.Peers, peerState{PeerStats: p, Breaker: a.rpc.agents.BreakerState(p.Addr).String()})
 	}
@@ -180,5 +177,14 @@ func lastBootstrap(r *replica.Replica) string {
 	if !ok {
 		return "never"
 	}
-	return fmt.Sprintf("%d records from %v in %v", b.Records, b.Peers, b.Took.Round(time.Millisecond))
+	return fmt.Sprintf("%d records from %v in %v (%s; %d dropped as collected deletes)",
+		b.Records, b.Peers, b.Took.Round(time.Millisecond), b.Reason, b.Forgotten)
+}
+
+// stampOr formats a stamp, or says what zero means.
+func stampOr(s store.Stamp, zero string) string {
+	if s == 0 {
+		return zero
+	}
+	return s.String()
 }

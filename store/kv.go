@@ -297,8 +297,10 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 }
 
 // CollectTombstones removes tombstones stamped before horizon and returns
-// how many it removed. The index of a key or prefix that held one does not
-// go backwards: reads floor their index at the largest collected index.
+// how many it removed; when it removes any, it raises the store's
+// collection horizon (Horizon) to horizon in the same transaction. The
+// index of a key or prefix that held one does not go backwards: reads
+// floor their index at the largest collected index.
 func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 	var n int
 	err := s.write(func(t *txn) error {
@@ -315,19 +317,22 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 			}
 			return nil
 		})
-		if err != nil {
+		if err != nil || len(doomed) == 0 {
 			return err
 		}
 		for i := range doomed {
-			if err := t.kv.Delete([]byte(doomed[i].Key)); err != nil {
-				return err
-			}
-			if err := t.unindexRecord(&doomed[i]); err != nil {
+			if err := t.remove(&doomed[i]); err != nil {
 				return err
 			}
 		}
 		n = len(doomed)
+		if uint64(horizon) > getUint(t.meta, metaHorizon) {
+			return putUint(t.meta, metaHorizon, uint64(horizon))
+		}
 		return nil
 	})
+	if err == nil && n > 0 {
+		raise(&s.marks.horizon, uint64(horizon))
+	}
 	return n, err
 }

@@ -70,6 +70,7 @@ type Store struct {
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
+	marks     marks
 	dig       digest
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
@@ -140,6 +141,7 @@ func (s *Store) load(opts Options) error {
 		s.nodeID = string(id)
 		s.index.Store(getUint(meta, metaIndex))
 		s.reapIndex.Store(getUint(meta, metaReapIndex))
+		s.marks.load(meta)
 		hwm := Stamp(getUint(meta, metaHLC))
 		err = kv.ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(string(k), v)

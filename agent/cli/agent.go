@@ -162,13 +162,22 @@ func runInfo(std IO, args []string) int {
 		}
 	}
 	var repl struct {
+		Bootstrap struct {
+			Running bool
+			Peer    string
+			Records int
+		}
 		Peers []struct {
 			Node, Addr, LastResult, Breaker string
 			LastSync                        time.Time
 			BytesSent, BytesReceived        int
 		}
 	}
-	if found, err := c.getJSON("/v1/edgeplane/replication", nil, &repl); err == nil && found && len(repl.Peers) > 0 {
+	found, err = c.getJSON("/v1/edgeplane/replication", nil, &repl)
+	if err == nil && found && repl.Bootstrap.Running {
+		fmt.Fprintf(w, "bootstrap running: streaming from %s, %d records so far\n", repl.Bootstrap.Peer, repl.Bootstrap.Records)
+	}
+	if err == nil && found && len(repl.Peers) > 0 {
 		fmt.Fprintln(w, "replication peers:")
 		for _, p := range repl.Peers {
 			fmt.Fprintf(w, "\t%s (%s): last sync %s, %s; sent %d B, received %d B; breaker %s\n",

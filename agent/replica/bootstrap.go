@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
+
+	"github.com/edgeplane/edgeplane/store"
 )
 
-// MethodBootstrap streams the whole store, in chunks, to a new node.
+// MethodBootstrap streams the whole store, in chunks, to a node that pulls
+// it (a new node, or one back from past the horizon).
 const MethodBootstrap = "replica.bootstrap"
 
 // bootstrapChunk is how many records one message of the stream carries;
@@ -21,9 +25,14 @@ type BootstrapRequest struct {
 	After string `cbor:"1,keyasint"`
 }
 
-// BootstrapChunk is one message of the stream.
+// BootstrapChunk is one message of the stream: every record the sender
+// holds in the key range from the previous chunk's last key (or the
+// request's After) to this chunk's last key; a chunk shorter than
+// bootstrapChunk ends the stream. Horizon is the sender's collection
+// horizon, which the receiver takes on.
 type BootstrapChunk struct {
 	Records []Record `cbor:"1,keyasint"`
+	Horizon uint64   `cbor:"2,keyasint,omitempty"`
 }
 
 // Receiver yields the messages of a server-streaming call.
@@ -38,19 +47,30 @@ type Streamer interface {
 	Stream(ctx context.Context, peer Peer, method string, req any) (Receiver, error)
 }
 
+var (
+	errPulling  = errors.New("replica: this node is pulling a snapshot itself")
+	errUnsynced = errors.New("replica: this node has not synced with a peer since it started")
+)
+
 // HandleBootstrap serves MethodBootstrap: the store in key order from
-// req.After, tombstones included.
+// req.After, tombstones included. A node refuses when its store is not
+// one to copy: while it pulls a snapshot, when it knows it was away past
+// the horizon, and, when it has other peers, until it has completed a sync
+// since it started (it may have just come back from past the horizon).
 func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, send func(*BootstrapChunk) error) error {
+	if !r.syncedOnce.Load() && len(r.cfg.Peers()) > 1 {
+		return errUnsynced
+	}
 	after := req.After
 	for {
+		if r.pulling.Load() || r.stale.Load() {
+			return errPulling
+		}
 		recs, err := r.cfg.Store.ScanAfter(after, bootstrapChunk)
 		if err != nil {
 			return err
 		}
-		if len(recs) == 0 {
-			return nil
-		}
-		c := BootstrapChunk{Records: make([]Record, len(recs))}
+		c := BootstrapChunk{Records: make([]Record, len(recs)), Horizon: uint64(r.cfg.Store.Horizon())}
 		for i := range recs {
 			c.Records[i] = toWire(&recs[i])
 		}
@@ -66,70 +86,156 @@ func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, se
 
 // BootstrapResult describes a completed bootstrap.
 type BootstrapResult struct {
-	Records int      // received
-	Applied int      // changed the store
-	Peers   []string // streamed from, in order (more than one after a cut)
-	Took    time.Duration
+	Reason    string   // "empty store" or "away past the horizon"
+	Records   int      // received
+	Applied   int      // changed the store
+	Forgotten int      // local records dropped: their deletes were collected
+	Peers     []string // streamed from, in order (more than one after a cut)
+	Took      time.Duration
 }
 
-// Bootstrap pulls the whole store from a peer, merging it by last-writer-
-// wins chunk by chunk; deltas that arrive meanwhile are applied as usual.
-// If the stream is cut (the peer dies), it resumes after the last key
-// received, from another peer. It fails only when no peer can finish.
+// BootstrapProgress is the state of a running bootstrap.
+type BootstrapProgress struct {
+	Running bool
+	Peer    string // streaming from
+	Records int    // received so far
+}
+
+type progress struct {
+	mu sync.Mutex
+	p  BootstrapProgress
+}
+
+func (p *progress) set(fn func(*BootstrapProgress)) {
+	p.mu.Lock()
+	fn(&p.p)
+	p.mu.Unlock()
+}
+
+// BootstrapProgress returns the state of the running bootstrap, if any.
+func (r *Replica) BootstrapProgress() BootstrapProgress {
+	r.progress.mu.Lock()
+	defer r.progress.mu.Unlock()
+	return r.progress.p
+}
+
+// Bootstrap pulls the whole store from a peer and makes this node's store
+// that snapshot plus what this node may add to it: chunk by chunk, the
+// peer's records are merged by last-writer-wins, and this node's records
+// in the chunk's key range that the peer lacks are dropped (their deletes
+// were collected there), except the writes this node made after its last
+// complete sync (the sync mark) and records stamped after the bootstrap
+// began. Deltas that arrive meanwhile are applied as usual. If the stream
+// is cut (the peer dies), it resumes after the last key received, from
+// another peer. On success the node takes on the peer's horizon and its
+// sync mark moves to the start of the bootstrap. It fails only when no
+// peer can finish.
 func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	st, ok := r.cfg.Caller.(Streamer)
 	if !ok {
 		return BootstrapResult{}, errors.New("replica: the caller cannot stream")
 	}
-	start := time.Now()
-	var res BootstrapResult
-	after := ""
+	if !r.pulling.CompareAndSwap(false, true) {
+		return BootstrapResult{}, errors.New("replica: a bootstrap is already running")
+	}
+	defer r.pulling.Store(false)
+	r.progress.set(func(p *BootstrapProgress) { *p = BootstrapProgress{Running: true} })
+	defer r.progress.set(func(p *BootstrapProgress) { p.Running = false })
+
+	res := BootstrapResult{Reason: "empty store"}
+	if r.stale.Load() {
+		res.Reason = "away past the horizon"
+	}
+	startWall := time.Now()
+	start := r.cfg.Store.Clock().Now()
+	keepOwnAfter, self := store.Stamp(r.mark.Load()), r.cfg.Store.NodeID()
+	forget := func(rec *store.Record) bool {
+		return rec.Version < start && (rec.Origin != self || rec.Version <= keepOwnAfter)
+	}
+	pull := pullState{forget: forget}
 	var lastErr error
 	for _, p := range r.pick(len(r.cfg.Peers())) {
 		res.Peers = append(res.Peers, p.Name)
-		err := r.bootstrapFrom(ctx, st, p, &after, &res)
+		r.progress.set(func(bp *BootstrapProgress) { bp.Peer = p.Name })
+		r.cfg.Log.Info("bootstrap streaming", "peer", p.Name, "after", pull.after, "reason", res.Reason)
+		err := r.bootstrapFrom(ctx, st, p, &pull, &res)
 		if err == nil {
-			res.Took = time.Since(start)
-			r.lastBootstrap.Store(&res)
-			r.cfg.Log.Info("bootstrap complete", "records", res.Records, "applied", res.Applied,
-				"peers", res.Peers, "took", res.Took.Round(time.Millisecond))
-			return res, nil
+			return r.bootstrapDone(res, pull.horizon, start, startWall)
 		}
 		lastErr = err
-		r.cfg.Log.Warn("bootstrap stream cut; resuming from another peer", "peer", p.Name, "after", after, "err", err)
+		r.cfg.Log.Warn("bootstrap stream cut; resuming from another peer", "peer", p.Name, "after", pull.after, "err", err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if lastErr == nil {
-		lastErr = errors.New("no live peer")
+		lastErr = errNoPeer
 	}
 	return res, fmt.Errorf("replica: bootstrap: %w", lastErr)
 }
 
-func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, after *string, res *BootstrapResult) error {
+var errNoPeer = errors.New("no live peer")
+
+// pullState is where a bootstrap stands, across streams from several
+// peers.
+type pullState struct {
+	after   string // last key of the last chunk merged
+	horizon uint64 // largest horizon of the senders
+	forget  func(*store.Record) bool
+}
+
+func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store.Stamp, startWall time.Time) (BootstrapResult, error) {
+	st := r.cfg.Store
+	if err := st.RaiseHorizon(store.Stamp(horizon)); err != nil {
+		return res, fmt.Errorf("replica: bootstrap: %w", err)
+	}
+	if err := r.synced(start, true); err != nil {
+		return res, fmt.Errorf("replica: bootstrap: %w", err)
+	}
+	r.stale.Store(false)
+	r.fresh.Store(false)
+	res.Took = time.Since(startWall)
+	r.lastBootstrap.Store(&res)
+	r.cfg.Log.Info("bootstrap complete", "reason", res.Reason, "records", res.Records, "applied", res.Applied,
+		"forgotten", res.Forgotten, "peers", res.Peers, "took", res.Took.Round(time.Millisecond))
+	return res, nil
+}
+
+func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *pullState, res *BootstrapResult) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rcv, err := st.Stream(ctx, p, MethodBootstrap, &BootstrapRequest{After: *after})
+	rcv, err := st.Stream(ctx, p, MethodBootstrap, &BootstrapRequest{After: pull.after})
 	if err != nil {
 		return err
 	}
 	defer rcv.Close()
 	for {
 		var c BootstrapChunk
-		err := rcv.Recv(&c)
-		if err == io.EOF {
-			return nil
+		if err := rcv.Recv(&c); err != nil {
+			if err == io.EOF {
+				err = errors.New("stream ended before its last chunk")
+			}
+			return err
 		}
+		last := len(c.Records) < bootstrapChunk
+		through := ""
+		if !last {
+			through = c.Records[len(c.Records)-1].Key
+		}
+		ok := r.admit(c.Records)
+		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, through, ok, pull.forget)
 		if err != nil {
 			return err
 		}
-		if len(c.Records) == 0 {
-			continue
-		}
 		res.Records += len(c.Records)
-		res.Applied += len(r.merge(c.Records))
-		*after = c.Records[len(c.Records)-1].Key
+		res.Applied += len(applied)
+		r.counted(len(ok), len(applied))
+		res.Forgotten += forgotten
+		pull.after, pull.horizon = through, max(pull.horizon, c.Horizon)
+		r.progress.set(func(bp *BootstrapProgress) { bp.Records = res.Records })
+		if last {
+			return nil
+		}
 	}
 }
 

@@ -25,6 +25,11 @@ func TestBootstrapResumesAfterCut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, p := range [][2]*simNode{{a, b}, {b, a}} { // sources serve once they have synced
+		if _, err := p[0].r.SyncWith(context.Background(), Peer{Name: p[1].name}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.cutAfter = 2
 	s.onChunk = func(got int) {
 		if got == 1 { // writes go on elsewhere during the bootstrap
@@ -53,5 +58,24 @@ func TestBootstrapResumesAfterCut(t *testing.T) {
 	}
 	if last, ok := fresh.r.LastBootstrap(); !ok || last.Records != res.Records {
 		t.Fatalf("LastBootstrap = %+v, %v", last, ok)
+	}
+}
+
+// TestUnsyncedNodeIsNoSource: a node that has not completed a sync since
+// it started (it may be back from past the horizon without knowing yet)
+// refuses to be a bootstrap source while it has other peers.
+func TestUnsyncedNodeIsNoSource(t *testing.T) {
+	s := newSimNet(t, 5, 3)
+	src := s.nodes["n1"]
+	send := func(*BootstrapChunk) error { return nil }
+	ctx := context.Background()
+	if err := src.r.HandleBootstrap(ctx, &BootstrapRequest{}, send); err != errUnsynced {
+		t.Fatalf("unsynced source: %v, want errUnsynced", err)
+	}
+	if _, err := src.r.SyncWith(ctx, Peer{Name: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.r.HandleBootstrap(ctx, &BootstrapRequest{}, send); err != nil {
+		t.Fatalf("synced source: %v", err)
 	}
 }

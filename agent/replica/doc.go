@@ -23,4 +23,29 @@
 // than MaxClockDrift ahead of this node's clock is rejected and counted,
 // neither applied nor forwarded, so one device with a wrong clock cannot
 // pin a key forever.
+//
+// # Bootstrap
+//
+// A node whose store is empty at start pulls a snapshot (MethodBootstrap)
+// instead of its first anti-entropy round: key-ordered chunks, each a
+// complete key range of the sender read in its own short read
+// transaction, merged by last-writer-wins; a cut stream resumes after the
+// last key received, from another peer.
+//
+// # Tombstones and the horizon
+//
+// Deletes are tombstones, collected tombstone_ttl after their stamp
+// (CollectTombstones). The store remembers its horizon: deletes stamped
+// before it may be forgotten. Each node also keeps a sync mark: the stamp
+// at the start of its last complete anti-entropy round, or of an equal
+// digest, saved at most once a minute. The digest request and response
+// carry both. When a node's mark is older than a peer's horizon, the peer
+// may have forgotten deletes the node never received, so the node's old
+// records must not reach anyone: the round exchanges nothing, and the node
+// (stale) bootstraps. A bootstrap merges each chunk and drops, without a
+// tombstone, the node's records in the chunk's key range that the sender
+// lacks, keeping only its own writes stamped after its mark and records
+// stamped after the bootstrap began; it then takes on the sender's horizon
+// and moves its mark to the start of the bootstrap. A stale node, or one
+// pulling, refuses to be a sync partner or a bootstrap source.
 package replica

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -87,6 +88,7 @@ type Stats struct {
 	Applied, Duplicate, Rejected uint64 // received records
 	Malformed                    uint64 // gossip payloads dropped
 	Syncs, SyncFailures          uint64
+	SyncRefused                  uint64 // rounds a peer refused (see DigestResponse)
 	SyncBytesSent, SyncBytesRecv uint64 // approximate, encoded records and hashes
 }
 
@@ -98,7 +100,7 @@ type Replica struct {
 	randMu sync.Mutex
 
 	applied, duplicate, rejected, malformed atomic.Uint64
-	syncs, syncFailures                     atomic.Uint64
+	syncs, syncFailures, syncRefused        atomic.Uint64
 	bytesSent, bytesRecv                    atomic.Uint64
 
 	pushes  chan []Record // large local writes waiting to be pushed
@@ -108,6 +110,13 @@ type Replica struct {
 	peersMu sync.Mutex
 	peers   map[string]*PeerStats // by node name
 
+	// Tombstone horizon (see the package documentation).
+	mark          atomic.Uint64 // sync mark: the last complete sync
+	fresh         atomic.Bool   // the store was empty at start: bootstrap first
+	syncedOnce    atomic.Bool   // a sync completed since start
+	stale         atomic.Bool   // away past a peer's horizon: bootstrap
+	pulling       atomic.Bool   // a bootstrap is running
+	progress      progress
 	lastBootstrap atomic.Pointer[BootstrapResult]
 }
 
@@ -164,6 +173,8 @@ func (r *Replica) notePeer(p Peer, res SyncResult, err error) {
 // New returns a replica and registers it for the store's local writes.
 func New(cfg Config) *Replica {
 	r := &Replica{cfg: cfg.withDefaults(), pushes: make(chan []Record, 256), syncNow: make(chan struct{}, 1)}
+	r.mark.Store(uint64(cfg.Store.SyncMark()))
+	r.fresh.Store(cfg.Store.Index() <= 1)
 	cfg.Store.SetLocalWriteHook(r.localWrite)
 	return r
 }
@@ -173,6 +184,7 @@ func (r *Replica) Stats() Stats {
 	return Stats{
 		Applied: r.applied.Load(), Duplicate: r.duplicate.Load(), Rejected: r.rejected.Load(),
 		Malformed: r.malformed.Load(), Syncs: r.syncs.Load(), SyncFailures: r.syncFailures.Load(),
+		SyncRefused:   r.syncRefused.Load(),
 		SyncBytesSent: r.bytesSent.Load(), SyncBytesRecv: r.bytesRecv.Load(),
 	}
 }
@@ -225,6 +237,18 @@ func (r *Replica) HandleGossip(payload []byte) {
 // merge applies records by last-writer-wins after rejecting those stamped
 // too far ahead of this node's clock, and returns the ones that were new.
 func (r *Replica) merge(recs []Record) []store.Record {
+	ok := r.admit(recs)
+	changed, err := r.cfg.Store.ApplyChanged(ok)
+	if err != nil {
+		r.cfg.Log.Error("applying replicated records", "err", err)
+	}
+	r.counted(len(ok), len(changed))
+	return changed
+}
+
+// admit drops the malformed records and those stamped too far ahead of
+// this node's clock, counting them.
+func (r *Replica) admit(recs []Record) []store.Record {
 	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
 	ok := make([]store.Record, 0, len(recs))
 	for i := range recs {
@@ -241,13 +265,13 @@ func (r *Replica) merge(recs []Record) []store.Record {
 		}
 		ok = append(ok, recs[i].toStore())
 	}
-	changed, err := r.cfg.Store.ApplyChanged(ok)
-	if err != nil {
-		r.cfg.Log.Error("applying replicated records", "err", err)
-	}
-	r.applied.Add(uint64(len(changed)))
-	r.duplicate.Add(uint64(len(ok) - len(changed)))
-	return changed
+	return ok
+}
+
+// counted counts merged records: of admitted, changed were new here.
+func (r *Replica) counted(admitted, changed int) {
+	r.applied.Add(uint64(changed))
+	r.duplicate.Add(uint64(admitted - changed))
 }
 
 // ApplyAndSpread merges records from outside the mesh (a restored backup)
@@ -287,7 +311,9 @@ func (r *Replica) SyncSoon() {
 }
 
 // Run pushes large writes and runs anti-entropy with a random peer every
-// SyncInterval (with jitter) until ctx ends.
+// SyncInterval (with jitter) until ctx ends. A node whose store was empty
+// at start, or that finds it was away past a peer's horizon, bootstraps
+// instead.
 func (r *Replica) Run(ctx context.Context) {
 	t := time.NewTimer(r.jitter())
 	defer t.Stop()
@@ -298,9 +324,9 @@ func (r *Replica) Run(ctx context.Context) {
 		case recs := <-r.pushes:
 			r.push(ctx, recs)
 		case <-r.syncNow:
-			r.SyncRandom(ctx)
+			r.round(ctx)
 		case <-t.C:
-			r.SyncRandom(ctx)
+			r.round(ctx)
 			t.Reset(r.jitter())
 		}
 	}
@@ -338,12 +364,18 @@ func (r *Replica) push(ctx context.Context, recs []Record) {
 // reports whether a sync completed.
 func (r *Replica) SyncRandom(ctx context.Context) bool {
 	for _, p := range r.pick(len(r.cfg.Peers())) {
-		if _, err := r.SyncWith(ctx, p); err != nil {
+		_, err := r.SyncWith(ctx, p)
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, errStale):
+			return false
+		case errors.Is(err, errRefused):
+			r.syncRefused.Add(1)
+		default:
 			r.syncFailures.Add(1)
-			r.cfg.Log.Debug("anti-entropy failed", "peer", p.Name, "err", err)
-			continue
 		}
-		return true
+		r.cfg.Log.Debug("anti-entropy failed", "peer", p.Name, "err", err)
 	}
 	return false
 }

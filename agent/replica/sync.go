@@ -38,14 +38,25 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	st := r.cfg.Store
 	var res SyncResult
 	var dig DigestResponse
-	res.BytesOut += 8
-	if err := r.cfg.Caller.Call(ctx, peer, MethodDigest, &DigestRequest{Root: st.DigestRoot()}, &dig); err != nil {
+	res.BytesOut += 24
+	start := st.Clock().Now()
+	req := DigestRequest{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
+	if err := r.cfg.Caller.Call(ctx, peer, MethodDigest, &req, &dig); err != nil {
 		return res, fmt.Errorf("digest: %w", err)
 	}
 	r.syncs.Add(1)
-	if dig.Equal {
+	switch {
+	case dig.Equal:
 		res.Equal = true
+		r.stale.Store(false) // an identical store holds nothing to resurrect
+		r.fresh.Store(false) // nor needs a bootstrap
+		r.noteSynced(start)
 		return res, nil
+	case r.awayPast(dig.Horizon):
+		r.becomeStale(peer.Name, dig.Horizon)
+		return res, errStale
+	case dig.Refused || dig.Mark < req.Horizon:
+		return res, errRefused
 	}
 	res.BytesIn += 8 * len(dig.Buckets)
 	mine := st.DigestBucketHashes()
@@ -63,13 +74,13 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	if err != nil {
 		return res, err
 	}
-	req := KeysRequest{Buckets: differ, Have: make([]KeyHash, len(have))}
+	kreq := KeysRequest{Buckets: differ, Have: make([]KeyHash, len(have))}
 	for i, kh := range have {
-		req.Have[i] = KeyHash{Key: kh.Key, Hash: kh.Hash}
+		kreq.Have[i] = KeyHash{Key: kh.Key, Hash: kh.Hash}
 		res.BytesOut += len(kh.Key) + 8
 	}
 	var keys KeysResponse
-	if err := r.cfg.Caller.Call(ctx, peer, MethodKeys, &req, &keys); err != nil {
+	if err := r.cfg.Caller.Call(ctx, peer, MethodKeys, &kreq, &keys); err != nil {
 		return res, fmt.Errorf("keys: %w", err)
 	}
 	res.Received = len(keys.Records)
@@ -93,6 +104,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	}
 	r.bytesSent.Add(uint64(res.BytesOut))
 	r.bytesRecv.Add(uint64(res.BytesIn))
+	r.noteSynced(start)
 	return res, nil
 }
 
@@ -104,12 +116,28 @@ func recordBytes(recs []Record) int {
 	return n
 }
 
-// HandleDigest serves MethodDigest.
+// HandleDigest serves MethodDigest. It refuses to compare while this node
+// pulls a snapshot, or when either side was away past the other's horizon
+// (then the one that was away pulls a snapshot).
 func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*DigestResponse, error) {
-	if req.Root == r.cfg.Store.DigestRoot() {
-		return &DigestResponse{Equal: true}, nil
+	st := r.cfg.Store
+	resp := &DigestResponse{Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
+	switch {
+	case r.pulling.Load():
+		resp.Refused = true
+	case req.Root == st.DigestRoot():
+		resp.Equal = true
+		r.stale.Store(false)
+		r.noteSynced(st.Clock().Now())
+	case r.awayPast(req.Horizon):
+		r.becomeStale("a caller", req.Horizon)
+		resp.Refused = true
+	case r.stale.Load() || req.Mark < resp.Horizon:
+		resp.Refused = true
+	default:
+		resp.Buckets = st.DigestBucketHashes()
 	}
-	return &DigestResponse{Buckets: r.cfg.Store.DigestBucketHashes()}, nil
+	return resp, nil
 }
 
 // HandleKeys serves MethodKeys: it returns this node's records that the

@@ -45,16 +45,24 @@ type PushResponse struct {
 	Rejected int `cbor:"2,keyasint"`
 }
 
-// DigestRequest opens a sync with the caller's root.
+// DigestRequest opens a sync with the caller's root and its replication
+// marks (see the package documentation on tombstones).
 type DigestRequest struct {
-	Root uint64 `cbor:"1,keyasint"`
+	Root    uint64 `cbor:"1,keyasint"`
+	Horizon uint64 `cbor:"2,keyasint,omitempty"` // the caller may have forgotten deletes before it
+	Mark    uint64 `cbor:"3,keyasint,omitempty"` // the caller's last complete sync
 }
 
 // DigestResponse says whether the roots match and, if not, carries every
-// bucket hash of the responder.
+// bucket hash of the responder, with the responder's marks. Refused: the
+// responder is pulling a snapshot, or one side was away past the other's
+// horizon; nothing is exchanged.
 type DigestResponse struct {
 	Equal   bool     `cbor:"1,keyasint"`
 	Buckets []uint64 `cbor:"2,keyasint,omitempty"`
+	Horizon uint64   `cbor:"3,keyasint,omitempty"`
+	Mark    uint64   `cbor:"4,keyasint,omitempty"`
+	Refused bool     `cbor:"5,keyasint,omitempty"`
 }
 
 // KeyHash is a (key, record hash) pair of a digest bucket.

@@ -1,0 +1,89 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// markPersistEvery is how far the sync mark may run ahead of its saved
+// copy: a complete sync saves it at most once a minute, so that an idle
+// mesh does not write to SD cards at every round. After a restart the
+// saved mark is up to a minute old, which keeps, if anything, a little
+// more of the node's own writes.
+const markPersistEvery = time.Minute
+
+var (
+	errStale   = errors.New("this node was away longer than the peer's tombstone horizon")
+	errRefused = errors.New("the peer refused: it is pulling a snapshot, or was away past this node's horizon")
+)
+
+// synced moves the sync mark to m: this node held everything a peer held
+// as of m. It is saved when save is set or it ran markPersistEvery ahead
+// of the saved one.
+func (r *Replica) synced(m store.Stamp, save bool) error {
+	r.syncedOnce.Store(true)
+	for cur := r.mark.Load(); uint64(m) > cur && !r.mark.CompareAndSwap(cur, uint64(m)); cur = r.mark.Load() {
+	}
+	saved := r.cfg.Store.SyncMark()
+	if !save && m.Millis() < saved.Millis()+uint64(markPersistEvery.Milliseconds()) {
+		return nil
+	}
+	return r.cfg.Store.SetSyncMark(m)
+}
+
+func (r *Replica) noteSynced(m store.Stamp) {
+	if err := r.synced(m, false); err != nil {
+		r.cfg.Log.Error("saving the sync mark", "err", err)
+	}
+}
+
+// awayPast reports whether this node's last complete sync is older than a
+// peer's collection horizon: the peer may have forgotten deletes this node
+// never saw, so this node must not hand it records it has not seen since.
+func (r *Replica) awayPast(horizon uint64) bool { return r.mark.Load() < horizon }
+
+// becomeStale switches this node to pulling a snapshot at its next round.
+func (r *Replica) becomeStale(peer string, horizon uint64) {
+	if r.stale.Swap(true) {
+		return
+	}
+	r.cfg.Log.Warn("this node was away longer than the tombstone horizon; pulling a snapshot and keeping only its own writes since its last sync",
+		"peer", peer, "sync_mark", store.Stamp(r.mark.Load()).String(), "peer_horizon", store.Stamp(horizon).String())
+	r.SyncSoon()
+}
+
+// round is one turn of the run loop: a bootstrap when the store started
+// empty or the node was away past the horizon, anti-entropy otherwise. A
+// node that started empty and cannot bootstrap yet syncs meanwhile, and
+// tries again at the next round; a stale node only retries.
+func (r *Replica) round(ctx context.Context) {
+	if r.stale.Load() || r.fresh.Load() {
+		_, err := r.Bootstrap(ctx)
+		if err == nil {
+			return
+		}
+		r.cfg.Log.Warn("bootstrap failed; retrying at the next round", "err", err)
+		if r.stale.Load() {
+			return
+		}
+	}
+	r.SyncRandom(ctx)
+}
+
+// SyncMark returns the stamp of this node's last complete sync (zero:
+// never).
+func (r *Replica) SyncMark() store.Stamp { return store.Stamp(r.mark.Load()) }
+
+// CollectTombstones removes the tombstones stamped more than ttl before
+// this node's clock (a hybrid logical clock, not the wall) and raises the
+// store's horizon, which peers compare with their sync marks.
+func (r *Replica) CollectTombstones(ttl time.Duration) (int, error) {
+	now, span := r.cfg.Store.Clock().Now().Millis(), uint64(ttl.Milliseconds())
+	if now <= span {
+		return 0, nil
+	}
+	return r.cfg.Store.CollectTombstones(store.MakeStamp(now-span, 0))
+}

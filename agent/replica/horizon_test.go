@@ -1,0 +1,129 @@
+package replica
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestNoResurrectionAfterHorizon runs, on fake clocks, a node X that
+// leaves, while elsewhere key k is deleted and its tombstone collected
+// and key m is written; X comes back past the horizon with its old copy
+// of k. Every node, X included, ends with k absent and m present. X's own
+// write made while away survives; another one, superseded by a later
+// write elsewhere, does not. Either side may notice first: X calling a
+// peer, or a peer calling X.
+func TestNoResurrectionAfterHorizon(t *testing.T) {
+	for _, xCalls := range []bool{true, false} {
+		name := "peer calls X"
+		if xCalls {
+			name = "X calls a peer"
+		}
+		t.Run(name, func(t *testing.T) { testNoResurrection(t, xCalls) })
+	}
+}
+
+func testNoResurrection(t *testing.T, xCalls bool) {
+	const ttl = 72 * time.Hour
+	ctx := context.Background()
+	s := newSimNet(t, 7, 3)
+	x, a, b := s.nodes["n0"], s.nodes["n1"], s.nodes["n2"]
+	advance := func(d time.Duration) {
+		for _, n := range s.nodes {
+			n.now = n.now.Add(d)
+		}
+	}
+	put := func(n *simNode, key, value string) {
+		t.Helper()
+		if _, err := n.st.Put(key, []byte(value), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	put(a, "k", "doomed")
+	put(x, "x/old", "synced, deleted later")
+	put(a, "keep", "untouched")
+	s.drain()
+	s.syncAll(t)
+
+	// X leaves. Its writes while away stay with it.
+	s.group[x.name] = 1
+	advance(time.Hour)
+	if _, err := a.st.Delete("k", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.Delete("x/old", nil); err != nil {
+		t.Fatal(err)
+	}
+	put(x, "x/new", "written while away")
+	put(x, "shared", "X's, superseded")
+	s.drain()
+	s.syncAll(t)
+
+	// Past the horizon: the others collect the tombstones; m is written
+	// and X's write to shared is superseded.
+	advance(ttl + time.Hour)
+	s.syncAll(t) // connected nodes sync every SyncInterval
+	for _, n := range []*simNode{a, b} {
+		if c, err := n.r.CollectTombstones(ttl); err != nil || c != 2 {
+			t.Fatalf("%s collected %d tombstones, %v", n.name, c, err)
+		}
+	}
+	put(b, "m", "written while X was away")
+	put(b, "shared", "later, elsewhere")
+	s.drain()
+	s.syncAll(t)
+	if s.value(t, x.name, "k") != "doomed" {
+		t.Fatal("X should still hold its old copy of k")
+	}
+
+	// X comes back.
+	s.group[x.name] = 0
+	if xCalls {
+		if _, err := x.r.SyncWith(ctx, Peer{Name: a.name}); err != errStale {
+			t.Fatalf("X's sync with a peer past its horizon: %v, want errStale", err)
+		}
+	} else {
+		if _, err := a.r.SyncWith(ctx, Peer{Name: x.name}); err != errRefused {
+			t.Fatalf("a peer's sync with X: %v, want errRefused", err)
+		}
+		if _, err := b.r.SyncWith(ctx, Peer{Name: x.name}); err != errRefused {
+			t.Fatalf("a second peer's sync with X: %v, want errRefused", err)
+		}
+	}
+	if !x.r.stale.Load() {
+		t.Fatal("X does not know it was away past the horizon")
+	}
+	x.r.round(ctx) // pulls a snapshot
+	last, ok := x.r.LastBootstrap()
+	if !ok || last.Reason != "away past the horizon" || last.Forgotten != 2 {
+		t.Fatalf("X's bootstrap: %+v, %v (want k and x/old forgotten)", last, ok)
+	}
+	if x.r.stale.Load() || x.st.Horizon() < a.st.Horizon() {
+		t.Fatalf("after the bootstrap: stale %v, horizon %v < peer's %v", x.r.stale.Load(), x.st.Horizon(), a.st.Horizon())
+	}
+	s.drain()
+	s.syncAll(t)
+
+	want := map[string]string{
+		"k": "", "x/old": "", "m": "written while X was away", "keep": "untouched",
+		"x/new": "written while away", "shared": "later, elsewhere",
+	}
+	for _, n := range s.names {
+		for key, v := range want {
+			if got := s.value(t, n, key); got != v {
+				t.Errorf("%s: %s = %q, want %q", n, key, got, v)
+			}
+		}
+		if n != x.name && s.nodes[n].st.DigestRoot() != x.st.DigestRoot() {
+			t.Errorf("%s and X differ after the sync", n)
+		}
+	}
+}
+
+// drain delivers gossip until none is queued, re-gossip included.
+func (s *simNet) drain() {
+	for i := 0; i < 100 && len(s.queue) > 0; i++ {
+		s.pump(len(s.queue))
+	}
+}

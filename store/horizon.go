@@ -1,0 +1,141 @@
+package store
+
+import (
+	"bytes"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	metaHorizon  = []byte("horizon")   // tombstones stamped before it may be collected
+	metaSyncMark = []byte("sync_mark") // stamp of the last complete sync with a peer
+)
+
+// marks are the replication marks kept in the meta bucket.
+type marks struct {
+	horizon, syncMark atomic.Uint64
+}
+
+func (m *marks) load(meta *bolt.Bucket) {
+	m.horizon.Store(getUint(meta, metaHorizon))
+	m.syncMark.Store(getUint(meta, metaSyncMark))
+}
+
+// Horizon returns the collection horizon: this store may have forgotten
+// deletes stamped before it, by CollectTombstones here or, through a
+// bootstrap (RaiseHorizon), on the peer it copied. Zero: nothing
+// forgotten.
+func (s *Store) Horizon() Stamp { return Stamp(s.marks.horizon.Load()) }
+
+// RaiseHorizon raises the collection horizon to h, durably; a lower h
+// changes nothing.
+func (s *Store) RaiseHorizon(h Stamp) error { return s.raiseMark(&s.marks.horizon, metaHorizon, h) }
+
+// SyncMark returns the last sync mark saved by SetSyncMark: the stamp at
+// which this store last held everything a peer held. Zero: never synced.
+func (s *Store) SyncMark() Stamp { return Stamp(s.marks.syncMark.Load()) }
+
+// SetSyncMark saves m as the sync mark, durably; a lower m changes
+// nothing.
+func (s *Store) SetSyncMark(m Stamp) error { return s.raiseMark(&s.marks.syncMark, metaSyncMark, m) }
+
+func (s *Store) raiseMark(v *atomic.Uint64, key []byte, m Stamp) error {
+	if uint64(m) <= v.Load() {
+		return nil
+	}
+	err := s.write(func(t *txn) error {
+		if uint64(m) <= getUint(t.meta, key) {
+			return nil
+		}
+		return putUint(t.meta, key, uint64(m))
+	})
+	if err == nil {
+		raise(v, uint64(m))
+	}
+	return err
+}
+
+// raise sets v to max(v, m).
+func raise(v *atomic.Uint64, m uint64) {
+	for cur := v.Load(); m > cur && !v.CompareAndSwap(cur, m); cur = v.Load() {
+	}
+}
+
+// MergeRange merges recs, a peer's complete records for the key range
+// (after, through] (through "" runs to the last key), by last-writer-wins,
+// and forgets this store's records in that range that recs lack and for
+// which forget reports true: they are removed without a tombstone, as a
+// peer that collected their deletes holds them. It returns the records of
+// recs that changed the store and how many records it forgot. A forgotten
+// key's watches wake, and its index moves forward, as for a delete.
+func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Record) bool) ([]Record, int, error) {
+	for i := range recs {
+		if err := checkKV(recs[i].Key, recs[i].Value); err != nil {
+			return nil, 0, err
+		}
+	}
+	var (
+		won    []Record
+		doomed []Entry
+	)
+	err := s.write(func(t *txn) error {
+		won, doomed = won[:0], doomed[:0]
+		peer := make(map[string]struct{}, len(recs))
+		for i := range recs {
+			peer[recs[i].Key] = struct{}{}
+			ok, err := t.merge(&recs[i])
+			if err != nil {
+				return err
+			}
+			if ok {
+				won = append(won, recs[i])
+			}
+		}
+		c := t.kv.Cursor()
+		k, v := c.First()
+		if after != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && (through == "" || bytes.Compare(k, []byte(through)) <= 0); k, v = c.Next() {
+			if _, ok := peer[string(k)]; ok {
+				continue
+			}
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			if forget(&e.Record) {
+				doomed = append(doomed, e)
+			}
+		}
+		// Deleted after the scan: a bbolt cursor skips keys when the
+		// bucket changes under it.
+		for i := range doomed {
+			if err := t.remove(&doomed[i]); err != nil {
+				return err
+			}
+			if !doomed[i].Deleted {
+				t.modify++
+				t.reap = t.modify
+				t.changed = append(t.changed, doomed[i].Key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return won, len(doomed), nil
+}
+
+// remove deletes e's record and its digest entry.
+func (t *txn) remove(e *Entry) error {
+	if err := t.kv.Delete([]byte(e.Key)); err != nil {
+		return err
+	}
+	return t.unindexRecord(e)
+}
