@@ -37,6 +37,9 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	defer cancel()
 	st := r.cfg.Store
 	var res SyncResult
+	if r.stale.Load() { // its old records must reach no one
+		return res, errStale
+	}
 	var dig DigestResponse
 	res.BytesOut += 24
 	start := st.Clock().Now()
@@ -128,9 +131,10 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 	case req.Root == st.DigestRoot():
 		resp.Equal = true
 		r.stale.Store(false)
+		r.fresh.Store(false)
 		r.noteSynced(st.Clock().Now())
 	case r.awayPast(req.Horizon):
-		r.becomeStale("a caller", req.Horizon)
+		r.becomeStale("(caller)", req.Horizon)
 		resp.Refused = true
 	case r.stale.Load() || req.Mark < resp.Horizon:
 		resp.Refused = true
