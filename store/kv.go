@@ -302,8 +302,24 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 // index of a key or prefix that held one does not go backwards: reads
 // floor their index at the largest collected index.
 func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
+	// A read first: a pass with nothing to collect writes nothing.
+	var due bool
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketKV).Cursor()
+		for k, v := c.First(); k != nil && !due; k, v = c.Next() {
+			e, err := decodeEntry(string(k), v)
+			if err != nil {
+				return err
+			}
+			due = e.Deleted && e.Version < horizon
+		}
+		return nil
+	})
+	if err != nil || !due {
+		return 0, err
+	}
 	var n int
-	err := s.write(func(t *txn) error {
+	err = s.write(func(t *txn) error {
 		n = 0
 		var doomed []Entry
 		err := t.kv.ForEach(func(k, v []byte) error {

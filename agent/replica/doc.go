@@ -38,7 +38,7 @@
 // (CollectTombstones). The store remembers its horizon: deletes stamped
 // before it may be forgotten. Each node also keeps a sync mark: the stamp
 // at the start of its last complete anti-entropy round, or of an equal
-// digest, saved at most once a minute. The digest request and response
+// digest, saved at most every five minutes. The digest request and response
 // carry both. When a node's mark is older than a peer's horizon, the peer
 // may have forgotten deletes the node never received, so the node's old
 // records must not reach anyone: the round exchanges nothing, and the node

@@ -9,11 +9,11 @@ import (
 )
 
 // markPersistEvery is how far the sync mark may run ahead of its saved
-// copy: a complete sync saves it at most once a minute, so that an idle
-// mesh does not write to SD cards at every round. After a restart the
-// saved mark is up to a minute old, which keeps, if anything, a little
-// more of the node's own writes.
-const markPersistEvery = time.Minute
+// copy: complete syncs save it at most once every five minutes, the only
+// disk write of an idle mesh. After a restart the saved mark is up to five
+// minutes old, which, if the node was away past the horizon, keeps a
+// little more of its own writes.
+const markPersistEvery = 5 * time.Minute
 
 var (
 	errStale   = errors.New("this node was away longer than the peer's tombstone horizon")
