@@ -48,7 +48,7 @@ func (s *Store) raiseMark(v *atomic.Uint64, key []byte, m Stamp) error {
 		if uint64(m) <= getUint(t.meta, key) {
 			return nil
 		}
-		return putUint(t.meta, key, uint64(m))
+		return t.putMeta(key, uint64(m))
 	})
 	if err == nil {
 		raise(v, uint64(m))
@@ -134,6 +134,7 @@ func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Re
 
 // remove deletes e's record and its digest entry.
 func (t *txn) remove(e *Entry) error {
+	t.dirty = true
 	if err := t.kv.Delete([]byte(e.Key)); err != nil {
 		return err
 	}

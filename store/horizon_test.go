@@ -80,3 +80,33 @@ func TestMergeRange(t *testing.T) {
 }
 
 func sorted(s []string) []string { slices.Sort(s); return s }
+
+// TestNoWriteWithoutChange: records that change nothing (duplicates,
+// older versions) and a lower mark write nothing to the file: no commit,
+// no fsync of the meta page.
+func TestNoWriteWithoutChange(t *testing.T) {
+	s := openStore(t, "", Options{})
+	e := mustPut(t, s, "k", "v")
+	if err := s.SetSyncMark(e.Version); err != nil {
+		t.Fatal(err)
+	}
+	writes := func() int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }
+	before := writes()
+	older := Record{Key: "k", Value: []byte("old"), Version: e.Version - 1, Origin: "elsewhere"}
+	if n, err := s.Apply([]Record{e.Record, older}); err != nil || n != 0 {
+		t.Fatalf("Apply of a duplicate and an older record = %d, %v", n, err)
+	}
+	if err := s.SetSyncMark(e.Version - 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CollectTombstones(s.Clock().Now()); err != nil || n != 0 {
+		t.Fatalf("CollectTombstones = %d, %v", n, err)
+	}
+	if got := writes(); got != before {
+		t.Fatalf("%d page writes for operations that changed nothing", got-before)
+	}
+	mustPut(t, s, "k", "v2")
+	if writes() == before {
+		t.Fatal("the write counter does not count writes")
+	}
+}

@@ -343,7 +343,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 		}
 		n = len(doomed)
 		if uint64(horizon) > getUint(t.meta, metaHorizon) {
-			return putUint(t.meta, metaHorizon, uint64(horizon))
+			return t.putMeta(metaHorizon, uint64(horizon))
 		}
 		return nil
 	})

@@ -212,6 +212,7 @@ type txn struct {
 	index   *bolt.Bucket // (digest bucket, key) -> record hash
 	modify  uint64       // last local modify index allocated
 	reap    uint64
+	dirty   bool // something was written: the transaction must commit
 	changed []string
 	buckets map[int]uint64 // digest buckets changed, new values
 }
@@ -233,6 +234,7 @@ func (t *txn) put(e *Entry) error {
 		e.CreateIndex = t.modify
 	}
 	t.changed = append(t.changed, e.Key)
+	t.dirty = true
 	if err := t.kv.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
 		return err
 	}
@@ -285,8 +287,11 @@ func (s *Store) commit(ops []*op) error {
 				return err
 			}
 		}
-		if len(t.changed) == 0 && t.reap == s.reapIndex.Load() {
-			return nil
+		if !t.dirty {
+			// Nothing to write (a duplicate record, a lower mark): roll
+			// back rather than commit, which would still write and sync
+			// the meta page.
+			return errNothingWritten
 		}
 		// The clock's high-water mark goes in the same transaction as the
 		// writes it stamped, so a restart never reuses a stamp.
@@ -298,6 +303,9 @@ func (s *Store) commit(ops []*op) error {
 		}
 		return putUint(t.meta, metaIndex, t.modify)
 	})
+	if err == errNothingWritten {
+		err = nil
+	}
 	for _, o := range ops {
 		o.done, o.err = true, err
 	}
@@ -309,6 +317,14 @@ func (s *Store) commit(ops []*op) error {
 	s.publishDigest(t.buckets)
 	s.watch.notify(t.changed)
 	return nil
+}
+
+var errNothingWritten = errors.New("store: nothing written")
+
+// putMeta writes a meta value within a transaction.
+func (t *txn) putMeta(k []byte, v uint64) error {
+	t.dirty = true
+	return putUint(t.meta, k, v)
 }
 
 func getUint(b *bolt.Bucket, k []byte) uint64 {
