@@ -81,6 +81,9 @@ func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Re
 	)
 	err := s.write(func(t *txn) error {
 		won, doomed = won[:0], doomed[:0]
+		// A bootstrap inserts in key order: fuller pages make a smaller
+		// file than the default half-full split.
+		t.kv.FillPercent = 0.9
 		peer := make(map[string]struct{}, len(recs))
 		for i := range recs {
 			peer[recs[i].Key] = struct{}{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/store"
@@ -48,23 +49,25 @@ type Streamer interface {
 }
 
 var (
-	errPulling  = errors.New("replica: this node is pulling a snapshot itself")
-	errUnsynced = errors.New("replica: this node has not synced with a peer since it started")
+	errStaleSource = errors.New("replica: this node was away past the horizon and is pulling a snapshot itself")
+	errUnsynced    = errors.New("replica: this node has not synced with a peer since it started")
 )
 
 // HandleBootstrap serves MethodBootstrap: the store in key order from
 // req.After, tombstones included. A node refuses when its store is not
-// one to copy: while it pulls a snapshot, when it knows it was away past
-// the horizon, and, when it has other peers, until it has completed a sync
-// since it started (it may have just come back from past the horizon).
+// one to copy: when it knows it was away past the horizon, and, when it
+// has other peers, until it has completed a sync since it started (it may
+// have just come back from past the horizon without knowing yet). A node
+// that started empty serves even while it bootstraps itself: it holds
+// nothing the mesh has not, and two new nodes must not wait on each other.
 func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, send func(*BootstrapChunk) error) error {
-	if !r.syncedOnce.Load() && len(r.cfg.Peers()) > 1 {
+	if !r.syncedOnce.Load() && !r.fresh.Load() && len(r.cfg.Peers()) > 1 {
 		return errUnsynced
 	}
 	after := req.After
 	for {
-		if r.pulling.Load() || r.stale.Load() {
-			return errPulling
+		if r.stale.Load() {
+			return errStaleSource
 		}
 		recs, err := r.cfg.Store.ScanAfter(after, bootstrapChunk)
 		if err != nil {
@@ -126,14 +129,18 @@ func (r *Replica) BootstrapProgress() BootstrapProgress {
 // were collected there), except the writes this node made after its last
 // complete sync (the sync mark) and records stamped after the bootstrap
 // began. Deltas that arrive meanwhile are applied as usual. If the stream
-// is cut (the peer dies), it resumes after the last key received, from
-// another peer. On success the node takes on the peer's horizon and its
-// sync mark moves to the start of the bootstrap. It fails only when no
-// peer can finish.
+// is cut (the peer dies, or sends nothing for CallTimeout), it resumes
+// after the last key received, from another peer. On success the node
+// takes on the peer's horizon and its sync mark moves to the start of the
+// bootstrap. It fails when it has no peer, or after bootstrapAttempts
+// streams.
 func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	st, ok := r.cfg.Caller.(Streamer)
 	if !ok {
 		return BootstrapResult{}, errors.New("replica: the caller cannot stream")
+	}
+	if len(r.cfg.Peers()) == 0 {
+		return BootstrapResult{}, fmt.Errorf("replica: bootstrap: %w", errNoPeer)
 	}
 	if !r.pulling.CompareAndSwap(false, true) {
 		return BootstrapResult{}, errors.New("replica: a bootstrap is already running")
@@ -149,12 +156,26 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	startWall := time.Now()
 	start := r.cfg.Store.Clock().Now()
 	keepOwnAfter, self := store.Stamp(r.mark.Load()), r.cfg.Store.NodeID()
-	forget := func(rec *store.Record) bool {
+	pull := pullState{forget: func(rec *store.Record) bool {
 		return rec.Version < start && (rec.Origin != self || rec.Version <= keepOwnAfter)
-	}
-	pull := pullState{forget: forget}
+	}}
+	failures := map[string]int{}
+	wait := bootstrapBackoff
 	var lastErr error
-	for _, p := range r.pick(len(r.cfg.Peers())) {
+	for attempt := range bootstrapAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return res, fmt.Errorf("replica: bootstrap: %w", ctx.Err())
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, bootstrapMaxBackoff)
+		}
+		p, ok := r.source(failures)
+		if !ok {
+			lastErr = errNoPeer
+			continue
+		}
 		res.Peers = append(res.Peers, p.Name)
 		r.progress.set(func(bp *BootstrapProgress) { bp.Peer = p.Name })
 		r.cfg.Log.Info("bootstrap streaming", "peer", p.Name, "after", pull.after, "reason", res.Reason)
@@ -162,16 +183,40 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		if err == nil {
 			return r.bootstrapDone(res, pull.horizon, start, startWall)
 		}
+		failures[p.Name]++
 		lastErr = err
-		r.cfg.Log.Warn("bootstrap stream cut; resuming from another peer", "peer", p.Name, "after", pull.after, "err", err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	if lastErr == nil {
-		lastErr = errNoPeer
+		r.cfg.Log.Warn("bootstrap stream failed; resuming from another peer", "peer", p.Name, "after", pull.after, "err", err)
 	}
 	return res, fmt.Errorf("replica: bootstrap: %w", lastErr)
+}
+
+// Bootstrap retries: a node that has just joined may be refused by peers
+// that have not learned its certificate yet, and a cut stream resumes from
+// another peer.
+const (
+	bootstrapAttempts   = 8
+	bootstrapBackoff    = 250 * time.Millisecond
+	bootstrapMaxBackoff = 4 * time.Second
+)
+
+// bootstrapCommit is how many received records a bootstrap merges in one
+// transaction: fewer, larger commits rewrite the digest index less often.
+const bootstrapCommit = 8 * bootstrapChunk
+
+// source picks a random live peer among those that failed least often in
+// this bootstrap.
+func (r *Replica) source(failures map[string]int) (Peer, bool) {
+	peers := r.pick(-1)
+	if len(peers) == 0 {
+		return Peer{}, false
+	}
+	best := peers[0]
+	for _, p := range peers[1:] {
+		if failures[p.Name] < failures[best.Name] {
+			best = p
+		}
+	}
+	return best, true
 }
 
 var errNoPeer = errors.New("no live peer")
@@ -179,7 +224,7 @@ var errNoPeer = errors.New("no live peer")
 // pullState is where a bootstrap stands, across streams from several
 // peers.
 type pullState struct {
-	after   string // last key of the last chunk merged
+	after   string // last key of the key ranges merged
 	horizon uint64 // largest horizon of the senders
 	forget  func(*store.Record) bool
 }
@@ -201,6 +246,10 @@ func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store
 	return res, nil
 }
 
+// bootstrapFrom streams from one peer, merging every bootstrapCommit
+// records, and what it received when the stream fails, so that the next
+// stream resumes after it. A peer that sends nothing for CallTimeout is
+// given up.
 func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *pullState, res *BootstrapResult) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -209,32 +258,52 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 		return err
 	}
 	defer rcv.Close()
-	for {
-		var c BootstrapChunk
-		if err := rcv.Recv(&c); err != nil {
-			if err == io.EOF {
-				err = errors.New("stream ended before its last chunk")
-			}
-			return err
-		}
-		last := len(c.Records) < bootstrapChunk
-		through := ""
-		if !last {
-			through = c.Records[len(c.Records)-1].Key
-		}
-		ok := r.admit(c.Records)
-		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, through, ok, pull.forget)
+	var silent atomic.Bool
+	idle := time.AfterFunc(r.cfg.CallTimeout, func() { silent.Store(true); rcv.Close() })
+	defer idle.Stop()
+
+	var batch []store.Record
+	through := pull.after // last key of the chunks in batch
+	flush := func(to string) error {
+		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, to, batch, pull.forget)
 		if err != nil {
 			return err
 		}
-		res.Records += len(c.Records)
 		res.Applied += len(applied)
-		r.counted(len(ok), len(applied))
 		res.Forgotten += forgotten
-		pull.after, pull.horizon = through, max(pull.horizon, c.Horizon)
+		r.counted(len(batch), len(applied))
+		pull.after, batch = to, batch[:0]
+		return nil
+	}
+	for {
+		var c BootstrapChunk
+		if err := rcv.Recv(&c); err != nil {
+			switch {
+			case silent.Load():
+				err = fmt.Errorf("no chunk within %v", r.cfg.CallTimeout)
+			case err == io.EOF:
+				err = errors.New("stream ended before its last chunk")
+			}
+			if through != pull.after { // complete chunks received: keep them
+				if ferr := flush(through); ferr != nil {
+					return ferr
+				}
+			}
+			return err
+		}
+		idle.Reset(r.cfg.CallTimeout)
+		res.Records += len(c.Records)
+		pull.horizon = max(pull.horizon, c.Horizon)
 		r.progress.set(func(bp *BootstrapProgress) { bp.Records = res.Records })
-		if last {
-			return nil
+		batch = append(batch, r.admit(c.Records)...)
+		if len(c.Records) < bootstrapChunk { // the last chunk: its range runs to the end
+			return flush("")
+		}
+		through = c.Records[len(c.Records)-1].Key
+		if len(batch) >= bootstrapCommit {
+			if err := flush(through); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -4,16 +4,24 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/edgeplane/edgeplane/store"
 )
 
 // TestBootstrapResumesAfterCut: a new node pulls 5,000 records; the first
-// peer's stream is cut after two chunks and the node resumes after the
-// last key it got, from the other peer, without starting over. A write
-// gossiped during the bootstrap is applied too, and the node ends with the
-// same store as its peers.
+// peer's stream is cut after two chunks (it fails, or goes silent as a
+// killed peer's does) and the node resumes after the last key it got,
+// from the other peer, without starting over. A write gossiped during the
+// bootstrap is applied too, and the node ends with the same store as its
+// peers.
 func TestBootstrapResumesAfterCut(t *testing.T) {
+	for _, silent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("silent=%v", silent), func(t *testing.T) { testBootstrapResumes(t, silent) })
+	}
+}
+
+func testBootstrapResumes(t *testing.T, silent bool) {
 	s := newSimNet(t, 3, 3)
 	fresh, a, b := s.nodes["n0"], s.nodes["n1"], s.nodes["n2"]
 	recs := make([]store.Record, 5000)
@@ -30,7 +38,8 @@ func TestBootstrapResumesAfterCut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.cutAfter = 2
+	s.cutAfter, s.silent = 2, silent
+	fresh.r.cfg.CallTimeout = 100 * time.Millisecond // how long a silent stream is waited for
 	s.onChunk = func(got int) {
 		if got == 1 { // writes go on elsewhere during the bootstrap
 			if _, err := a.st.Put("cfg/late", []byte("during"), 0); err != nil {
@@ -63,10 +72,12 @@ func TestBootstrapResumesAfterCut(t *testing.T) {
 
 // TestUnsyncedNodeIsNoSource: a node that has not completed a sync since
 // it started (it may be back from past the horizon without knowing yet)
-// refuses to be a bootstrap source while it has other peers.
+// refuses to be a bootstrap source while it has other peers, unless its
+// store started empty.
 func TestUnsyncedNodeIsNoSource(t *testing.T) {
 	s := newSimNet(t, 5, 3)
 	src := s.nodes["n1"]
+	src.r.fresh.Store(false) // it restarted with data
 	send := func(*BootstrapChunk) error { return nil }
 	ctx := context.Background()
 	if err := src.r.HandleBootstrap(ctx, &BootstrapRequest{}, send); err != errUnsynced {

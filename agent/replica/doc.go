@@ -46,6 +46,8 @@
 // tombstone, the node's records in the chunk's key range that the sender
 // lacks, keeping only its own writes stamped after its mark and records
 // stamped after the bootstrap began; it then takes on the sender's horizon
-// and moves its mark to the start of the bootstrap. A stale node, or one
+// and moves its mark to the start of the bootstrap. Nodes that sync take
+// on the larger of their horizons too: what one receives from the other
+// lacks the deletes the other has forgotten. A stale node, or one
 // pulling, refuses to be a sync partner or a bootstrap source.
 package replica

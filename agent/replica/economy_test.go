@@ -61,3 +61,41 @@ func TestDigestEconomy(t *testing.T) {
 		t.Fatal("replicas differ after the sync")
 	}
 }
+
+// TestSyncOfFreshReplicaWithFullOne: one round between an empty replica
+// and one holding more than a message can carry (6 MB, some values of
+// 300 KB that share digest buckets) completes in either direction, in
+// messages under the transport's limit.
+func TestSyncOfFreshReplicaWithFullOne(t *testing.T) {
+	for _, emptyCalls := range []bool{true, false} {
+		t.Run(fmt.Sprintf("empty calls=%v", emptyCalls), func(t *testing.T) {
+			s := newSimNet(t, 11, 2)
+			full, empty := s.nodes["n0"], s.nodes["n1"]
+			recs := make([]store.Record, 0, 30_010)
+			for i := range 30_000 {
+				recs = append(recs, store.Record{Key: fmt.Sprintf("cfg/%05d", i), Value: make([]byte, 100), Version: store.Stamp(100 + i), Origin: "n9"})
+			}
+			for i := range 10 {
+				recs = append(recs, store.Record{Key: fmt.Sprintf("big/%d", i), Value: make([]byte, 300<<10), Version: 50, Origin: "n9"})
+			}
+			if _, err := full.st.Apply(recs); err != nil {
+				t.Fatal(err)
+			}
+			caller, peer := full, empty
+			if emptyCalls {
+				caller, peer = empty, full
+			}
+			res, err := caller.r.SyncWith(context.Background(), Peer{Name: peer.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if full.st.DigestRoot() != empty.st.DigestRoot() {
+				t.Fatalf("replicas differ after one round (%+v)", res)
+			}
+			if s.largest > simMaxMessage/2 {
+				t.Fatalf("largest message %d bytes", s.largest)
+			}
+			t.Logf("%d records in %d bytes, largest message %d bytes", res.Received+res.Sent, s.bytes, s.largest)
+		})
+	}
+}

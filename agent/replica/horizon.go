@@ -34,6 +34,15 @@ func (r *Replica) synced(m store.Stamp, save bool) error {
 	return r.cfg.Store.SetSyncMark(m)
 }
 
+// adoptHorizon raises this node's horizon to a peer's it syncs with: what
+// it receives from that peer lacks the deletes the peer has forgotten, so
+// its store may now lack them too.
+func (r *Replica) adoptHorizon(h uint64) {
+	if err := r.cfg.Store.RaiseHorizon(store.Stamp(h)); err != nil {
+		r.cfg.Log.Error("saving the tombstone horizon", "err", err)
+	}
+}
+
 func (r *Replica) noteSynced(m store.Stamp) {
 	if err := r.synced(m, false); err != nil {
 		r.cfg.Log.Error("saving the sync mark", "err", err)

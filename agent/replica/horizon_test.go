@@ -118,6 +118,9 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 		if n != x.name && s.nodes[n].st.DigestRoot() != x.st.DigestRoot() {
 			t.Errorf("%s and X differ after the sync", n)
 		}
+		if h := s.nodes[n].st.Horizon(); h != max(a.st.Horizon(), b.st.Horizon()) {
+			t.Errorf("%s's horizon %v: syncing nodes take on the larger one", n, h)
+		}
 	}
 }
 

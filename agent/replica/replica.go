@@ -339,13 +339,16 @@ func (r *Replica) jitter() time.Duration {
 	return d/2 + time.Duration(r.cfg.Rand.Int64N(int64(d)))
 }
 
-// pick returns up to n distinct random peers.
+// pick returns up to n distinct random peers (n < 0: all of them).
 func (r *Replica) pick(n int) []Peer {
 	peers := r.cfg.Peers()
 	r.randMu.Lock()
 	r.cfg.Rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	r.randMu.Unlock()
-	return peers[:min(n, len(peers))]
+	if n < 0 || n > len(peers) {
+		return peers
+	}
+	return peers[:n]
 }
 
 func (r *Replica) push(ctx context.Context, recs []Record) {
@@ -363,7 +366,7 @@ func (r *Replica) push(ctx context.Context, recs []Record) {
 // the others in random order when one fails (its breaker opens), and
 // reports whether a sync completed.
 func (r *Replica) SyncRandom(ctx context.Context) bool {
-	for _, p := range r.pick(len(r.cfg.Peers())) {
+	for _, p := range r.pick(-1) {
 		_, err := r.SyncWith(ctx, p)
 		switch {
 		case err == nil:

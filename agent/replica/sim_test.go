@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,17 +24,19 @@ import (
 // pumped in random order (reordering), with drops, duplicates and
 // partitions; RPCs go through CBOR encoding and fail across a partition.
 type simNet struct {
-	t     testing.TB
-	rng   *rand.Rand
-	nodes map[string]*simNode
-	names []string
-	group map[string]int // partition group of each node
-	queue []delivery
-	drop  float64
-	dup   float64
-	bytes int // RPC payload bytes, both ways
+	t       testing.TB
+	rng     *rand.Rand
+	nodes   map[string]*simNode
+	names   []string
+	group   map[string]int // partition group of each node
+	queue   []delivery
+	drop    float64
+	dup     float64
+	bytes   int // RPC payload bytes, both ways
+	largest int // largest RPC message
 
 	cutAfter int           // cut the next bootstrap stream after this many chunks
+	silent   bool          // the cut stream goes silent (until closed) instead of failing
 	onChunk  func(got int) // runs after each bootstrap chunk is received
 }
 
@@ -133,6 +136,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if err != nil {
 		return err
 	}
+	if err := c.net.checkSize(b); err != nil {
+		return err
+	}
 	c.net.bytes += len(b)
 	var out any
 	switch method {
@@ -163,8 +169,24 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if b, err = cbor.Marshal(out); err != nil {
 		return err
 	}
+	if err := c.net.checkSize(b); err != nil {
+		return err
+	}
 	c.net.bytes += len(b)
 	return cbor.Unmarshal(b, resp)
+}
+
+// simMaxMessage is the transport's default limit on one message.
+const simMaxMessage = 4 << 20
+
+// checkSize fails a message the transport would refuse, and notes the
+// largest one.
+func (s *simNet) checkSize(b []byte) error {
+	s.largest = max(s.largest, len(b))
+	if len(b) > simMaxMessage {
+		return fmt.Errorf("message of %d bytes exceeds the transport's limit", len(b))
+	}
+	return nil
 }
 
 // contents returns every record a node holds, tombstones included.
@@ -333,22 +355,29 @@ func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any
 	if err != nil {
 		return nil, err
 	}
-	rcv := &simReceiver{chunks: chunks, net: c.net, cutAt: -1}
+	rcv := &simReceiver{chunks: chunks, net: c.net, cutAt: -1, closed: make(chan struct{})}
 	if c.net.cutAfter > 0 {
 		rcv.cutAt, c.net.cutAfter = c.net.cutAfter, 0
+		rcv.silent = c.net.silent
 	}
 	return rcv, nil
 }
 
 type simReceiver struct {
-	net    *simNet
-	chunks [][]byte
-	n      int
-	cutAt  int
+	net       *simNet
+	chunks    [][]byte
+	n         int
+	cutAt     int
+	silent    bool
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 func (r *simReceiver) Recv(v any) error {
 	if r.n == r.cutAt {
+		if r.silent {
+			<-r.closed // a dead peer sends nothing more
+		}
 		return errors.New("stream cut: peer died")
 	}
 	if r.n == len(r.chunks) {
@@ -361,4 +390,7 @@ func (r *simReceiver) Recv(v any) error {
 	return cbor.Unmarshal(r.chunks[r.n-1], v)
 }
 
-func (r *simReceiver) Close() error { return nil }
+func (r *simReceiver) Close() error {
+	r.closeOnce.Do(func() { close(r.closed) })
+	return nil
+}

@@ -33,8 +33,6 @@ func (r *Replica) SyncWith(ctx context.Context, peer Peer) (res SyncResult, err 
 }
 
 func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, 4*r.cfg.CallTimeout)
-	defer cancel()
 	st := r.cfg.Store
 	var res SyncResult
 	if r.stale.Load() { // its old records must reach no one
@@ -44,7 +42,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	res.BytesOut += 24
 	start := st.Clock().Now()
 	req := DigestRequest{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
-	if err := r.cfg.Caller.Call(ctx, peer, MethodDigest, &req, &dig); err != nil {
+	if err := r.call(ctx, peer, MethodDigest, &req, &dig); err != nil {
 		return res, fmt.Errorf("digest: %w", err)
 	}
 	r.syncs.Add(1)
@@ -53,6 +51,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		res.Equal = true
 		r.stale.Store(false) // an identical store holds nothing to resurrect
 		r.fresh.Store(false) // nor needs a bootstrap
+		r.adoptHorizon(dig.Horizon)
 		r.noteSynced(start)
 		return res, nil
 	case r.awayPast(dig.Horizon):
@@ -73,51 +72,123 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		}
 	}
 	res.BucketsDiffering = len(differ)
-	have, err := st.BucketKeys(differ)
-	if err != nil {
-		return res, err
-	}
-	kreq := KeysRequest{Buckets: differ, Have: make([]KeyHash, len(have))}
-	for i, kh := range have {
-		kreq.Have[i] = KeyHash{Key: kh.Key, Hash: kh.Hash}
-		res.BytesOut += len(kh.Key) + 8
-	}
-	var keys KeysResponse
-	if err := r.cfg.Caller.Call(ctx, peer, MethodKeys, &kreq, &keys); err != nil {
-		return res, fmt.Errorf("keys: %w", err)
-	}
-	res.Received = len(keys.Records)
-	res.BytesIn += recordBytes(keys.Records)
-	r.merge(keys.Records)
-	if len(keys.Want) > 0 {
-		recs, err := st.Records(keys.Want)
+	// The differing buckets go in batches that keep every message under
+	// the sync limits, whatever the difference: a fresh replica against a
+	// full one is a large anti-entropy round, not a failed one.
+	for calls := 0; len(differ) > 0; calls++ {
+		if calls == maxKeysCalls {
+			return res, fmt.Errorf("keys: no end after %d calls", calls)
+		}
+		kreq, err := r.keysRequest(differ)
 		if err != nil {
 			return res, err
 		}
-		d := Delta{Records: make([]Record, len(recs))}
-		for i := range recs {
-			d.Records[i] = toWire(&recs[i])
+		for _, kh := range kreq.Have {
+			res.BytesOut += len(kh.Key) + 8
 		}
-		res.Sent = len(d.Records)
-		res.BytesOut += recordBytes(d.Records)
-		var pr PushResponse
-		if err := r.cfg.Caller.Call(ctx, peer, MethodPush, &d, &pr); err != nil {
-			return res, fmt.Errorf("push: %w", err)
+		var keys KeysResponse
+		if err := r.call(ctx, peer, MethodKeys, &kreq, &keys); err != nil {
+			return res, fmt.Errorf("keys: %w", err)
+		}
+		if keys.Done > len(kreq.Buckets) || (keys.Done == 0 && len(keys.Records) == 0) {
+			return res, fmt.Errorf("keys: peer answered %d of %d buckets and sent nothing", keys.Done, len(kreq.Buckets))
+		}
+		differ = differ[keys.Done:]
+		res.Received += len(keys.Records)
+		res.BytesIn += recordBytes(keys.Records)
+		r.merge(keys.Records)
+		if err := r.pushKeys(ctx, peer, keys.Want, &res); err != nil {
+			return res, err
 		}
 	}
 	r.bytesSent.Add(uint64(res.BytesOut))
 	r.bytesRecv.Add(uint64(res.BytesIn))
+	r.adoptHorizon(dig.Horizon)
 	r.noteSynced(start)
 	return res, nil
+}
+
+// Limits of one anti-entropy message: records and (key, hash) entries are
+// batched under them, well inside the transport's message limits.
+const (
+	maxSyncBytes   = 1 << 20
+	maxSyncEntries = 16 << 10
+	maxKeysCalls   = 4 * store.DigestBuckets // every call answers a bucket or sends a record
+)
+
+// keysRequest takes the leading differing buckets whose entries fit the
+// sync limits (at least one bucket).
+func (r *Replica) keysRequest(differ []int) (KeysRequest, error) {
+	var req KeysRequest
+	size := 0
+	for _, b := range differ {
+		have, err := r.cfg.Store.BucketKeys([]int{b})
+		if err != nil {
+			return req, err
+		}
+		n := 0
+		for _, kh := range have {
+			n += len(kh.Key) + 8
+		}
+		if len(req.Buckets) > 0 && (size+n > maxSyncBytes || len(req.Have)+len(have) > maxSyncEntries) {
+			break
+		}
+		req.Buckets = append(req.Buckets, b)
+		for _, kh := range have {
+			req.Have = append(req.Have, KeyHash{Key: kh.Key, Hash: kh.Hash})
+		}
+		size += n
+	}
+	return req, nil
+}
+
+// pushKeys sends the records of keys to peer, in batches under the sync
+// limits.
+func (r *Replica) pushKeys(ctx context.Context, peer Peer, keys []string, res *SyncResult) error {
+	for len(keys) > 0 {
+		n := min(len(keys), maxSyncEntries)
+		recs, err := r.cfg.Store.Records(keys[:n])
+		if err != nil {
+			return err
+		}
+		keys = keys[n:]
+		d := Delta{}
+		size := 0
+		for i := range recs {
+			w := toWire(&recs[i])
+			d.Records = append(d.Records, w)
+			size += recordSize(&w)
+			if size >= maxSyncBytes || i == len(recs)-1 {
+				res.Sent += len(d.Records)
+				res.BytesOut += size
+				var pr PushResponse
+				if err := r.call(ctx, peer, MethodPush, &d, &pr); err != nil {
+					return fmt.Errorf("push: %w", err)
+				}
+				d.Records, size = d.Records[:0], 0
+			}
+		}
+	}
+	return nil
+}
+
+// call makes one RPC bounded by CallTimeout.
+func (r *Replica) call(ctx context.Context, peer Peer, method string, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	defer cancel()
+	return r.cfg.Caller.Call(ctx, peer, method, req, resp)
 }
 
 func recordBytes(recs []Record) int {
 	n := 0
 	for i := range recs {
-		n += len(recs[i].Key) + len(recs[i].Value) + len(recs[i].Origin) + 24
+		n += recordSize(&recs[i])
 	}
 	return n
 }
+
+// recordSize is about a record's encoded size.
+func recordSize(r *Record) int { return len(r.Key) + len(r.Value) + len(r.Origin) + 24 }
 
 // HandleDigest serves MethodDigest. It refuses to compare while this node
 // pulls a snapshot, or when either side was away past the other's horizon
@@ -132,6 +203,7 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 		resp.Equal = true
 		r.stale.Store(false)
 		r.fresh.Store(false)
+		r.adoptHorizon(req.Horizon)
 		r.noteSynced(st.Clock().Now())
 	case r.awayPast(req.Horizon):
 		r.becomeStale("(caller)", req.Horizon)
@@ -140,48 +212,70 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 		resp.Refused = true
 	default:
 		resp.Buckets = st.DigestBucketHashes()
+		r.adoptHorizon(req.Horizon)
 	}
 	return resp, nil
 }
 
 // HandleKeys serves MethodKeys: it returns this node's records that the
-// caller lacks or holds in another version, and the keys it wants back.
+// caller lacks or holds in another version, and the keys it wants back,
+// bucket by bucket until the sync limits; Done says how many of the
+// requested buckets it answered completely (it may send part of the next
+// one: the caller asks again with its updated entries).
 func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysResponse, error) {
 	for _, b := range req.Buckets {
 		if b < 0 || b >= store.DigestBuckets {
 			return nil, fmt.Errorf("bucket %d out of range", b)
 		}
 	}
-	mine, err := r.cfg.Store.BucketKeys(req.Buckets)
-	if err != nil {
-		return nil, err
-	}
-	theirs := make(map[string]uint64, len(req.Have))
+	theirs := make(map[int]map[string]uint64, len(req.Buckets))
 	for _, kh := range req.Have {
-		theirs[kh.Key] = kh.Hash
+		b := store.BucketOf(kh.Key)
+		if theirs[b] == nil {
+			theirs[b] = map[string]uint64{}
+		}
+		theirs[b][kh.Key] = kh.Hash
 	}
-	var send []string
 	resp := &KeysResponse{}
-	for _, kh := range mine {
-		h, ok := theirs[kh.Key]
-		if !ok || h != kh.Hash {
-			send = append(send, kh.Key)
+	size := 0
+	for _, b := range req.Buckets {
+		mine, err := r.cfg.Store.BucketKeys([]int{b})
+		if err != nil {
+			return nil, err
 		}
-		if ok && h != kh.Hash {
-			resp.Want = append(resp.Want, kh.Key) // both versions meet; LWW decides on each side
+		want := theirs[b]
+		var send []string
+		var wanted []string
+		for _, kh := range mine {
+			h, ok := want[kh.Key]
+			if !ok || h != kh.Hash {
+				send = append(send, kh.Key)
+			}
+			if ok && h != kh.Hash {
+				wanted = append(wanted, kh.Key) // both versions meet; LWW decides on each side
+			}
+			delete(want, kh.Key)
 		}
-		delete(theirs, kh.Key)
-	}
-	for k := range theirs { // keys only the caller holds
-		resp.Want = append(resp.Want, k)
-	}
-	recs, err := r.cfg.Store.Records(send)
-	if err != nil {
-		return nil, err
-	}
-	resp.Records = make([]Record, len(recs))
-	for i := range recs {
-		resp.Records[i] = toWire(&recs[i])
+		for k := range want { // keys only the caller holds
+			wanted = append(wanted, k)
+		}
+		recs, err := r.cfg.Store.Records(send)
+		if err != nil {
+			return nil, err
+		}
+		for i := range recs {
+			if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries {
+				return resp, nil // bucket b is answered in part
+			}
+			w := toWire(&recs[i])
+			resp.Records = append(resp.Records, w)
+			size += recordSize(&w)
+		}
+		resp.Want = append(resp.Want, wanted...)
+		resp.Done++
+		if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries || len(resp.Want) >= maxSyncEntries {
+			break
+		}
 	}
 	return resp, nil
 }

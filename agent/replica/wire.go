@@ -78,10 +78,12 @@ type KeysRequest struct {
 }
 
 // KeysResponse carries the responder's records the caller lacks or holds
-// in another version, and the keys the responder wants in return.
+// in another version, and the keys the responder wants in return, for the
+// first Done buckets of the request (and possibly part of the next).
 type KeysResponse struct {
 	Records []Record `cbor:"1,keyasint"`
 	Want    []string `cbor:"2,keyasint"`
+	Done    int      `cbor:"3,keyasint"`
 }
 
 // Limits for gossip payloads, which arrive outside the RPC codec.
