@@ -201,7 +201,7 @@ const (
 
 // bootstrapCommit is how many received records a bootstrap merges in one
 // transaction: fewer, larger commits rewrite the digest index less often.
-const bootstrapCommit = 8 * bootstrapChunk
+const bootstrapCommit = 2 * bootstrapChunk
 
 // source picks a random live peer among those that failed least often in
 // this bootstrap.

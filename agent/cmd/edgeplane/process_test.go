@@ -26,8 +26,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// command runs this test binary as edgeplane, or the binary named by
+// EDGEPLANE_BIN (scripts/bench-replication.sh passes the release build).
 func command(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
+	bin := os.Args[0]
+	if b := os.Getenv("EDGEPLANE_BIN"); b != "" {
+		bin = b
+	}
+	cmd := exec.Command(bin, args...)
 	// Under -race, GORACE saves the race runtime's one-second pause at exit.
 	cmd.Env = append(os.Environ(), "EDGEPLANE_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 	return cmd
@@ -58,7 +64,7 @@ func runEnv(t *testing.T, env []string, stdin string, args ...string) (stdout, s
 
 // agentProc is an agent running as a child process.
 type agentProc struct {
-	t          *testing.T
+	t          testing.TB
 	cmd        *exec.Cmd
 	httpAddr   string
 	gossipAddr string
@@ -71,7 +77,7 @@ type agentProc struct {
 
 // startAgent starts `edgeplane agent` with args plus a free HTTP port and
 // JSON logs, and waits until it serves.
-func startAgent(t *testing.T, args ...string) *agentProc {
+func startAgent(t testing.TB, args ...string) *agentProc {
 	t.Helper()
 	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-rpc-port", "0", "-log-json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
