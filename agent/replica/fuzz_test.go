@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/edgeplane/edgeplane/store"
 )
 
 func FuzzDecodeDelta(f *testing.F) {
@@ -25,8 +27,8 @@ func FuzzDecodeDelta(f *testing.F) {
 }
 
 // FuzzSyncMessages feeds arbitrary bytes, decoded as the anti-entropy
-// requests, to a replica's handlers: they must answer or refuse, never
-// crash.
+// and bootstrap messages, to a replica's handlers and to the merge of a
+// received bootstrap chunk: they must answer or refuse, never crash.
 func FuzzSyncMessages(f *testing.F) {
 	req, _ := cbor.Marshal(KeysRequest{Buckets: []int{1, 4095}, Have: []KeyHash{{Key: "k", Hash: 9}}})
 	f.Add(req)
@@ -48,6 +50,15 @@ func FuzzSyncMessages(f *testing.F) {
 		var p Delta
 		if cbor.Unmarshal(b, &p) == nil {
 			r.HandlePush(context.Background(), &p)
+		}
+		var br BootstrapRequest
+		if cbor.Unmarshal(b, &br) == nil {
+			r.HandleBootstrap(context.Background(), &br, func(*BootstrapChunk) error { return nil })
+		}
+		// A bootstrap chunk as the receiving side merges it.
+		var c BootstrapChunk
+		if cbor.Unmarshal(b, &c) == nil && len(c.Records) > 0 {
+			r.cfg.Store.MergeRange("", c.Records[len(c.Records)-1].Key, r.admit(c.Records), func(*store.Record) bool { return false })
 		}
 	})
 }
