@@ -122,13 +122,12 @@ func (r *Replica) BootstrapProgress() BootstrapProgress {
 	return r.progress.p
 }
 
-// Bootstrap pulls the whole store from a peer and makes this node's store
-// that snapshot plus what this node may add to it: chunk by chunk, the
-// peer's records are merged by last-writer-wins, and this node's records
-// in the chunk's key range that the peer lacks are dropped (their deletes
-// were collected there), except the writes this node made after its last
-// complete sync (the sync mark) and records stamped after the bootstrap
-// began. Deltas that arrive meanwhile are applied as usual. If the stream
+// Bootstrap pulls the whole store from a peer, chunk by chunk, merging the
+// peer's records by last-writer-wins. A node back from past the horizon
+// (stale) also drops its records in each chunk's key range that the peer
+// lacks (their deletes were collected there), except the writes it made
+// after its last complete sync (the sync mark) and records stamped after
+// the bootstrap began; a node whose store started empty drops nothing. Deltas that arrive meanwhile are applied as usual. If the stream
 // is cut (the peer dies, or sends nothing for CallTimeout), it resumes
 // after the last key received, from another peer. On success the node
 // takes on the peer's horizon and its sync mark moves to the start of the
@@ -149,16 +148,19 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	r.progress.set(func(p *BootstrapProgress) { *p = BootstrapProgress{Running: true} })
 	defer r.progress.set(func(p *BootstrapProgress) { p.Running = false })
 
-	res := BootstrapResult{Reason: "empty store"}
-	if r.stale.Load() {
-		res.Reason = "away past the horizon"
-	}
 	startWall := time.Now()
 	start := r.cfg.Store.Clock().Now()
-	keepOwnAfter, self := store.Stamp(r.mark.Load()), r.cfg.Store.NodeID()
-	pull := pullState{forget: func(rec *store.Record) bool {
-		return rec.Version < start && (rec.Origin != self || rec.Version <= keepOwnAfter)
-	}}
+	res := BootstrapResult{Reason: "empty store"}
+	// A store that started empty drops nothing: whatever it holds by now
+	// (local writes, deltas, a restore) is news the peer may lack.
+	pull := pullState{forget: func(*store.Record) bool { return false }}
+	if r.stale.Load() {
+		res.Reason = "away past the horizon"
+		keepOwnAfter, self := store.Stamp(r.mark.Load()), r.cfg.Store.NodeID()
+		pull.forget = func(rec *store.Record) bool {
+			return rec.Version < start && (rec.Origin != self || rec.Version <= keepOwnAfter)
+		}
+	}
 	failures := map[string]int{}
 	wait := bootstrapBackoff
 	var lastErr error

@@ -90,3 +90,30 @@ func TestUnsyncedNodeIsNoSource(t *testing.T) {
 		t.Fatalf("synced source: %v", err)
 	}
 }
+
+// TestEmptyStartBootstrapKeepsWhatArrived: a node that started empty but
+// holds records by the time it bootstraps (written locally, or merged
+// from elsewhere) keeps them all, even when its source is empty.
+func TestEmptyStartBootstrapKeepsWhatArrived(t *testing.T) {
+	s := newSimNet(t, 9, 2)
+	n := s.nodes["n0"] // n1 is empty
+	recs := []store.Record{{Key: "restored", Value: []byte("v"), Version: 100, Origin: "n9"}}
+	if _, err := n.st.Apply(recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.st.Put("local", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if !n.r.fresh.Load() {
+		t.Fatal("the node did not start empty")
+	}
+	n.r.round(context.Background()) // bootstraps from the empty peer
+	if _, ok := n.r.LastBootstrap(); !ok {
+		t.Fatal("no bootstrap")
+	}
+	for _, k := range []string{"restored", "local"} {
+		if s.value(t, n.name, k) != "v" {
+			t.Fatalf("%s lost by the bootstrap", k)
+		}
+	}
+}
