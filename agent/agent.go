@@ -208,7 +208,7 @@ func (a *Agent) collectTombstones(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := a.replica.CollectTombstones(ttl)
+		n, err := a.replica.CollectTombstones()
 		if err != nil {
 			a.log.Error("collecting tombstones", "err", err)
 		} else if n > 0 {

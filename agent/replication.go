@@ -24,6 +24,7 @@ func (a *Agent) startReplica() {
 		Caller:        rpcCaller{target: a.rpc.agents, client: a.rpc.client},
 		Peers:         a.replicaPeers,
 		MaxClockDrift: a.cfg.MaxClockDrift.Duration,
+		TombstoneTTL:  a.cfg.TombstoneTTL.Duration,
 		Log:           a.log.With("component", "replica"),
 	})
 	r := a.replica

@@ -232,9 +232,10 @@ type pullState struct {
 }
 
 func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store.Stamp, startWall time.Time) (BootstrapResult, error) {
-	st := r.cfg.Store
-	if err := st.RaiseHorizon(store.Stamp(horizon)); err != nil {
-		return res, fmt.Errorf("replica: bootstrap: %w", err)
+	if r.plausibleHorizon(horizon) {
+		if err := r.cfg.Store.RaiseHorizon(store.Stamp(horizon)); err != nil {
+			return res, fmt.Errorf("replica: bootstrap: %w", err)
+		}
 	}
 	if err := r.synced(start, true); err != nil {
 		return res, fmt.Errorf("replica: bootstrap: %w", err)

@@ -48,6 +48,8 @@
 // stamped after the bootstrap began; it then takes on the sender's horizon
 // and moves its mark to the start of the bootstrap. Nodes that sync take
 // on the larger of their horizons too: what one receives from the other
-// lacks the deletes the other has forgotten. A stale node, or one
+// lacks the deletes the other has forgotten. A horizon later than
+// TombstoneTTL before this node's clock plus MaxClockDrift comes from a
+// clock that runs fast; that peer is not synced with. A stale node, or one
 // pulling, refuses to be a sync partner or a bootstrap source.
 package replica

@@ -16,8 +16,9 @@ import (
 const markPersistEvery = 5 * time.Minute
 
 var (
-	errStale   = errors.New("this node was away longer than the peer's tombstone horizon")
-	errRefused = errors.New("the peer refused: it is pulling a snapshot, or was away past this node's horizon")
+	errPeerClock = errors.New("the peer's tombstone horizon is ahead of this node's clock: its clock runs fast")
+	errStale     = errors.New("this node was away longer than the peer's tombstone horizon")
+	errRefused   = errors.New("the peer refused: it is pulling a snapshot, or was away past this node's horizon")
 )
 
 // synced moves the sync mark to m: this node held everything a peer held
@@ -86,13 +87,24 @@ func (r *Replica) round(ctx context.Context) {
 // never).
 func (r *Replica) SyncMark() store.Stamp { return store.Stamp(r.mark.Load()) }
 
-// CollectTombstones removes the tombstones stamped more than ttl before
-// this node's clock (a hybrid logical clock, not the wall) and raises the
-// store's horizon, which peers compare with their sync marks.
-func (r *Replica) CollectTombstones(ttl time.Duration) (int, error) {
-	now, span := r.cfg.Store.Clock().Now().Millis(), uint64(ttl.Milliseconds())
+// CollectTombstones removes the tombstones stamped more than TombstoneTTL
+// before this node's clock (a hybrid logical clock, not the wall) and
+// raises the store's horizon, which peers compare with their sync marks.
+func (r *Replica) CollectTombstones() (int, error) {
+	now, span := r.cfg.Store.Clock().Now().Millis(), uint64(r.cfg.TombstoneTTL.Milliseconds())
 	if now <= span {
 		return 0, nil
 	}
 	return r.cfg.Store.CollectTombstones(store.MakeStamp(now-span, 0))
+}
+
+// plausibleHorizon reports whether a peer's horizon can come from a clock
+// at most MaxClockDrift ahead of this node's. A later one comes from a
+// clock that runs fast (a device that booted in the future): its horizon
+// must not make sound nodes drop their data, so the peer is not synced
+// with until its clock is right.
+func (r *Replica) plausibleHorizon(h uint64) bool {
+	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
+	span := uint64(r.cfg.TombstoneTTL.Milliseconds())
+	return h == 0 || (limit > span && store.Stamp(h).Millis() <= limit-span)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/store"
 )
 
 // TestNoResurrectionAfterHorizon runs, on fake clocks, a node X that
@@ -65,7 +67,7 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 	advance(ttl + time.Hour)
 	s.syncAll(t) // connected nodes sync every SyncInterval
 	for _, n := range []*simNode{a, b} {
-		if c, err := n.r.CollectTombstones(ttl); err != nil || c != 2 {
+		if c, err := n.r.CollectTombstones(); err != nil || c != 2 {
 			t.Fatalf("%s collected %d tombstones, %v", n.name, c, err)
 		}
 	}
@@ -128,5 +130,31 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 func (s *simNet) drain() {
 	for i := 0; i < 100 && len(s.queue) > 0; i++ {
 		s.pump(len(s.queue))
+	}
+}
+
+// TestHorizonFromFastClockIgnored: a node whose clock ran far ahead
+// collected its tombstones with a horizon in the future. Its peers do not
+// take themselves for stale (which would make them drop data): they do
+// not sync with it, from either side, and keep their marks and horizons.
+func TestHorizonFromFastClockIgnored(t *testing.T) {
+	ctx := context.Background()
+	s := newSimNet(t, 13, 2)
+	fast, sound := s.nodes["n0"], s.nodes["n1"]
+	if _, err := sound.st.Put("k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	future := store.MakeStamp(uint64(fast.now.Add(365*24*time.Hour).UnixMilli()), 0)
+	if err := fast.st.RaiseHorizon(future); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sound.r.SyncWith(ctx, Peer{Name: fast.name}); err != errPeerClock {
+		t.Fatalf("sync with the fast node: %v, want errPeerClock", err)
+	}
+	if _, err := fast.r.SyncWith(ctx, Peer{Name: sound.name}); err != errRefused {
+		t.Fatalf("sync from the fast node: %v, want errRefused", err)
+	}
+	if sound.r.stale.Load() || sound.st.Horizon() != 0 || s.value(t, sound.name, "k") != "v" {
+		t.Fatalf("the sound node: stale %v, horizon %v", sound.r.stale.Load(), sound.st.Horizon())
 	}
 }

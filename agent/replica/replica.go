@@ -41,6 +41,9 @@ type Config struct {
 	// MaxClockDrift is how far ahead of this node's clock a received stamp
 	// may be; later ones are rejected and counted. Default 5m.
 	MaxClockDrift time.Duration
+	// TombstoneTTL is how long deletes are kept before CollectTombstones
+	// removes them. Default 72h.
+	TombstoneTTL time.Duration
 	// SyncInterval is the anti-entropy period. Default 30s.
 	SyncInterval time.Duration
 	// MaxGossipDelta is the largest encoded delta sent by gossip; larger
@@ -58,6 +61,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.MaxClockDrift == 0 {
 		c.MaxClockDrift = 5 * time.Minute
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = 72 * time.Hour
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = 30 * time.Second
@@ -373,7 +379,7 @@ func (r *Replica) SyncRandom(ctx context.Context) bool {
 			return true
 		case errors.Is(err, errStale):
 			return false
-		case errors.Is(err, errRefused):
+		case errors.Is(err, errRefused), errors.Is(err, errPeerClock):
 			r.syncRefused.Add(1)
 		default:
 			r.syncFailures.Add(1)

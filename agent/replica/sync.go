@@ -54,6 +54,8 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		r.adoptHorizon(dig.Horizon)
 		r.noteSynced(start)
 		return res, nil
+	case !r.plausibleHorizon(dig.Horizon):
+		return res, errPeerClock
 	case r.awayPast(dig.Horizon):
 		r.becomeStale(peer.Name, dig.Horizon)
 		return res, errStale
@@ -205,6 +207,8 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 		r.fresh.Store(false)
 		r.adoptHorizon(req.Horizon)
 		r.noteSynced(st.Clock().Now())
+	case !r.plausibleHorizon(req.Horizon):
+		resp.Refused = true
 	case r.awayPast(req.Horizon):
 		r.becomeStale("(caller)", req.Horizon)
 		resp.Refused = true
