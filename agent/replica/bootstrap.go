@@ -89,7 +89,7 @@ func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, se
 
 // BootstrapResult describes a completed bootstrap.
 type BootstrapResult struct {
-	Reason    string   // "empty store" or "away past the horizon"
+	Reason    string   // "store empty at start" or "away past the horizon"
 	Records   int      // received
 	Applied   int      // changed the store
 	Forgotten int      // local records dropped: their deletes were collected
@@ -127,12 +127,12 @@ func (r *Replica) BootstrapProgress() BootstrapProgress {
 // (stale) also drops its records in each chunk's key range that the peer
 // lacks (their deletes were collected there), except the writes it made
 // after its last complete sync (the sync mark) and records stamped after
-// the bootstrap began; a node whose store started empty drops nothing. Deltas that arrive meanwhile are applied as usual. If the stream
-// is cut (the peer dies, or sends nothing for CallTimeout), it resumes
-// after the last key received, from another peer. On success the node
-// takes on the peer's horizon and its sync mark moves to the start of the
-// bootstrap. It fails when it has no peer, or after bootstrapAttempts
-// streams.
+// the bootstrap began; a node whose store started empty drops nothing.
+// Deltas that arrive meanwhile are applied as usual. If the stream is cut
+// (the peer dies, or sends nothing for CallTimeout), it resumes after the
+// last key received, from another peer. On success the node takes on the
+// peer's horizon and its sync mark moves to the start of the bootstrap.
+// It fails when it has no peer, or after bootstrapAttempts streams.
 func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	st, ok := r.cfg.Caller.(Streamer)
 	if !ok {
@@ -150,7 +150,7 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 
 	startWall := time.Now()
 	start := r.cfg.Store.Clock().Now()
-	res := BootstrapResult{Reason: "empty store"}
+	res := BootstrapResult{Reason: "store empty at start"}
 	// A store that started empty drops nothing: whatever it holds by now
 	// (local writes, deltas, a restore) is news the peer may lack.
 	pull := pullState{forget: func(*store.Record) bool { return false }}
