@@ -169,6 +169,7 @@ func runInfo(std IO, args []string) int {
 		}
 		Peers []struct {
 			Node, Addr, LastResult, Breaker string
+			DigestRoot                      string
 			LastSync                        time.Time
 			BytesSent, BytesReceived        int
 		}
@@ -180,8 +181,8 @@ func runInfo(std IO, args []string) int {
 	if err == nil && found && len(repl.Peers) > 0 {
 		fmt.Fprintln(w, "replication peers:")
 		for _, p := range repl.Peers {
-			fmt.Fprintf(w, "\t%s (%s): last sync %s, %s; sent %d B, received %d B; breaker %s\n",
-				p.Node, p.Addr, p.LastSync.Format(time.RFC3339), p.LastResult, p.BytesSent, p.BytesReceived, p.Breaker)
+			fmt.Fprintf(w, "\t%s (%s): last sync %s, %s; digest root %s; sent %d B, received %d B; breaker %s\n",
+				p.Node, p.Addr, p.LastSync.Format(time.RFC3339), p.LastResult, p.DigestRoot, p.BytesSent, p.BytesReceived, p.Breaker)
 		}
 	}
 	return 0

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,6 +133,7 @@ type PeerStats struct {
 	Addr          string
 	LastSync      time.Time // zero: never
 	LastResult    string    // "equal", "repaired" or the error
+	DigestRoot    string    // the peer's digest root at the last sync, hex ("": unknown)
 	Received      int       // records, all rounds
 	Sent          int       // records, all rounds
 	BytesSent     int
@@ -162,6 +164,9 @@ func (r *Replica) notePeer(p Peer, res SyncResult, err error) {
 		r.peers[p.Name] = ps
 	}
 	ps.Addr, ps.LastSync = p.Addr, r.cfg.Wall()
+	if res.PeerRoot != 0 {
+		ps.DigestRoot = strconv.FormatUint(res.PeerRoot, 16)
+	}
 	ps.Received += res.Received
 	ps.Sent += res.Sent
 	ps.BytesSent += res.BytesOut

@@ -10,6 +10,7 @@ import (
 // SyncResult describes one anti-entropy round.
 type SyncResult struct {
 	Equal             bool
+	PeerRoot          uint64 // the peer's digest root
 	BucketsDiffering  int
 	Received, Sent    int // records
 	BytesOut, BytesIn int // approximate payload bytes
@@ -46,6 +47,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		return res, fmt.Errorf("digest: %w", err)
 	}
 	r.syncs.Add(1)
+	res.PeerRoot = dig.Root
 	switch {
 	case dig.Equal:
 		res.Equal = true
@@ -197,11 +199,11 @@ func recordSize(r *Record) int { return len(r.Key) + len(r.Value) + len(r.Origin
 // (then the one that was away pulls a snapshot).
 func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*DigestResponse, error) {
 	st := r.cfg.Store
-	resp := &DigestResponse{Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
+	resp := &DigestResponse{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
 	switch {
 	case r.pulling.Load():
 		resp.Refused = true
-	case req.Root == st.DigestRoot():
+	case req.Root == resp.Root:
 		resp.Equal = true
 		r.stale.Store(false)
 		r.fresh.Store(false)

@@ -63,6 +63,7 @@ type DigestResponse struct {
 	Horizon uint64   `cbor:"3,keyasint,omitempty"`
 	Mark    uint64   `cbor:"4,keyasint,omitempty"`
 	Refused bool     `cbor:"5,keyasint,omitempty"`
+	Root    uint64   `cbor:"6,keyasint,omitempty"` // the responder's digest root
 }
 
 // KeyHash is a (key, record hash) pair of a digest bucket.

@@ -93,11 +93,16 @@ func TestWritesReachEveryAgent(t *testing.T) {
 	// Each node shows its anti-entropy peers, with their breakers.
 	var repl struct {
 		Local map[string]string
-		Peers []struct{ Node, LastResult, Breaker string }
+		Peers []struct{ Node, LastResult, Breaker, DigestRoot string }
 	}
 	getJSON(t, a.url("/v1/edgeplane/replication"), &repl)
 	if repl.Local["digest_root"] == "" || len(repl.Peers) == 0 || repl.Peers[0].Breaker != "closed" || repl.Peers[0].LastResult == "" {
 		t.Fatalf("/v1/edgeplane/replication = %+v", repl)
+	}
+	for _, p := range repl.Peers {
+		if (p.LastResult == "equal" || p.LastResult == "repaired") && p.DigestRoot == "" {
+			t.Fatalf("peer %s synced without its digest root: %+v", p.Node, p)
+		}
 	}
 	if out, _, _ := a.cli(t, "info"); !strings.Contains(out, "replication peers:") {
 		t.Fatalf("info lacks the replication peers:\n%s", out)
