@@ -195,7 +195,13 @@ func (c *Client) finishStatus(ctx context.Context, fr *frameReader, p []byte, in
 		return &Error{Code: Internal, Message: err.Error()}
 	}
 	info.ReplyHLC = s.HLC
-	if s.Code != OK {
+	switch s.Code {
+	case OK:
+	case DeadlineExceeded:
+		// The server enforced the deadline the call carried, the caller's
+		// own: it may see it pass a moment before the caller does.
+		return &Error{Code: s.Code, Message: s.Message, cause: context.DeadlineExceeded}
+	default:
 		return &Error{Code: s.Code, Message: s.Message, Unprocessed: s.Unprocessed && s.Code == Unavailable}
 	}
 	if err := fr.expectEOF(); err != nil {

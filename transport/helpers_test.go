@@ -66,6 +66,7 @@ func (ts *testServer) crash() {
 // handlers; it is closed at cleanup.
 func startServer(t testing.TB, cfg ServerConfig) *testServer {
 	t.Helper()
+	drainCtxErrs() // a failed earlier test may have left its handler's
 	if cfg.Addr == "" && cfg.PacketConn == nil {
 		cfg.Addr = "127.0.0.1:0"
 	}
@@ -177,6 +178,17 @@ func registerTestHandlers(s *Server) {
 }
 
 // waitCtxErr waits for a blocking handler to report how its context ended.
+// drainCtxErrs empties the handlers' context errors.
+func drainCtxErrs() {
+	for {
+		select {
+		case <-events.ctxErr:
+		default:
+			return
+		}
+	}
+}
+
 func waitCtxErr(t *testing.T) error {
 	t.Helper()
 	select {
