@@ -69,6 +69,14 @@ type Config struct {
 	// MaxBroadcastQueue caps the broadcast queue; the oldest messages are
 	// dropped past it. Default 4,096.
 	MaxBroadcastQueue int
+	// BroadcastRetransmitMult sets how many times each node sends each
+	// Broadcast message: this times log10(members + 1), rounded up (the
+	// limit). A node misses a message only if every send of every node
+	// that has it goes elsewhere: about e^-limit of the nodes, per message.
+	// Default twice the profile's membership retransmits: 8 on lan, so
+	// e^-8 up to 9 members and e^-16 up to 99, instead of e^-4 and e^-8
+	// (a missed write waits for anti-entropy).
+	BroadcastRetransmitMult int
 
 	// Seeds are rejoined when the mesh looks smaller than it was.
 	Seeds []string

@@ -86,7 +86,10 @@ func New(cfg Config) (*Mesh, error) {
 	mc.Logger = newMemberlistLogger(m.log)
 	m.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes:       func() int { return m.ml.NumMembers() },
-		RetransmitMult: mc.RetransmitMult,
+		RetransmitMult: cfg.BroadcastRetransmitMult,
+	}
+	if m.bq.RetransmitMult <= 0 {
+		m.bq.RetransmitMult = 2 * mc.RetransmitMult
 	}
 	m.ml, err = memberlist.Create(mc)
 	if err != nil {
