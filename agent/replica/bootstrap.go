@@ -201,10 +201,6 @@ const (
 	bootstrapMaxBackoff = 4 * time.Second
 )
 
-// bootstrapCommit is how many received records a bootstrap merges in one
-// transaction: fewer, larger commits rewrite the digest index less often.
-const bootstrapCommit = 2 * bootstrapChunk
-
 // source picks a random live peer among those that failed least often in
 // this bootstrap.
 func (r *Replica) source(failures map[string]int) (Peer, bool) {
@@ -249,9 +245,9 @@ func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store
 	return res, nil
 }
 
-// bootstrapFrom streams from one peer, merging every bootstrapCommit
-// records, and what it received when the stream fails, so that the next
-// stream resumes after it. A peer that sends nothing for CallTimeout is
+// bootstrapFrom streams from one peer, merging each chunk in a
+// transaction of its own, so that a stream cut at any point resumes after
+// the last chunk received. A peer that sends nothing for CallTimeout is
 // given up.
 func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *pullState, res *BootstrapResult) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -264,20 +260,6 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 	var silent atomic.Bool
 	idle := time.AfterFunc(r.cfg.CallTimeout, func() { silent.Store(true); rcv.Close() })
 	defer idle.Stop()
-
-	var batch []store.Record
-	through := pull.after // last key of the chunks in batch
-	flush := func(to string) error {
-		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, to, batch, pull.forget)
-		if err != nil {
-			return err
-		}
-		res.Applied += len(applied)
-		res.Forgotten += forgotten
-		r.counted(len(batch), len(applied))
-		pull.after, batch = to, batch[:0]
-		return nil
-	}
 	for {
 		var c BootstrapChunk
 		if err := rcv.Recv(&c); err != nil {
@@ -287,26 +269,27 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 			case err == io.EOF:
 				err = errors.New("stream ended before its last chunk")
 			}
-			if through != pull.after { // complete chunks received: keep them
-				if ferr := flush(through); ferr != nil {
-					return ferr
-				}
-			}
 			return err
 		}
 		idle.Reset(r.cfg.CallTimeout)
-		res.Records += len(c.Records)
-		pull.horizon = max(pull.horizon, c.Horizon)
-		r.progress.set(func(bp *BootstrapProgress) { bp.Records = res.Records })
-		batch = append(batch, r.admit(c.Records)...)
-		if len(c.Records) < bootstrapChunk { // the last chunk: its range runs to the end
-			return flush("")
+		last := len(c.Records) < bootstrapChunk
+		through := "" // the last chunk's range runs to the end
+		if !last {
+			through = c.Records[len(c.Records)-1].Key
 		}
-		through = c.Records[len(c.Records)-1].Key
-		if len(batch) >= bootstrapCommit {
-			if err := flush(through); err != nil {
-				return err
-			}
+		ok := r.admit(c.Records)
+		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, through, ok, pull.forget)
+		if err != nil {
+			return err
+		}
+		res.Records += len(c.Records)
+		res.Applied += len(applied)
+		res.Forgotten += forgotten
+		r.counted(len(ok), len(applied))
+		pull.after, pull.horizon = through, max(pull.horizon, c.Horizon)
+		r.progress.set(func(bp *BootstrapProgress) { bp.Records = res.Records })
+		if last {
+			return nil
 		}
 	}
 }
