@@ -245,14 +245,7 @@ func (s *Server) leave() {
 // every connection at once, cancelling the contexts of handlers still
 // running, and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
-	s.mu.Lock()
-	s.closed = true
-	ln := s.ln
-	s.mu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
+	s.stopAccepting()
 	var err error
 	for s.inflight.Load() > 0 && err == nil {
 		select {
@@ -302,9 +295,8 @@ func (s *Server) linger(ctx context.Context) {
 	}
 }
 
-// Close closes the server at once: calls in flight are cut off and their
-// handlers' contexts cancelled.
-func (s *Server) Close() error {
+// stopAccepting closes the listener and answers new calls Unavailable.
+func (s *Server) stopAccepting() {
 	s.draining.Store(true)
 	s.mu.Lock()
 	s.closed = true
@@ -313,6 +305,12 @@ func (s *Server) Close() error {
 	if ln != nil {
 		ln.Close()
 	}
+}
+
+// Close closes the server at once: calls in flight are cut off and their
+// handlers' contexts cancelled.
+func (s *Server) Close() error {
+	s.stopAccepting()
 	s.closeAll()
 	return nil
 }
