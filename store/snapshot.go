@@ -280,3 +280,29 @@ func (s *Store) Restore(r io.Reader) (int, error) {
 		}
 	}
 }
+
+// VerifySnapshot reads a whole snapshot stream and checks it as Restore
+// would, without a store: the header, every frame's checksum and record,
+// the end frame's count, and that nothing follows the end frame. It
+// returns the number of records.
+func VerifySnapshot(r io.Reader) (int, error) {
+	sr := NewSnapshotReader(r)
+	n := 0
+	for {
+		_, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	if _, err := sr.r.ReadByte(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("%w: data after the end frame", ErrCorrupt)
+		}
+		return n, err
+	}
+	return n, nil
+}

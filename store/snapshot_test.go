@@ -105,6 +105,39 @@ func TestSnapshotReaderRejectsDamage(t *testing.T) {
 	}
 }
 
+func TestVerifySnapshot(t *testing.T) {
+	var buf bytes.Buffer
+	sw := NewSnapshotWriter(&buf)
+	for i := range 3 {
+		if err := sw.Write(&Record{Key: fmt.Sprint("k", i), Value: []byte("value"), Version: 9, Origin: "n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	if n, err := VerifySnapshot(bytes.NewReader(good)); n != 3 || err != nil {
+		t.Fatalf("VerifySnapshot(good) = %d, %v; want 3, nil", n, err)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"not a snapshot", []byte("this is not a snapshot stream"), ErrSnapshotFormat},
+		{"cut", good[:len(good)-1], ErrSnapshotTruncated},
+		{"trailing data", append(bytes.Clone(good), 'x'), ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := VerifySnapshot(bytes.NewReader(tt.in)); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
 func FuzzSnapshotReader(f *testing.F) {
 	var buf bytes.Buffer
 	sw := NewSnapshotWriter(&buf)

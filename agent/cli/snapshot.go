@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/edgeplane/edgeplane/store"
 )
 
 const snapshotUsage = `Usage: edgeplane snapshot <save | restore> [options] FILE
@@ -43,8 +45,10 @@ func runSnapshot(std IO, args []string) int {
 	return snapshotRestore(std, c, fs.Arg(0))
 }
 
-// snapshotSave streams the snapshot into a temporary file beside FILE and
-// renames it into place only once it is complete.
+// snapshotSave streams the snapshot into a temporary file beside FILE,
+// verifying it on the way (header, every frame's checksum, the end frame's
+// count, nothing after it), and renames it into place only once it is
+// complete and verified. Otherwise the temporary file is removed.
 func snapshotSave(std IO, c *client, path string) int {
 	resp, err := c.http.Get(c.base + "/v1/edgeplane/snapshot")
 	if err != nil {
@@ -60,10 +64,13 @@ func snapshotSave(std IO, c *client, path string) int {
 		return fail(std, "%v", err)
 	}
 	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, resp.Body)
-	if err == nil {
-		err = tmp.Sync()
+	body := &countingWriter{w: tmp}
+	records, err := store.VerifySnapshot(io.TeeReader(resp.Body, body))
+	if err != nil {
+		tmp.Close()
+		return fail(std, "the agent's answer is not a valid snapshot, nothing saved: %v", err)
 	}
+	err = tmp.Sync()
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -73,8 +80,20 @@ func snapshotSave(std IO, c *client, path string) int {
 	if err != nil {
 		return fail(std, "saving snapshot: %v", err)
 	}
-	fmt.Fprintf(std.Stdout, "Saved and verified snapshot to %s (%d bytes)\n", path, n)
+	fmt.Fprintf(std.Stdout, "Saved and verified snapshot to %s (%d records, %d bytes)\n", path, records, body.n)
 	return 0
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n += int64(n)
+	return n, err
 }
 
 func snapshotRestore(std IO, c *client, path string) int {
