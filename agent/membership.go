@@ -88,24 +88,28 @@ func (a *Agent) startMesh() error {
 }
 
 // loadKeyring returns the gossip keyring: the one saved in the data dir
-// (it holds the result of any rotation), else one made from encrypt, else
-// nil (gossip in clear).
+// (it holds the result of any rotation), else one made from encrypt or
+// encrypt_file, else nil (gossip in clear).
 func (a *Agent) loadKeyring() (*memberlist.Keyring, error) {
 	path := filepath.Join(a.dataDir, keyringFileName)
 	kr, err := gossip.LoadKeyring(path)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	configured, err := a.cfg.GossipKey()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	if kr != nil {
-		if a.cfg.Encrypt != "" {
-			a.log.Info("using the keyring saved in the data dir; encrypt is ignored once a keyring exists", "file", path)
+		if configured != "" {
+			a.log.Info("using the keyring saved in the data dir; encrypt and encrypt_file are ignored once a keyring exists", "file", path)
 		}
 		return kr, nil
 	}
-	if a.cfg.Encrypt == "" {
+	if configured == "" {
 		return nil, nil
 	}
-	key, err := gossip.DecodeKey(a.cfg.Encrypt)
+	key, err := gossip.DecodeKey(configured)
 	if err != nil {
 		return nil, fmt.Errorf("agent: encrypt: %w", err)
 	}

@@ -116,7 +116,7 @@ func (a *Agent) rpcIdentity() (*tls.Certificate, tlsmesh.VerifyFunc, tlsmesh.Mod
 		return nil, nil, 0, fmt.Errorf("agent: rpc certificate: %w", err)
 	}
 	mode := tlsmesh.PinnedPlain
-	if a.cfg.Encrypt != "" || a.hasKeyringFile() {
+	if a.cfg.Encrypt != "" || a.cfg.EncryptFile != "" || a.hasKeyringFile() {
 		mode = tlsmesh.PinnedEncrypted
 	}
 	return cert, tlsmesh.VerifyPinned(a.announcedFingerprint), mode, nil

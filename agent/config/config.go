@@ -114,7 +114,14 @@ type Config struct {
 
 	// Encrypt is the base64 (standard encoding) gossip key of 16, 24 or 32
 	// bytes. Key encrypt, flag -encrypt. Default "": gossip unencrypted.
+	// A flag shows the key to every local user through ps; EncryptFile
+	// keeps it in a file instead. Use GossipKey to read whichever is set.
 	Encrypt string
+
+	// EncryptFile names a file whose content (surrounding white space
+	// trimmed) is the gossip key, as for Encrypt. Key encrypt_file, flag
+	// -encrypt-file. Default "". Setting both is an error.
+	EncryptFile string
 
 	// LogLevel is debug, info, warn or error, in any case. Key log_level,
 	// flag -log-level. Default "info". See SlogLevel.

@@ -3,8 +3,10 @@ package config
 import (
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +33,10 @@ func validate(c *Config, from origins) error {
 	if c.DataDir == "" && !c.Dev {
 		errs = append(errs, &Error{Source: from.source("data_dir"), Key: "data_dir",
 			Err: invalidf("must not be empty (only -dev runs without a data directory)")})
+	}
+	if c.Encrypt != "" && c.EncryptFile != "" {
+		errs = append(errs, &Error{Source: from.source("encrypt_file"), Key: "encrypt_file",
+			Err: invalidf("set either encrypt or encrypt_file, not both")})
 	}
 	if t := c.TLS; t.Enabled() {
 		for key, v := range map[string]string{"tls.ca_file": t.CAFile, "tls.cert_file": t.CertFile, "tls.key_file": t.KeyFile} {
@@ -275,6 +281,56 @@ func checkEncrypt(s string) error {
 		return nil
 	}
 	return invalidf("key is %d bytes, want 16, 24 or 32", len(key))
+}
+
+// maxKeyFile bounds what checkEncryptFile reads: a key file holds one
+// base64 line.
+const maxKeyFile = 1 << 10
+
+// checkEncryptFile reads the key file and checks its key as checkEncrypt
+// does, never repeating the key in its errors.
+func checkEncryptFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	_, err := readKeyFile(path)
+	return err
+}
+
+func readKeyFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", invalidf("%v", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return "", invalidf("%v", err)
+	}
+	if len(b) > maxKeyFile {
+		return "", invalidf("%s is larger than %d bytes: not a key file", path, maxKeyFile)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", invalidf("%s is empty", path)
+	}
+	if err := checkEncrypt(key); err != nil {
+		return "", invalidf("%s: %v", path, err)
+	}
+	return key, nil
+}
+
+// GossipKey returns the base64 gossip key from encrypt or encrypt_file,
+// or "" when neither is set (gossip in clear).
+func (c *Config) GossipKey() (string, error) {
+	if c.EncryptFile == "" {
+		return c.Encrypt, nil
+	}
+	key, err := readKeyFile(c.EncryptFile)
+	if err != nil {
+		return "", &Error{Key: "encrypt_file", Err: err}
+	}
+	return key, nil
 }
 
 func checkLogLevel(s string) error {

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,56 @@ func TestValidate(t *testing.T) {
 			}
 			if !errors.Is(err, ErrInvalid) || e.Source != "" {
 				t.Errorf("Validate() = %v, want ErrInvalid without a source", err)
+			}
+		})
+	}
+}
+
+// TestEncryptFile reads the gossip key from a file: white space around it
+// is trimmed, a bad or unreadable file is refused without showing its
+// content, and encrypt and encrypt_file together are refused.
+func TestEncryptFile(t *testing.T) {
+	const key = "AAECAwQFBgcICQoLDA0ODw=="
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := file("good.key", "  "+key+"\n")
+	tests := []struct {
+		name    string
+		modify  func(c *Config)
+		wantErr string // "" when valid
+	}{
+		{"key file", func(c *Config) { c.EncryptFile = good }, ""},
+		{"missing file", func(c *Config) { c.EncryptFile = filepath.Join(dir, "nope") }, "no such file"},
+		{"empty file", func(c *Config) { c.EncryptFile = file("empty.key", "\n") }, "is empty"},
+		{"not a key", func(c *Config) { c.EncryptFile = file("bad.key", "secret-words") }, "not valid base64"},
+		{"large file", func(c *Config) { c.EncryptFile = file("big.key", strings.Repeat("A", 2000)) }, "not a key file"},
+		{"both", func(c *Config) { c.Encrypt, c.EncryptFile = key, good }, "not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.modify(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v", err)
+				}
+				if got, err := c.GossipKey(); got != key || err != nil {
+					t.Fatalf("GossipKey() = %q, %v", got, err)
+				}
+				return
+			}
+			if e := asError(err, "encrypt_file"); e == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate() = %v, want an encrypt_file error containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "secret-words") {
+				t.Fatalf("the error shows the file's content: %v", err)
 			}
 		})
 	}
