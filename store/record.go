@@ -104,9 +104,19 @@ func appendEntry(dst []byte, e *Entry) []byte {
 // decodeEntry decodes the bytes appendEntry wrote. The value is copied, so
 // the result stays valid after the bbolt transaction ends.
 func decodeEntry(key string, b []byte) (Entry, error) {
+	e, v, err := decodeMeta(key, b)
+	if err == nil && len(v) > 0 {
+		e.Value = bytes.Clone(v)
+	}
+	return e, err
+}
+
+// decodeMeta decodes the bytes appendEntry wrote but for the value, which
+// it returns uncopied as a slice of b: valid only while b is.
+func decodeMeta(key string, b []byte) (Entry, []byte, error) {
 	d := decoder{b: b}
 	if f := d.byte(); f != entryFormat {
-		return Entry{}, fmt.Errorf("%w: key %q: unknown format %d", ErrCorrupt, key, f)
+		return Entry{}, nil, fmt.Errorf("%w: key %q: unknown format %d", ErrCorrupt, key, f)
 	}
 	bits := d.byte()
 	e := Entry{Record: Record{Key: key}}
@@ -116,13 +126,11 @@ func decodeEntry(key string, b []byte) (Entry, error) {
 	e.Flags = d.uvarint()
 	e.Version = Stamp(d.uvarint())
 	e.Origin = string(d.bytes(maxOriginLen))
-	if v := d.bytes(MaxValueLen); len(v) > 0 {
-		e.Value = bytes.Clone(v)
-	}
+	v := d.bytes(MaxValueLen)
 	if d.err != nil || bits&^flagDeleted != 0 || len(d.b) != 0 {
-		return Entry{}, fmt.Errorf("%w: key %q", ErrCorrupt, key)
+		return Entry{}, nil, fmt.Errorf("%w: key %q", ErrCorrupt, key)
 	}
-	return e, nil
+	return e, v, nil
 }
 
 // decoder reads the fields of a record; the first error sticks.

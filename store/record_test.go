@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -89,8 +90,16 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeEntry("k", b)
+		meta, v, merr := decodeMeta("k", b)
+		if (err == nil) != (merr == nil) {
+			t.Fatalf("decodeEntry err %v, decodeMeta err %v", err, merr)
+		}
 		if err != nil {
 			return
+		}
+		meta.Value = e.Value
+		if !bytes.Equal(v, e.Value) || !reflect.DeepEqual(meta, e) {
+			t.Fatalf("decodeMeta = %+v, value %q; decodeEntry = %+v", meta, v, e)
 		}
 		// Whatever decodes survives a round trip unchanged.
 		again, err := decodeEntry("k", appendEntry(nil, &e))
