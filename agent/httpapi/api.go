@@ -26,10 +26,23 @@ type Self struct {
 	Stats map[string]map[string]string
 }
 
+// Store is what the API needs of the agent's store; *store.Store
+// implements it.
+type Store interface {
+	Get(key string) (e store.Entry, found bool, index uint64, err error)
+	ListPage(prefix, from string, maxBytes int) (store.Page, error)
+	KeysPage(prefix, separator, from string, maxBytes int) (store.Page, error)
+	CAS(key string, value []byte, flags uint64, index *uint64) (store.Entry, bool, error)
+	Delete(key string, index *uint64) (bool, error)
+	DeleteTree(prefix string) (int, error)
+	WaitIndex(ctx context.Context, key string, prefix bool, after uint64) (uint64, error)
+	Index() uint64
+}
+
 // API serves the local HTTP API. Create it with New; Close ends its
 // blocking queries so that an http.Server can shut down promptly.
 type API struct {
-	store *store.Store
+	store Store
 	self  func() Self
 	log   *slog.Logger
 	mux   *http.ServeMux
@@ -40,11 +53,14 @@ type API struct {
 	close  context.CancelFunc
 
 	reload reloadFunc // PUT /v1/agent/reload; see SetReload
+
+	// readBudget bounds the memory prefix reads hold at once.
+	readBudget *byteBudget
 }
 
 // New returns the API over st. self is called for each agent request.
-func New(st *store.Store, self func() Self, log *slog.Logger) *API {
-	a := &API{store: st, self: self, log: log, mux: http.NewServeMux()}
+func New(st Store, self func() Self, log *slog.Logger) *API {
+	a := &API{store: st, self: self, log: log, mux: http.NewServeMux(), readBudget: newByteBudget(readBudgetBytes)}
 	a.closed, a.close = context.WithCancel(context.Background())
 	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)

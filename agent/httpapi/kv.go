@@ -14,20 +14,6 @@ import (
 	"github.com/edgeplane/edgeplane/store"
 )
 
-// kvPair is Consul's KVPair as it appears on the wire.
-type kvPair struct {
-	LockIndex   uint64
-	Key         string
-	Flags       uint64
-	Value       []byte
-	CreateIndex uint64
-	ModifyIndex uint64
-}
-
-func pair(e *store.Entry) kvPair {
-	return kvPair{Key: e.Key, Flags: e.Flags, Value: e.Value, CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex}
-}
-
 func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
 	req, err := parseKVRequest(r.Method, r.URL)
 	if err != nil {
@@ -54,49 +40,28 @@ func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
 	if req.index > 0 {
 		a.block(ctx, req.key, prefix, req.index, req.wait)
 	}
-	var (
-		body  any
-		index uint64
-		found bool
-		err   error
-	)
-	switch {
-	case req.keys:
-		var keys []string
-		keys, index, err = a.store.Keys(req.key, req.separator)
-		body, found = keys, len(keys) > 0
-	case req.recurse:
-		var list []store.Entry
-		list, index, err = a.store.List(req.key)
-		pairs := make([]kvPair, len(list))
-		for i := range list {
-			pairs[i] = pair(&list[i])
-		}
-		body, found = pairs, len(pairs) > 0
-	default:
-		var e store.Entry
-		e, found, index, err = a.store.Get(req.key)
-		found = found && !e.Deleted
-		if found && req.raw {
-			setReadMeta(w, index)
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			w.Header().Set("Content-Length", strconv.Itoa(len(e.Value)))
-			w.Write(e.Value)
-			return
-		}
-		body = []kvPair{pair(&e)}
+	if prefix {
+		a.kvGetPrefix(w, ctx, req)
+		return
 	}
+	e, found, index, err := a.store.Get(req.key)
 	if err != nil {
 		a.fail(w, http.StatusInternalServerError, err)
 		return
 	}
 	setReadMeta(w, index)
-	if !found {
+	if !found || e.Deleted {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	writeJSON(w, body)
+	if req.raw {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Length", strconv.Itoa(len(e.Value)))
+		w.Write(e.Value)
+		return
+	}
+	writePairs(w, e)
 }
 
 // block waits, as a Consul blocking query, until the index of key (or
