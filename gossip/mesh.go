@@ -142,20 +142,52 @@ func (m *Mesh) Subscribe(size int) *Subscription { return m.events.subscribe(siz
 
 // Join contacts the given addresses (host or host:port) and merges their
 // view of the mesh. It returns how many answered; an error only when none
-// did.
+// did: one wrapping ErrBadAddress when every address is malformed or names
+// a host that does not exist, else one wrapping ErrWrongKey or
+// ErrNoAnswer.
 func (m *Mesh) Join(addrs []string) (int, error) {
 	if m.shutdown.Load() {
 		return 0, ErrShutdown
 	}
-	n, err := m.ml.Join(addrs)
+	var (
+		good []string
+		bad  []error
+	)
+	for _, a := range addrs {
+		if err := checkJoinAddr(a); err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		good = append(good, a)
+	}
+	if len(good) == 0 {
+		if len(bad) == 0 {
+			return 0, fmt.Errorf("%w: no address given", ErrBadAddress)
+		}
+		// Every address is bad, or some name servers did not answer.
+		for _, err := range bad {
+			if errors.Is(err, ErrNoAnswer) {
+				return 0, fmt.Errorf("%w: %v", ErrNoAnswer, errors.Join(bad...))
+			}
+		}
+		return 0, errors.Join(bad...)
+	}
+	n, err := m.ml.Join(good)
 	if n > 0 {
 		return n, nil
 	}
-	if err != nil && m.cfg.Keyring != nil && looksLikeKeyMismatch(err) {
+	if err == nil {
+		err = errors.New("no address answered")
+	}
+	if len(bad) > 0 {
+		err = fmt.Errorf("%v; %v", err, errors.Join(bad...))
+	}
+	if m.cfg.Keyring != nil && looksLikeKeyMismatch(err) {
 		err = fmt.Errorf("%w (%v)", ErrWrongKey, err)
 		m.log.Error("join failed: gossip could not be decrypted; the encrypt key is probably wrong", "seeds", addrs, "err", err)
+		return 0, err
 	}
-	return 0, err
+	return 0, fmt.Errorf("%w: %v", ErrNoAnswer, err)
 }
 
 // looksLikeKeyMismatch reports join errors that an encrypted node gets from

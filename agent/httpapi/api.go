@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -81,6 +82,24 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close ends blocking queries in flight; they answer with what they have.
 func (a *API) Close() { a.close() }
+
+// noPathToDatacenter is Consul's answer, with a 500, to a request for a
+// datacenter it cannot reach.
+const noPathToDatacenter = "No path to datacenter"
+
+// otherDatacenter answers as Consul does when dc names a datacenter other
+// than the agent's, and reports whether it did: an agent serves its own
+// datacenter only. An empty dc means the agent's.
+func (a *API) otherDatacenter(w http.ResponseWriter, dc string) bool {
+	if dc == "" || dc == a.self().Datacenter {
+		return false
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusInternalServerError)
+	io.WriteString(w, noPathToDatacenter)
+	return true
+}
 
 func (a *API) fail(w http.ResponseWriter, status int, err error) {
 	if status >= 500 {

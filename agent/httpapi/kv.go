@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/edgeplane/edgeplane/store"
@@ -23,6 +24,9 @@ func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		}
 		a.fail(w, status, err)
+		return
+	}
+	if a.otherDatacenter(w, req.dc) {
 		return
 	}
 	switch req.method {
@@ -120,16 +124,23 @@ func (a *API) kvDelete(w http.ResponseWriter, req kvRequest) {
 }
 
 // writeResult answers a write: true or false, 400 for a key the store
-// refuses, 500 for a store failure.
+// refuses, 507 when the disk is full, 500 for another store failure.
 func (a *API) writeResult(w http.ResponseWriter, ok bool, err error) {
 	switch {
 	case errors.Is(err, store.ErrInvalidKey):
 		a.fail(w, http.StatusBadRequest, err)
+	case diskFull(err):
+		a.fail(w, http.StatusInsufficientStorage, err)
 	case err != nil:
 		a.fail(w, http.StatusInternalServerError, err)
 	default:
 		writeJSON(w, ok)
 	}
+}
+
+// diskFull reports a store write that failed for want of space or quota.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // setReadMeta sets the headers Consul's clients read on every query.

@@ -94,6 +94,9 @@ type catalogNode struct {
 // handleCatalogNodes lists the members that have not left: failed ones
 // stay in the catalog, as in Consul, until they are reaped.
 func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
+	if a.otherDatacenter(w, r.URL.Query().Get("dc")) {
+		return
+	}
 	dc := a.self().Datacenter
 	out := []catalogNode{}
 	for _, m := range a.mesh.Members() {
@@ -125,9 +128,22 @@ func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.mesh.Join([]string{addr}); err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, joinStatus(err), err)
 		return
 	}
+}
+
+// joinStatus answers a failed join: 400 for an address that is malformed
+// or does not resolve, 502 when no agent answered there (or one answered
+// with gossip this node cannot decrypt), 500 otherwise.
+func joinStatus(err error) int {
+	switch {
+	case errors.Is(err, gossip.ErrBadAddress):
+		return http.StatusBadRequest
+	case errors.Is(err, gossip.ErrNoAnswer), errors.Is(err, gossip.ErrWrongKey):
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
 }
 
 func (a *API) handleLeave(w http.ResponseWriter, r *http.Request) {

@@ -3,9 +3,12 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
+
+	consul "github.com/hashicorp/consul/api"
 
 	"github.com/edgeplane/edgeplane/gossip"
 )
@@ -19,8 +22,15 @@ type fakeMesh struct {
 func (f *fakeMesh) Members() []gossip.Member { return f.members }
 func (f *fakeMesh) Join(addrs []string) (int, error) {
 	f.joined = append(f.joined, addrs...)
-	if addrs[0] == "bad" {
+	switch addrs[0] {
+	case "bad":
 		return 0, errors.New("no route")
+	case "malformed":
+		return 0, fmt.Errorf("%w %q: port", gossip.ErrBadAddress, addrs[0])
+	case "silent":
+		return 0, fmt.Errorf("%w: connection refused", gossip.ErrNoAnswer)
+	case "otherkey":
+		return 0, fmt.Errorf("%w (EOF)", gossip.ErrWrongKey)
 	}
 	return len(addrs), nil
 }
@@ -108,5 +118,55 @@ func TestConsulClientKeyring(t *testing.T) {
 	}
 	if err := op.KeyringInstall("k3", nil); err == nil {
 		t.Fatal("an install that failed on a node answered success")
+	}
+}
+
+func TestJoinStatus(t *testing.T) {
+	srv, _ := testServer(t)
+	srv.Config.Handler.(*API).HandleMesh(&fakeMesh{})
+	for addr, want := range map[string]int{
+		"127.0.0.1:7946": 200, "malformed": 400, "silent": 502, "otherkey": 502, "bad": 500,
+	} {
+		resp, body := do(t, "PUT", srv.URL+"/v1/agent/join/"+addr, "")
+		if resp.StatusCode != want {
+			t.Errorf("join %s = %d %q, want %d", addr, resp.StatusCode, body, want)
+		}
+	}
+}
+
+func TestOtherDatacenterHasNoPath(t *testing.T) {
+	srv, st := testServer(t)
+	srv.Config.Handler.(*API).HandleMesh(&fakeMesh{members: []gossip.Member{member("node-a", "s", gossip.StatusAlive)}})
+	if _, err := st.Put("k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/v1/kv/k?dc=dc2"},
+		{"GET", "/v1/kv/?recurse&dc=dc2"},
+		{"GET", "/v1/kv/?keys&dc=DC1"},
+		{"PUT", "/v1/kv/k?dc=dc2"},
+		{"DELETE", "/v1/kv/k?dc=dc2"},
+		{"GET", "/v1/catalog/nodes?dc=dc2"},
+	} {
+		resp, body := do(t, tt.method, srv.URL+tt.path, "other")
+		if resp.StatusCode != 500 || body != "No path to datacenter" {
+			t.Errorf("%s %s = %d %q, want 500 %q", tt.method, tt.path, resp.StatusCode, body, "No path to datacenter")
+		}
+	}
+	if e, _, _, _ := st.Get("k"); string(e.Value) != "v" || e.Deleted {
+		t.Fatalf("a write for another datacenter changed the key: %+v", e)
+	}
+	for _, path := range []string{"/v1/kv/k?dc=dc1&raw", "/v1/kv/k?dc=&raw", "/v1/catalog/nodes?dc=dc1"} {
+		if resp, body := do(t, "GET", srv.URL+path, ""); resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d %q", path, resp.StatusCode, body)
+		}
+	}
+	// The Consul client reports Consul's error.
+	kv := consulClient(t, srv).KV()
+	if _, _, err := kv.Get("k", &consul.QueryOptions{Datacenter: "dc2"}); err == nil || !strings.Contains(err.Error(), "No path to datacenter") {
+		t.Errorf("Consul client Get in dc2: %v", err)
+	}
+	if p, _, err := kv.Get("k", &consul.QueryOptions{Datacenter: "dc1"}); err != nil || p == nil || string(p.Value) != "v" {
+		t.Errorf("Consul client Get in dc1 = %+v, %v", p, err)
 	}
 }

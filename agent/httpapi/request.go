@@ -35,6 +35,7 @@ type kvRequest struct {
 	keys      bool
 	raw       bool
 	separator string
+	dc        string // datacenter asked for; "" for the agent's
 	flags     uint64
 	cas       *uint64
 	index     uint64        // blocking query: wait past this index
@@ -90,7 +91,9 @@ func parseKVRequest(method string, u *url.URL) (kvRequest, error) {
 			return req, badRequest("%s: sessions and locks are not supported by edgeplane", name)
 		case "ns", "partition":
 			return req, badRequest("%s: namespaces and admin partitions are not supported by edgeplane", name)
-		case "dc", "stale", "consistent", "cached", "pretty", "near", "filter", "token":
+		case "dc":
+			req.dc = v
+		case "stale", "consistent", "cached", "pretty", "near", "filter", "token":
 			// Accepted for compatibility: reads are always served locally.
 		default:
 			return req, badRequest("unsupported query parameter %q", name)

@@ -12,8 +12,10 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,5 +274,46 @@ func TestReadFailingMidAnswerBreaksTheResponse(t *testing.T) {
 	}
 	if use := srv.Config.Handler.(*API).readBudget.inUse(); use != 0 {
 		t.Errorf("%d bytes of the read budget still taken after a failed read", use)
+	}
+}
+
+func TestFullDiskIsInsufficientStorage(t *testing.T) {
+	srv, fs := faultServer(t)
+	putValues(t, fs.Store, "d/", 1, 10)
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.ENOSPC}), http.StatusInsufficientStorage},
+		{fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.EDQUOT}), http.StatusInsufficientStorage},
+		{fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.EIO}), http.StatusInternalServerError},
+	} {
+		fs.writeErr = tt.err
+		for _, req := range []struct{ method, path string }{
+			{"PUT", "/v1/kv/d/new"}, {"DELETE", "/v1/kv/d/0000"}, {"DELETE", "/v1/kv/d/?recurse"},
+		} {
+			resp, body := do(t, req.method, srv.URL+req.path, "v")
+			if resp.StatusCode != tt.want || !strings.Contains(body, tt.err.Error()) {
+				t.Errorf("%s %s with %v = %d %q, want %d with the error", req.method, req.path, tt.err, resp.StatusCode, body, tt.want)
+			}
+		}
+	}
+	fs.writeErr = nil
+	if resp, body := do(t, "PUT", srv.URL+"/v1/kv/d/new", "v"); resp.StatusCode != 200 || body != "true" {
+		t.Fatalf("put once there is room = %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestRestoreOnFullDiskIsInsufficientStorage(t *testing.T) {
+	srv, _ := testServer(t)
+	srv.Config.Handler.(*API).HandleSnapshots(Snapshots{
+		Save: func(io.Writer) error { return nil },
+		Restore: func(io.Reader) (int, error) {
+			return 3, fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.ENOSPC})
+		},
+	})
+	resp, body := do(t, "PUT", srv.URL+"/v1/edgeplane/snapshot", "x")
+	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(body, "no space left on device") {
+		t.Fatalf("restore on a full disk = %d %q", resp.StatusCode, body)
 	}
 }
