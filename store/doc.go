@@ -12,6 +12,16 @@
 // same writes in any order converge. Two concurrent writes to one key: the
 // later stamp wins everywhere, and the other is lost.
 //
+// # Keys and the quarantine
+//
+// A key is 1 to MaxKeyLen bytes of valid UTF-8 (CheckKey): every write
+// path refuses others with an error wrapping ErrInvalidKey. Records whose
+// keys are not valid UTF-8, in a file written before the rule or in a
+// restored snapshot, are moved to a quarantine when the store opens (or
+// as Restore meets them): kept in the file and listed by Quarantined, but
+// out of every read, listing, snapshot and the digest, so they are never
+// replicated.
+//
 // # Clock
 //
 // Clock issues Stamps: 48 bits of wall milliseconds and a 16-bit counter.

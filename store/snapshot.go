@@ -249,17 +249,23 @@ func (s *Store) ScanAfter(after string, n int) ([]Record, error) {
 // never overwrites blindly. Records are applied in chunks as they are
 // verified, so a stream cut short leaves the store with a valid merge of
 // its first part and Restore returns an error. It returns how many records
-// changed the store.
+// changed the store. Records whose keys are not valid UTF-8 (a backup of a
+// store written before keys had to be) go to the quarantine (see
+// Quarantined) instead.
 func (s *Store) Restore(r io.Reader) (int, error) {
 	const chunk = 1024
 	sr := NewSnapshotReader(r)
 	batch := make([]Record, 0, chunk)
 	applied := 0
 	flush := func() error {
-		n, err := s.Apply(batch)
+		valid, invalid := SplitInvalidUTF8(batch)
+		n, err := s.Apply(valid)
 		applied += n
 		batch = batch[:0]
-		return err
+		if err != nil {
+			return err
+		}
+		return s.Quarantine(invalid)
 	}
 	for {
 		rec, err := sr.Next()

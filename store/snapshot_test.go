@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -138,26 +140,51 @@ func TestVerifySnapshot(t *testing.T) {
 	}
 }
 
+// FuzzSnapshotReader decodes arbitrary streams and restores them into a
+// store: a stream the reader accepts whole restores without error, its
+// records whose keys are not valid UTF-8 go to the quarantine, and the
+// store never holds such a key.
 func FuzzSnapshotReader(f *testing.F) {
 	var buf bytes.Buffer
 	sw := NewSnapshotWriter(&buf)
 	_ = sw.Write(&Record{Key: "a", Value: []byte("1"), Version: 1, Origin: "n"})
 	_ = sw.Write(&Record{Key: "b", Deleted: true, Version: 2})
+	_ = sw.Write(&Record{Key: "poison/\xff\xfe", Value: []byte("2"), Version: 3, Origin: "n"})
 	_ = sw.Close()
 	f.Add(buf.Bytes())
 	f.Add(snapshotMagic)
+	s := openStore(f, "", Options{NoSync: true})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sr := NewSnapshotReader(bytes.NewReader(b))
-		for range 1000 {
+		var invalid []string
+		for i := 0; ; i++ {
 			rec, err := sr.Next()
 			if err == io.EOF {
-				return
+				break
 			}
-			if err != nil {
+			if err != nil || i == 1000 {
 				return
 			}
 			if rec.Key == "" || len(rec.Key) > MaxKeyLen {
 				t.Fatalf("decoded an invalid key %q", rec.Key)
+			}
+			if err := CheckKey(rec.Key); errors.Is(err, ErrKeyNotUTF8) {
+				invalid = append(invalid, rec.Key)
+			}
+		}
+		if _, err := s.Restore(bytes.NewReader(b)); err != nil {
+			t.Fatalf("a stream the reader accepts failed to restore: %v", err)
+		}
+		q, err := s.Quarantined()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range invalid {
+			if _, ok := slices.BinarySearchFunc(q, k, func(e Entry, k string) int { return strings.Compare(e.Key, k) }); !ok {
+				t.Fatalf("key %q is neither restored nor quarantined", k)
+			}
+			if _, found, _, _ := s.Get(k); found {
+				t.Fatalf("the store holds key %q", k)
 			}
 		}
 	})

@@ -21,7 +21,8 @@ var (
 	ErrInUse = errors.New("data dir in use by another agent")
 	// ErrClosed reports an operation on a closed store.
 	ErrClosed = errors.New("store: closed")
-	// ErrInvalidKey reports an empty key or one longer than MaxKeyLen.
+	// ErrInvalidKey reports an empty key, one longer than MaxKeyLen or
+	// one that is not valid UTF-8 (ErrKeyNotUTF8).
 	ErrInvalidKey = errors.New("store: invalid key")
 	// ErrValueTooLarge reports a value longer than MaxValueLen.
 	ErrValueTooLarge = errors.New("store: value too large")
@@ -72,6 +73,8 @@ type Store struct {
 	reapIndex atomic.Uint64
 	marks     marks
 	dig       digest
+	// quarantinedAtOpen counts the records Open moved to the quarantine.
+	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
 	// onLocal is called with the records of every committed local write.
@@ -139,6 +142,9 @@ func (s *Store) load(opts Options) error {
 			}
 		}
 		s.nodeID = string(id)
+		if s.quarantinedAtOpen, err = s.quarantineInvalid(tx); err != nil {
+			return fmt.Errorf("store: quarantine: %w", err)
+		}
 		s.index.Store(getUint(meta, metaIndex))
 		s.reapIndex.Store(getUint(meta, metaReapIndex))
 		s.marks.load(meta)
@@ -348,8 +354,8 @@ func newUUID() string {
 }
 
 func checkKV(key string, value []byte) error {
-	if key == "" || len(key) > MaxKeyLen {
-		return fmt.Errorf("%w: length %d (1-%d bytes)", ErrInvalidKey, len(key), MaxKeyLen)
+	if err := CheckKey(key); err != nil {
+		return err
 	}
 	if len(value) > MaxValueLen {
 		return fmt.Errorf("%w: %d bytes (max %d)", ErrValueTooLarge, len(value), MaxValueLen)
