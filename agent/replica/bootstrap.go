@@ -275,7 +275,13 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 		last := len(c.Records) < bootstrapChunk
 		through := "" // the last chunk's range runs to the end
 		if !last {
-			through = c.Records[len(c.Records)-1].Key
+			// The chunk covers the keys up to its last one; a malformed
+			// record's key is no bound to resume after, so the range
+			// ends at the last well-formed one, and the records after
+			// it come again in the next chunk.
+			if through = lastWellFormedKey(c.Records); through == "" {
+				return fmt.Errorf("a chunk of %d records held none well-formed", len(c.Records))
+			}
 		}
 		ok := r.admit(c.Records)
 		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, through, ok, pull.forget)
@@ -292,6 +298,17 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 			return nil
 		}
 	}
+}
+
+// lastWellFormedKey returns the key of the last record that checkRecord
+// accepts, or "".
+func lastWellFormedKey(recs []Record) string {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if checkRecord(&recs[i]) == nil {
+			return recs[i].Key
+		}
+	}
+	return ""
 }
 
 // LastBootstrap returns the last completed bootstrap, if any.

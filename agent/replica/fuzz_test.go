@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -13,17 +14,83 @@ func FuzzDecodeDelta(f *testing.F) {
 	good, _ := EncodeDelta([]Record{{Key: "k", Value: []byte("v"), Version: 5, Origin: "n"}})
 	f.Add(good)
 	f.Add([]byte{0xa1, 0x01, 0x80})
+	// One record whose key is not valid UTF-8 between two good ones.
+	mixed, _ := EncodeDelta([]Record{
+		{Key: "a", Version: 5, Origin: "n"},
+		{Key: "poison/\xff\xfe", Version: 5, Origin: "n"},
+		{Key: "b", Version: 5, Origin: "n"},
+	})
+	f.Add(mixed)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, err := DecodeDelta(b)
+		d, dropped, err := DecodeDelta(b)
 		if err != nil {
 			return
 		}
+		if dropped < 0 {
+			t.Fatalf("dropped %d", dropped)
+		}
 		for _, r := range d.Records {
-			if checkRecord(&r) != nil {
+			if checkRecord(&r) != nil || !utf8.ValidString(r.Key) || !utf8.ValidString(r.Origin) {
 				t.Fatalf("decoded an invalid record %+v", r)
 			}
 		}
 	})
+}
+
+// FuzzRecordList decodes arbitrary bytes as the records of a push, a keys
+// response and a bootstrap chunk with the transport's decoder: a record
+// that does not decode or breaks a rule never fails its message, and
+// admit lets through only records whose key and origin are valid UTF-8.
+func FuzzRecordList(f *testing.F) {
+	good := Record{Key: "k", Value: []byte("v"), Version: 5, Origin: "n"}
+	bad := Record{Key: "poison/\xff\xfe", Version: 5, Origin: "n"}
+	for _, m := range []any{
+		Delta{Records: []Record{good, bad, good}},
+		KeysResponse{Records: []Record{bad}, Want: []string{"k"}, Done: 1},
+		BootstrapChunk{Records: []Record{good, bad}, Horizon: 3},
+	} {
+		b, err := cbor.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	dec, err := cbor.DecOptions{ // the transport's message decoder
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  16,
+		MaxArrayElements: 65536,
+		MaxMapPairs:      65536,
+		IndefLength:      cbor.IndefLengthForbidden,
+	}.DecMode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := newSimNet(f, 1, 1)
+	r := s.nodes["n0"].r
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d Delta
+		var k KeysResponse
+		var c BootstrapChunk
+		for _, recs := range [][]Record{
+			decoded(dec, b, &d, &d.Records),
+			decoded(dec, b, &k, &k.Records),
+			decoded(dec, b, &c, &c.Records),
+		} {
+			for _, rec := range r.admit(recs) {
+				if store.CheckKey(rec.Key) != nil || !utf8.ValidString(rec.Origin) {
+					t.Fatalf("admitted an invalid record %+v", rec)
+				}
+			}
+		}
+	})
+}
+
+// decoded unmarshals b into msg and returns its records, or none.
+func decoded(dec cbor.DecMode, b []byte, msg any, recs *[]Record) []Record {
+	if dec.Unmarshal(b, msg) != nil {
+		return nil
+	}
+	return *recs
 }
 
 // FuzzSyncMessages feeds arbitrary bytes, decoded as the anti-entropy

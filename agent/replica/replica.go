@@ -93,7 +93,7 @@ func (c Config) withDefaults() Config {
 // Stats are replication's counters.
 type Stats struct {
 	Applied, Duplicate, Rejected uint64 // received records
-	Malformed                    uint64 // gossip payloads dropped
+	Malformed                    uint64 // received records and gossip payloads dropped as malformed
 	Syncs, SyncFailures          uint64
 	SyncRefused                  uint64 // rounds a peer refused (see DigestResponse)
 	SyncBytesSent, SyncBytesRecv uint64 // approximate, encoded records and hashes
@@ -234,11 +234,15 @@ func (r *Replica) gossip(w Record) bool {
 // HandleGossip merges a delta received by gossip and passes on what was
 // new to this node: memberlist does not forward user broadcasts.
 func (r *Replica) HandleGossip(payload []byte) {
-	d, err := DecodeDelta(payload)
+	d, dropped, err := DecodeDelta(payload)
 	if err != nil {
 		r.malformed.Add(1)
 		r.cfg.Log.Debug("dropped malformed replication delta", "err", err)
 		return
+	}
+	if dropped > 0 {
+		r.malformed.Add(uint64(dropped))
+		r.cfg.Log.Debug("dropped malformed records of a replication delta", "count", dropped)
 	}
 	for _, rec := range r.merge(d.Records) {
 		r.gossip(toWire(&rec))
@@ -263,8 +267,9 @@ func (r *Replica) admit(recs []Record) []store.Record {
 	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
 	ok := make([]store.Record, 0, len(recs))
 	for i := range recs {
-		if checkRecord(&recs[i]) != nil {
+		if err := checkRecord(&recs[i]); err != nil {
 			r.malformed.Add(1)
+			r.cfg.Log.Debug("dropped a malformed replicated record", "err", err)
 			continue
 		}
 		if store.Stamp(recs[i].Version).Millis() > limit {

@@ -38,6 +38,10 @@ type simNet struct {
 	cutAfter int           // cut the next bootstrap stream after this many chunks
 	silent   bool          // the cut stream goes silent (until closed) instead of failing
 	onChunk  func(got int) // runs after each bootstrap chunk is received
+	// tamper, when set, may change each message (push request, keys
+	// response, bootstrap chunk) before it is encoded, as a peer running
+	// other code would send it.
+	tamper func(msg any)
 }
 
 type delivery struct {
@@ -132,6 +136,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	// HLC interceptor carries them.
 	r.ObservePeerClock(uint64(caller.st.Clock().Now()))
 	defer func() { caller.r.ObservePeerClock(uint64(callee.st.Clock().Now())) }()
+	if c.net.tamper != nil {
+		c.net.tamper(req)
+	}
 	b, err := cbor.Marshal(req)
 	if err != nil {
 		return err
@@ -165,6 +172,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	}
 	if err != nil {
 		return err
+	}
+	if c.net.tamper != nil {
+		c.net.tamper(out)
 	}
 	if b, err = cbor.Marshal(out); err != nil {
 		return err
@@ -348,6 +358,9 @@ func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any
 	}
 	var chunks [][]byte
 	err = c.net.nodes[peer.Name].r.HandleBootstrap(ctx, &br, func(ch *BootstrapChunk) error {
+		if c.net.tamper != nil {
+			c.net.tamper(ch)
+		}
 		p, err := cbor.Marshal(ch)
 		chunks = append(chunks, p)
 		return err

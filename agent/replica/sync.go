@@ -236,6 +236,10 @@ func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysRespon
 	}
 	theirs := make(map[int]map[string]uint64, len(req.Buckets))
 	for _, kh := range req.Have {
+		if kh.invalid {
+			r.malformed.Add(1)
+			continue
+		}
 		b := store.BucketOf(kh.Key)
 		if theirs[b] == nil {
 			theirs[b] = map[string]uint64{}
