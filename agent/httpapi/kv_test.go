@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func do(t *testing.T, method, u, body string) (*http.Response, string) {
@@ -135,6 +136,7 @@ func FuzzParseKVRequest(f *testing.F) {
 	for _, s := range []string{
 		"/v1/kv/a?recurse", "/v1/kv/a?keys&separator=/", "/v1/kv/a?cas=0&flags=5",
 		"/v1/kv/?index=10&wait=5s", "/v1/kv/x?acquire=1", "/v1/kv/%zz?%zz",
+		"/v1/kv/poison/%FF%FE",
 	} {
 		f.Add("GET", s)
 		f.Add("PUT", s)
@@ -153,6 +155,9 @@ func FuzzParseKVRequest(f *testing.F) {
 		}
 		if req.key == "" && !req.recurse && !req.keys {
 			t.Fatalf("accepted an empty key without recurse or keys: %q", raw)
+		}
+		if !utf8.ValidString(req.key) {
+			t.Fatalf("accepted a key that is not valid UTF-8: %q", raw)
 		}
 	})
 }

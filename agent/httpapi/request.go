@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits and defaults of the KV endpoint, as Consul's.
@@ -98,6 +99,11 @@ func parseKVRequest(method string, u *url.URL) (kvRequest, error) {
 		default:
 			return req, badRequest("unsupported query parameter %q", name)
 		}
+	}
+	if !utf8.ValidString(req.key) {
+		// The store holds none: the replication wire and JSON carry keys
+		// as UTF-8 text.
+		return req, badRequest("key %q: keys must be valid UTF-8", req.key)
 	}
 	if req.key == "" && !req.recurse && !(method == http.MethodGet && req.keys) {
 		return req, badRequest("missing key name")
