@@ -76,6 +76,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	a.reportQuarantine()
 	a.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
@@ -245,6 +246,8 @@ func (a *Agent) self() httpapi.Self {
 			"store": {
 				"index": strconv.FormatUint(a.store.Index(), 10),
 				"clock": a.store.Clock().Peek().String(),
+				// Records whose keys are not valid UTF-8, kept apart.
+				"quarantined": strconv.Itoa(len(a.quarantine())),
 			},
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -127,28 +128,42 @@ func (a *Agent) replicationStats() map[string]string {
 }
 
 // restoreSnapshot merges a snapshot stream into the store in chunks, by
-// last-writer-wins, spreading what changed like any write.
-func (a *Agent) restoreSnapshot(r io.Reader) (int, error) {
+// last-writer-wins, spreading what changed like any write. Records whose
+// keys are not valid UTF-8 go to the store's quarantine instead.
+func (a *Agent) restoreSnapshot(r io.Reader) (httpapi.RestoreResult, error) {
 	const chunk = 1024
 	sr := store.NewSnapshotReader(r)
 	batch := make([]store.Record, 0, chunk)
-	changed := 0
+	var res httpapi.RestoreResult
+	flush := func() error {
+		valid, invalid := store.SplitInvalidUTF8(batch)
+		res.Changed += a.replica.ApplyAndSpread(valid)
+		batch = batch[:0]
+		if err := a.quarantineRestored(invalid); err != nil {
+			return err
+		}
+		res.Quarantined += len(invalid)
+		return nil
+	}
 	for {
 		rec, err := sr.Next()
 		if err != nil && err != io.EOF {
-			changed += a.replica.ApplyAndSpread(batch)
-			return changed, err
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
+			return res, err
 		}
 		if err == nil {
 			batch = append(batch, rec)
 		}
 		if len(batch) == chunk || (err == io.EOF && len(batch) > 0) {
-			changed += a.replica.ApplyAndSpread(batch)
-			batch = batch[:0]
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
 		}
 		if err == io.EOF {
-			a.log.Info("snapshot restored", "changed", changed)
-			return changed, nil
+			a.log.Info("snapshot restored", "changed", res.Changed, "quarantined", res.Quarantined)
+			return res, nil
 		}
 	}
 }
@@ -158,6 +173,9 @@ type replicationState struct {
 	Local     map[string]string
 	Bootstrap replica.BootstrapProgress
 	Peers     []peerState
+	// Quarantine lists the records whose keys are not valid UTF-8, which
+	// this node keeps but never replicates.
+	Quarantine []quarantinedRecord
 }
 
 type peerState struct {
@@ -166,7 +184,8 @@ type peerState struct {
 }
 
 func (a *Agent) replicationState() any {
-	st := replicationState{Local: a.replicationStats(), Bootstrap: a.replica.BootstrapProgress(), Peers: []peerState{}}
+	st := replicationState{Local: a.replicationStats(), Bootstrap: a.replica.BootstrapProgress(), Peers: []peerState{},
+		Quarantine: a.quarantine()}
 	for _, p := range a.replica.PeerStats() {
 		st.Peers = append(st.Peers, peerState{PeerStats: p, Breaker: a.rpc.agents.BreakerState(p.Addr).String()})
 	}

@@ -173,6 +173,12 @@ func runInfo(std IO, args []string) int {
 			LastSync                        time.Time
 			BytesSent, BytesReceived        int
 		}
+		Quarantine []struct {
+			Key, Version, Origin string // Key escaped
+			Value                []byte
+			Flags                uint64
+			Deleted              bool
+		}
 	}
 	found, err = c.getJSON("/v1/edgeplane/replication", nil, &repl)
 	if err == nil && found && repl.Bootstrap.Running {
@@ -183,6 +189,16 @@ func runInfo(std IO, args []string) int {
 		for _, p := range repl.Peers {
 			fmt.Fprintf(w, "\t%s (%s): last sync %s, %s; digest root %s; sent %d B, received %d B; breaker %s\n",
 				p.Node, p.Addr, p.LastSync.Format(time.RFC3339), p.LastResult, p.DigestRoot, p.BytesSent, p.BytesReceived, p.Breaker)
+		}
+	}
+	if err == nil && found && len(repl.Quarantine) > 0 {
+		fmt.Fprintln(w, "quarantined records (keys not valid UTF-8; kept in the data file, never served or replicated):")
+		for _, q := range repl.Quarantine {
+			what := fmt.Sprintf("%d bytes, flags %d", len(q.Value), q.Flags)
+			if q.Deleted {
+				what = "deleted"
+			}
+			fmt.Fprintf(w, "\t%s: %s; written %s by %s\n", q.Key, what, q.Version, q.Origin)
 		}
 	}
 	return 0

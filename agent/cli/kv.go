@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 var kvCommands = map[string]command{
@@ -246,6 +247,20 @@ objects, value in base64: the format of "consul kv export", read back by
 	return 0
 }
 
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	i := 0
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return i
+}
+
 func kvImport(std IO, args []string) int {
 	fs := newFlagSet(std, "kv import", "[FILE | - | @FILE]", `
 Writes every key of a JSON array written by "edgeplane kv export" (or
@@ -271,8 +286,21 @@ Writes every key of a JSON array written by "edgeplane kv export" (or
 		defer f.Close()
 		r = f
 	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return fail(std, "reading import data: %v", err)
+	}
+	// JSON is UTF-8 text; the decoder would quietly turn a key's invalid
+	// bytes into U+FFFD and write another key.
+	if !utf8.Valid(data) {
+		i := invalidUTF8At(data)
+		return fail(std, "reading import data: not valid UTF-8 at byte %d (keys must be valid UTF-8); nothing imported", i)
+	}
+	if !utf8.ValidString(*prefix) {
+		return fail(std, "-prefix %q: keys must be valid UTF-8; nothing imported", *prefix)
+	}
 	var entries []exportEntry
-	if err := json.NewDecoder(r).Decode(&entries); err != nil {
+	if err := json.Unmarshal(data, &entries); err != nil {
 		return fail(std, "reading import data: %v", err)
 	}
 	values := make([][]byte, len(entries))

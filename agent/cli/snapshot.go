@@ -115,10 +115,13 @@ func snapshotRestore(std IO, c *client, path string) int {
 	if resp.StatusCode != http.StatusOK {
 		return fail(std, "%v", &apiError{status: resp.StatusCode, msg: strings.TrimSpace(string(body))})
 	}
-	var res struct{ Changed int }
+	var res struct{ Changed, Quarantined int }
 	if err := json.Unmarshal(body, &res); err != nil {
 		return fail(std, "malformed answer: %v", err)
 	}
 	fmt.Fprintf(std.Stdout, "Restored snapshot from %s: %d records changed the store\n", path, res.Changed)
+	if res.Quarantined > 0 {
+		fmt.Fprintf(std.Stdout, "%d records whose keys are not valid UTF-8 were quarantined, not restored (see edgeplane info)\n", res.Quarantined)
+	}
 	return 0
 }

@@ -15,8 +15,16 @@ type Snapshots struct {
 	// Save streams a snapshot of the whole store.
 	Save func(w io.Writer) error
 	// Restore merges a snapshot stream by last-writer-wins and spreads
-	// what changed, returning how many records changed the store.
-	Restore func(r io.Reader) (int, error)
+	// what changed.
+	Restore func(r io.Reader) (RestoreResult, error)
+}
+
+// RestoreResult is the answer to a restore.
+type RestoreResult struct {
+	Changed int // records that changed the store
+	// Quarantined counts records whose keys are not valid UTF-8: kept in
+	// the store's quarantine, not restored.
+	Quarantined int
 }
 
 // HandleSnapshots adds GET and PUT /v1/edgeplane/snapshot.
@@ -30,7 +38,7 @@ func (a *API) HandleSnapshots(s Snapshots) {
 		}
 	})
 	a.mux.HandleFunc("PUT /v1/edgeplane/snapshot", func(w http.ResponseWriter, r *http.Request) {
-		n, err := s.Restore(http.MaxBytesReader(w, r.Body, MaxRestoreSize))
+		res, err := s.Restore(http.MaxBytesReader(w, r.Body, MaxRestoreSize))
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
@@ -38,9 +46,9 @@ func (a *API) HandleSnapshots(s Snapshots) {
 		case diskFull(err):
 			a.fail(w, http.StatusInsufficientStorage, fmt.Errorf("restore stopped after %d records changed: %w", n, err))
 		case err != nil:
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("restore stopped after %d records changed: %w", n, err))
+			a.fail(w, http.StatusBadRequest, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
 		default:
-			writeJSON(w, map[string]int{"Changed": n})
+			writeJSON(w, res)
 		}
 	})
 }
