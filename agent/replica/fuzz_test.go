@@ -100,6 +100,8 @@ func FuzzSyncMessages(f *testing.F) {
 	req, _ := cbor.Marshal(KeysRequest{Buckets: []int{1, 4095}, Have: []KeyHash{{Key: "k", Hash: 9}}})
 	f.Add(req)
 	f.Add([]byte{0xa1, 0x01, 0x81, 0x39, 0x10, 0x00}) // bucket -4097
+	bad, _ := cbor.Marshal(KeysRequest{Buckets: []int{store.BucketOf("k")}, Have: []KeyHash{{Key: "k\xff", Hash: 1}, {Key: "k", Hash: 2}}})
+	f.Add(bad) // a key that is not valid UTF-8
 	s := newSimNet(f, 1, 1)
 	r := s.nodes["n0"].r
 	if _, err := s.nodes["n0"].st.Put("k", []byte("v"), 0); err != nil {
