@@ -44,7 +44,7 @@ func (a *API) HandleSnapshots(s Snapshots) {
 		case errors.As(err, &tooBig):
 			a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("snapshot over %d bytes", MaxRestoreSize))
 		case diskFull(err):
-			a.fail(w, http.StatusInsufficientStorage, fmt.Errorf("restore stopped after %d records changed: %w", n, err))
+			a.fail(w, http.StatusInsufficientStorage, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
 		case err != nil:
 			a.fail(w, http.StatusBadRequest, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
 		default:

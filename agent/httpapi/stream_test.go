@@ -308,12 +308,13 @@ func TestRestoreOnFullDiskIsInsufficientStorage(t *testing.T) {
 	srv, _ := testServer(t)
 	srv.Config.Handler.(*API).HandleSnapshots(Snapshots{
 		Save: func(io.Writer) error { return nil },
-		Restore: func(io.Reader) (int, error) {
-			return 3, fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.ENOSPC})
+		Restore: func(io.Reader) (RestoreResult, error) {
+			return RestoreResult{Changed: 3}, fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.ENOSPC})
 		},
 	})
 	resp, body := do(t, "PUT", srv.URL+"/v1/edgeplane/snapshot", "x")
-	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(body, "no space left on device") {
+	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(body, "no space left on device") ||
+		!strings.Contains(body, "after 3 records") {
 		t.Fatalf("restore on a full disk = %d %q", resp.StatusCode, body)
 	}
 }
