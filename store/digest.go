@@ -156,6 +156,14 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 
 // DigestRoot returns the hash of all bucket hashes: equal roots mean equal
 // stores (tombstones included).
+//
+// The root covers every write whose call has returned. A commit's digest
+// change is published just after the commit, once bbolt has synced it, and
+// readers see a committed record from the moment its meta page is written:
+// while another writer's commit is being synced, Get may return a record
+// that DigestRoot does not include yet. Anti-entropy tolerates this (a
+// lagging root costs at most one more round); a caller that compares roots
+// with what it read must poll until they agree.
 func (s *Store) DigestRoot() uint64 {
 	s.dig.mu.Lock()
 	defer s.dig.mu.Unlock()
