@@ -23,7 +23,40 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(runLeavingNothing(m))
+}
+
+// runLeavingNothing runs the tests with TMPDIR pointing at a directory of
+// their own, which t.TempDir and every process they start use, and fails
+// the run if anything is left in it afterwards: each test removes what it
+// made, including the temporary data dirs of -dev agents it killed with
+// SIGKILL (startAgent gives each agent a TMPDIR under t.TempDir).
+func runLeavingNothing(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "edgeplane-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating the tests' TMPDIR:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Setenv("TMPDIR", dir); err != nil {
+		fmt.Fprintln(os.Stderr, "setting TMPDIR:", err)
+		return 1
+	}
+	code := m.Run()
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading the tests' TMPDIR:", err)
+		return 1
+	}
+	if len(left) > 0 {
+		names := make([]string, len(left))
+		for i, e := range left {
+			names[i] = e.Name()
+		}
+		fmt.Fprintf(os.Stderr, "FAIL: the tests left %d entries in their TMPDIR %s: %s\n", len(left), dir, strings.Join(names, " "))
+		return 1
+	}
+	return code
 }
 
 // command runs this test binary as edgeplane, or the binary named by
@@ -80,6 +113,10 @@ type agentProc struct {
 func startAgent(t testing.TB, args ...string) *agentProc {
 	t.Helper()
 	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-rpc-port", "0", "-log-json"}, args...)...)
+	// A -dev agent makes its data dir under TMPDIR and removes it when it
+	// stops gracefully; one killed with SIGKILL cannot. This TMPDIR is
+	// removed after the kill below (cleanups run last-registered first).
+	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
