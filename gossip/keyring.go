@@ -159,10 +159,7 @@ func (m *Mesh) KeyringOp(ctx context.Context, op, key string) ([]KeyringReply, e
 	replies := []KeyringReply{m.applyKeyring(req)}
 	expect := 0
 	msg := encodeControl(msgKeyringReq, req)
-	for _, n := range m.ml.Members() {
-		if n.Name == m.cfg.NodeName {
-			continue
-		}
+	for _, n := range m.peerNodes() {
 		expect++
 		if err := m.ml.SendReliable(n, msg); err != nil {
 			replies = append(replies, KeyringReply{Node: n.Name, Error: "unreachable: " + err.Error()})
@@ -185,7 +182,7 @@ func (m *Mesh) KeyringOp(ctx context.Context, op, key string) ([]KeyringReply, e
 // answerKeyring applies a request from another node and replies to it.
 func (m *Mesh) answerKeyring(req keyringRequest) {
 	rep := m.applyKeyring(req)
-	for _, n := range m.ml.Members() {
+	for _, n := range m.peerNodes() {
 		if n.Name == req.From {
 			if err := m.ml.SendReliable(n, encodeControl(msgKeyringReply, rep)); err != nil {
 				m.log.Warn("could not answer a keyring request", "from", req.From, "err", err)

@@ -214,10 +214,8 @@ func (m *Mesh) Leave(timeout time.Duration) error {
 	msg := encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName})
 	m.bq.QueueBroadcast(simpleBroadcast(msg))
 	var sends sync.WaitGroup
-	for _, n := range m.ml.Members() {
-		if n.Name != m.cfg.NodeName {
-			sends.Go(func() { _ = m.ml.SendReliable(n, msg) }) // best effort: gossip carries it too
-		}
+	for _, n := range m.peerNodes() {
+		sends.Go(func() { _ = m.ml.SendReliable(n, msg) }) // best effort: gossip carries it too
 	}
 	sent := make(chan struct{})
 	go func() { sends.Wait(); close(sent) }()
@@ -339,6 +337,22 @@ func (m *Mesh) reconnect() {
 	} else {
 		m.log.Debug("reconnected", "via", addrs, "answered", n)
 	}
+}
+
+// peerNodes returns the members other than this node that have not
+// failed or left, as nodes to send to directly. They are built from the
+// member table, not taken from memberlist's Members: the nodes that
+// returns point into memberlist's state, which it rewrites in place, under
+// its own lock, whenever an alive message arrives, so reading them here
+// would race with it.
+func (m *Mesh) peerNodes() []*memberlist.Node {
+	var out []*memberlist.Node
+	for _, mem := range m.table.list() {
+		if mem.Name != m.cfg.NodeName && (mem.Status == StatusAlive || mem.Status == StatusSuspect || mem.Status == StatusLeaving) {
+			out = append(out, &memberlist.Node{Name: mem.Name, Addr: mem.Addr, Port: mem.Port})
+		}
+	}
+	return out
 }
 
 func memberOf(n *memberlist.Node, st Status) Member {
