@@ -62,7 +62,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		if !cfg.Dev {
 			return nil, errors.New("agent: data_dir is required outside dev mode")
 		}
-		if a.dataDir, err = os.MkdirTemp("", "edgeplane-dev-"); err != nil {
+		if a.dataDir, err = makeDevDir(log); err != nil {
 			return nil, fmt.Errorf("agent: dev data dir: %w", err)
 		}
 		a.tempDir = true

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,13 +111,23 @@ type agentProc struct {
 
 // startAgent starts `edgeplane agent` with args plus a free HTTP port and
 // JSON logs, and waits until it serves.
+//
+// A -dev agent makes its data dir under TMPDIR and removes it when it
+// stops gracefully; one killed with SIGKILL cannot. Each agent gets a
+// TMPDIR of its own under t.TempDir, removed after the agent is killed
+// (cleanups run last-registered first).
 func startAgent(t testing.TB, args ...string) *agentProc {
 	t.Helper()
+	return startAgentIn(t, t.TempDir(), args...)
+}
+
+// startAgentIn is startAgent with the agent's TMPDIR given; the caller
+// removes it after the agent's cleanup, e.g. by making it with t.TempDir
+// before the call.
+func startAgentIn(t testing.TB, tmpdir string, args ...string) *agentProc {
+	t.Helper()
 	cmd := command(append([]string{"agent", "-http-addr", "127.0.0.1:0", "-bind", "127.0.0.1", "-gossip-port", "0", "-rpc-port", "0", "-log-json"}, args...)...)
-	// A -dev agent makes its data dir under TMPDIR and removes it when it
-	// stops gracefully; one killed with SIGKILL cannot. This TMPDIR is
-	// removed after the kill below (cleanups run last-registered first).
-	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmpdir)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +239,43 @@ func TestQuickStart(t *testing.T) {
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit code after SIGTERM = %d", code)
 	}
+}
+
+// TestDevAgentRemovesTheDirOfAKilledOne: a -dev agent killed with SIGKILL
+// leaves its data dir; the next -dev agent started with the same TMPDIR
+// removes it (once it is older than a minute: the test ages it), and keeps
+// its own.
+func TestDevAgentRemovesTheDirOfAKilledOne(t *testing.T) {
+	tmp := t.TempDir()
+	killed := startAgentIn(t, tmp, "-dev", "-node", "killed")
+	if err := killed.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed.wait()
+	left := devDirs(t, tmp)
+	if len(left) != 1 {
+		t.Fatalf("dev dirs after SIGKILL: %v, want the killed agent's", left)
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(left[0], old, old); err != nil {
+		t.Fatal(err)
+	}
+	next := startAgentIn(t, tmp, "-dev", "-node", "next")
+	next.waitLog("removed the data dirs of -dev agents that did not stop")
+	now := devDirs(t, tmp)
+	if len(now) != 1 || now[0] == left[0] {
+		t.Fatalf("dev dirs with the next agent running: %v (the killed agent's was %s)", now, left[0])
+	}
+}
+
+// devDirs lists the -dev data dirs in dir.
+func devDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(dir, "edgeplane-dev-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
 }
 
 func TestRestartKeepsData(t *testing.T) {
