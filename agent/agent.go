@@ -20,6 +20,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // ShutdownTimeout bounds a graceful shutdown: in-flight HTTP requests get
@@ -139,7 +140,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
 	wg.Go(func() {
-		if err := a.rpc.srv.Serve(context.Background()); err != nil {
+		// Shutdown and Close end Serve with ErrServerClosed: a clean stop.
+		if err := a.rpc.srv.Serve(context.Background()); err != nil && !errors.Is(err, transport.ErrServerClosed) {
 			a.log.Error("rpc server stopped", "err", err)
 		}
 	})
