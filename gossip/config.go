@@ -50,8 +50,8 @@ type Config struct {
 	KeyringFile string
 
 	// PeersFile, when set, is where the addresses of live peers are saved
-	// (at most once per PeersSaveInterval, and on shutdown) for rejoining
-	// after a restart.
+	// (when the first peer arrives, then at most once per
+	// PeersSaveInterval, and on shutdown) for rejoining after a restart.
 	PeersFile         string
 	PeersSaveInterval time.Duration // default 1 minute
 

@@ -59,6 +59,9 @@ func (d *delegate) record(n *memberlist.Node, st Status, ev EventType) {
 	}
 	if n.Name != d.m.cfg.NodeName {
 		d.m.log.Info("member "+ev.String(), "node", mem.Name, "addr", mem.Address(), "site", mem.Site)
+		if st == StatusAlive {
+			d.m.peerGained()
+		}
 	}
 	d.m.events.publish(Event{Type: ev, Member: mem})
 }

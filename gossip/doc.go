@@ -37,7 +37,11 @@
 // receivers mark the node leaving, and left once memberlist drops it.
 // ForceLeave spreads the same intent for a failed node. Receivers pass an
 // intent on the first time they see it, because memberlist does not
-// forward user broadcasts.
+// forward user broadcasts. An intent names the run of the node that
+// leaves by its boot nonce (MetaBoot, drawn at each start), so one that
+// still circulates after the node restarted does not mark the new run
+// leaving. When no other member stays (the last nodes stop together),
+// Leave does not wait for a confirmation nobody can give.
 //
 // # The member table and healing
 //
@@ -47,8 +51,9 @@
 // ReconnectTimeout (72 h by default) and left ones until LeftTimeout; every
 // ReconnectInterval the mesh tries to join one failed member at random,
 // and the configured seeds, as Serf's reconnect loop does. Live peers are
-// saved to PeersFile (at most once per PeersSaveInterval, and at shutdown)
-// so that a restarted agent with no seeds rejoins through them (LoadPeers).
+// saved to PeersFile as soon as the node has its first peer, then at most
+// once per PeersSaveInterval and at shutdown, so that a restarted agent
+// with no seeds rejoins through them (LoadPeers).
 //
 // # Events
 //

@@ -29,10 +29,21 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if level > slog.LevelInfo && expected(line) {
+		level = slog.LevelInfo
+	}
 	if strings.Contains(line, "decrypt") {
 		w.log.Error("gossip could not be decrypted: the encrypt key is probably wrong (this node's or the peer's)", "detail", line)
 		return len(p), nil
 	}
 	w.log.Log(context.Background(), level, line, "source", "memberlist")
 	return len(p), nil
+}
+
+// expected reports memberlist warnings that a healthy mesh produces in its
+// ordinary life and that need no operator: a node restarted soon after it
+// stopped hears of its own earlier death (its leave, or peers that saw it
+// fail) and refutes it by announcing a newer incarnation.
+func expected(line string) bool {
+	return strings.HasPrefix(line, "Refuting a dead message")
 }

@@ -32,6 +32,7 @@ type Mesh struct {
 	ml   *memberlist.Memberlist
 	bq   *memberlist.TransmitLimitedQueue
 	meta []byte
+	boot string // this run's boot nonce (MetaBoot)
 
 	events eventHub
 	table  table
@@ -48,6 +49,10 @@ type Mesh struct {
 	shutdown atomic.Bool
 	pruned   atomic.Uint64 // broadcasts dropped from a full queue
 	leaving  atomic.Bool
+
+	saveMu     sync.Mutex    // orders writes of the peers file
+	peersSaved atomic.Bool   // the peers file was written by this run
+	saveFirst  chan struct{} // a first peer arrived; see peerGained
 }
 
 // New starts gossiping on the configured address. It does not join
@@ -57,11 +62,15 @@ func New(cfg Config) (*Mesh, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	meta, err := encodeMeta(cfg.meta())
+	boot := newBoot()
+	tags := cfg.meta()
+	tags[MetaBoot] = boot
+	meta, err := encodeMeta(tags)
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{cfg: cfg, log: cfg.Logger.With("component", "gossip"), meta: meta}
+	m := &Mesh{cfg: cfg, log: cfg.Logger.With("component", "gossip"), meta: meta, boot: boot,
+		saveFirst: make(chan struct{}, 1)}
 	m.table.self = cfg.NodeName
 	m.seeds = slices.Clone(cfg.Seeds)
 
@@ -174,6 +183,7 @@ func (m *Mesh) Join(addrs []string) (int, error) {
 	}
 	n, err := m.ml.Join(good)
 	if n > 0 {
+		m.savePeersFirst()
 		return n, nil
 	}
 	if err == nil {
@@ -200,8 +210,11 @@ func looksLikeKeyMismatch(err error) bool {
 }
 
 // Leave tells the mesh this node is leaving, so others mark it left rather
-// than failed, and waits up to timeout for the message to spread. Call
-// Shutdown afterwards.
+// than failed, and waits up to timeout for the message to spread. When no
+// other member stays (all are leaving, left or failed, as when the last
+// nodes of a mesh stop together) nobody is left to hear it: Leave waits
+// at most unheardLeaveWait and does not report the missing confirmation
+// as an error. Call Shutdown afterwards.
 func (m *Mesh) Leave(timeout time.Duration) error {
 	if m.shutdown.Load() {
 		return ErrShutdown
@@ -211,7 +224,7 @@ func (m *Mesh) Leave(timeout time.Duration) error {
 	// message does not tell "left" from "failed" to the receivers. The
 	// intent goes to every member directly over TCP and by gossip, so
 	// that it reaches everyone before memberlist's dead message does.
-	msg := encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName})
+	msg := encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName, Boot: m.boot})
 	m.bq.QueueBroadcast(simpleBroadcast(msg))
 	var sends sync.WaitGroup
 	for _, n := range m.peerNodes() {
@@ -226,10 +239,27 @@ func (m *Mesh) Leave(timeout time.Duration) error {
 		m.log.Warn("leave intent not delivered to every member before timeout; leaving anyway")
 	}
 	t.Stop()
-	if err := m.ml.Leave(timeout); err != nil {
+	wait := timeout
+	if !m.anyStaying() {
+		wait = min(timeout, unheardLeaveWait)
+	}
+	if err := m.ml.Leave(wait); err != nil {
+		if !m.anyStaying() {
+			m.log.Debug("leave not confirmed by gossip; no member stays to hear it", "err", err)
+			return nil
+		}
 		return fmt.Errorf("gossip: leave: %w", err)
 	}
 	return nil
+}
+
+// unheardLeaveWait bounds the wait for the leave broadcast when no other
+// member stays in the mesh.
+const unheardLeaveWait = 500 * time.Millisecond
+
+// anyStaying reports whether another member is alive and not leaving.
+func (m *Mesh) anyStaying() bool {
+	return len(m.table.withStatus(StatusAlive)) > 0
 }
 
 // ForceLeave marks a failed member as left on every node, so that it is
@@ -243,20 +273,22 @@ func (m *Mesh) ForceLeave(name string) error {
 	if mem.Status != StatusFailed && mem.Status != StatusLeft {
 		return fmt.Errorf("gossip: force-leave: %s is %s, not failed", name, mem.Status)
 	}
-	m.leaveIntent(name)
+	m.leaveIntent(leaveMsg{Node: name, Boot: mem.Tags[MetaBoot]})
 	return nil
 }
 
 // leaveIntent applies a leave announced by a node or forced on it. The
 // first time it changes something, it passes the message on: memberlist
 // does not forward user broadcasts, so each receiver spreads it further.
-func (m *Mesh) leaveIntent(name string) {
-	mem, changed := m.table.intendLeave(name)
+// An intent that names another run of the node than the one in the table
+// (it still circulates after the node restarted) is ignored.
+func (m *Mesh) leaveIntent(msg leaveMsg) {
+	mem, changed := m.table.intendLeave(msg.Node, msg.Boot)
 	if !changed {
 		return
 	}
-	_ = m.broadcastControl(msgLeave, leaveMsg{Node: name})
-	m.log.Info("member "+mem.Status.String(), "node", name)
+	_ = m.broadcastControl(msgLeave, msg)
+	m.log.Info("member "+mem.Status.String(), "node", msg.Node)
 	if mem.Status == StatusLeft {
 		m.events.publish(Event{Type: EventLeave, Member: mem})
 	}
@@ -309,6 +341,8 @@ func (m *Mesh) maintain(ctx context.Context) {
 			m.reconnect()
 		case <-save.C:
 			m.savePeers(false)
+		case <-m.saveFirst:
+			m.savePeersFirst()
 		}
 	}
 }

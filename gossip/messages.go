@@ -24,8 +24,11 @@ const (
 // maxControlMsg bounds control messages; larger ones are dropped.
 const maxControlMsg = 64 << 10
 
+// leaveMsg announces that a node is leaving. Boot is the boot nonce
+// (MetaBoot) of the run that leaves; empty from nodes that predate it.
 type leaveMsg struct {
 	Node string
+	Boot string `json:",omitempty"`
 }
 
 // decodeControl decodes a control message body into v, strictly.
@@ -56,7 +59,7 @@ func (m *Mesh) handleMessage(b []byte) {
 			return
 		}
 		if msg.Node != m.cfg.NodeName {
-			m.leaveIntent(msg.Node)
+			m.leaveIntent(msg)
 		}
 	case msgKeyringReq:
 		var req keyringRequest

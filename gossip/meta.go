@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	cryptorand "crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +19,9 @@ const (
 	MetaSite    = "site"    // edge location
 	MetaRPC     = "rpc"     // host:port of the node's RPC listener
 	MetaVersion = "version" // build version
+	// MetaBoot is drawn at random each time a node starts, so that news
+	// about one run of a node (its leave) is not applied to the next.
+	MetaBoot = "boot"
 )
 
 const metaFormat byte = 1
@@ -30,7 +35,15 @@ func (c *Config) meta() map[string]string {
 		m = map[string]string{}
 	}
 	m[MetaID] = c.NodeID
+	m[MetaBoot] = "00000000" // the size of a boot nonce, for Validate; New draws it
 	return m
+}
+
+// newBoot draws a boot nonce: 8 characters, 48 random bits.
+func newBoot() string {
+	var b [6]byte
+	cryptorand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // encodeMeta encodes metadata as a format byte then, in key order,

@@ -50,13 +50,18 @@ func (t *table) get(name string) (Member, bool) {
 }
 
 // intendLeave records that a member announced it is leaving: an alive
-// member becomes leaving, a failed one left. It returns the member and
-// whether it changed.
-func (t *table) intendLeave(name string) (Member, bool) {
+// member becomes leaving, a failed one left. boot, when set, names the run
+// of the node that leaves: an intent of another run than the member's
+// (an earlier one, whose leave still circulates) changes nothing. It
+// returns the member and whether it changed.
+func (t *table) intendLeave(name, boot string) (Member, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m, ok := t.members[name]
 	if !ok {
+		return Member{}, false
+	}
+	if cur := m.Tags[MetaBoot]; boot != "" && cur != "" && cur != boot {
 		return Member{}, false
 	}
 	switch m.Status {

@@ -163,7 +163,7 @@ func checkProfile(s string) error {
 const MaxTagBytes = 256
 
 // reservedTags are metadata keys edgeplane sets itself.
-var reservedTags = []string{"id", "site", "rpc", "version", "fp"}
+var reservedTags = []string{"id", "site", "rpc", "version", "fp", "boot"}
 
 func checkTags(tags map[string]string) error {
 	size := 0

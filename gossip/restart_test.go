@@ -1,0 +1,134 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPeersFileWrittenAtFirstJoin: a node writes its peers file as soon
+// as it has a peer, without waiting for PeersSaveInterval (a minute) or a
+// shutdown, so that one killed within its first minute can rejoin without
+// seeds. The joining side has it when Join returns; the side joined
+// through soon after.
+func TestPeersFileWrittenAtFirstJoin(t *testing.T) {
+	dirs := map[string]string{"f0": t.TempDir(), "f1": t.TempDir()}
+	file := func(name string) string { return filepath.Join(dirs[name], "peers.json") }
+	cfg := func(c *Config) { c.PeersFile = file(c.NodeName) } // default interval: a minute
+	seed := startNode(t, "f0", nil, cfg)
+	joiner := startNode(t, "f1", nil, cfg)
+	if _, err := joiner.Join([]string{seed.addr()}); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := LoadPeers(file("f1"))
+	if err != nil || len(saved) != 1 || saved[0] != seed.addr() {
+		t.Fatalf("joiner's peers file right after the join = %v, %v; want [%s]", saved, err, seed.addr())
+	}
+	waitFor(t, 10*time.Second, func() error {
+		saved, err := LoadPeers(file("f0"))
+		if err != nil || len(saved) != 1 || saved[0] != joiner.addr() {
+			return fmt.Errorf("seed's peers file = %v, %v; want [%s]", saved, err, joiner.addr())
+		}
+		return nil
+	})
+}
+
+// TestLeaveOfEarlierRunIgnored: a node leaves and starts again under the
+// same name before its leave intent has died out. The intent, still
+// passed around, names the earlier run and must not mark the new one
+// leaving.
+func TestLeaveOfEarlierRunIgnored(t *testing.T) {
+	nodes := startMesh(t, "z", 3, nil, nil)
+	allSee(t, 10*time.Second, nodes, names(nodes), StatusAlive)
+	old := nodes[2]
+	oldBoot := old.LocalMember().Tags[MetaBoot]
+	if oldBoot == "" {
+		t.Fatal("no boot nonce in the metadata")
+	}
+	if err := old.Leave(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	old.Shutdown()
+	allSee(t, 10*time.Second, nodes[:2], []string{"z2"}, StatusLeft)
+
+	again := startNode(t, "z2", nil, nil)
+	if again.LocalMember().Tags[MetaBoot] == oldBoot {
+		t.Fatal("a new run drew the boot nonce of the previous one")
+	}
+	if _, err := again.Join([]string{nodes[0].addr()}); err != nil {
+		t.Fatal(err)
+	}
+	allSee(t, 10*time.Second, nodes[:2], []string{"z2"}, StatusAlive)
+
+	// The earlier run's intent arrives again, as from a peer passing it on.
+	stale := encodeControl(msgLeave, leaveMsg{Node: "z2", Boot: oldBoot})
+	nodes[0].handleMessage(stale)
+	if got := statusOf(nodes[0], "z2"); got != StatusAlive {
+		t.Fatalf("after the earlier run's leave intent z2 is %s, want alive", got)
+	}
+	// The current run's intent is applied.
+	nodes[0].handleMessage(encodeControl(msgLeave, leaveMsg{Node: "z2", Boot: again.LocalMember().Tags[MetaBoot]}))
+	if got := statusOf(nodes[0], "z2"); got != StatusLeaving {
+		t.Fatalf("after the current run's leave intent z2 is %s, want leaving", got)
+	}
+}
+
+// TestLeaveWithNobodyStaying: the last two nodes of a mesh leave at once.
+// Neither has anyone left to hear its leave; neither reports that as an
+// error or logs it above debug.
+func TestLeaveWithNobodyStaying(t *testing.T) {
+	nodes := startMesh(t, "w", 2, nil, nil)
+	allSee(t, 10*time.Second, nodes, names(nodes), StatusAlive)
+	errs := make(chan error, 2)
+	for _, n := range nodes {
+		go func() { errs <- n.Leave(5 * time.Second) }()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Errorf("leave: %v", err)
+		}
+	}
+	for _, n := range nodes {
+		for _, line := range strings.Split(n.logs.String(), "\n") {
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				t.Errorf("%s logged: %s", n.cfg.NodeName, line)
+			}
+		}
+	}
+}
+
+// TestMemberlistLogLevels: memberlist's lines keep their level, except
+// warnings a healthy mesh produces in its ordinary life.
+func TestMemberlistLogLevels(t *testing.T) {
+	tests := []struct {
+		line string
+		want slog.Level
+	}{
+		{"[WARN] memberlist: Refuting a dead message (from: b)", slog.LevelInfo},
+		{"[WARN] memberlist: Refuting a suspect message (from: a)", slog.LevelWarn},
+		{"[ERR] memberlist: Failed to send ping: write: connection refused", slog.LevelError},
+		{"[DEBUG] memberlist: Stream connection from=127.0.0.1:1", slog.LevelDebug},
+		{"[INFO] memberlist: Marking b as failed, suspect timeout reached", slog.LevelInfo},
+	}
+	for _, tt := range tests {
+		h := &levelRecorder{}
+		newMemberlistLogger(slog.New(h)).Print(tt.line)
+		if len(h.levels) != 1 || h.levels[0] != tt.want {
+			t.Errorf("%q logged at %v, want %v", tt.line, h.levels, tt.want)
+		}
+	}
+}
+
+type levelRecorder struct{ levels []slog.Level }
+
+func (h *levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.levels = append(h.levels, r.Level)
+	return nil
+}
+func (h *levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *levelRecorder) WithGroup(string) slog.Handler      { return h }
