@@ -44,7 +44,9 @@ type Agent struct {
 	// meshReady publishes mesh to goroutines started before it exists.
 	meshReady atomic.Pointer[gossip.Mesh]
 	rpc       *rpc
-	replica   *replica.Replica
+	// members lets RPC authentication wait briefly for gossip news.
+	members *memberWaiter
+	replica *replica.Replica
 	// replicaReady publishes replica to gossip and RPC callbacks that may
 	// run before it exists.
 	replicaReady atomic.Pointer[replica.Replica]

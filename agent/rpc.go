@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -37,7 +38,8 @@ type rpc struct {
 	client  *transport.Client
 	agents  *transport.Target // policy for agent-to-agent calls
 	metrics *transport.Metrics
-	tags    map[string]string // gossip tags announcing the endpoint
+	tags    map[string]string  // gossip tags announcing the endpoint
+	verify  tlsmesh.VerifyFunc // checks peers' certificates, as server and client
 }
 
 // startRPC loads or makes the node's certificate for the configured trust
@@ -45,12 +47,13 @@ type rpc struct {
 // the real address and the certificate's fingerprint. Calls are served
 // once Run starts.
 func (a *Agent) startRPC() error {
+	a.members = newMemberWaiter(a.meshReady.Load, memberWait, maxMemberWaiters)
 	cert, verify, mode, err := a.rpcIdentity()
 	if err != nil {
 		return err
 	}
+	r := &rpc{mode: mode, metrics: transport.NewMetrics(), tags: map[string]string{}, verify: verify}
 	tlsCfg := transport.TLSConfig{Certificate: cert, VerifyPeer: verify}
-	r := &rpc{mode: mode, metrics: transport.NewMetrics(), tags: map[string]string{}}
 	interceptors := func(server bool) []transport.Interceptor {
 		chain := []transport.Interceptor{transport.Trace(), transport.Logging(a.log), r.metrics.Interceptor()}
 		if server {
@@ -119,7 +122,24 @@ func (a *Agent) rpcIdentity() (*tls.Certificate, tlsmesh.VerifyFunc, tlsmesh.Mod
 	if a.cfg.Encrypt != "" || a.cfg.EncryptFile != "" || a.hasKeyringFile() {
 		mode = tlsmesh.PinnedEncrypted
 	}
-	return cert, tlsmesh.VerifyPinned(a.announcedFingerprint), mode, nil
+	return cert, a.awaitAnnounced(tlsmesh.VerifyPinned(a.announcedFingerprint)), mode, nil
+}
+
+// awaitAnnounced makes a pinned verifier wait for gossip (see memberWait)
+// when the certificate's node has announced no fingerprint, or another
+// one, yet: it may have just joined or restarted.
+func (a *Agent) awaitAnnounced(verify tlsmesh.VerifyFunc) tlsmesh.VerifyFunc {
+	return func(cs tls.ConnectionState) (string, error) {
+		node, err := verify(cs)
+		if !errors.Is(err, tlsmesh.ErrNotAnnounced) && !errors.Is(err, tlsmesh.ErrFingerprintMismatch) {
+			return node, err
+		}
+		err = a.members.await(func() (err error) {
+			node, err = verify(cs)
+			return err
+		})
+		return node, err
+	}
 }
 
 func (a *Agent) hasKeyringFile() bool {
@@ -159,11 +179,18 @@ func (a *Agent) announcedFingerprint(node string) ([]byte, bool) {
 }
 
 // isMember reports whether node is a current member (alive, suspect or
-// leaving): the RPC server's auth check.
+// leaving): the RPC server's auth check. A node not (or no longer) known
+// as one is given memberWait for gossip to bring news of it.
 func (a *Agent) isMember(node string) bool {
-	_, ok := a.liveMember(node)
-	return ok
+	return a.members.await(func() error {
+		if _, ok := a.liveMember(node); !ok {
+			return errNotMember
+		}
+		return nil
+	}) == nil
 }
+
+var errNotMember = errors.New("not a current member")
 
 // liveMember may run in a TLS handshake before the mesh has started (the
 // RPC listener binds first), so it reads the mesh through meshReady.
