@@ -10,12 +10,17 @@ import (
 
 // newMemberlistLogger adapts memberlist's "[LEVEL] memberlist: text" log
 // lines to slog, and turns decryption failures into a message that names
-// the likely cause.
-func newMemberlistLogger(l *slog.Logger) *log.Logger {
-	return log.New(&memberlistWriter{log: l}, "", 0)
+// the likely cause. stopping reports that the mesh is shutting down: the
+// sends memberlist's timers still make on the closed sockets then fail,
+// which is no news.
+func newMemberlistLogger(l *slog.Logger, stopping func() bool) *log.Logger {
+	return log.New(&memberlistWriter{log: l, stopping: stopping}, "", 0)
 }
 
-type memberlistWriter struct{ log *slog.Logger }
+type memberlistWriter struct {
+	log      *slog.Logger
+	stopping func() bool
+}
 
 func (w *memberlistWriter) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -32,6 +37,9 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 	if level > slog.LevelInfo && expected(line) {
 		level = slog.LevelInfo
 	}
+	if level > slog.LevelDebug && w.stopping != nil && w.stopping() && strings.Contains(line, "use of closed network connection") {
+		level = slog.LevelDebug
+	}
 	if strings.Contains(line, "decrypt") {
 		w.log.Error("gossip could not be decrypted: the encrypt key is probably wrong (this node's or the peer's)", "detail", line)
 		return len(p), nil
@@ -42,8 +50,9 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 
 // expected reports memberlist warnings that a healthy mesh produces in its
 // ordinary life and that need no operator: a node restarted soon after it
-// stopped hears of its own earlier death (its leave, or peers that saw it
-// fail) and refutes it by announcing a newer incarnation.
+// stopped hears of its earlier run (its leave, peers that saw it fail, or
+// its old metadata) and refutes it by announcing a newer incarnation.
+// Refuting a suspicion stays a warning: it tells of lost probes.
 func expected(line string) bool {
-	return strings.HasPrefix(line, "Refuting a dead message")
+	return strings.HasPrefix(line, "Refuting a dead message") || strings.HasPrefix(line, "Refuting an alive message")
 }

@@ -92,7 +92,7 @@ func New(cfg Config) (*Mesh, error) {
 	mc.RequireNodeNames = false
 	d := &delegate{m: m}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
-	mc.Logger = newMemberlistLogger(m.log)
+	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load)
 	m.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes:       func() int { return m.ml.NumMembers() },
 		RetransmitMult: cfg.BroadcastRetransmitMult,

@@ -105,18 +105,22 @@ func TestLeaveWithNobodyStaying(t *testing.T) {
 // warnings a healthy mesh produces in its ordinary life.
 func TestMemberlistLogLevels(t *testing.T) {
 	tests := []struct {
-		line string
-		want slog.Level
+		line     string
+		stopping bool
+		want     slog.Level
 	}{
-		{"[WARN] memberlist: Refuting a dead message (from: b)", slog.LevelInfo},
-		{"[WARN] memberlist: Refuting a suspect message (from: a)", slog.LevelWarn},
-		{"[ERR] memberlist: Failed to send ping: write: connection refused", slog.LevelError},
-		{"[DEBUG] memberlist: Stream connection from=127.0.0.1:1", slog.LevelDebug},
-		{"[INFO] memberlist: Marking b as failed, suspect timeout reached", slog.LevelInfo},
+		{"[WARN] memberlist: Refuting a dead message (from: b)", false, slog.LevelInfo},
+		{"[WARN] memberlist: Refuting a suspect message (from: a)", false, slog.LevelWarn},
+		{"[WARN] memberlist: Refuting an alive message for 'b' (127.0.0.1:7946) meta:([1] VS [1]), vsn:([1] VS [1])", false, slog.LevelInfo},
+		{"[ERR] memberlist: Failed to send ping: write: connection refused", false, slog.LevelError},
+		{"[DEBUG] memberlist: Stream connection from=127.0.0.1:1", false, slog.LevelDebug},
+		{"[INFO] memberlist: Marking b as failed, suspect timeout reached", false, slog.LevelInfo},
+		{"[ERR] memberlist: Failed to send gossip to 127.0.0.1:2: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection", true, slog.LevelDebug},
+		{"[ERR] memberlist: Failed to send gossip to 127.0.0.1:2: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection", false, slog.LevelError},
 	}
 	for _, tt := range tests {
 		h := &levelRecorder{}
-		newMemberlistLogger(slog.New(h)).Print(tt.line)
+		newMemberlistLogger(slog.New(h), func() bool { return tt.stopping }).Print(tt.line)
 		if len(h.levels) != 1 || h.levels[0] != tt.want {
 			t.Errorf("%q logged at %v, want %v", tt.line, h.levels, tt.want)
 		}

@@ -187,7 +187,7 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		}
 		failures[p.Name]++
 		lastErr = err
-		r.cfg.Log.Warn("bootstrap stream failed; resuming from another peer", "peer", p.Name, "after", pull.after, "err", err)
+		r.cfg.Log.Info("bootstrap stream failed; resuming from another peer", "peer", p.Name, "after", pull.after, "err", err)
 	}
 	return res, fmt.Errorf("replica: bootstrap: %w", lastErr)
 }
