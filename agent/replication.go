@@ -119,7 +119,7 @@ func (a *Agent) replicationStats() map[string]string {
 		"broadcast_queue": strconv.Itoa(queued), "broadcast_pruned": u(pruned),
 		"applied": u(s.Applied), "duplicate": u(s.Duplicate), "rejected": u(s.Rejected),
 		"malformed": u(s.Malformed), "syncs": u(s.Syncs), "sync_failures": u(s.SyncFailures),
-		"sync_refused":      u(s.SyncRefused),
+		"sync_refused": u(s.SyncRefused), "sync_deferred": u(s.SyncDeferred),
 		"tombstone_horizon": stampOr(a.store.Horizon(), "none"), "sync_mark": stampOr(a.replica.SyncMark(), "never"),
 		"sync_bytes_sent": u(s.SyncBytesSent), "sync_bytes_received": u(s.SyncBytesRecv),
 		"digest_root":    strconv.FormatUint(a.store.DigestRoot(), 16),

@@ -51,5 +51,7 @@
 // lacks the deletes the other has forgotten. A horizon later than
 // TombstoneTTL before this node's clock plus MaxClockDrift comes from a
 // clock that runs fast; that peer is not synced with. A stale node, or one
-// pulling, refuses to be a sync partner or a bootstrap source.
+// pulling, refuses to be a sync partner or a bootstrap source. A caller
+// counts a refusal by a pulling peer apart, as deferred (Stats.SyncDeferred):
+// it says nothing about horizons or clocks, only that the peer is new.
 package replica

@@ -18,7 +18,8 @@ const markPersistEvery = 5 * time.Minute
 var (
 	errPeerClock = errors.New("the peer's tombstone horizon is ahead of this node's clock: its clock runs fast")
 	errStale     = errors.New("this node was away longer than the peer's tombstone horizon")
-	errRefused   = errors.New("the peer refused: it is pulling a snapshot, or was away past this node's horizon")
+	errRefused   = errors.New("the peer refused: one side was away past the other's horizon, or a clock runs fast")
+	errDeferred  = errors.New("the peer is pulling a snapshot; syncing with it later")
 )
 
 // synced moves the sync mark to m: this node held everything a peer held

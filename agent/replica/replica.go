@@ -95,7 +95,10 @@ type Stats struct {
 	Applied, Duplicate, Rejected uint64 // received records
 	Malformed                    uint64 // received records and gossip payloads dropped as malformed
 	Syncs, SyncFailures          uint64
-	SyncRefused                  uint64 // rounds a peer refused (see DigestResponse)
+	// SyncRefused counts rounds a peer refused over the tombstone horizon
+	// or a clock running fast (see DigestResponse); SyncDeferred those it
+	// put off because it was pulling a snapshot, as a new node does.
+	SyncRefused, SyncDeferred    uint64
 	SyncBytesSent, SyncBytesRecv uint64 // approximate, encoded records and hashes
 }
 
@@ -108,6 +111,7 @@ type Replica struct {
 
 	applied, duplicate, rejected, malformed atomic.Uint64
 	syncs, syncFailures, syncRefused        atomic.Uint64
+	syncDeferred                            atomic.Uint64
 	bytesSent, bytesRecv                    atomic.Uint64
 
 	pushes  chan []Record // large local writes waiting to be pushed
@@ -195,7 +199,7 @@ func (r *Replica) Stats() Stats {
 	return Stats{
 		Applied: r.applied.Load(), Duplicate: r.duplicate.Load(), Rejected: r.rejected.Load(),
 		Malformed: r.malformed.Load(), Syncs: r.syncs.Load(), SyncFailures: r.syncFailures.Load(),
-		SyncRefused:   r.syncRefused.Load(),
+		SyncRefused: r.syncRefused.Load(), SyncDeferred: r.syncDeferred.Load(),
 		SyncBytesSent: r.bytesSent.Load(), SyncBytesRecv: r.bytesRecv.Load(),
 	}
 }
@@ -389,6 +393,8 @@ func (r *Replica) SyncRandom(ctx context.Context) bool {
 			return true
 		case errors.Is(err, errStale):
 			return false
+		case errors.Is(err, errDeferred):
+			r.syncDeferred.Add(1)
 		case errors.Is(err, errRefused), errors.Is(err, errPeerClock):
 			r.syncRefused.Add(1)
 		default:

@@ -61,6 +61,8 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	case r.awayPast(dig.Horizon):
 		r.becomeStale(peer.Name, dig.Horizon)
 		return res, errStale
+	case dig.Refused && dig.Pulling:
+		return res, errDeferred
 	case dig.Refused || dig.Mark < req.Horizon:
 		return res, errRefused
 	}
@@ -202,7 +204,7 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 	resp := &DigestResponse{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
 	switch {
 	case r.pulling.Load():
-		resp.Refused = true
+		resp.Refused, resp.Pulling = true, true
 	case req.Root == resp.Root:
 		resp.Equal = true
 		r.stale.Store(false)

@@ -97,8 +97,9 @@ type DigestRequest struct {
 
 // DigestResponse says whether the roots match and, if not, carries every
 // bucket hash of the responder, with the responder's marks. Refused: the
-// responder is pulling a snapshot, or one side was away past the other's
-// horizon; nothing is exchanged.
+// responder is pulling a snapshot (Pulling is set too: the caller tries
+// again later), or one side was away past the other's horizon, or the
+// caller's clock runs fast; nothing is exchanged.
 type DigestResponse struct {
 	Equal   bool     `cbor:"1,keyasint"`
 	Buckets []uint64 `cbor:"2,keyasint,omitempty"`
@@ -106,6 +107,7 @@ type DigestResponse struct {
 	Mark    uint64   `cbor:"4,keyasint,omitempty"`
 	Refused bool     `cbor:"5,keyasint,omitempty"`
 	Root    uint64   `cbor:"6,keyasint,omitempty"` // the responder's digest root
+	Pulling bool     `cbor:"7,keyasint,omitempty"`
 }
 
 // KeyHash is a (key, record hash) pair of a digest bucket.

@@ -70,6 +70,21 @@ func TestHealthyMeshLogsNoWarnings(t *testing.T) {
 		}
 	}
 
+	// Joining nodes put anti-entropy off while they pull their snapshot:
+	// deferred, never refused, in a healthy mesh.
+	for _, p := range []*agentProc{seed, a, b2} {
+		var self struct{ Stats map[string]map[string]string }
+		getJSON(t, p.url("/v1/agent/self"), &self)
+		repl := self.Stats["replication"]
+		if repl["sync_refused"] != "0" || repl["sync_deferred"] == "" {
+			t.Errorf("%s: sync_refused %q, sync_deferred %q; want 0 refused and a deferred count", p.httpAddr, repl["sync_refused"], repl["sync_deferred"])
+		}
+		info, _, _ := p.cli(t, "info")
+		if !strings.Contains(info, "sync_deferred = ") {
+			t.Errorf("edgeplane info shows no sync_deferred:\n%s", info)
+		}
+	}
+
 	// Stop one, then the last two together: each leaves the mesh.
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := a.wait(); code != 0 {
