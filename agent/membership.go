@@ -123,7 +123,7 @@ func (a *Agent) loadKeyring() (*memberlist.Keyring, error) {
 }
 
 // joinMesh joins in the background through the configured seeds or, with
-// none, through the peers saved before the last shutdown.
+// none, through the peers saved in the data dir (see gossip.Config.PeersFile).
 func (a *Agent) joinMesh(ctx context.Context) {
 	seeds := a.cfg.RetryJoin
 	if len(seeds) == 0 {
@@ -132,7 +132,7 @@ func (a *Agent) joinMesh(ctx context.Context) {
 			a.log.Warn("could not read saved peers", "err", err)
 		}
 		if len(saved) > 0 {
-			a.log.Info("rejoining through peers saved at the last shutdown", "peers", saved)
+			a.log.Info("rejoining through peers saved in the data dir", "peers", saved)
 		}
 		seeds = saved
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -94,6 +96,29 @@ func TestRestartedAgentRejoinsWithoutJoin(t *testing.T) {
 	again := startAgent(t, "-node", "a", "-data-dir", dir, "-retry-interval", "100ms")
 	waitMembers(t, seed, "a", "alive")
 	waitMembers(t, again, "seed", "alive")
+}
+
+// TestKilledAgentRejoinsWithoutJoin: an agent killed right after its
+// first join, long before the minute at which peers are saved by the
+// timer, has its peers file already and rejoins through it when started
+// again (on its ports, as a service is) without -join.
+func TestKilledAgentRejoinsWithoutJoin(t *testing.T) {
+	seed := startAgent(t, "-dev", "-node", "seed")
+	dir := t.TempDir()
+	a := startAgent(t, "-node", "a", "-data-dir", dir, "-retry-interval", "100ms", "-join", seed.gossipAddr)
+	a.waitLog("joined the mesh")
+	saved, err := os.ReadFile(filepath.Join(dir, "peers.json"))
+	if err != nil || !strings.Contains(string(saved), seed.gossipAddr) {
+		t.Fatalf("peers file right after the join = %q, %v; want the seed %s", saved, err, seed.gossipAddr)
+	}
+
+	a.cmd.Process.Kill()
+	a.wait()
+	again := startAgent(t, "-node", "a", "-data-dir", dir, "-retry-interval", "100ms",
+		"-gossip-port", port(a.gossipAddr), "-rpc-port", port(a.rpcAddr()))
+	again.waitLog("rejoining through peers saved in the data dir")
+	waitMembers(t, again, "seed", "alive")
+	waitMembers(t, seed, "a", "alive")
 }
 
 // TestJoinAndLeaveCommands drives membership from the CLI: join a running
