@@ -150,6 +150,11 @@ type Config struct {
 	// the agent keeps its state in a temporary directory when DataDir is
 	// empty. See DevDefault.
 	Dev bool
+
+	// extra holds the values of options this package's tests register,
+	// by key, so that they need no field of their own. Nil in the agent.
+	// It is replaced, never written to, so copies of a Config stay apart.
+	extra map[string]any
 }
 
 // Default returns the production defaults. NodeName is the host name, or

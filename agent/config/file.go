@@ -16,25 +16,46 @@ import (
 
 // origins records, for each key set by a file, an environment variable or a
 // flag, where its current value came from. Keys absent were left at their
-// default.
+// default. For a block list it also records the position of every value in
+// the blocks, by path ("services[0].checks[1].interval").
 type origins map[string]string
 
-// source returns where key's value came from, "default" if it was never
-// set, or "" when no origins were recorded (Config.Validate).
+// source returns where the value at key came from, "default" if it was
+// never set, or "" when no origins were recorded (Config.Validate). For a
+// path inside a block list whose value was not written in a file, it is
+// the position of the closest enclosing value that was: the block that
+// lacks a required field.
 func (o origins) source(key string) string {
 	if o == nil {
 		return ""
 	}
-	if s, ok := o[key]; ok {
-		return s
+	for path := key; path != ""; path = parentPath(path) {
+		if s, ok := o[path]; ok {
+			return s
+		}
 	}
 	return "default"
 }
 
+// parentPath strips the last field or index from a block path:
+// "a[0].b" gives "a[0]", which gives "a", which gives "".
+func parentPath(path string) string {
+	if strings.HasSuffix(path, "]") {
+		if i := strings.LastIndexByte(path, '['); i > 0 {
+			return path[:i]
+		}
+		return ""
+	}
+	if i := strings.LastIndexAny(path, ".]"); i >= 0 && path[i] == '.' {
+		return path[:i]
+	}
+	return ""
+}
+
 // readSources applies files in order, then the YAML files of each directory
 // in lexical order, onto c. A later file overrides an earlier one key by
-// key; lists are replaced, not appended. All problems are returned, not
-// just the first.
+// key; lists are replaced, not appended, except block lists, whose blocks
+// are appended (blocks.go). All problems are returned, not just the first.
 func readSources(c *Config, from origins, files, dirs []string) []error {
 	var errs []error
 	for _, path := range files {
@@ -108,13 +129,14 @@ func parseFile(c *Config, from origins, name string, data []byte) []error {
 		return []error{&Error{Source: position(name, root),
 			Err: newProblem(ErrSyntax, "top level must be a mapping of keys to values, got %s", describe(root))}}
 	}
-	return parseMapping(c, from, name, root, "")
+	return parseMapping(c, from, newBlockDecoder(name, from), root, "")
 }
 
-// parseMapping applies the keys of a mapping node. prefix is "" at the top
-// level and "section." inside a section such as tls, whose keys are
-// options named "section.key".
-func parseMapping(c *Config, from origins, name string, node *yaml.Node, prefix string) []error {
+// parseMapping applies the keys of a mapping node of the file blocks
+// decodes. prefix is "" at the top level and "section." inside a section
+// such as tls, whose keys are options named "section.key".
+func parseMapping(c *Config, from origins, blocks *blockDecoder, node *yaml.Node, prefix string) []error {
+	name := blocks.file
 	var errs []error
 	seen := make(map[string]int)
 	for i := 0; i+1 < len(node.Content); i += 2 {
@@ -143,7 +165,7 @@ func parseMapping(c *Config, from origins, name string, node *yaml.Node, prefix 
 				errs = append(errs, &Error{Source: position(name, v), Key: key, Err: err})
 				continue
 			}
-			errs = append(errs, parseMapping(c, from, name, vr, key+".")...)
+			errs = append(errs, parseMapping(c, from, blocks, vr, key+".")...)
 			continue
 		}
 		o, ok := optionsByKey[key]
@@ -151,7 +173,12 @@ func parseMapping(c *Config, from origins, name string, node *yaml.Node, prefix 
 			errs = append(errs, &Error{Source: position(name, k), Key: key, Err: unknownKey(key)})
 			continue
 		}
-		if err := o.fromYAML(c, v); err != nil {
+		if o.readBlocks != nil {
+			if blockErrs := o.readBlocks(c, blocks, v); len(blockErrs) > 0 {
+				errs = append(errs, blockErrs...)
+				continue
+			}
+		} else if err := o.fromYAML(c, v); err != nil {
 			errs = append(errs, &Error{Source: position(name, v), Key: key, Err: err})
 			continue
 		}
@@ -243,7 +270,7 @@ func suggestKey(key string) string {
 	best, bestDist := "", maxSuggestDistance+1
 	for i := range options {
 		o := &options[i]
-		if norm == normalizeKey(o.flag) || key == o.env {
+		if (o.flag != "" && norm == normalizeKey(o.flag)) || (o.env != "" && key == o.env) {
 			return o.key
 		}
 		if d := editDistance(norm, o.key); d < bestDist {

@@ -132,9 +132,10 @@ func TestEditDistance(t *testing.T) {
 	}
 }
 
-// FuzzParseFile feeds arbitrary bytes to the file parser. It must never
-// panic, every error must be an *Error in one sentinel family, and only
-// known keys may be recorded as set.
+// FuzzParseFile feeds arbitrary bytes to the file parser, with a block list
+// registered. It must never panic, every error must be an *Error in one
+// sentinel family, and only known keys (or paths inside a known block list)
+// may be recorded as set.
 func FuzzParseFile(f *testing.F) {
 	seeds := []string{
 		"",
@@ -151,11 +152,17 @@ func FuzzParseFile(f *testing.F) {
 		"{gossip_port: 0x1F, rpc_port: 0o17, site: !!binary aGk=}\n",
 		"<<: {site: a}\n",
 		"\t\x00\xff",
+		"services:\n  - name: web\n    port: 80\n    tags: [a]\n    meta: {k: v, 'a b': c}\n    checks: [{http: x, interval: 10s}]\n",
+		"services: [{name: a, checks: [{intervl: 1s}]}, {prot: 1}]\n",
+		"services: &s [{checks: *s}]\n",
+		"services: [{proxy: {upstreams: {db: {port: -1}}}, priority: 300, weight: .nan}]\n",
+		"site: &t [x, x]\nservices: [{tags: *t}, {tags: *t, meta: {a: 1, a: 2}}]\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
 	kinds := []error{ErrSyntax, ErrUnknownKey, ErrDuplicateKey, ErrType}
+	registerServices(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := Default()
 		from := make(origins)
@@ -179,6 +186,9 @@ func FuzzParseFile(f *testing.F) {
 			}
 		}
 		for key, source := range from {
+			if i := strings.IndexByte(key, '['); i > 0 {
+				key = key[:i] // a path inside a block list
+			}
 			if optionsByKey[key] == nil {
 				t.Fatalf("unknown key %q recorded as set", key)
 			}

@@ -30,6 +30,9 @@ func NewLoader(fs *flag.FlagSet) *Loader {
 	def := Default()
 	for i := range options {
 		o := &options[i]
+		if o.newFlag == nil {
+			continue // file only
+		}
 		v := o.newFlag(&def)
 		fs.Var(v, o.flag, o.help())
 		l.flags[o.flag] = loaderFlag{key: o.key, value: v}
@@ -102,6 +105,9 @@ func applyEnv(c *Config, from origins, env func(string) (string, bool)) []error 
 	var errs []error
 	for i := range options {
 		o := &options[i]
+		if o.fromEnv == nil {
+			continue // file only
+		}
 		s, ok := env(o.env)
 		if !ok {
 			continue

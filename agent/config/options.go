@@ -48,13 +48,16 @@ var options = []option{
 }
 
 // optionsByKey indexes options by configuration key.
-var optionsByKey = func() map[string]*option {
-	m := make(map[string]*option, len(options))
-	for i := range options {
-		m[options[i].key] = &options[i]
+var optionsByKey = indexOptions(options)
+
+// indexOptions maps each row's key to the row.
+func indexOptions(table []option) map[string]*option {
+	m := make(map[string]*option, len(table))
+	for i := range table {
+		m[table[i].key] = &table[i]
 	}
 	return m
-}()
+}
 
 // envPrefix starts every environment variable name.
 const envPrefix = "EDGEPLANE_"
@@ -64,25 +67,43 @@ const envPrefix = "EDGEPLANE_"
 // whatever the field's type, so the loader can walk the table.
 type option struct {
 	key   string // YAML key, also used in errors
-	flag  string // flag name without the dash
-	env   string // environment variable
+	flag  string // flag name without the dash; "" for a file-only option
+	env   string // environment variable; "" for a file-only option
 	usage string // flag help, without the key and env suffix
 
-	// field returns a pointer to the option's field in c.
+	// field returns a pointer to the option's field in c. It is nil only
+	// for options that tests register, which have no field of their own.
 	field func(c *Config) any
+	// value returns the option's current value in c, for Changed.
+	value func(c *Config) any
 
-	// fromYAML sets the field from a file's value node.
+	// fromYAML sets the field from a file's value node. Nil for a block
+	// list, which readBlocks reads instead.
 	fromYAML func(c *Config, n *yaml.Node) error
-	// fromEnv sets the field from an environment variable's text.
+	// readBlocks adds a file's list of blocks to the field, returning
+	// every problem, each an *Error at its own position (blocks.go).
+	readBlocks func(c *Config, d *blockDecoder, n *yaml.Node) []error
+	// fromEnv sets the field from an environment variable's text. Nil for
+	// a file-only option.
 	fromEnv func(c *Config, s string) error
 	// newFlag returns a flag.Value that collects the flag's value until
-	// Load applies it; def supplies the default shown in -help.
+	// Load applies it; def supplies the default shown in -help. Nil for a
+	// file-only option.
 	newFlag func(def *Config) stagedFlag
-	// check applies the option's validation rule.
-	check func(c *Config) error
+	// check applies the option's validation rule. Each problem names the
+	// key, or for a block list the path of the offending field.
+	check func(c *Config) []keyedError
+}
+
+// keyedError is a validation problem at a key, or at a path inside a block
+// list such as "services[0].port".
+type keyedError struct {
+	key string
+	err error
 }
 
 // help is the flag's usage text, naming the key and environment variable.
+// Only options with a flag have one.
 func (o *option) help() string {
 	return fmt.Sprintf("%s (key %s, env %s)", o.usage, o.key, o.env)
 }
@@ -98,6 +119,7 @@ func newOption[T any](key, flagName, usage string, field func(*Config) *T, check
 		env:   envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")),
 		usage: usage,
 		field: func(c *Config) any { return field(c) },
+		value: func(c *Config) any { return *field(c) },
 		fromYAML: func(c *Config, n *yaml.Node) error {
 			v, err := cd.fromYAML(n)
 			if err != nil {
@@ -117,11 +139,14 @@ func newOption[T any](key, flagName, usage string, field func(*Config) *T, check
 		newFlag: func(def *Config) stagedFlag {
 			return &flagValue[T]{codec: cd, field: field, val: cd.clone(*field(def))}
 		},
-		check: func(c *Config) error {
+		check: func(c *Config) []keyedError {
 			if check == nil {
 				return nil
 			}
-			return check(*field(c))
+			if err := check(*field(c)); err != nil {
+				return []keyedError{{key, err}}
+			}
+			return nil
 		},
 	}
 }

@@ -52,7 +52,7 @@ func TestOptionTable(t *testing.T) {
 		}
 	}
 	for _, f := range fields {
-		if _, ok := owner[f.name]; !ok && f.name != "Dev" {
+		if _, ok := owner[f.name]; !ok && f.name != "Dev" && f.name != "extra" {
 			t.Errorf("Config.%s has no option in the table", f.name)
 		}
 	}
@@ -62,10 +62,19 @@ func TestOptionTable(t *testing.T) {
 	seen := make(map[string]string)
 	for i := range options {
 		o := &options[i]
-		if !keyRE.MatchString(o.key) || !flagRE.MatchString(o.flag) || o.env != "EDGEPLANE_"+strings.ToUpper(strings.ReplaceAll(o.key, ".", "_")) {
-			t.Errorf("option %q: bad names key=%q flag=%q env=%q", o.key, o.key, o.flag, o.env)
+		names := []string{"key " + o.key}
+		if o.readBlocks != nil {
+			// A block list is file-only.
+			if !keyRE.MatchString(o.key) || o.flag != "" || o.env != "" || o.newFlag != nil || o.fromEnv != nil || o.fromYAML != nil {
+				t.Errorf("block list %q: bad names or sources flag=%q env=%q", o.key, o.flag, o.env)
+			}
+		} else {
+			if !keyRE.MatchString(o.key) || !flagRE.MatchString(o.flag) || o.env != "EDGEPLANE_"+strings.ToUpper(strings.ReplaceAll(o.key, ".", "_")) {
+				t.Errorf("option %q: bad names key=%q flag=%q env=%q", o.key, o.key, o.flag, o.env)
+			}
+			names = append(names, "flag "+o.flag, "env "+o.env)
 		}
-		for _, name := range []string{"key " + o.key, "flag " + o.flag, "env " + o.env} {
+		for _, name := range names {
 			if prev, dup := seen[name]; dup {
 				t.Errorf("%s used by %q and %q", name, prev, o.key)
 			}
@@ -97,7 +106,7 @@ func TestFlagHelp(t *testing.T) {
 		}
 	}
 	for i := range options {
-		if fs.Lookup(options[i].flag) == nil {
+		if options[i].flag != "" && fs.Lookup(options[i].flag) == nil {
 			t.Errorf("flag -%s not registered", options[i].flag)
 		}
 	}

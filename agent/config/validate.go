@@ -14,9 +14,10 @@ import (
 )
 
 // Validate checks every option against its rule and returns all problems
-// joined with errors.Join, each an *Error naming the key. A Loader validates
-// for you and also fills in each Error's Source; Validate on a hand-built
-// Config leaves Source empty.
+// joined with errors.Join, each an *Error naming the key, or for a block
+// list the path of the offending field ("services[0].port"). A Loader
+// validates for you and also fills in each Error's Source; Validate on a
+// hand-built Config leaves Source empty.
 func (c *Config) Validate() error {
 	return validate(c, nil)
 }
@@ -25,8 +26,8 @@ func validate(c *Config, from origins) error {
 	var errs []error
 	for i := range options {
 		o := &options[i]
-		if err := o.check(c); err != nil {
-			errs = append(errs, &Error{Source: from.source(o.key), Key: o.key, Err: err})
+		for _, p := range o.check(c) {
+			errs = append(errs, &Error{Source: from.source(p.key), Key: p.key, Err: p.err})
 		}
 	}
 	// Rules that involve more than one field.
