@@ -15,7 +15,7 @@
 //
 // So flags > environment > files > defaults. A list is replaced whole by a
 // later layer, never appended to: a second file's retry_join replaces the
-// first's. In the environment a list is comma-separated
+// first's. Block lists (below) are the exception. In the environment a list is comma-separated
 // (EDGEPLANE_RETRY_JOIN=10.0.0.1,10.0.0.2); as a flag it is repeated
 // (-join 10.0.0.1 -join 10.0.0.2). A variable set to the empty string counts
 // as set. Durations use Go syntax everywhere: 72h, 30s, 1h30m.
@@ -56,6 +56,23 @@
 // (ErrSyntax, ErrUnknownKey, ErrDuplicateKey, ErrType, ErrInvalid,
 // ErrSource) for errors.Is. Errors about the gossip key never print it.
 //
+// # Block lists
+//
+// An option may hold a list of structured blocks, each a mapping of fields
+// that may nest further mappings, lists and maps (newBlockOption, in
+// blocks.go). Block lists come from files only, with no flag or
+// environment variable, and the blocks of every file are appended in
+// reading order, as Consul registers the services of every file in its
+// configuration directory. Errors name the path of the value:
+//
+//	/etc/edgeplane/conf.d/web.yaml:6:9: key "services[1].checks[0].intervl": unknown key; did you mean "interval"?
+//	/etc/edgeplane/conf.d/web.yaml:3:11: key "services[0].port": 70000 out of range 0-65535
+//
+// An index counts blocks across the files read so far. A block type's
+// Validate method checks one block and blames a field with *FieldError;
+// the option's rule checks the whole list. Changed treats an empty list or
+// map as absent at any depth.
+//
 // # Adding an option
 //
 // Options are defined once, in the table in options.go. To add one:
@@ -68,6 +85,10 @@
 //     follow from the line.
 //  3. If the field's type is not yet supported (string, int, bool, Duration,
 //     []string), add a codec in codec.go.
+//
+// A block list is one line too: newBlockOption with the key, a usage
+// line, the []B field and an optional rule on the list, where B is a
+// struct whose exported fields all carry a yaml tag.
 //
 // A rule that spans several fields goes in validate, after the table loop.
 package config
