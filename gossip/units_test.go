@@ -164,6 +164,7 @@ func FuzzDecodeMeta(f *testing.F) {
 // whatever arrives, the node must not crash.
 func FuzzHandleMessage(f *testing.F) {
 	f.Add([]byte(`l{"Node":"x"}`))
+	f.Add([]byte(`l{"Node":"x","Boot":"AAAAAAAA"}`))
 	f.Add([]byte(`k{"ID":1,"From":"x","Op":"list"}`))
 	f.Add([]byte(`r{"ID":1,"Node":"x"}`))
 	f.Add([]byte("a payload"))

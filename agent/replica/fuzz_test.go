@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"log/slog"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -130,4 +132,47 @@ func FuzzSyncMessages(f *testing.F) {
 			r.cfg.Store.MergeRange("", c.Records[len(c.Records)-1].Key, r.admit(c.Records), func(*store.Record) bool { return false })
 		}
 	})
+}
+
+// FuzzDigestResponse feeds a peer's digest answer, as untrusted bytes, to
+// the calling side of an anti-entropy round: whatever the peer says
+// (refused, pulling, marks, bucket hashes), the round ends with a result
+// or an error and counts it once.
+func FuzzDigestResponse(f *testing.F) {
+	for _, d := range []DigestResponse{
+		{Equal: true, Root: 1},
+		{Refused: true, Pulling: true, Root: 2},
+		{Refused: true, Horizon: 1 << 62},
+		{Buckets: []uint64{1, 2, 3}, Mark: 9},
+	} {
+		b, _ := cbor.Marshal(d)
+		f.Add(b)
+	}
+	s := newSimNet(f, 1, 2)
+	n := s.nodes["n0"]
+	if _, err := n.st.Put("k", []byte("v"), 0); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := New(Config{
+			Store: n.st, Self: "n0", Broadcast: func(string, []byte) {},
+			Caller: fuzzPeer(b), Peers: func() []Peer { return []Peer{{Name: "n1", Addr: "n1"}} },
+			Wall: func() time.Time { return n.now }, Log: slog.New(slog.DiscardHandler),
+		})
+		r.SyncRandom(context.Background())
+		st := r.Stats()
+		if st.SyncDeferred+st.SyncRefused+st.SyncFailures > 1 {
+			t.Fatalf("one round counted %+v", st)
+		}
+	})
+}
+
+// fuzzPeer answers a digest with its bytes and fails every other call.
+type fuzzPeer []byte
+
+func (p fuzzPeer) Call(_ context.Context, _ Peer, method string, _, resp any) error {
+	if method != MethodDigest {
+		return errCut
+	}
+	return cbor.Unmarshal(p, resp)
 }
