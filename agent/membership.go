@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // Files the membership keeps in the data dir.
@@ -137,7 +138,7 @@ func (a *Agent) joinMesh(ctx context.Context) {
 		seeds = saved
 	}
 	a.mesh.RetryJoin(ctx, seeds, a.cfg.RetryMax,
-		gossip.Backoff{Base: a.cfg.RetryInterval.Duration, Cap: maxJoinBackoff}, nil)
+		resilience.Retry{BackoffBase: a.cfg.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
 }
 
 // Mesh returns the agent's membership.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/edgeplane/edgeplane/agent/config"
-	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // Reload errors.
@@ -54,7 +54,7 @@ var liveOptions = map[string]func(a *Agent, running *config.Config, next config.
 	"retry_join": func(a *Agent, running *config.Config, next config.Config) bool {
 		a.mesh.SetSeeds(next.RetryJoin)
 		a.mesh.RetryJoin(a.stopCtx, next.RetryJoin, next.RetryMax,
-			gossip.Backoff{Base: next.RetryInterval.Duration, Cap: maxJoinBackoff}, nil)
+			resilience.Retry{BackoffBase: next.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
 		running.RetryJoin = next.RetryJoin
 		return true
 	},

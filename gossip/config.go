@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // Timing profiles. Each is a starting point for memberlist's probe, gossip
@@ -96,6 +98,8 @@ type Config struct {
 
 	// Logger receives the mesh's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Clock paces join retries. Default resilience.SystemClock.
+	Clock resilience.Clock
 }
 
 // Errors from New and Validate.
@@ -161,6 +165,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.Clock == nil {
+		d.Clock = resilience.SystemClock{}
 	}
 	return d
 }

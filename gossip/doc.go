@@ -9,7 +9,8 @@
 //
 // A Mesh is this node's view. New starts gossip on the configured address
 // but joins no one; Join contacts seeds once, RetryJoin keeps trying in the
-// background with exponential backoff and jitter (Backoff) until a seed
+// background with exponential backoff and jitter (resilience.Retry, paced
+// on Config.Clock) until a seed
 // answers or the attempts run out, so an agent serves its local API at
 // once, alone if need be.
 //

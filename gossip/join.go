@@ -7,30 +7,17 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
-// Backoff is exponential backoff with full jitter: attempt n (from 0)
-// waits a random duration in [d/2, d] where d = min(Base × 2^n, Cap).
-type Backoff struct {
-	Base, Cap time.Duration
-}
-
-// Delay returns the wait before retry number attempt; rnd is a number in
-// [0, 1) (rand.Float64 in production, fixed in tests).
-func (b Backoff) Delay(attempt int, rnd float64) time.Duration {
-	d := b.Base
-	for i := 0; i < attempt && d < b.Cap; i++ {
-		d *= 2
-	}
-	d = min(d, b.Cap)
-	return d/2 + time.Duration(rnd*float64(d/2))
-}
-
-// RetryJoin joins seeds in the background, retrying with backoff until one
-// answers, maxAttempts attempts have failed (0: no limit), ctx ends or the
-// mesh shuts down. done, if not nil, receives the outcome. Joining never
-// blocks the caller.
-func (m *Mesh) RetryJoin(ctx context.Context, seeds []string, maxAttempts int, backoff Backoff, done func(joined int, err error)) {
+// RetryJoin joins seeds in the background, retrying until one answers,
+// maxAttempts attempts have failed (0: no limit), ctx ends or the mesh shuts
+// down. The pause before retry n is backoff.Backoff(n, u), exponential with
+// equal jitter (backoff.Attempts is not used: maxAttempts bounds the
+// attempts), waited on the mesh's Clock. done, if not nil, receives the
+// outcome. Joining never blocks the caller.
+func (m *Mesh) RetryJoin(ctx context.Context, seeds []string, maxAttempts int, backoff resilience.Retry, done func(joined int, err error)) {
 	if len(seeds) == 0 {
 		return
 	}
@@ -46,7 +33,7 @@ func (m *Mesh) RetryJoin(ctx context.Context, seeds []string, maxAttempts int, b
 	})
 }
 
-func (m *Mesh) retryJoin(ctx context.Context, seeds []string, maxAttempts int, backoff Backoff) (int, error) {
+func (m *Mesh) retryJoin(ctx context.Context, seeds []string, maxAttempts int, backoff resilience.Retry) (int, error) {
 	for attempt := 0; ; attempt++ {
 		n, err := m.Join(seeds)
 		if err == nil {
@@ -57,14 +44,10 @@ func (m *Mesh) retryJoin(ctx context.Context, seeds []string, maxAttempts int, b
 			m.log.Error("giving up joining: every attempt failed; serving alone", "seeds", seeds, "attempts", attempt+1, "err", err)
 			return 0, fmt.Errorf("gossip: join %v: %d attempts failed: %w", seeds, attempt+1, err)
 		}
-		wait := backoff.Delay(attempt, rand.Float64())
+		wait := backoff.Backoff(attempt+1, rand.Float64())
 		m.log.Warn("join failed, retrying", "seeds", seeds, "attempt", attempt+1, "retry_in", wait.Round(time.Millisecond), "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return 0, ctx.Err()
+		if err := m.cfg.Clock.Sleep(ctx, wait); err != nil {
+			return 0, err
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/gossip/faultnet"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 func TestJoinFailLeave(t *testing.T) {
@@ -246,7 +247,7 @@ func TestForceLeave(t *testing.T) {
 func TestRetryJoinGivesUp(t *testing.T) {
 	n := startNode(t, "lonely", nil, nil)
 	done := make(chan error, 1)
-	n.RetryJoin(context.Background(), []string{"127.0.0.1:1"}, 3, Backoff{Base: time.Millisecond, Cap: 5 * time.Millisecond},
+	n.RetryJoin(context.Background(), []string{"127.0.0.1:1"}, 3, resilience.Retry{BackoffBase: time.Millisecond, BackoffCap: 5 * time.Millisecond},
 		func(_ int, err error) { done <- err })
 	if err := <-done; err == nil || !contains(err.Error(), "3 attempts failed") {
 		t.Fatalf("RetryJoin = %v", err)
@@ -256,10 +257,31 @@ func TestRetryJoinGivesUp(t *testing.T) {
 	}
 }
 
+// Join retries pause on the mesh's clock, for the backoff's pauses.
+func TestRetryJoinWaitsOnClock(t *testing.T) {
+	clock := resilience.NewFakeClock(time.Unix(1e9, 0))
+	n := startNode(t, "patient", nil, func(c *Config) { c.Clock = clock })
+	done := make(chan error, 1)
+	n.RetryJoin(context.Background(), []string{"127.0.0.1:1"}, 3, resilience.Retry{BackoffBase: time.Hour, BackoffCap: 10 * time.Hour},
+		func(_ int, err error) { done <- err })
+	if err := <-done; err == nil {
+		t.Fatal("RetryJoin reported success")
+	}
+	sleeps := clock.Sleeps()
+	if len(sleeps) != 2 {
+		t.Fatalf("pauses = %v, want 2 (between 3 attempts)", sleeps)
+	}
+	for i, want := range []time.Duration{time.Hour, 2 * time.Hour} { // steps; equal jitter waits half to all of each
+		if sleeps[i] < want/2 || sleeps[i] > want {
+			t.Errorf("pause %d = %v, want within [%v, %v]", i+1, sleeps[i], want/2, want)
+		}
+	}
+}
+
 func TestRetryJoinStopsAtShutdown(t *testing.T) {
 	n := startNode(t, "quitter", nil, nil)
 	done := make(chan error, 1)
-	n.RetryJoin(context.Background(), []string{"127.0.0.1:1"}, 0, Backoff{Base: time.Hour, Cap: time.Hour},
+	n.RetryJoin(context.Background(), []string{"127.0.0.1:1"}, 0, resilience.Retry{BackoffBase: time.Hour, BackoffCap: time.Hour},
 		func(_ int, err error) { done <- err })
 	n.Shutdown() // waits for the retry goroutine
 	if err := <-done; err == nil {

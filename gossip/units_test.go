@@ -87,27 +87,6 @@ func TestSubscriptionOverflowAsksForResync(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := Backoff{Base: time.Second, Cap: 10 * time.Second}
-	tests := []struct {
-		attempt int
-		rnd     float64
-		want    time.Duration
-	}{
-		{0, 0, 500 * time.Millisecond},
-		{0, 0.999999, time.Second},
-		{1, 0, time.Second},
-		{3, 0, 4 * time.Second},
-		{4, 0, 5 * time.Second}, // capped at 10 s
-		{60, 0.5, 7500 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		if got := b.Delay(tt.attempt, tt.rnd); got.Round(time.Millisecond) != tt.want {
-			t.Errorf("Delay(%d, %v) = %v, want %v", tt.attempt, tt.rnd, got, tt.want)
-		}
-	}
-}
-
 func TestPickAdvertiseAddr(t *testing.T) {
 	ipnet := func(s string) net.Addr {
 		ip, n, _ := net.ParseCIDR(s)

@@ -34,6 +34,28 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// The schedule of gossip join retries (base 1 s, cap 10 s).
+func TestBackoffJoinSchedule(t *testing.T) {
+	r := Retry{BackoffBase: time.Second, BackoffCap: 10 * time.Second}
+	tests := []struct {
+		n    int
+		u    float64
+		want time.Duration
+	}{
+		{1, 0, 500 * time.Millisecond},
+		{1, 0.999999, time.Second},
+		{2, 0, time.Second},
+		{4, 0, 4 * time.Second},
+		{5, 0, 5 * time.Second}, // capped at 10 s
+		{61, 0.5, 7500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := r.Backoff(tt.n, tt.u); got.Round(time.Millisecond) != tt.want {
+			t.Errorf("Backoff(%d, %v) = %v, want %v", tt.n, tt.u, got, tt.want)
+		}
+	}
+}
+
 func TestBackoffEdgeCases(t *testing.T) {
 	if got := (Retry{}).Backoff(3, 0.5); got != 0 {
 		t.Errorf("zero base: got %s, want 0", got)
