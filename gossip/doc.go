@@ -10,9 +10,8 @@
 // A Mesh is this node's view. New starts gossip on the configured address
 // but joins no one; Join contacts seeds once, RetryJoin keeps trying in the
 // background with exponential backoff and jitter (resilience.Retry, paced
-// on Config.Clock) until a seed
-// answers or the attempts run out, so an agent serves its local API at
-// once, alone if need be.
+// on Config.Clock) until a seed answers or the attempts run out, so an
+// agent serves its local API at once, alone if need be.
 //
 // Each member has a Status: alive, suspect (memberlist is probing it),
 // leaving, left (it said goodbye) or failed (it stopped answering). The
