@@ -45,7 +45,7 @@ func testBootstrapResumes(t *testing.T, silent bool) {
 			if _, err := a.st.Put("cfg/late", []byte("during"), 0); err != nil {
 				t.Error(err)
 			}
-			s.pump(len(s.queue))
+			s.pump(all)
 		}
 	}
 	res, err := fresh.r.Bootstrap(context.Background())

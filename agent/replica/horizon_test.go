@@ -128,8 +128,9 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 
 // drain delivers gossip until none is queued, re-gossip included.
 func (s *simNet) drain() {
+	s.spreadWrites()
 	for i := 0; i < 100 && len(s.queue) > 0; i++ {
-		s.pump(len(s.queue))
+		s.pump(all)
 	}
 }
 

@@ -72,6 +72,7 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 		node.st = st
 		node.r = New(Config{
 			Store: st, Self: name,
+			Feed:      st.Subscribe("replica", FeedSize, FeedSources...),
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
@@ -109,8 +110,24 @@ func (s *simNet) broadcast(from string, payload []byte) {
 	}
 }
 
-// pump delivers up to k queued messages, picked at random.
+// spreadWrites has every node spread the writes its feed holds, as the
+// replica's feed goroutine does in an agent.
+func (s *simNet) spreadWrites() {
+	for _, name := range s.names {
+		s.nodes[name].r.spreadQueued()
+	}
+}
+
+// all makes pump deliver every message queued.
+const all = -1
+
+// pump spreads the nodes' writes, then delivers up to k queued messages
+// (all: every one), picked at random.
 func (s *simNet) pump(k int) {
+	s.spreadWrites()
+	if k == all {
+		k = len(s.queue)
+	}
 	for ; k > 0 && len(s.queue) > 0; k-- {
 		i := s.rng.IntN(len(s.queue))
 		d := s.queue[i]
@@ -199,7 +216,8 @@ func (s *simNet) checkSize(b []byte) error {
 	return nil
 }
 
-// contents returns every record a node holds, tombstones included.
+// contents returns every record a node holds, tombstones included, by
+// key, or by "table|key" outside kv.
 func contents(t testing.TB, st *store.Store) map[string]store.Record {
 	t.Helper()
 	all := make([]int, store.DigestBuckets)
@@ -210,19 +228,28 @@ func contents(t testing.TB, st *store.Store) map[string]store.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := make([]string, len(kh))
+	keys := map[string][]string{}
 	for i := range kh {
-		keys[i] = kh[i].Key
-	}
-	recs, err := st.Records(keys)
-	if err != nil {
-		t.Fatal(err)
+		keys[kh[i].Table] = append(keys[kh[i].Table], kh[i].Key)
 	}
 	out := map[string]store.Record{}
-	for _, r := range recs {
-		out[r.Key] = r
+	for table, keys := range keys {
+		recs, err := st.Records(table, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			out[contentsKey(r.Table, r.Key)] = r
+		}
 	}
 	return out
+}
+
+func contentsKey(table, key string) string {
+	if table == store.TableKV {
+		return key
+	}
+	return table + "|" + key
 }
 
 func recordsEqual(a, b map[string]store.Record) bool {
@@ -237,6 +264,7 @@ func runScenario(t testing.TB, seed uint64) {
 	s.drop, s.dup = 0.2, 0.1
 	oracle := map[string]store.Record{}
 	note := func(st *store.Store, key string) {
+		s.spreadWrites() // as the writer's feed goroutine does, at once
 		e, found, _, err := st.Get(key)
 		if err != nil {
 			t.Fatal(err)
@@ -282,7 +310,7 @@ func runScenario(t testing.TB, seed uint64) {
 	// every root is equal.
 	s.group = map[string]int{}
 	s.drop, s.dup = 0, 0
-	s.pump(len(s.queue))
+	s.pump(all)
 	for round := 0; ; round++ {
 		if round == 10 {
 			t.Fatalf("seed %d: no convergence after %d anti-entropy rounds", seed, round)
