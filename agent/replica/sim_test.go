@@ -256,24 +256,32 @@ func recordsEqual(a, b map[string]store.Record) bool {
 	return maps.EqualFunc(a, b, func(x, y store.Record) bool { return store.Compare(&x, &y) == 0 })
 }
 
-// runScenario writes and deletes on random nodes under random partitions,
-// drops, duplicates and reordering, heals, and checks that every node holds
-// exactly the last-writer-wins result of the whole history.
+// runScenario writes and deletes, in kv and in a table declared by these
+// tests alone, on random nodes under random partitions, drops, duplicates
+// and reordering, heals, and checks that every node holds exactly the
+// last-writer-wins result of the whole history.
 func runScenario(t testing.TB, seed uint64) {
 	s := newSimNet(t, seed, 5)
 	s.drop, s.dup = 0.2, 0.1
 	oracle := map[string]store.Record{}
-	note := func(st *store.Store, key string) {
+	note := func(st *store.Store, table, key string) {
 		s.spreadWrites() // as the writer's feed goroutine does, at once
-		e, found, _, err := st.Get(key)
+		var e store.Entry
+		var found bool
+		err := st.View(func(tx *store.Tx) error {
+			var err error
+			e, found, err = tx.Get(table, key)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if found {
-			if o, ok := oracle[key]; ok {
-				oracle[key] = store.Merge(o, e.Record)
+			k := contentsKey(table, key)
+			if o, ok := oracle[k]; ok {
+				oracle[k] = store.Merge(o, e.Record)
 			} else {
-				oracle[key] = e.Record
+				oracle[k] = e.Record
 			}
 		}
 	}
@@ -282,17 +290,23 @@ func runScenario(t testing.TB, seed uint64) {
 		n := s.nodes[s.names[s.rng.IntN(len(s.names))]]
 		n.now = n.now.Add(time.Duration(s.rng.IntN(5)) * time.Millisecond) // clocks may stand still
 		key := "k" + strconv.Itoa(s.rng.IntN(12))
+		table := []string{store.TableKV, simTable}[s.rng.IntN(2)]
 		switch op := s.rng.IntN(10); {
 		case op < 4:
-			if _, err := n.st.Put(key, []byte(fmt.Sprintf("%s-%d", n.name, step)), uint64(step)); err != nil {
+			value, flags := []byte(fmt.Sprintf("%s-%d", n.name, step)), uint64(step)
+			var err error
+			if table == store.TableKV {
+				_, err = n.st.Put(key, value, flags)
+			} else {
+				err = n.st.Update(func(tx *store.Tx) error { _, err := tx.Put(table, key, value, flags); return err })
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
-			note(n.st, key)
+			note(n.st, table, key)
 		case op < 5:
-			if _, err := n.st.Delete(key, nil); err != nil {
-				t.Fatal(err)
-			}
-			note(n.st, key)
+			deleteIn(t, n, table, key)
+			note(n.st, table, key)
 		case op < 8:
 			s.pump(1 + s.rng.IntN(6))
 		case op < 9:
