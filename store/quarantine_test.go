@@ -200,19 +200,7 @@ func checkQuarantined(t *testing.T, s *Store, want ...Record) {
 // valid UTF-8 restores the rest and keeps that record in the quarantine;
 // a newer version of it replaces an older one there, never the reverse.
 func TestRestoreQuarantinesKeysNotUTF8(t *testing.T) {
-	snapshot := func(recs ...Record) *bytes.Buffer {
-		var buf bytes.Buffer
-		sw := NewSnapshotWriter(&buf)
-		for i := range recs {
-			if err := sw.Write(&recs[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := sw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return &buf
-	}
+	snapshot := func(recs ...Record) *bytes.Buffer { return snapshotOf(t, recs...) }
 	s := openStore(t, "", Options{})
 	a := Record{Key: "a", Value: []byte("1"), Version: 10, Origin: "n"}
 	bad := Record{Key: "b\xff", Value: []byte("2"), Version: 10, Origin: "n"}

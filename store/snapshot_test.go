@@ -204,20 +204,7 @@ func FuzzSnapshotReader(f *testing.F) {
 func TestRestoreWithChecksRecords(t *testing.T) {
 	s := openStore(t, "", Options{})
 	now := s.Clock().Now()
-	stream := func(recs ...Record) *bytes.Buffer {
-		var buf bytes.Buffer
-		sw := NewSnapshotWriter(&buf)
-		for i := range recs {
-			if err := sw.Write(&recs[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := sw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return &buf
-	}
-	res, err := s.RestoreWith(stream(
+	res, err := s.RestoreWith(snapshotOf(t,
 		Record{Key: "ok", Value: []byte("1"), Version: now, Origin: "n"},
 		Record{Table: testTable, Key: "ok", Value: []byte("2"), Version: now, Origin: "n"},
 		Record{Key: "no-origin", Version: now},
@@ -230,8 +217,24 @@ func TestRestoreWithChecksRecords(t *testing.T) {
 	if s.Clock().Now() > now+MakeStamp(60_000, 0) {
 		t.Fatal("a rejected stamp moved the clock")
 	}
-	unknown := stream(Record{Table: "nope", Key: "k", Version: now, Origin: "n"})
+	unknown := snapshotOf(t, Record{Table: "nope", Key: "k", Version: now, Origin: "n"})
 	if _, err := s.RestoreWith(unknown, RestoreOptions{}); !errors.Is(err, ErrUnknownTable) {
 		t.Fatalf("restore of an unknown table: %v", err)
 	}
+}
+
+// snapshotOf returns a snapshot stream of recs.
+func snapshotOf(t *testing.T, recs ...Record) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	sw := NewSnapshotWriter(&buf)
+	for i := range recs {
+		if err := sw.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }

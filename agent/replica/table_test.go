@@ -166,16 +166,7 @@ func TestTableBootstraps(t *testing.T) {
 						Value: []byte(store.TableName(table)), Version: store.Stamp(100 + i), Origin: "n9"})
 				}
 			}
-			for _, n := range []*simNode{a, b} {
-				if _, err := n.st.Apply(recs); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, p := range [][2]*simNode{{a, b}, {b, a}} { // sources serve once they have synced
-				if _, err := p[0].r.SyncWith(context.Background(), Peer{Name: p[1].name}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			s.seedSources(t, recs, a, b)
 			s.cutAfter = cut.after
 			var order []string
 			s.tamper = func(msg any) {
