@@ -47,9 +47,9 @@ var registry struct {
 //
 // A name is 1 to 64 bytes of lower-case ASCII letters, digits, '_' and
 // '-', starting with a letter; "kv" is TableKV's. Declaring a name twice
-// is harmless. Tables are declared before any store opens, as package
-// variables are: DeclareTable panics after the first Open, and on an
-// invalid name.
+// is harmless. Tables are declared before they are first used (a store
+// opened, a record or table checked), as package variables are:
+// DeclareTable panics after that, and on an invalid name.
 func DeclareTable(name string) string {
 	if err := checkName(name); err != nil || name == kvName {
 		panic(fmt.Sprintf("store: DeclareTable(%q): not a table name", name))
@@ -57,7 +57,7 @@ func DeclareTable(name string) string {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if registry.frozen != nil {
-		panic(fmt.Sprintf("store: DeclareTable(%q) after a store was opened", name))
+		panic(fmt.Sprintf("store: DeclareTable(%q) after the tables were first used", name))
 	}
 	if !slices.Contains(registry.names, name) {
 		registry.names = append(registry.names, name)
