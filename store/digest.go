@@ -18,7 +18,7 @@ import (
 // digest and a (bucket, key) index are updated in the same transaction as
 // every write, so a sync reads only the differing buckets' entries.
 //
-// Each table keeps its own digest buckets and index (see table); the
+// Each table keeps its own digest buckets and index (see Tables); the
 // digest of the store is their XOR, bucket by bucket, so records of every
 // table take part in one comparison, and a store holding only kv records
 // has the digest it had before tables existed.

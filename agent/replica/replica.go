@@ -270,19 +270,6 @@ func (r *Replica) followFeed(ctx context.Context) {
 	}
 }
 
-// spreadQueued spreads what the feed holds, without waiting: for a caller
-// that runs the replica step by step instead of Run.
-func (r *Replica) spreadQueued() {
-	if r.cfg.Feed == nil {
-		return
-	}
-	changes, resync := r.cfg.Feed.Poll()
-	r.spread(changes)
-	if resync {
-		r.SyncSoon()
-	}
-}
-
 // gossip queues one record for gossip if it fits, and reports whether it
 // did.
 func (r *Replica) gossip(w Record) bool {

@@ -110,6 +110,16 @@ func (s *simNet) broadcast(from string, payload []byte) {
 	}
 }
 
+// spreadQueued spreads what the replica's feed holds, without waiting, as
+// its feed goroutine does under Run.
+func (r *Replica) spreadQueued() {
+	changes, resync := r.cfg.Feed.Poll()
+	r.spread(changes)
+	if resync {
+		r.SyncSoon()
+	}
+}
+
 // spreadWrites has every node spread the writes its feed holds, as the
 // replica's feed goroutine does in an agent.
 func (s *simNet) spreadWrites() {
