@@ -3,8 +3,6 @@ package agent
 import (
 	"strconv"
 	"strings"
-
-	"github.com/edgeplane/edgeplane/store"
 )
 
 // quarantinedRecord is a record of the store's quarantine as
@@ -59,20 +57,16 @@ func quotedList(keys []string, limit int) string {
 	return strings.Join(keys[:limit], " ") + " and " + strconv.Itoa(len(keys)-limit) + " more"
 }
 
-// quarantineRestored keeps the records of a restored snapshot whose keys
-// are not valid UTF-8 in the store's quarantine, and warns of them.
-func (a *Agent) quarantineRestored(recs []store.Record) error {
-	if len(recs) == 0 {
-		return nil
+// warnQuarantined warns of the keys of a restored snapshot that went to
+// the store's quarantine because they are not valid UTF-8.
+func (a *Agent) warnQuarantined(keys []string) {
+	if len(keys) == 0 {
+		return
 	}
-	if err := a.store.Quarantine(recs); err != nil {
-		return err
-	}
-	keys := make([]string, len(recs))
-	for i := range recs {
-		keys[i] = strconv.Quote(recs[i].Key)
+	quoted := make([]string, len(keys))
+	for i := range keys {
+		quoted[i] = strconv.Quote(keys[i])
 	}
 	a.log.Warn("snapshot records whose keys are not valid UTF-8 were quarantined, not restored; see edgeplane info",
-		"count", len(recs), "keys", quotedList(keys, maxLoggedKeys))
-	return nil
+		"count", len(keys), "keys", quotedList(quoted, maxLoggedKeys))
 }

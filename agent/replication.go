@@ -20,6 +20,7 @@ import (
 func (a *Agent) startReplica() {
 	a.replica = replica.New(replica.Config{
 		Store:         a.store,
+		Feed:          a.store.Subscribe("replica", replica.FeedSize, replica.FeedSources...),
 		Self:          a.cfg.NodeName,
 		Broadcast:     a.mesh.Broadcast,
 		Caller:        rpcCaller{target: a.rpc.agents, client: a.rpc.client},
@@ -127,45 +128,21 @@ func (a *Agent) replicationStats() map[string]string {
 	}
 }
 
-// restoreSnapshot merges a snapshot stream into the store in chunks, by
-// last-writer-wins, spreading what changed like any write. Records whose
-// keys are not valid UTF-8 go to the store's quarantine instead.
+// restoreSnapshot merges a snapshot stream into the store by
+// last-writer-wins, checking its records as records from a peer; the
+// replica spreads what changed, from the store's feed, like any write.
+// Records whose keys are not valid UTF-8 go to the store's quarantine
+// instead.
 func (a *Agent) restoreSnapshot(r io.Reader) (httpapi.RestoreResult, error) {
-	const chunk = 1024
-	sr := store.NewSnapshotReader(r)
-	batch := make([]store.Record, 0, chunk)
-	var res httpapi.RestoreResult
-	flush := func() error {
-		valid, invalid := store.SplitInvalidUTF8(batch)
-		res.Changed += a.replica.ApplyAndSpread(valid)
-		batch = batch[:0]
-		if err := a.quarantineRestored(invalid); err != nil {
-			return err
-		}
-		res.Quarantined += len(invalid)
-		return nil
+	res, err := a.store.RestoreWith(r, store.RestoreOptions{MaxAhead: a.cfg.MaxClockDrift.Duration})
+	a.warnQuarantined(res.Quarantined)
+	out := httpapi.RestoreResult{Changed: res.Changed, Quarantined: len(res.Quarantined)}
+	if err != nil {
+		return out, err
 	}
-	for {
-		rec, err := sr.Next()
-		if err != nil && err != io.EOF {
-			if ferr := flush(); ferr != nil {
-				return res, ferr
-			}
-			return res, err
-		}
-		if err == nil {
-			batch = append(batch, rec)
-		}
-		if len(batch) == chunk || (err == io.EOF && len(batch) > 0) {
-			if ferr := flush(); ferr != nil {
-				return res, ferr
-			}
-		}
-		if err == io.EOF {
-			a.log.Info("snapshot restored", "changed", res.Changed, "quarantined", res.Quarantined)
-			return res, nil
-		}
-	}
+	a.log.Info("snapshot restored", "changed", res.Changed, "quarantined", len(res.Quarantined),
+		"malformed", res.Malformed, "rejected_clock_ahead", res.Rejected)
+	return out, nil
 }
 
 // replicationState is the answer of /v1/edgeplane/replication.

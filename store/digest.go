@@ -17,6 +17,11 @@ import (
 // buckets that differ, and transfer only the records that differ. The
 // digest and a (bucket, key) index are updated in the same transaction as
 // every write, so a sync reads only the differing buckets' entries.
+//
+// Each table keeps its own digest buckets and index (see Tables); the
+// digest of the store is their XOR, bucket by bucket, so records of every
+// table take part in one comparison, and a store holding only kv records
+// has the digest it had before tables existed.
 const DigestBuckets = 4096
 
 var (
@@ -26,8 +31,9 @@ var (
 
 // KeyHash is one entry of a digest bucket.
 type KeyHash struct {
-	Key  string
-	Hash uint64
+	Table string // TableKV or a declared table
+	Key   string
+	Hash  uint64
 }
 
 // BucketOf returns the digest bucket of a key.
@@ -37,7 +43,9 @@ func BucketOf(key string) int {
 }
 
 // RecordHash is the digest's hash of a record: of every replicated field,
-// so two replicas agree on it exactly when they hold the same version.
+// so two replicas agree on it exactly when they hold the same version. The
+// table is hashed last, and only when it is not TableKV, so the hash of a
+// kv record is what it was before tables existed.
 func RecordHash(r *Record) uint64 {
 	h := sha256.New()
 	var b [binary.MaxVarintLen64]byte
@@ -53,11 +61,16 @@ func RecordHash(r *Record) uint64 {
 	if r.Deleted {
 		write([]byte{1})
 	}
+	if r.Table != TableKV {
+		write([]byte("table"))
+		write([]byte(r.Table))
+	}
 	var sum [sha256.Size]byte
 	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
 }
 
-// digest is the in-memory copy of the digest bucket.
+// digest is the in-memory copy of the digest: per bucket, the XOR of the
+// tables' digest buckets.
 type digest struct {
 	mu      sync.Mutex
 	buckets [DigestBuckets]uint64
@@ -69,89 +82,93 @@ func indexKey(key string) []byte {
 	return append(bucketKey(BucketOf(key)), key...)
 }
 
-// digestChange XORs h into bucket b within a transaction.
-func (t *txn) digestChange(b int, h uint64) error {
-	if t.buckets == nil {
-		t.buckets = map[int]uint64{}
+// digestChange XORs h into tt's digest bucket b within a transaction.
+func (t *txn) digestChange(tt *tableTx, b int, h uint64) error {
+	if t.deltas == nil {
+		t.deltas = map[int]uint64{}
 	}
-	cur, ok := t.buckets[b]
-	if !ok {
-		cur = getUint(t.digest, bucketKey(b))
-	}
-	cur ^= h
-	t.buckets[b] = cur
-	return putUint(t.digest, bucketKey(b), cur)
+	t.deltas[b] ^= h
+	k := bucketKey(b)
+	return putUint(tt.digests, k, getUint(tt.digests, k)^h)
 }
 
-// indexRecord puts e in the digest and index, replacing the key's
+// indexRecord puts r in tt's digest and index, replacing the key's
 // previous record, whose hash the index holds.
-func (t *txn) indexRecord(e *Entry) error {
-	ik := indexKey(e.Key)
-	h := RecordHash(&e.Record)
+func (t *txn) indexRecord(tt *tableTx, r *Record) error {
+	ik := indexKey(r.Key)
+	h := RecordHash(r)
 	delta := h
-	if v := t.index.Get(ik); len(v) == 8 {
+	if v := tt.index.Get(ik); len(v) == 8 {
 		delta ^= binary.BigEndian.Uint64(v)
 	}
-	if err := t.digestChange(BucketOf(e.Key), delta); err != nil {
+	if err := t.digestChange(tt, BucketOf(r.Key), delta); err != nil {
 		return err
 	}
-	return putUint(t.index, ik, h)
+	return putUint(tt.index, ik, h)
 }
 
-// unindexRecord removes e from the digest and index.
-func (t *txn) unindexRecord(e *Entry) error {
-	ik := indexKey(e.Key)
-	if v := t.index.Get(ik); len(v) == 8 {
-		if err := t.digestChange(BucketOf(e.Key), binary.BigEndian.Uint64(v)); err != nil {
+// unindexRecord removes r from tt's digest and index.
+func (t *txn) unindexRecord(tt *tableTx, r *Record) error {
+	ik := indexKey(r.Key)
+	if v := tt.index.Get(ik); len(v) == 8 {
+		if err := t.digestChange(tt, BucketOf(r.Key), binary.BigEndian.Uint64(v)); err != nil {
 			return err
 		}
 	}
-	return t.index.Delete(ik)
+	return tt.index.Delete(ik)
 }
 
-// publishDigest copies a committed transaction's bucket changes.
-func (s *Store) publishDigest(changed map[int]uint64) {
-	if len(changed) == 0 {
+// publishDigest applies a committed transaction's bucket changes.
+func (s *Store) publishDigest(deltas map[int]uint64) {
+	if len(deltas) == 0 {
 		return
 	}
 	s.dig.mu.Lock()
-	for b, v := range changed {
-		s.dig.buckets[b] = v
+	for b, d := range deltas {
+		s.dig.buckets[b] ^= d
 	}
 	s.dig.mu.Unlock()
 }
 
-// loadDigest fills the in-memory digest; a file written before the digest
-// existed gets it built from its records.
+// loadDigest fills the in-memory digest from every table's; a table
+// without one (a file written before the digest existed) gets it built
+// from its records.
 func (s *Store) loadDigest(tx *bolt.Tx) error {
-	dig := tx.Bucket(bucketDigest)
-	if dig == nil {
-		var err error
-		if dig, err = tx.CreateBucket(bucketDigest); err != nil {
-			return err
-		}
-		idx, err := tx.CreateBucketIfNotExists(bucketIndex)
-		if err != nil {
-			return err
-		}
-		t := &txn{kv: tx.Bucket(bucketKV), digest: dig, index: idx}
-		err = t.kv.ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v)
+	t := &txn{s: s, tx: tx}
+	for _, tb := range s.tables {
+		dig := tx.Bucket(tb.digests)
+		if dig == nil {
+			var err error
+			if dig, err = tx.CreateBucket(tb.digests); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists(tb.index); err != nil {
+				return err
+			}
+			tt := t.table(tb)
+			err = tt.records.ForEach(func(k, v []byte) error {
+				e, err := decodeEntry(string(k), v)
+				if err != nil {
+					return err
+				}
+				e.Table = tb.name
+				return t.indexRecord(tt, &e.Record)
+			})
 			if err != nil {
 				return err
 			}
-			return t.indexRecord(&e)
+		}
+		err := dig.ForEach(func(k, v []byte) error {
+			if len(k) == 2 && len(v) == 8 {
+				s.dig.buckets[binary.BigEndian.Uint16(k)%DigestBuckets] ^= binary.BigEndian.Uint64(v)
+			}
+			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	return dig.ForEach(func(k, v []byte) error {
-		if len(k) == 2 && len(v) == 8 {
-			s.dig.buckets[binary.BigEndian.Uint16(k)%DigestBuckets] = binary.BigEndian.Uint64(v)
-		}
-		return nil
-	})
+	return nil
 }
 
 // DigestRoot returns the hash of all bucket hashes: equal roots mean equal
@@ -184,17 +201,20 @@ func (s *Store) DigestBucketHashes() []uint64 {
 	return append([]uint64(nil), s.dig.buckets[:]...)
 }
 
-// BucketKeys returns the (key, record hash) entries of the given buckets,
-// from the index alone: no record is read.
+// BucketKeys returns the (table, key, record hash) entries of the given
+// buckets, table by table in the order of Tables, from the indexes alone:
+// no record is read.
 func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
 	var out []KeyHash
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketIndex).Cursor()
-		for _, b := range buckets {
-			p := bucketKey(b)
-			for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
-				if len(v) == 8 {
-					out = append(out, KeyHash{Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
+		for _, tb := range s.tables {
+			c := tx.Bucket(tb.index).Cursor()
+			for _, b := range buckets {
+				p := bucketKey(b)
+				for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
+					if len(v) == 8 {
+						out = append(out, KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
+					}
 				}
 			}
 		}
@@ -203,15 +223,19 @@ func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
 	return out, err
 }
 
-// Records returns the stored records of keys, tombstones included; keys
-// the store does not hold are skipped. Each record read is counted (see
-// RecordsRead).
-func (s *Store) Records(keys []string) ([]Record, error) {
+// Records returns the stored records of keys in table, tombstones
+// included; keys the store does not hold are skipped. Each record read is
+// counted (see RecordsRead).
+func (s *Store) Records(table string, keys []string) ([]Record, error) {
+	tb, err := lookupTable(table)
+	if err != nil {
+		return nil, err
+	}
 	var out []Record
-	err := s.view(func(tx *bolt.Tx) error {
-		kv := tx.Bucket(bucketKV)
+	err = s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(tb.records)
 		for _, k := range keys {
-			v := kv.Get([]byte(k))
+			v := b.Get([]byte(k))
 			if v == nil {
 				continue
 			}
@@ -219,6 +243,7 @@ func (s *Store) Records(keys []string) ([]Record, error) {
 			if err != nil {
 				return err
 			}
+			e.Table = tb.name
 			out = append(out, e.Record)
 		}
 		return nil

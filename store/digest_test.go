@@ -11,8 +11,12 @@ import (
 func recomputed(t *testing.T, s *Store) []uint64 {
 	t.Helper()
 	out := make([]uint64, DigestBuckets)
-	for _, k := range allKeys(t, s) {
-		recs, err := s.Records([]string{k})
+	all, err := s.BucketKeys(allBuckets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kh := range all {
+		recs, err := s.Records(kh.Table, []string{kh.Key})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -23,6 +27,15 @@ func recomputed(t *testing.T, s *Store) []uint64 {
 	return out
 }
 
+func allBuckets() []int {
+	all := make([]int, DigestBuckets)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// allKeys returns the kv keys in the digest.
 func allKeys(t *testing.T, s *Store) []string {
 	t.Helper()
 	var keys []string
@@ -32,7 +45,9 @@ func allKeys(t *testing.T, s *Store) []string {
 			t.Fatal(err)
 		}
 		for _, e := range kh {
-			keys = append(keys, e.Key)
+			if e.Table == TableKV {
+				keys = append(keys, e.Key)
+			}
 		}
 	}
 	return keys

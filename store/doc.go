@@ -1,11 +1,19 @@
-// Package store is edgeplane's local replica: the mesh's key/value records
-// in one bbolt file, with the clock, indexes and watches that the agent's
-// API and replication need. It knows nothing of the network.
+// Package store is edgeplane's local replica: the mesh's records in one
+// bbolt file, with the clock, indexes, watches and change feed that the
+// agent's API and replication need, and the node's local, unreplicated
+// state. It knows nothing of the network.
 //
-// # Records and merge
+// # Records, tables and merge
 //
-// A Record is a key, a value, flags, a hybrid logical clock Version, the id
-// of the node that wrote it (Origin) and a Deleted mark (a tombstone).
+// A Record is a table, a key, a value, flags, a hybrid logical clock
+// Version, the id of the node that wrote it (Origin) and a Deleted mark (a
+// tombstone). Its table is TableKV, the key/value store the
+// Consul-compatible API serves, or one a package declares with
+// DeclareTable; merge, the digest, tombstones and the horizon, snapshots,
+// bootstrap and anti-entropy treat every table alike, so a declared table
+// is replicated with no code beyond its declaration. The KV API (Put, Get,
+// List, Watch and the rest) sees only TableKV; Update and View reach every
+// table.
 // Replicas merge by last-writer-wins on (Version, Origin): Merge returns the
 // greater of two records under Compare, a total order, so merging is
 // commutative, associative and idempotent and replicas that receive the
@@ -43,7 +51,25 @@
 //
 // Apply merges records written elsewhere. A record that loses, or equals
 // what the store holds, changes nothing: it takes no index and wakes no
-// watch.
+// watch. Records from elsewhere are checked once, where they are decoded
+// (CheckRecord returns a Checked record), and ApplyChecked and MergeRange
+// take them without checking again.
+//
+// # The change feed
+//
+// Subscribe returns a bounded queue of committed changes, of every table
+// and every source (local writes, records merged from peers or restored
+// from a snapshot, tombstones collected, records forgotten by a
+// bootstrap), in commit order. A commit never waits for a subscriber: one
+// that falls behind is told to resync instead of receiving what it missed.
+// Replication reads the local writes and restores from it to spread them;
+// other components derive their state from it.
+//
+// # Local state
+//
+// Local returns a bucket of state this node keeps but never replicates: it
+// is out of the digest, snapshots, the feed and the modify index. Update
+// writes local state and replicated records in one transaction, one fsync.
 //
 // # Indexes and blocking queries
 //
@@ -57,9 +83,10 @@
 // # Tombstones and snapshots
 //
 // Deletes are tombstones until CollectTombstones removes those older than
-// a horizon. Snapshot streams every record, tombstones included, in short
-// read transactions; Restore merges a stream by last-writer-wins, so it
-// never replaces a newer record with an older one. Every frame of the
+// a horizon. Snapshot streams every record of every table, tombstones
+// included, in short read transactions; Restore merges a stream by
+// last-writer-wins, so it never replaces a newer record with an older one,
+// and reads streams written before tables existed as kv records. Every frame of the
 // stream carries a checksum and the stream ends with a count, so damage and
 // truncation are detected (see SnapshotReader).
 //

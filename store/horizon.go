@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -62,40 +63,48 @@ func raise(v *atomic.Uint64, m uint64) {
 	}
 }
 
-// MergeRange merges recs, a peer's complete records for the key range
-// (after, through] (through "" runs to the last key), by last-writer-wins,
-// and forgets this store's records in that range that recs lack and for
-// which forget reports true: they are removed without a tombstone, as a
-// peer that collected their deletes holds them. It returns the records of
-// recs that changed the store and how many records it forgot. A forgotten
-// key's watches wake, and its index moves forward, as for a delete.
-func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Record) bool) ([]Record, int, error) {
+// MergeRange merges recs, a peer's complete records of table for the key
+// range (after, through] (through "" runs to the last key), by
+// last-writer-wins, and forgets this store's records of table in that
+// range that recs lack and for which forget reports true: they are removed
+// without a tombstone, as a peer that collected their deletes holds them.
+// It returns the records of recs that changed the store and how many
+// records it forgot. A forgotten kv key's watches wake, and its index
+// moves forward, as for a delete; the feed reports each forgotten record
+// (SourceForgotten). Every record of recs must belong to table.
+func (s *Store) MergeRange(table, after, through string, recs []Checked, forget func(*Record) bool) ([]Record, int, error) {
+	tb, err := lookupTable(table)
+	if err != nil {
+		return nil, 0, err
+	}
 	for i := range recs {
-		if err := checkKV(recs[i].Key, recs[i].Value); err != nil {
-			return nil, 0, err
+		if recs[i].rec.Table != tb.name {
+			return nil, 0, fmt.Errorf("store: merge range of %s: a record of %s", TableName(tb.name), TableName(recs[i].rec.Table))
 		}
 	}
 	var (
 		won    []Record
 		doomed []Entry
 	)
-	err := s.write(func(t *txn) error {
+	err = s.write(func(t *txn) error {
 		won, doomed = won[:0], doomed[:0]
+		tt := t.table(tb)
 		// A bootstrap inserts in key order: fuller pages make a smaller
 		// file than the default half-full split.
-		t.kv.FillPercent = 0.9
+		tt.records.FillPercent = 0.9
 		peer := make(map[string]struct{}, len(recs))
 		for i := range recs {
-			peer[recs[i].Key] = struct{}{}
-			ok, err := t.merge(&recs[i])
+			rec := &recs[i].rec
+			peer[rec.Key] = struct{}{}
+			ok, err := t.merge(tt, rec, SourceRemote)
 			if err != nil {
 				return err
 			}
 			if ok {
-				won = append(won, recs[i])
+				won = append(won, *rec)
 			}
 		}
-		c := t.kv.Cursor()
+		c := tt.records.Cursor()
 		k, v := c.First()
 		if after != "" {
 			k, v = c.Seek([]byte(after))
@@ -111,6 +120,7 @@ func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Re
 			if err != nil {
 				return err
 			}
+			e.Table = tb.name
 			if forget(&e.Record) {
 				doomed = append(doomed, e)
 			}
@@ -118,13 +128,15 @@ func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Re
 		// Deleted after the scan: a bbolt cursor skips keys when the
 		// bucket changes under it.
 		for i := range doomed {
-			if err := t.remove(&doomed[i]); err != nil {
-				return err
-			}
 			if !doomed[i].Deleted {
 				t.modify++
 				t.reap = t.modify
-				t.changed = append(t.changed, doomed[i].Key)
+				if tb.name == TableKV {
+					t.changed = append(t.changed, doomed[i].Key)
+				}
+			}
+			if err := t.remove(tt, &doomed[i], SourceForgotten); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -135,11 +147,13 @@ func (s *Store) MergeRange(after, through string, recs []Record, forget func(*Re
 	return won, len(doomed), nil
 }
 
-// remove deletes e's record and its digest entry.
-func (t *txn) remove(e *Entry) error {
+// remove deletes e's record from tt and its digest entry; the feed reports
+// it from src.
+func (t *txn) remove(tt *tableTx, e *Entry, src Source) error {
 	t.dirty = true
-	if err := t.kv.Delete([]byte(e.Key)); err != nil {
+	t.note(e.Record, t.modify, src)
+	if err := tt.records.Delete([]byte(e.Key)); err != nil {
 		return err
 	}
-	return t.unindexRecord(e)
+	return t.unindexRecord(tt, &e.Record)
 }

@@ -56,7 +56,7 @@ func TestMergeRange(t *testing.T) {
 	w := s.Watch("c", false)
 	defer w.Stop()
 	_, _, idxBefore, _ := s.Get("c")
-	won, forgot, err := s.MergeRange("a", "d", peer, func(r *Record) bool { return r.Key != keep.Key })
+	won, forgot, err := s.MergeRange(TableKV, "a", "d", mustCheck(t, peer...), func(r *Record) bool { return r.Key != keep.Key })
 	if err != nil || len(won) != 2 || forgot != 2 { // c, and d's tombstone
 		t.Fatalf("MergeRange = %d won, %d forgotten, %v", len(won), forgot, err)
 	}
@@ -71,7 +71,7 @@ func TestMergeRange(t *testing.T) {
 		t.Fatal("digest differs from the records")
 	}
 	// The last range runs to the end of the store.
-	if _, forgot, err := s.MergeRange("c2", "", nil, func(*Record) bool { return true }); err != nil || forgot != 1 {
+	if _, forgot, err := s.MergeRange(TableKV, "c2", "", nil, func(*Record) bool { return true }); err != nil || forgot != 1 {
 		t.Fatalf("open range: %d forgotten, %v", forgot, err)
 	}
 	if _, found, _, _ := s.Get("e"); found {

@@ -31,31 +31,45 @@ func (s *Store) CAS(key string, value []byte, flags uint64, index *uint64) (Entr
 	)
 	err := s.write(func(t *txn) error {
 		out, ok = Entry{}, false
-		old, found, err := t.get(key)
+		tt := t.kv()
+		old, found, err := tt.get(key)
 		if err != nil {
 			return err
 		}
-		live := found && !old.Deleted
-		if index != nil && !casMatches(*index, old, live) {
+		if index != nil && !casMatches(*index, old, found && !old.Deleted) {
 			return nil
 		}
-		e := Entry{Record: Record{
-			Key: key, Value: value, Flags: flags, Origin: s.nodeID,
-			Version: s.clock.NowAfter(old.Version),
-		}}
-		if live {
-			e.CreateIndex = old.CreateIndex
-		}
-		if err := t.put(&e); err != nil {
-			return err
-		}
-		out, ok = e, true
-		return nil
+		out, err = t.localPut(tt, key, value, flags, old, found)
+		ok = err == nil
+		return err
 	})
-	if err == nil && ok {
-		s.localWritten([]Record{out.Record})
-	}
 	return out, ok, err
+}
+
+// localPut writes key in tt as a local write that replaces old (found:
+// the store held it).
+func (t *txn) localPut(tt *tableTx, key string, value []byte, flags uint64, old Entry, found bool) (Entry, error) {
+	e := Entry{Record: Record{
+		Key: key, Value: value, Flags: flags, Origin: t.s.nodeID,
+		Version: t.s.clock.NowAfter(old.Version),
+	}}
+	if found && !old.Deleted {
+		e.CreateIndex = old.CreateIndex
+	}
+	return e, t.put(tt, &e, SourceLocal)
+}
+
+// localDelete writes a tombstone for key in tt, as a local write that
+// replaces old (found: the store held it).
+func (t *txn) localDelete(tt *tableTx, key string, old Entry, found bool) (Entry, error) {
+	if !found {
+		old = Entry{Record: Record{Key: key}}
+	}
+	tomb := Entry{Record: Record{
+		Key: key, Origin: t.s.nodeID, Deleted: true,
+		Version: t.s.clock.NowAfter(old.Version),
+	}, CreateIndex: old.CreateIndex}
+	return tomb, t.put(tt, &tomb, SourceLocal)
 }
 
 func casMatches(index uint64, old Entry, live bool) bool {
@@ -75,48 +89,33 @@ func (s *Store) Delete(key string, index *uint64) (bool, error) {
 	if err := checkKV(key, nil); err != nil {
 		return false, err
 	}
-	var (
-		ok   bool
-		tomb *Entry
-	)
+	var ok bool
 	err := s.write(func(t *txn) error {
-		ok, tomb = false, nil
-		old, found, err := t.get(key)
+		ok = false
+		tt := t.kv()
+		old, found, err := tt.get(key)
 		if err != nil {
 			return err
 		}
-		live := found && !old.Deleted
-		if index != nil && (*index == 0 || !casMatches(*index, old, live)) {
+		if index != nil && (*index == 0 || !casMatches(*index, old, found && !old.Deleted)) {
 			return nil
 		}
-		ok = true
-		if !found {
-			old = Entry{Record: Record{Key: key}}
-		}
-		tomb = s.tombstone(old)
-		return t.put(tomb)
+		_, err = t.localDelete(tt, key, old, found)
+		ok = err == nil
+		return err
 	})
-	if err == nil && tomb != nil {
-		s.localWritten([]Record{tomb.Record})
-	}
 	return ok, err
-}
-
-func (s *Store) tombstone(old Entry) *Entry {
-	return &Entry{Record: Record{
-		Key: old.Key, Origin: s.nodeID, Deleted: true,
-		Version: s.clock.NowAfter(old.Version),
-	}, CreateIndex: old.CreateIndex}
 }
 
 // DeleteTree writes tombstones for every live key under prefix and returns
 // how many it deleted.
 func (s *Store) DeleteTree(prefix string) (int, error) {
-	var tombs []Record
+	var n int
 	err := s.write(func(t *txn) error {
-		tombs = nil
+		n = 0
+		tt := t.kv()
 		var doomed []Entry
-		c := t.kv.Cursor()
+		c := tt.records.Cursor()
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			e, err := decodeEntry(string(k), v)
@@ -128,53 +127,75 @@ func (s *Store) DeleteTree(prefix string) (int, error) {
 			}
 		}
 		for _, e := range doomed {
-			tomb := s.tombstone(e)
-			if err := t.put(tomb); err != nil {
+			if _, err := t.localDelete(tt, e.Key, e, true); err != nil {
 				return err
 			}
-			tombs = append(tombs, tomb.Record)
 		}
+		n = len(doomed)
 		return nil
 	})
-	if err == nil {
-		s.localWritten(tombs)
-	}
-	return len(tombs), err
+	return n, err
 }
 
-// Apply merges records written elsewhere into the store by last-writer-
-// wins and returns how many changed it. Records that lose, or that equal
-// what the store holds, change nothing: they take no index and wake no
-// watch. Each applied stamp advances the clock; callers reject stamps too
-// far ahead before calling Apply. Large slices are committed in chunks.
+// Apply checks records written elsewhere (CheckRecord) and merges them
+// into the store by last-writer-wins, table by table, and returns how many
+// changed it. Records that lose, or that equal what the store holds,
+// change nothing: they take no index and wake no watch. Each applied stamp
+// advances the clock; callers reject stamps too far ahead before calling
+// Apply. Large slices are committed in chunks; the first record that
+// fails its check stops Apply with the error.
 func (s *Store) Apply(recs []Record) (int, error) {
-	changed, err := s.ApplyChanged(recs)
-	return len(changed), err
+	const chunk = 1024
+	n := 0
+	for len(recs) > 0 {
+		part := recs[:min(chunk, len(recs))]
+		recs = recs[len(part):]
+		checked := make([]Checked, len(part))
+		for i := range part {
+			var err error
+			if checked[i], err = CheckRecord(part[i]); err != nil {
+				return n, err
+			}
+		}
+		changed, err := s.merge(checked, SourceRemote)
+		n += len(changed)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
-// ApplyChanged is Apply returning the records that changed the store, for
-// callers that pass news on (replication re-gossips them).
-func (s *Store) ApplyChanged(recs []Record) ([]Record, error) {
+// ApplyChecked is Apply for records already checked, returning the records
+// that changed the store, for callers that pass news on (replication
+// re-gossips them).
+func (s *Store) ApplyChecked(recs []Checked) ([]Record, error) {
+	return s.merge(recs, SourceRemote)
+}
+
+// merge applies records in chunks, each in a transaction of its own, and
+// returns those that changed the store; the feed reports them from src.
+func (s *Store) merge(recs []Checked, src Source) ([]Record, error) {
 	const chunk = 1024
 	var changed []Record
 	for len(recs) > 0 {
 		part := recs[:min(chunk, len(recs))]
 		recs = recs[len(part):]
-		for i := range part {
-			if err := checkKV(part[i].Key, part[i].Value); err != nil {
-				return changed, err
-			}
-		}
 		var won []Record
 		err := s.write(func(t *txn) error {
 			won = won[:0]
 			for i := range part {
-				ok, err := t.merge(&part[i])
+				rec := &part[i].rec
+				tb, err := lookupTable(rec.Table)
+				if err != nil {
+					return err
+				}
+				ok, err := t.merge(t.table(tb), rec, src)
 				if err != nil {
 					return err
 				}
 				if ok {
-					won = append(won, part[i])
+					won = append(won, *rec)
 				}
 			}
 			return nil
@@ -187,9 +208,9 @@ func (s *Store) ApplyChanged(recs []Record) ([]Record, error) {
 	return changed, nil
 }
 
-// merge stores rec if it beats the stored version of its key.
-func (t *txn) merge(rec *Record) (bool, error) {
-	old, found, err := t.get(rec.Key)
+// merge stores rec in tt if it beats the stored version of its key.
+func (t *txn) merge(tt *tableTx, rec *Record, src Source) (bool, error) {
+	old, found, err := tt.get(rec.Key)
 	if err != nil {
 		return false, err
 	}
@@ -201,7 +222,7 @@ func (t *txn) merge(rec *Record) (bool, error) {
 	if found && !old.Deleted && !rec.Deleted {
 		e.CreateIndex = old.CreateIndex
 	}
-	return true, t.put(&e)
+	return true, t.put(tt, &e, src)
 }
 
 // Get returns the entry for key, tombstones included (check Deleted), and
@@ -296,53 +317,61 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	return nil
 }
 
-// CollectTombstones removes tombstones stamped before horizon and returns
-// how many it removed; when it removes any, it raises the store's
-// collection horizon (Horizon) to horizon in the same transaction. The
-// index of a key or prefix that held one does not go backwards: reads
-// floor their index at the largest collected index.
+// CollectTombstones removes the tombstones of every table stamped before
+// horizon and returns how many it removed; when it removes any, it raises
+// the store's collection horizon (Horizon) to horizon in the same
+// transaction. The index of a key or prefix that held one does not go
+// backwards: reads floor their index at the largest collected index. The
+// feed reports each removal (SourceCollected).
 func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
+	due := func(e *Entry) bool { return e.Deleted && e.Version < horizon }
 	// A read first: a pass with nothing to collect writes nothing.
-	var due bool
+	var some bool
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketKV).Cursor()
-		for k, v := c.First(); k != nil && !due; k, v = c.Next() {
-			e, err := decodeEntry(string(k), v)
-			if err != nil {
-				return err
+		for _, tb := range s.tables {
+			c := tx.Bucket(tb.records).Cursor()
+			for k, v := c.First(); k != nil && !some; k, v = c.Next() {
+				e, _, err := decodeMeta(string(k), v)
+				if err != nil {
+					return err
+				}
+				some = due(&e)
 			}
-			due = e.Deleted && e.Version < horizon
 		}
 		return nil
 	})
-	if err != nil || !due {
+	if err != nil || !some {
 		return 0, err
 	}
 	var n int
 	err = s.write(func(t *txn) error {
 		n = 0
-		var doomed []Entry
-		err := t.kv.ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v)
+		for _, tb := range s.tables {
+			tt := t.table(tb)
+			var doomed []Entry
+			err := tt.records.ForEach(func(k, v []byte) error {
+				e, err := decodeEntry(string(k), v)
+				if err != nil {
+					return err
+				}
+				if due(&e) {
+					e.Table = tb.name
+					doomed = append(doomed, e)
+					t.reap = max(t.reap, e.ModifyIndex)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			if e.Deleted && e.Version < horizon {
-				doomed = append(doomed, e)
-				t.reap = max(t.reap, e.ModifyIndex)
+			for i := range doomed {
+				if err := t.remove(tt, &doomed[i], SourceCollected); err != nil {
+					return err
+				}
 			}
-			return nil
-		})
-		if err != nil || len(doomed) == 0 {
-			return err
+			n += len(doomed)
 		}
-		for i := range doomed {
-			if err := t.remove(&doomed[i]); err != nil {
-				return err
-			}
-		}
-		n = len(doomed)
-		if uint64(horizon) > getUint(t.meta, metaHorizon) {
+		if n > 0 && uint64(horizon) > getUint(t.meta, metaHorizon) {
 			return t.putMeta(metaHorizon, uint64(horizon))
 		}
 		return nil

@@ -57,7 +57,8 @@ func (s *Store) quarantineInvalid(tx *bolt.Tx) (int, error) {
 	meta := tx.Bucket(bucketMeta)
 	// A file written before the digest existed has no index yet: the
 	// digest is then built from the kv bucket, after this.
-	t := &txn{s: s, kv: kv, meta: meta, digest: tx.Bucket(bucketDigest), index: tx.Bucket(bucketIndex)}
+	t := &txn{s: s, tx: tx, meta: meta}
+	tt := t.kv()
 	reap := getUint(meta, metaReapIndex)
 	for _, k := range bad {
 		e, err := decodeEntry(string(k), kv.Get(k))
@@ -70,8 +71,8 @@ func (s *Store) quarantineInvalid(tx *bolt.Tx) (int, error) {
 		if err := kv.Delete(k); err != nil {
 			return 0, err
 		}
-		if t.digest != nil && t.index != nil {
-			if err := t.unindexRecord(&e); err != nil {
+		if tt.digests != nil && tt.index != nil {
+			if err := t.unindexRecord(tt, &e.Record); err != nil {
 				return 0, err
 			}
 		}
@@ -102,6 +103,9 @@ func (s *Store) Quarantine(recs []Record) error {
 		if utf8.ValidString(recs[i].Key) {
 			return fmt.Errorf("store: quarantine: key %q is valid UTF-8", recs[i].Key)
 		}
+		if canonicalTable(recs[i].Table) != TableKV {
+			return fmt.Errorf("store: quarantine: key %q: not a kv record", recs[i].Key)
+		}
 		if len(recs[i].Key) > MaxKeyLen || len(recs[i].Value) > MaxValueLen {
 			return fmt.Errorf("store: quarantine: key %q: %w", recs[i].Key, ErrInvalidKey)
 		}
@@ -110,7 +114,7 @@ func (s *Store) Quarantine(recs []Record) error {
 		return nil
 	}
 	return s.write(func(t *txn) error {
-		q, err := t.kv.Tx().CreateBucketIfNotExists(bucketQuarantine)
+		q, err := t.tx.CreateBucketIfNotExists(bucketQuarantine)
 		if err != nil {
 			return err
 		}
@@ -149,17 +153,3 @@ func (s *Store) Quarantined() ([]Entry, error) {
 // QuarantinedAtOpen returns how many records Open moved to the quarantine
 // (see Quarantined) because their keys are not valid UTF-8.
 func (s *Store) QuarantinedAtOpen() int { return s.quarantinedAtOpen }
-
-// SplitInvalidUTF8 separates the records whose keys are not valid UTF-8,
-// for the quarantine, from the others. valid reuses recs' array.
-func SplitInvalidUTF8(recs []Record) (valid, invalid []Record) {
-	valid = recs[:0]
-	for i := range recs {
-		if utf8.ValidString(recs[i].Key) {
-			valid = append(valid, recs[i])
-		} else {
-			invalid = append(invalid, recs[i])
-		}
-	}
-	return valid, invalid
-}

@@ -51,8 +51,14 @@ func TestWritesRefuseKeysNotUTF8(t *testing.T) {
 		"CAS":    func() error { _, _, err := s.CAS(bad, []byte("v"), 0, ptr(0)); return err },
 		"Delete": func() error { _, err := s.Delete(bad, nil); return err },
 		"Apply":  func() error { _, err := s.Apply([]Record{rec}); return err },
+		// MergeRange takes only checked records: CheckRecord is the
+		// write path's gate.
 		"MergeRange": func() error {
-			_, _, err := s.MergeRange("", "", []Record{rec}, func(*Record) bool { return false })
+			c, err := CheckRecord(rec)
+			if err != nil {
+				return err
+			}
+			_, _, err = s.MergeRange(TableKV, "", "", []Checked{c}, func(*Record) bool { return false })
 			return err
 		},
 	}
@@ -75,7 +81,7 @@ func TestWritesRefuseKeysNotUTF8(t *testing.T) {
 func writeUnchecked(t *testing.T, s *Store, key string, value []byte, deleted bool) Record {
 	t.Helper()
 	e := Entry{Record: Record{Key: key, Value: value, Version: s.Clock().Now(), Origin: s.NodeID(), Deleted: deleted}}
-	if err := s.write(func(tx *txn) error { return tx.put(&e) }); err != nil {
+	if err := s.write(func(tx *txn) error { return tx.put(tx.kv(), &e, SourceLocal) }); err != nil {
 		t.Fatal(err)
 	}
 	return e.Record
@@ -125,7 +131,7 @@ func TestOpenQuarantinesKeysNotUTF8(t *testing.T) {
 				if _, found, _, _ := s.Get(k); found {
 					t.Fatalf("Get(%q) found a quarantined record", k)
 				}
-				if recs, _ := s.Records([]string{k}); len(recs) != 0 {
+				if recs, _ := s.Records(TableKV, []string{k}); len(recs) != 0 {
 					t.Fatalf("Records(%q) = %v", k, recs)
 				}
 			}
@@ -194,19 +200,7 @@ func checkQuarantined(t *testing.T, s *Store, want ...Record) {
 // valid UTF-8 restores the rest and keeps that record in the quarantine;
 // a newer version of it replaces an older one there, never the reverse.
 func TestRestoreQuarantinesKeysNotUTF8(t *testing.T) {
-	snapshot := func(recs ...Record) *bytes.Buffer {
-		var buf bytes.Buffer
-		sw := NewSnapshotWriter(&buf)
-		for i := range recs {
-			if err := sw.Write(&recs[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := sw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return &buf
-	}
+	snapshot := func(recs ...Record) *bytes.Buffer { return snapshotOf(t, recs...) }
 	s := openStore(t, "", Options{})
 	a := Record{Key: "a", Value: []byte("1"), Version: 10, Origin: "n"}
 	bad := Record{Key: "b\xff", Value: []byte("2"), Version: 10, Origin: "n"}

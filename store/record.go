@@ -11,6 +11,7 @@ import (
 // Record is one replicated key: the unit that the store persists, merges
 // and ships to other nodes.
 type Record struct {
+	Table   string // TableKV ("") or a declared table (see DeclareTable)
 	Key     string
 	Value   []byte
 	Flags   uint64
@@ -30,7 +31,7 @@ type Entry struct {
 
 // Compare orders records by (Version, Origin), the last-writer-wins order.
 // Records with equal (Version, Origin) are ordered by (Deleted, Value,
-// Flags, Key), so that the order is total even over corrupt or forged input
+// Flags, Key, Table), so that the order is total even over corrupt or forged input
 // and Merge stays commutative. It returns -1, 0 or +1.
 func Compare(a, b *Record) int {
 	if c := cmp.Compare(a.Version, b.Version); c != 0 {
@@ -51,7 +52,10 @@ func Compare(a, b *Record) int {
 	if c := cmp.Compare(a.Flags, b.Flags); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Key, b.Key)
+	if c := cmp.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Table, b.Table)
 }
 
 // Merge returns the winner of two versions of a key under last-writer-wins:
@@ -75,6 +79,7 @@ const (
 	entryFormat  byte = 1
 	flagDeleted  byte = 1 << 0
 	maxOriginLen      = 256
+	maxTableLen       = 64
 	// MaxKeyLen is the longest key the store accepts, in bytes.
 	MaxKeyLen = 4096
 	// MaxValueLen is the largest value the store accepts, in bytes.

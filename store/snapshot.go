@@ -14,14 +14,20 @@ import (
 
 // A snapshot stream is a header, one frame per record, and an end frame:
 //
-//	"EPSNAP" 0x00 0x01
+//	"EPSNAP" 0x00 0x02
 //	frame: uvarint(len(payload)) payload crc32c(payload)  (4 bytes, big endian)
-//	payload: uvarint(len(key)) key, then the record as in the store file
+//	payload: uvarint(len(table)) table uvarint(len(key)) key, then the
+//	         record as in the store file (table: "" for kv)
 //	end:   uvarint(0) uvarint(record count) crc32c(count bytes)
 //
 // Every frame carries its own checksum, so a reader never applies a record
-// it has not verified, and a cut stream is detected.
-var snapshotMagic = []byte("EPSNAP\x00\x01")
+// it has not verified, and a cut stream is detected. Version 1 ("EPSNAP"
+// 0x00 0x01), written before tables existed, has no table in its payload:
+// every record is a kv record. Readers take both.
+var (
+	snapshotMagic   = []byte("EPSNAP\x00\x02")
+	snapshotMagicV1 = []byte("EPSNAP\x00\x01")
+)
 
 var (
 	// ErrSnapshotFormat reports a stream that is not an edgeplane snapshot.
@@ -33,7 +39,7 @@ var (
 // errEnd marks a verified end frame.
 var errEnd = errors.New("end of snapshot")
 
-const maxFrame = MaxKeyLen + MaxValueLen + maxOriginLen + 64
+const maxFrame = maxTableLen + MaxKeyLen + MaxValueLen + maxOriginLen + 64
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -57,7 +63,9 @@ func (sw *SnapshotWriter) Write(r *Record) error {
 	if sw.err != nil {
 		return sw.err
 	}
-	p := binary.AppendUvarint(sw.frame[:0], uint64(len(r.Key)))
+	p := binary.AppendUvarint(sw.frame[:0], uint64(len(r.Table)))
+	p = append(p, r.Table...)
+	p = binary.AppendUvarint(p, uint64(len(r.Key)))
 	p = append(p, r.Key...)
 	p = appendEntry(p, &Entry{Record: *r})
 	sw.frame = p
@@ -97,11 +105,12 @@ func (sw *SnapshotWriter) writeFrameBody(p []byte) {
 
 // SnapshotReader decodes a snapshot stream, checking every frame.
 type SnapshotReader struct {
-	r    *bufio.Reader
-	n    uint64
-	buf  []byte
-	err  error
-	init bool
+	r      *bufio.Reader
+	n      uint64
+	buf    []byte
+	err    error
+	init   bool
+	tables bool // version 2: frames name their table
 }
 
 // NewSnapshotReader reads a stream written by SnapshotWriter.
@@ -110,8 +119,9 @@ func NewSnapshotReader(r io.Reader) *SnapshotReader {
 }
 
 // Next returns the next record, io.EOF after a complete stream's end frame,
-// or an error wrapping ErrSnapshotFormat, ErrSnapshotTruncated or
-// ErrCorrupt. Errors stick.
+// or an error wrapping ErrSnapshotFormat, ErrSnapshotTruncated, ErrCorrupt
+// or ErrUnknownTable (a record of a table this binary does not declare).
+// Errors stick.
 func (sr *SnapshotReader) Next() (Record, error) {
 	if sr.err != nil {
 		return Record{}, sr.err
@@ -132,7 +142,13 @@ func (sr *SnapshotReader) next() (Record, error) {
 	if !sr.init {
 		sr.init = true
 		magic := make([]byte, len(snapshotMagic))
-		if _, err := io.ReadFull(sr.r, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
+		if _, err := io.ReadFull(sr.r, magic); err != nil {
+			return Record{}, ErrSnapshotFormat
+		}
+		switch {
+		case bytes.Equal(magic, snapshotMagic):
+			sr.tables = true
+		case !bytes.Equal(magic, snapshotMagicV1):
 			return Record{}, ErrSnapshotFormat
 		}
 	}
@@ -157,14 +173,23 @@ func (sr *SnapshotReader) next() (Record, error) {
 		return Record{}, fmt.Errorf("%w: frame %d checksum", ErrCorrupt, sr.n+1)
 	}
 	d := decoder{b: p[:n]}
+	var table []byte
+	if sr.tables {
+		table = d.bytes(maxTableLen)
+	}
 	key := d.bytes(MaxKeyLen)
 	if d.err != nil || len(key) == 0 {
 		return Record{}, fmt.Errorf("%w: frame %d key", ErrCorrupt, sr.n+1)
+	}
+	tb, err := lookupTable(string(table))
+	if err != nil {
+		return Record{}, fmt.Errorf("frame %d: %w", sr.n+1, err)
 	}
 	e, err := decodeEntry(string(key), d.b)
 	if err != nil {
 		return Record{}, err
 	}
+	e.Table = tb.name
 	sr.n++
 	return e.Record, nil
 }
@@ -186,30 +211,33 @@ func (sr *SnapshotReader) end() error {
 	return errEnd
 }
 
-// Snapshot writes every record, tombstones included, to w as a snapshot
-// stream. It reads in chunks, each in a short read transaction of its own,
-// so a slow reader never holds one transaction open for the whole stream;
-// writes made during the stream may or may not appear in it.
+// Snapshot writes every record of every table, tombstones included, to w
+// as a snapshot stream, table by table in the order of Tables. It reads in
+// chunks, each in a short read transaction of its own, so a slow reader
+// never holds one transaction open for the whole stream; writes made
+// during the stream may or may not appear in it.
 func (s *Store) Snapshot(w io.Writer) (int, error) {
 	const chunk = 1000
 	sw := NewSnapshotWriter(w)
-	after := ""
 	n := 0
-	for {
-		batch, err := s.ScanAfter(after, chunk)
-		if err != nil {
-			return n, err
-		}
-		for i := range batch {
-			if err := sw.Write(&batch[i]); err != nil {
-				return n, fmt.Errorf("store: snapshot: %w", err)
+	for _, tb := range s.tables {
+		after := ""
+		for {
+			batch, err := s.ScanAfter(tb.name, after, chunk)
+			if err != nil {
+				return n, err
 			}
+			for i := range batch {
+				if err := sw.Write(&batch[i]); err != nil {
+					return n, fmt.Errorf("store: snapshot: %w", err)
+				}
+			}
+			n += len(batch)
+			if len(batch) < chunk {
+				break
+			}
+			after = batch[len(batch)-1].Key
 		}
-		n += len(batch)
-		if len(batch) < chunk {
-			break
-		}
-		after = batch[len(batch)-1].Key
 	}
 	if err := sw.Close(); err != nil {
 		return n, fmt.Errorf("store: snapshot: %w", err)
@@ -217,14 +245,18 @@ func (s *Store) Snapshot(w io.Writer) (int, error) {
 	return n, nil
 }
 
-// ScanAfter returns up to n records, tombstones included, in key order
-// starting after the key after ("" starts at the first key), read in one
-// short read transaction. Callers page through the store with it (a
+// ScanAfter returns up to n records of table, tombstones included, in key
+// order starting after the key after ("" starts at the first key), read in
+// one short read transaction. Callers page through a table with it (a
 // snapshot, a bootstrap stream) without holding a transaction open.
-func (s *Store) ScanAfter(after string, n int) ([]Record, error) {
+func (s *Store) ScanAfter(table, after string, n int) ([]Record, error) {
+	tb, err := lookupTable(table)
+	if err != nil {
+		return nil, err
+	}
 	var batch []Record
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketKV).Cursor()
+	err = s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(tb.records).Cursor()
 		k, v := c.First()
 		if after != "" {
 			k, v = c.Seek([]byte(after))
@@ -237,54 +269,12 @@ func (s *Store) ScanAfter(after string, n int) ([]Record, error) {
 			if err != nil {
 				return err
 			}
+			e.Table = tb.name
 			batch = append(batch, e.Record)
 		}
 		return nil
 	})
 	return batch, err
-}
-
-// Restore merges the records of a snapshot stream into the store by
-// last-writer-wins: a record older than what the store holds is ignored, it
-// never overwrites blindly. Records are applied in chunks as they are
-// verified, so a stream cut short leaves the store with a valid merge of
-// its first part and Restore returns an error. It returns how many records
-// changed the store. Records whose keys are not valid UTF-8 (a backup of a
-// store written before keys had to be) go to the quarantine (see
-// Quarantined) instead.
-func (s *Store) Restore(r io.Reader) (int, error) {
-	const chunk = 1024
-	sr := NewSnapshotReader(r)
-	batch := make([]Record, 0, chunk)
-	applied := 0
-	flush := func() error {
-		valid, invalid := SplitInvalidUTF8(batch)
-		n, err := s.Apply(valid)
-		applied += n
-		batch = batch[:0]
-		if err != nil {
-			return err
-		}
-		return s.Quarantine(invalid)
-	}
-	for {
-		rec, err := sr.Next()
-		if err == io.EOF {
-			return applied, flush()
-		}
-		if err != nil {
-			if ferr := flush(); ferr != nil {
-				return applied, ferr
-			}
-			return applied, fmt.Errorf("store: restore: %w", err)
-		}
-		batch = append(batch, rec)
-		if len(batch) == chunk {
-			if err := flush(); err != nil {
-				return applied, err
-			}
-		}
-	}
 }
 
 // VerifySnapshot reads a whole snapshot stream and checks it as Restore

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -150,9 +152,14 @@ func FuzzSnapshotReader(f *testing.F) {
 	_ = sw.Write(&Record{Key: "a", Value: []byte("1"), Version: 1, Origin: "n"})
 	_ = sw.Write(&Record{Key: "b", Deleted: true, Version: 2})
 	_ = sw.Write(&Record{Key: "poison/\xff\xfe", Value: []byte("2"), Version: 3, Origin: "n"})
+	_ = sw.Write(&Record{Table: testTable, Key: "t", Value: []byte("3"), Version: 4, Origin: "n"})
 	_ = sw.Close()
 	f.Add(buf.Bytes())
 	f.Add(snapshotMagic)
+	f.Add(snapshotMagicV1)
+	if v1, err := os.ReadFile("testdata/snapshot-v1.snap"); err == nil {
+		f.Add(v1)
+	}
 	s := openStore(f, "", Options{NoSync: true})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sr := NewSnapshotReader(bytes.NewReader(b))
@@ -188,4 +195,46 @@ func FuzzSnapshotReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRestoreWithChecksRecords: a restore checks each record as one from
+// a peer: records without an origin or a version are dropped and counted,
+// as are, with MaxAhead, those stamped too far ahead; a stream naming a
+// table this binary does not declare stops with ErrUnknownTable.
+func TestRestoreWithChecksRecords(t *testing.T) {
+	s := openStore(t, "", Options{})
+	now := s.Clock().Now()
+	res, err := s.RestoreWith(snapshotOf(t,
+		Record{Key: "ok", Value: []byte("1"), Version: now, Origin: "n"},
+		Record{Table: testTable, Key: "ok", Value: []byte("2"), Version: now, Origin: "n"},
+		Record{Key: "no-origin", Version: now},
+		Record{Key: "no-version", Origin: "n"},
+		Record{Key: "future", Version: now + MakeStamp(3_600_000, 0), Origin: "n"},
+	), RestoreOptions{MaxAhead: time.Minute})
+	if err != nil || res.Changed != 2 || res.Malformed != 2 || res.Rejected != 1 || len(res.Quarantined) != 0 {
+		t.Fatalf("RestoreWith = %+v, %v", res, err)
+	}
+	if s.Clock().Now() > now+MakeStamp(60_000, 0) {
+		t.Fatal("a rejected stamp moved the clock")
+	}
+	unknown := snapshotOf(t, Record{Table: "nope", Key: "k", Version: now, Origin: "n"})
+	if _, err := s.RestoreWith(unknown, RestoreOptions{}); !errors.Is(err, ErrUnknownTable) {
+		t.Fatalf("restore of an unknown table: %v", err)
+	}
+}
+
+// snapshotOf returns a snapshot stream of recs.
+func snapshotOf(t *testing.T, recs ...Record) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	sw := NewSnapshotWriter(&buf)
+	for i := range recs {
+		if err := sw.Write(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }

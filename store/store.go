@@ -61,13 +61,15 @@ type Options struct {
 var DefaultOptions = Options{Wall: time.Now, LockTimeout: time.Second}
 
 // Store is the node's local replica: records in a bbolt file, a hybrid
-// logical clock, a local modify index and the watches waiting on it. All
-// methods are safe for concurrent use.
+// logical clock, a local modify index, the watches waiting on it and the
+// feed of committed changes. All methods are safe for concurrent use.
 type Store struct {
 	db     *bolt.DB
 	clock  *Clock
 	nodeID string
 	watch  watchSet
+	feed   feed
+	tables []*table // kv first, then the declared tables by name
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
@@ -77,8 +79,6 @@ type Store struct {
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
-	// onLocal is called with the records of every committed local write.
-	onLocal atomic.Pointer[func([]Record)]
 
 	// Group commit: writers queue their operation, and whichever holds
 	// commitMu commits everything queued in one fsynced transaction.
@@ -114,7 +114,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, tables: tables()}
 	if err := s.load(opts); err != nil {
 		db.Close()
 		return nil, err
@@ -126,9 +126,10 @@ func Open(dir string, opts Options) (*Store, error) {
 // from max(high-water mark, largest stamp stored, wall clock).
 func (s *Store) load(opts Options) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		kv, err := tx.CreateBucketIfNotExists(bucketKV)
-		if err != nil {
-			return err
+		for _, tb := range s.tables {
+			if _, err := tx.CreateBucketIfNotExists(tb.records); err != nil {
+				return err
+			}
 		}
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -149,16 +150,18 @@ func (s *Store) load(opts Options) error {
 		s.reapIndex.Store(getUint(meta, metaReapIndex))
 		s.marks.load(meta)
 		hwm := Stamp(getUint(meta, metaHLC))
-		err = kv.ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v)
+		for _, tb := range s.tables {
+			err = tx.Bucket(tb.records).ForEach(func(k, v []byte) error {
+				e, err := decodeEntry(string(k), v)
+				if err != nil {
+					return err
+				}
+				hwm = max(hwm, e.Version)
+				return nil
+			})
 			if err != nil {
-				return err
+				return fmt.Errorf("store: load %s: %w", TableName(tb.name), err)
 			}
-			hwm = max(hwm, e.Version)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("store: load: %w", err)
 		}
 		if err := s.loadDigest(tx); err != nil {
 			return fmt.Errorf("store: load digest: %w", err)
@@ -166,18 +169,6 @@ func (s *Store) load(opts Options) error {
 		s.clock = NewClock(opts.Wall, opts.ClockFloor, hwm)
 		return putUint(meta, metaHLC, uint64(s.clock.Peek()))
 	})
-}
-
-// SetLocalWriteHook registers fn to be called, after commit and before the
-// writer returns, with the records of each local write (Put, CAS, Delete,
-// DeleteTree; not Apply or Restore). Replication spreads them. fn must not
-// block.
-func (s *Store) SetLocalWriteHook(fn func([]Record)) { s.onLocal.Store(&fn) }
-
-func (s *Store) localWritten(recs []Record) {
-	if fn := s.onLocal.Load(); fn != nil && len(recs) > 0 {
-		(*fn)(recs)
-	}
 }
 
 // Close waits for the commit in progress and closes the file.
@@ -188,6 +179,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.watch.closeAll()
+	s.feed.closeAll()
 	return s.db.Close()
 }
 
@@ -212,39 +204,74 @@ type op struct {
 // txn is the write transaction an op runs in.
 type txn struct {
 	s       *Store
-	kv      *bolt.Bucket
+	tx      *bolt.Tx
 	meta    *bolt.Bucket
-	digest  *bolt.Bucket
-	index   *bolt.Bucket // (digest bucket, key) -> record hash
-	modify  uint64       // last local modify index allocated
+	tbs     []*tableTx // by table id, opened on first use
+	modify  uint64     // last local modify index allocated
 	reap    uint64
-	dirty   bool // something was written: the transaction must commit
-	changed []string
-	buckets map[int]uint64 // digest buckets changed, new values
+	dirty   bool     // something was written: the transaction must commit
+	changed []string // kv keys changed: the watches to wake
+	feed    []Change // changes for the feed, in commit order
+	deltas  map[int]uint64
 }
 
-func (t *txn) get(key string) (Entry, bool, error) {
-	v := t.kv.Get([]byte(key))
+// tableTx is a table's buckets within a transaction.
+type tableTx struct {
+	tb                      *table
+	records, index, digests *bolt.Bucket
+}
+
+// table returns tb's buckets in t.
+func (t *txn) table(tb *table) *tableTx {
+	if t.tbs == nil {
+		t.tbs = make([]*tableTx, len(t.s.tables))
+	}
+	if tt := t.tbs[tb.id]; tt != nil {
+		return tt
+	}
+	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), index: t.tx.Bucket(tb.index), digests: t.tx.Bucket(tb.digests)}
+	t.tbs[tb.id] = tt
+	return tt
+}
+
+// kv returns the kv table's buckets in t.
+func (t *txn) kv() *tableTx { return t.table(t.s.tables[0]) }
+
+func (tt *tableTx) get(key string) (Entry, bool, error) {
+	v := tt.records.Get([]byte(key))
 	if v == nil {
 		return Entry{}, false, nil
 	}
 	e, err := decodeEntry(key, v)
+	e.Table = tt.tb.name
 	return e, err == nil, err
 }
 
-// put stores e under the next local index and updates the digest.
-func (t *txn) put(e *Entry) error {
+// put stores e in tt under the next local index, updates the digest and
+// notes the change as coming from src.
+func (t *txn) put(tt *tableTx, e *Entry, src Source) error {
 	t.modify++
 	e.ModifyIndex = t.modify
 	if e.CreateIndex == 0 {
 		e.CreateIndex = t.modify
 	}
-	t.changed = append(t.changed, e.Key)
+	e.Table = tt.tb.name
+	if e.Table == TableKV {
+		t.changed = append(t.changed, e.Key)
+	}
+	t.note(e.Record, e.ModifyIndex, src)
 	t.dirty = true
-	if err := t.kv.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
+	if err := tt.records.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
 		return err
 	}
-	return t.indexRecord(e)
+	return t.indexRecord(tt, &e.Record)
+}
+
+// note queues a change for the feed, if anyone reads it.
+func (t *txn) note(r Record, index uint64, src Source) {
+	if t.s.feed.active() {
+		t.feed = append(t.feed, Change{Record: r, Index: index, Source: src})
+	}
 }
 
 // write runs fn inside a group commit and returns once its transaction is
@@ -279,12 +306,12 @@ func (s *Store) write(fn func(t *txn) error) error {
 }
 
 // commit runs ops in one transaction; on success it publishes the new
-// index and wakes the watches of the changed keys.
+// index, the digest and the changes, and wakes the watches of the changed
+// keys.
 func (s *Store) commit(ops []*op) error {
 	var t *txn
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		t = &txn{s: s, kv: tx.Bucket(bucketKV), meta: tx.Bucket(bucketMeta),
-			digest: tx.Bucket(bucketDigest), index: tx.Bucket(bucketIndex),
+		t = &txn{s: s, tx: tx, meta: tx.Bucket(bucketMeta),
 			// Indexes start at 2: an empty store reports 1, which the
 			// first write must pass.
 			modify: max(s.index.Load(), 1), reap: s.reapIndex.Load()}
@@ -320,7 +347,8 @@ func (s *Store) commit(ops []*op) error {
 	}
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
-	s.publishDigest(t.buckets)
+	s.publishDigest(t.deltas)
+	s.feed.publish(t.feed)
 	s.watch.notify(t.changed)
 	return nil
 }

@@ -34,6 +34,19 @@ func mustPut(t testing.TB, s *Store, key, value string) Entry {
 
 func ptr(v uint64) *uint64 { return &v }
 
+// mustCheck checks records as a decoder of received ones does.
+func mustCheck(t testing.TB, recs ...Record) []Checked {
+	t.Helper()
+	out := make([]Checked, len(recs))
+	for i := range recs {
+		var err error
+		if out[i], err = CheckRecord(recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 func TestPutGet(t *testing.T) {
 	s := openStore(t, "", Options{})
 	if _, found, idx, err := s.Get("missing"); err != nil || found || idx != 1 {

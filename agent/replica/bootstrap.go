@@ -20,20 +20,27 @@ const MethodBootstrap = "replica.bootstrap"
 // each chunk is read in a short read transaction of its own.
 const bootstrapChunk = 1000
 
-// BootstrapRequest asks for the records after a key ("" from the start),
-// so that a cut stream resumes where it stopped, from any peer.
+// BootstrapRequest asks for the records after a key ("" from the start)
+// of a table, then for every table after it (see store.Tables), so that a
+// cut stream resumes where it stopped, from any peer.
 type BootstrapRequest struct {
 	After string `cbor:"1,keyasint"`
+	Table string `cbor:"2,keyasint,omitempty"`
 }
 
 // BootstrapChunk is one message of the stream: every record the sender
-// holds in the key range from the previous chunk's last key (or the
-// request's After) to this chunk's last key; a chunk shorter than
-// bootstrapChunk ends the stream. Horizon is the sender's collection
-// horizon, which the receiver takes on.
+// holds in Table in the key range from the previous chunk's last key (or
+// the request's After) to this chunk's last key. A chunk shorter than
+// bootstrapChunk ends its table's range; More, on such a chunk, says that
+// another table follows, else it ends the stream. Tables come in the
+// order of store.Tables, kv first, so a node that knows only kv reads the
+// kv part and stops. Horizon is the sender's collection horizon, which the
+// receiver takes on.
 type BootstrapChunk struct {
 	Records []Record `cbor:"1,keyasint"`
 	Horizon uint64   `cbor:"2,keyasint,omitempty"`
+	Table   string   `cbor:"3,keyasint,omitempty"`
+	More    bool     `cbor:"4,keyasint,omitempty"`
 }
 
 // Receiver yields the messages of a server-streaming call.
@@ -53,34 +60,55 @@ var (
 	errUnsynced    = errors.New("replica: this node has not synced with a peer since it started")
 )
 
-// HandleBootstrap serves MethodBootstrap: the store in key order from
-// req.After, tombstones included. A node refuses when its store is not
-// one to copy: when it knows it was away past the horizon, and, when it
-// has other peers, until it has completed a sync since it started (it may
-// have just come back from past the horizon without knowing yet). A node
-// that started empty serves even while it bootstraps itself: it holds
-// nothing the mesh has not, and two new nodes must not wait on each other.
+// HandleBootstrap serves MethodBootstrap: the store table by table, each
+// in key order, from req.After in req.Table, tombstones included. A table
+// this node does not declare is skipped, and so is a requested one, for
+// the tables after it. A node refuses when its store is not one to copy:
+// when it knows it was away past the horizon, and, when it has other
+// peers, until it has completed a sync since it started (it may have just
+// come back from past the horizon without knowing yet). A node that
+// started empty serves even while it bootstraps itself: it holds nothing
+// the mesh has not, and two new nodes must not wait on each other.
 func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, send func(*BootstrapChunk) error) error {
 	if !r.syncedOnce.Load() && !r.fresh.Load() && len(r.cfg.Peers()) > 1 {
 		return errUnsynced
 	}
-	after := req.After
+	tables := store.Tables()
+	for i, table := range tables {
+		after := req.After
+		switch c := store.CompareTables(table, req.Table); {
+		case c < 0:
+			continue
+		case c > 0:
+			after = ""
+		}
+		if err := r.sendTable(table, after, i < len(tables)-1, send); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendTable streams table from after on; more says another table follows.
+func (r *Replica) sendTable(table, after string, more bool, send func(*BootstrapChunk) error) error {
 	for {
 		if r.stale.Load() {
 			return errStaleSource
 		}
-		recs, err := r.cfg.Store.ScanAfter(after, bootstrapChunk)
+		recs, err := r.cfg.Store.ScanAfter(table, after, bootstrapChunk)
 		if err != nil {
 			return err
 		}
-		c := BootstrapChunk{Records: make([]Record, len(recs)), Horizon: uint64(r.cfg.Store.Horizon())}
+		last := len(recs) < bootstrapChunk
+		c := BootstrapChunk{Records: make([]Record, len(recs)), Horizon: uint64(r.cfg.Store.Horizon()),
+			Table: table, More: last && more}
 		for i := range recs {
 			c.Records[i] = toWire(&recs[i])
 		}
 		if err := send(&c); err != nil {
 			return err
 		}
-		if len(recs) < bootstrapChunk {
+		if last {
 			return nil
 		}
 		after = recs[len(recs)-1].Key
@@ -180,14 +208,15 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		}
 		res.Peers = append(res.Peers, p.Name)
 		r.progress.set(func(bp *BootstrapProgress) { bp.Peer = p.Name })
-		r.cfg.Log.Info("bootstrap streaming", "peer", p.Name, "after", pull.after, "reason", res.Reason)
+		r.cfg.Log.Info("bootstrap streaming", "peer", p.Name, "table", store.TableName(pull.table), "after", pull.after, "reason", res.Reason)
 		err := r.bootstrapFrom(ctx, st, p, &pull, &res)
 		if err == nil {
 			return r.bootstrapDone(res, pull.horizon, start, startWall)
 		}
 		failures[p.Name]++
 		lastErr = err
-		r.cfg.Log.Info("bootstrap stream failed; resuming from another peer", "peer", p.Name, "after", pull.after, "err", err)
+		r.cfg.Log.Info("bootstrap stream failed; resuming from another peer", "peer", p.Name,
+			"table", store.TableName(pull.table), "after", pull.after, "err", err)
 	}
 	return res, fmt.Errorf("replica: bootstrap: %w", lastErr)
 }
@@ -222,7 +251,9 @@ var errNoPeer = errors.New("no live peer")
 // pullState is where a bootstrap stands, across streams from several
 // peers.
 type pullState struct {
-	after   string // last key of the key ranges merged
+	table   string // table of the key ranges merged so far
+	after   string // last key of the key ranges merged in table
+	ended   bool   // table's range is merged to its end
 	horizon uint64 // largest horizon of the senders
 	forget  func(*store.Record) bool
 }
@@ -252,7 +283,7 @@ func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store
 func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *pullState, res *BootstrapResult) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rcv, err := st.Stream(ctx, p, MethodBootstrap, &BootstrapRequest{After: pull.after})
+	rcv, err := st.Stream(ctx, p, MethodBootstrap, &BootstrapRequest{Table: pull.table, After: pull.after})
 	if err != nil {
 		return err
 	}
@@ -260,7 +291,7 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 	var silent atomic.Bool
 	idle := time.AfterFunc(r.cfg.CallTimeout, func() { silent.Store(true); rcv.Close() })
 	defer idle.Stop()
-	for {
+	for first := true; ; first = false {
 		var c BootstrapChunk
 		if err := rcv.Recv(&c); err != nil {
 			switch {
@@ -273,6 +304,26 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 		}
 		idle.Reset(r.cfg.CallTimeout)
 		last := len(c.Records) < bootstrapChunk
+		table, err := store.CheckTable(c.Table)
+		switch {
+		case err != nil:
+			// A table this node does not declare: nothing in it can be
+			// merged here.
+			if last && !c.More {
+				return nil
+			}
+			continue
+		case table == pull.table:
+		case store.CompareTables(table, pull.table) > 0 && (first || pull.ended):
+			// The next table (or, at the start, the sender lacks the
+			// one asked for).
+			pull.table, pull.after = table, ""
+		default:
+			return fmt.Errorf("chunk of %s out of order after %s", store.TableName(table), store.TableName(pull.table))
+		}
+		for i := range c.Records {
+			c.Records[i].onlyIn(table)
+		}
 		through := "" // the last chunk's range runs to the end
 		if !last {
 			// The chunk covers the keys up to its last one; a malformed
@@ -284,7 +335,7 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 			}
 		}
 		ok := r.admit(c.Records)
-		applied, forgotten, err := r.cfg.Store.MergeRange(pull.after, through, ok, pull.forget)
+		applied, forgotten, err := r.cfg.Store.MergeRange(table, pull.after, through, ok, pull.forget)
 		if err != nil {
 			return err
 		}
@@ -292,9 +343,18 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 		res.Applied += len(applied)
 		res.Forgotten += forgotten
 		r.counted(len(ok), len(applied))
-		pull.after, pull.horizon = through, max(pull.horizon, c.Horizon)
+		pull.horizon = max(pull.horizon, c.Horizon)
+		pull.ended = last
+		switch {
+		case !last:
+			pull.after = through
+		case lastWellFormedKey(c.Records) != "":
+			// A resumed stream asks for what follows the table's
+			// last key: nothing, or what was written since.
+			pull.after = lastWellFormedKey(c.Records)
+		}
 		r.progress.set(func(bp *BootstrapProgress) { bp.Records = res.Records })
-		if last {
+		if last && !c.More {
 			return nil
 		}
 	}

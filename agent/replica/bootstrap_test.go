@@ -28,16 +28,7 @@ func testBootstrapResumes(t *testing.T, silent bool) {
 	for i := range recs {
 		recs[i] = store.Record{Key: fmt.Sprintf("cfg/%05d", i), Value: []byte("v"), Version: store.Stamp(100 + i), Origin: "n9"}
 	}
-	for _, n := range []*simNode{a, b} {
-		if _, err := n.st.Apply(recs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, p := range [][2]*simNode{{a, b}, {b, a}} { // sources serve once they have synced
-		if _, err := p[0].r.SyncWith(context.Background(), Peer{Name: p[1].name}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.seedSources(t, recs, a, b)
 	s.cutAfter, s.silent = 2, silent
 	fresh.r.cfg.CallTimeout = 100 * time.Millisecond // how long a silent stream is waited for
 	s.onChunk = func(got int) {
@@ -45,7 +36,7 @@ func testBootstrapResumes(t *testing.T, silent bool) {
 			if _, err := a.st.Put("cfg/late", []byte("during"), 0); err != nil {
 				t.Error(err)
 			}
-			s.pump(len(s.queue))
+			s.pump(all)
 		}
 	}
 	res, err := fresh.r.Bootstrap(context.Background())
@@ -67,6 +58,22 @@ func testBootstrapResumes(t *testing.T, silent bool) {
 	}
 	if last, ok := fresh.r.LastBootstrap(); !ok || last.Records != res.Records {
 		t.Fatalf("LastBootstrap = %+v, %v", last, ok)
+	}
+}
+
+// seedSources gives a and b recs and syncs them both ways: bootstrap
+// sources serve once they have synced.
+func (s *simNet) seedSources(t *testing.T, recs []store.Record, a, b *simNode) {
+	t.Helper()
+	for _, n := range []*simNode{a, b} {
+		if _, err := n.st.Apply(recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range [][2]*simNode{{a, b}, {b, a}} {
+		if _, err := p[0].r.SyncWith(context.Background(), Peer{Name: p[1].name}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -75,7 +75,7 @@ func TestClockSkew(t *testing.T) {
 	if _, err := slow.st.Put("k2", []byte("from-slow"), 0); err != nil {
 		t.Fatal(err)
 	}
-	s.pump(len(s.queue))
+	s.pump(all)
 	s.syncAll(t)
 	for _, name := range s.names {
 		if s.value(t, name, "k") != "from-fast" || s.value(t, name, "k2") != "from-slow" {
@@ -87,7 +87,7 @@ func TestClockSkew(t *testing.T) {
 	if _, err := correct.st.Put("k", []byte("later-on-correct"), 0); err != nil {
 		t.Fatal(err)
 	}
-	s.pump(len(s.queue))
+	s.pump(all)
 	s.syncAll(t)
 	root := correct.st.DigestRoot()
 	for _, name := range s.names {

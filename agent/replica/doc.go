@@ -2,7 +2,11 @@
 // replicas converge.
 //
 // Every local write is stamped by the store (hybrid logical clock, node
-// id) and handed to the replica after commit. A write whose encoded delta
+// id) and reaches the replica through the store's change feed
+// (Config.Feed), which Run reads in a goroutine of its own; so do the
+// records a restore brought. When the feed overflows, the writes it
+// dropped are left to an anti-entropy round, which it asks for. A write
+// whose encoded delta
 // fits MaxGossipDelta (1,024 bytes) is queued on memberlist's broadcast
 // queue under its key's name, so a newer write to the key replaces a
 // queued older one; larger ones are pushed over RPC to a few random peers.
@@ -18,8 +22,16 @@
 // the store. A failing peer is skipped and the next one tried; the RPC
 // policy's breaker keeps a dead peer from being retried at every round.
 //
-// Received records are merged by last-writer-wins (store.Merge), so any
-// order and any repetition of deliveries converge. A record stamped more
+// Every table of the store (store.Tables) replicates alike: records carry
+// their table on the wire, digests cover all tables, and a bootstrap
+// streams them in order, kv first. A record of another table than kv
+// carries its key where a node that knows only kv does not look, so such a
+// node drops it as malformed rather than taking it for a kv record.
+//
+// A received record is checked once, where it is decoded
+// (Record.UnmarshalCBOR, with store.CheckRecord); merging takes the
+// verdict. Received records are merged by last-writer-wins (store.Merge),
+// so any order and any repetition of deliveries converge. A record stamped more
 // than MaxClockDrift ahead of this node's clock is rejected and counted,
 // neither applied nor forwarded, so one device with a wrong clock cannot
 // pin a key forever.
@@ -27,10 +39,10 @@
 // # Bootstrap
 //
 // A node whose store is empty at start pulls a snapshot (MethodBootstrap)
-// instead of its first anti-entropy round: key-ordered chunks, each a
-// complete key range of the sender read in its own short read
-// transaction, merged by last-writer-wins; a cut stream resumes after the
-// last key received, from another peer.
+// instead of its first anti-entropy round: table by table, key-ordered
+// chunks, each a complete key range of the sender read in its own short
+// read transaction, merged by last-writer-wins; a cut stream resumes after
+// the last key received, in its table, from another peer.
 //
 // # Tombstones and the horizon
 //

@@ -23,6 +23,14 @@ func FuzzDecodeDelta(f *testing.F) {
 		{Key: "b", Version: 5, Origin: "n"},
 	})
 	f.Add(mixed)
+	// Records of a declared table, of an unknown one, and of kv by name.
+	tables, _ := EncodeDelta([]Record{
+		{Table: simTable, Key: "t", Value: []byte("v"), Version: 5, Origin: "n"},
+		{Table: "nope", Key: "u", Version: 5, Origin: "n"},
+	})
+	f.Add(tables)
+	named, _ := cbor.Marshal(map[int][]map[int]any{1: {{7: "kv", 1: "k", 4: 5, 5: "n"}, {7: simTable, 1: "k", 8: "k", 4: 5, 5: "n"}}})
+	f.Add(named)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, dropped, err := DecodeDelta(b)
 		if err != nil {
@@ -35,6 +43,9 @@ func FuzzDecodeDelta(f *testing.F) {
 			if checkRecord(&r) != nil || !utf8.ValidString(r.Key) || !utf8.ValidString(r.Origin) {
 				t.Fatalf("decoded an invalid record %+v", r)
 			}
+			if _, err := store.CheckTable(r.Table); err != nil || r.Table == "kv" {
+				t.Fatalf("decoded a record of table %q", r.Table)
+			}
 		}
 	})
 }
@@ -46,10 +57,14 @@ func FuzzDecodeDelta(f *testing.F) {
 func FuzzRecordList(f *testing.F) {
 	good := Record{Key: "k", Value: []byte("v"), Version: 5, Origin: "n"}
 	bad := Record{Key: "poison/\xff\xfe", Version: 5, Origin: "n"}
+	other := Record{Table: simTable, Key: "k", Value: []byte("v"), Version: 5, Origin: "n"}
 	for _, m := range []any{
 		Delta{Records: []Record{good, bad, good}},
 		KeysResponse{Records: []Record{bad}, Want: []string{"k"}, Done: 1},
 		BootstrapChunk{Records: []Record{good, bad}, Horizon: 3},
+		Delta{Records: []Record{other, good}},
+		KeysResponse{Records: []Record{other}, WantIn: []TableKeys{{Table: simTable, Keys: []string{"k"}}}, Done: 1},
+		BootstrapChunk{Records: []Record{other, good}, Table: simTable, More: true},
 	} {
 		b, err := cbor.Marshal(m)
 		if err != nil {
@@ -78,8 +93,8 @@ func FuzzRecordList(f *testing.F) {
 			decoded(dec, b, &k, &k.Records),
 			decoded(dec, b, &c, &c.Records),
 		} {
-			for _, rec := range r.admit(recs) {
-				if store.CheckKey(rec.Key) != nil || !utf8.ValidString(rec.Origin) {
+			for _, c := range r.admit(recs) {
+				if rec := c.Record(); store.CheckKey(rec.Key) != nil || !utf8.ValidString(rec.Origin) {
 					t.Fatalf("admitted an invalid record %+v", rec)
 				}
 			}
@@ -104,6 +119,12 @@ func FuzzSyncMessages(f *testing.F) {
 	f.Add([]byte{0xa1, 0x01, 0x81, 0x39, 0x10, 0x00}) // bucket -4097
 	bad, _ := cbor.Marshal(KeysRequest{Buckets: []int{store.BucketOf("k")}, Have: []KeyHash{{Key: "k\xff", Hash: 1}, {Key: "k", Hash: 2}}})
 	f.Add(bad) // a key that is not valid UTF-8
+	tables, _ := cbor.Marshal(KeysRequest{Buckets: []int{store.BucketOf("k")}, Have: []KeyHash{{Table: simTable, Key: "k", Hash: 1}, {Key: "k", Hash: 2}}})
+	f.Add(tables) // the same key in two tables
+	resume, _ := cbor.Marshal(BootstrapRequest{Table: simTable, After: "k"})
+	f.Add(resume)
+	chunk, _ := cbor.Marshal(BootstrapChunk{Records: []Record{{Table: simTable, Key: "k", Version: 5, Origin: "n"}}, Table: simTable})
+	f.Add(chunk)
 	s := newSimNet(f, 1, 1)
 	r := s.nodes["n0"].r
 	if _, err := s.nodes["n0"].st.Put("k", []byte("v"), 0); err != nil {
@@ -129,7 +150,7 @@ func FuzzSyncMessages(f *testing.F) {
 		// A bootstrap chunk as the receiving side merges it.
 		var c BootstrapChunk
 		if cbor.Unmarshal(b, &c) == nil && len(c.Records) > 0 {
-			r.cfg.Store.MergeRange("", c.Records[len(c.Records)-1].Key, r.admit(c.Records), func(*store.Record) bool { return false })
+			r.cfg.Store.MergeRange(c.Table, "", c.Records[len(c.Records)-1].Key, r.admit(c.Records), func(*store.Record) bool { return false })
 		}
 	})
 }

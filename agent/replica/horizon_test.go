@@ -15,17 +15,21 @@ import (
 // write made while away survives; another one, superseded by a later
 // write elsewhere, does not. Either side may notice first: X calling a
 // peer, or a peer calling X.
+//
+// It runs in kv and in a table declared by these tests alone.
 func TestNoResurrectionAfterHorizon(t *testing.T) {
-	for _, xCalls := range []bool{true, false} {
-		name := "peer calls X"
-		if xCalls {
-			name = "X calls a peer"
+	for _, table := range []string{store.TableKV, simTable} {
+		for _, xCalls := range []bool{true, false} {
+			name := "peer calls X"
+			if xCalls {
+				name = "X calls a peer"
+			}
+			t.Run(store.TableName(table)+"/"+name, func(t *testing.T) { testNoResurrection(t, table, xCalls) })
 		}
-		t.Run(name, func(t *testing.T) { testNoResurrection(t, xCalls) })
 	}
 }
 
-func testNoResurrection(t *testing.T, xCalls bool) {
+func testNoResurrection(t *testing.T, table string, xCalls bool) {
 	const ttl = 72 * time.Hour
 	ctx := context.Background()
 	s := newSimNet(t, 7, 3)
@@ -37,9 +41,7 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 	}
 	put := func(n *simNode, key, value string) {
 		t.Helper()
-		if _, err := n.st.Put(key, []byte(value), 0); err != nil {
-			t.Fatal(err)
-		}
+		putIn(t, n, table, key, value)
 	}
 
 	put(a, "k", "doomed")
@@ -51,12 +53,8 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 	// X leaves. Its writes while away stay with it.
 	s.group[x.name] = 1
 	advance(time.Hour)
-	if _, err := a.st.Delete("k", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.st.Delete("x/old", nil); err != nil {
-		t.Fatal(err)
-	}
+	deleteIn(t, a, table, "k")
+	deleteIn(t, b, table, "x/old")
 	put(x, "x/new", "written while away")
 	put(x, "shared", "X's, superseded")
 	s.drain()
@@ -75,7 +73,7 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 	put(b, "shared", "later, elsewhere")
 	s.drain()
 	s.syncAll(t)
-	if s.value(t, x.name, "k") != "doomed" {
+	if s.valueIn(t, x.name, table, "k") != "doomed" {
 		t.Fatal("X should still hold its old copy of k")
 	}
 
@@ -113,7 +111,7 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 	}
 	for _, n := range s.names {
 		for key, v := range want {
-			if got := s.value(t, n, key); got != v {
+			if got := s.valueIn(t, n, table, key); got != v {
 				t.Errorf("%s: %s = %q, want %q", n, key, got, v)
 			}
 		}
@@ -128,8 +126,9 @@ func testNoResurrection(t *testing.T, xCalls bool) {
 
 // drain delivers gossip until none is queued, re-gossip included.
 func (s *simNet) drain() {
+	s.spreadWrites()
 	for i := 0; i < 100 && len(s.queue) > 0; i++ {
-		s.pump(len(s.queue))
+		s.pump(all)
 	}
 }
 

@@ -31,7 +31,15 @@ type Caller interface {
 // are required.
 type Config struct {
 	Store *store.Store
-	Self  string // this node's name
+	// Feed is the store's changes the replica spreads: the wiring
+	// subscribes it to the local writes and restores,
+	//
+	//	st.Subscribe("replica", replica.FeedSize, replica.FeedSources...)
+	//
+	// and Run reads it. Without one, writes reach other nodes by
+	// anti-entropy alone.
+	Feed *store.Subscription
+	Self string // this node's name
 	// Broadcast queues a payload for gossip; a later one with the same
 	// name replaces a queued one (one name per key).
 	Broadcast func(name string, payload []byte)
@@ -185,12 +193,20 @@ func (r *Replica) notePeer(p Peer, res SyncResult, err error) {
 	}
 }
 
-// New returns a replica and registers it for the store's local writes.
+// FeedSize is the queue of the feed subscription the replica reads (see
+// Config.Feed): past it, a burst of writes is left to anti-entropy.
+const FeedSize = 4096
+
+// FeedSources are the changes the replica spreads: the writes made on
+// this node and the records a restore brought. What it merges from peers
+// it passes on itself, where it receives them.
+var FeedSources = []store.Source{store.SourceLocal, store.SourceRestore}
+
+// New returns a replica. Run starts its work.
 func New(cfg Config) *Replica {
 	r := &Replica{cfg: cfg.withDefaults(), pushes: make(chan []Record, 256), syncNow: make(chan struct{}, 1)}
 	r.mark.Store(uint64(cfg.Store.SyncMark()))
 	r.fresh.Store(cfg.Store.Index() <= 1)
-	cfg.Store.SetLocalWriteHook(r.localWrite)
 	return r
 }
 
@@ -204,22 +220,52 @@ func (r *Replica) Stats() Stats {
 	}
 }
 
-// localWrite spreads a committed local write at once: small deltas by
+// spread passes on the changes of the feed at once: small records by
 // gossip, one named broadcast per key; larger ones by RPC pushes from the
-// run loop. It never blocks the writer: when the push queue is full, the
-// write is left to anti-entropy.
-func (r *Replica) localWrite(recs []store.Record) {
+// run loop, in batches under the sync limits. It never blocks: when the
+// push queue is full, the records are left to anti-entropy.
+func (r *Replica) spread(changes []store.Change) {
 	var large []Record
-	for i := range recs {
-		w := toWire(&recs[i])
-		if !r.gossip(w) {
-			large = append(large, w)
+	size := 0
+	for i := range changes {
+		if changes[i].Removed() {
+			continue
+		}
+		w := toWire(&changes[i].Record)
+		if r.gossip(w) {
+			continue
+		}
+		large = append(large, w)
+		if size += recordSize(&w); size >= maxSyncBytes {
+			r.queuePush(large)
+			large, size = nil, 0
 		}
 	}
-	if len(large) > 0 {
-		select {
-		case r.pushes <- large:
-		default:
+	r.queuePush(large)
+}
+
+func (r *Replica) queuePush(recs []Record) {
+	if len(recs) == 0 {
+		return
+	}
+	select {
+	case r.pushes <- recs:
+	default:
+	}
+}
+
+// followFeed spreads the feed's changes until ctx ends or the feed closes.
+// When the feed dropped changes, it asks for an anti-entropy round, which
+// carries them.
+func (r *Replica) followFeed(ctx context.Context) {
+	for {
+		changes, resync, err := r.cfg.Feed.Next(ctx)
+		if err != nil {
+			return
+		}
+		r.spread(changes)
+		if resync {
+			r.SyncSoon()
 		}
 	}
 }
@@ -257,7 +303,7 @@ func (r *Replica) HandleGossip(payload []byte) {
 // too far ahead of this node's clock, and returns the ones that were new.
 func (r *Replica) merge(recs []Record) []store.Record {
 	ok := r.admit(recs)
-	changed, err := r.cfg.Store.ApplyChanged(ok)
+	changed, err := r.cfg.Store.ApplyChecked(ok)
 	if err != nil {
 		r.cfg.Log.Error("applying replicated records", "err", err)
 	}
@@ -266,12 +312,14 @@ func (r *Replica) merge(recs []Record) []store.Record {
 }
 
 // admit drops the malformed records and those stamped too far ahead of
-// this node's clock, counting them.
-func (r *Replica) admit(recs []Record) []store.Record {
+// this node's clock, counting them. Received records were checked when
+// they were decoded: admit takes the verdict.
+func (r *Replica) admit(recs []Record) []store.Checked {
 	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
-	ok := make([]store.Record, 0, len(recs))
+	ok := make([]store.Checked, 0, len(recs))
 	for i := range recs {
-		if err := checkRecord(&recs[i]); err != nil {
+		c, err := recs[i].verdict()
+		if err != nil {
 			r.malformed.Add(1)
 			r.cfg.Log.Debug("dropped a malformed replicated record", "err", err)
 			continue
@@ -279,11 +327,11 @@ func (r *Replica) admit(recs []Record) []store.Record {
 		if store.Stamp(recs[i].Version).Millis() > limit {
 			r.rejected.Add(1)
 			r.cfg.Log.Warn("rejected a record stamped too far ahead of this node's clock",
-				"key", recs[i].Key, "origin", recs[i].Origin, "stamp", store.Stamp(recs[i].Version).String(),
-				"max_clock_drift", r.cfg.MaxClockDrift)
+				"table", store.TableName(recs[i].Table), "key", recs[i].Key, "origin", recs[i].Origin,
+				"stamp", store.Stamp(recs[i].Version).String(), "max_clock_drift", r.cfg.MaxClockDrift)
 			continue
 		}
-		ok = append(ok, recs[i].toStore())
+		ok = append(ok, c)
 	}
 	return ok
 }
@@ -292,26 +340,6 @@ func (r *Replica) admit(recs []Record) []store.Record {
 func (r *Replica) counted(admitted, changed int) {
 	r.applied.Add(uint64(changed))
 	r.duplicate.Add(uint64(admitted - changed))
-}
-
-// ApplyAndSpread merges records from outside the mesh (a restored backup)
-// like received ones, and gossips those that changed this node, as it does
-// for news from a peer. It returns how many changed the store.
-func (r *Replica) ApplyAndSpread(recs []store.Record) int {
-	w := make([]Record, len(recs))
-	for i := range recs {
-		w[i] = toWire(&recs[i])
-	}
-	changed := r.merge(w)
-	for i := range changed {
-		if rec := toWire(&changed[i]); !r.gossip(rec) {
-			select {
-			case r.pushes <- []Record{rec}:
-			default: // anti-entropy will carry it
-			}
-		}
-	}
-	return len(changed)
 }
 
 // HandlePush serves MethodPush.
@@ -334,7 +362,17 @@ func (r *Replica) SyncSoon() {
 // SyncInterval (with jitter) until ctx ends. A node whose store was empty
 // at start, or that finds it was away past a peer's horizon, bootstraps
 // instead.
+//
+// It also spreads the changes of Config.Feed, from a goroutine of its own
+// (a slow push never delays gossip), which has ended when Run returns.
 func (r *Replica) Run(ctx context.Context) {
+	if r.cfg.Feed != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.followFeed(ctx) })
+		defer wg.Wait()
+		defer cancel()
+	}
 	t := time.NewTimer(r.jitter())
 	defer t.Stop()
 	for {

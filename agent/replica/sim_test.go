@@ -72,6 +72,7 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 		node.st = st
 		node.r = New(Config{
 			Store: st, Self: name,
+			Feed:      st.Subscribe("replica", FeedSize, FeedSources...),
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
@@ -109,8 +110,34 @@ func (s *simNet) broadcast(from string, payload []byte) {
 	}
 }
 
-// pump delivers up to k queued messages, picked at random.
+// spreadQueued spreads what the replica's feed holds, without waiting, as
+// its feed goroutine does under Run.
+func (r *Replica) spreadQueued() {
+	changes, resync := r.cfg.Feed.Poll()
+	r.spread(changes)
+	if resync {
+		r.SyncSoon()
+	}
+}
+
+// spreadWrites has every node spread the writes its feed holds, as the
+// replica's feed goroutine does in an agent.
+func (s *simNet) spreadWrites() {
+	for _, name := range s.names {
+		s.nodes[name].r.spreadQueued()
+	}
+}
+
+// all makes pump deliver every message queued.
+const all = -1
+
+// pump spreads the nodes' writes, then delivers up to k queued messages
+// (all: every one), picked at random.
 func (s *simNet) pump(k int) {
+	s.spreadWrites()
+	if k == all {
+		k = len(s.queue)
+	}
 	for ; k > 0 && len(s.queue) > 0; k-- {
 		i := s.rng.IntN(len(s.queue))
 		d := s.queue[i]
@@ -199,7 +226,8 @@ func (s *simNet) checkSize(b []byte) error {
 	return nil
 }
 
-// contents returns every record a node holds, tombstones included.
+// contents returns every record a node holds, tombstones included, by
+// key, or by "table|key" outside kv.
 func contents(t testing.TB, st *store.Store) map[string]store.Record {
 	t.Helper()
 	all := make([]int, store.DigestBuckets)
@@ -210,42 +238,60 @@ func contents(t testing.TB, st *store.Store) map[string]store.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := make([]string, len(kh))
+	keys := map[string][]string{}
 	for i := range kh {
-		keys[i] = kh[i].Key
-	}
-	recs, err := st.Records(keys)
-	if err != nil {
-		t.Fatal(err)
+		keys[kh[i].Table] = append(keys[kh[i].Table], kh[i].Key)
 	}
 	out := map[string]store.Record{}
-	for _, r := range recs {
-		out[r.Key] = r
+	for table, keys := range keys {
+		recs, err := st.Records(table, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			out[contentsKey(r.Table, r.Key)] = r
+		}
 	}
 	return out
+}
+
+func contentsKey(table, key string) string {
+	if table == store.TableKV {
+		return key
+	}
+	return table + "|" + key
 }
 
 func recordsEqual(a, b map[string]store.Record) bool {
 	return maps.EqualFunc(a, b, func(x, y store.Record) bool { return store.Compare(&x, &y) == 0 })
 }
 
-// runScenario writes and deletes on random nodes under random partitions,
-// drops, duplicates and reordering, heals, and checks that every node holds
-// exactly the last-writer-wins result of the whole history.
+// runScenario writes and deletes, in kv and in a table declared by these
+// tests alone, on random nodes under random partitions, drops, duplicates
+// and reordering, heals, and checks that every node holds exactly the
+// last-writer-wins result of the whole history.
 func runScenario(t testing.TB, seed uint64) {
 	s := newSimNet(t, seed, 5)
 	s.drop, s.dup = 0.2, 0.1
 	oracle := map[string]store.Record{}
-	note := func(st *store.Store, key string) {
-		e, found, _, err := st.Get(key)
+	note := func(st *store.Store, table, key string) {
+		s.spreadWrites() // as the writer's feed goroutine does, at once
+		var e store.Entry
+		var found bool
+		err := st.View(func(tx *store.Tx) error {
+			var err error
+			e, found, err = tx.Get(table, key)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if found {
-			if o, ok := oracle[key]; ok {
-				oracle[key] = store.Merge(o, e.Record)
+			k := contentsKey(table, key)
+			if o, ok := oracle[k]; ok {
+				oracle[k] = store.Merge(o, e.Record)
 			} else {
-				oracle[key] = e.Record
+				oracle[k] = e.Record
 			}
 		}
 	}
@@ -254,17 +300,23 @@ func runScenario(t testing.TB, seed uint64) {
 		n := s.nodes[s.names[s.rng.IntN(len(s.names))]]
 		n.now = n.now.Add(time.Duration(s.rng.IntN(5)) * time.Millisecond) // clocks may stand still
 		key := "k" + strconv.Itoa(s.rng.IntN(12))
+		table := []string{store.TableKV, simTable}[s.rng.IntN(2)]
 		switch op := s.rng.IntN(10); {
 		case op < 4:
-			if _, err := n.st.Put(key, []byte(fmt.Sprintf("%s-%d", n.name, step)), uint64(step)); err != nil {
+			value, flags := []byte(fmt.Sprintf("%s-%d", n.name, step)), uint64(step)
+			var err error
+			if table == store.TableKV {
+				_, err = n.st.Put(key, value, flags)
+			} else {
+				err = n.st.Update(func(tx *store.Tx) error { _, err := tx.Put(table, key, value, flags); return err })
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
-			note(n.st, key)
+			note(n.st, table, key)
 		case op < 5:
-			if _, err := n.st.Delete(key, nil); err != nil {
-				t.Fatal(err)
-			}
-			note(n.st, key)
+			deleteIn(t, n, table, key)
+			note(n.st, table, key)
 		case op < 8:
 			s.pump(1 + s.rng.IntN(6))
 		case op < 9:
@@ -282,7 +334,7 @@ func runScenario(t testing.TB, seed uint64) {
 	// every root is equal.
 	s.group = map[string]int{}
 	s.drop, s.dup = 0, 0
-	s.pump(len(s.queue))
+	s.pump(all)
 	for round := 0; ; round++ {
 		if round == 10 {
 			t.Fatalf("seed %d: no convergence after %d anti-entropy rounds", seed, round)

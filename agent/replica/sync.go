@@ -3,6 +3,8 @@ package replica
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -103,8 +105,17 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		res.Received += len(keys.Records)
 		res.BytesIn += recordBytes(keys.Records)
 		r.merge(keys.Records)
-		if err := r.pushKeys(ctx, peer, keys.Want, &res); err != nil {
+		if err := r.pushKeys(ctx, peer, store.TableKV, keys.Want, &res); err != nil {
 			return res, err
+		}
+		for _, tk := range keys.WantIn {
+			table, err := store.CheckTable(tk.Table)
+			if err != nil || table == store.TableKV {
+				continue // a table this node does not hold
+			}
+			if err := r.pushKeys(ctx, peer, table, tk.Keys, &res); err != nil {
+				return res, err
+			}
 		}
 	}
 	r.bytesSent.Add(uint64(res.BytesOut))
@@ -141,19 +152,19 @@ func (r *Replica) keysRequest(differ []int) (KeysRequest, error) {
 		}
 		req.Buckets = append(req.Buckets, b)
 		for _, kh := range have {
-			req.Have = append(req.Have, KeyHash{Key: kh.Key, Hash: kh.Hash})
+			req.Have = append(req.Have, KeyHash{Table: kh.Table, Key: kh.Key, Hash: kh.Hash})
 		}
 		size += n
 	}
 	return req, nil
 }
 
-// pushKeys sends the records of keys to peer, in batches under the sync
-// limits.
-func (r *Replica) pushKeys(ctx context.Context, peer Peer, keys []string, res *SyncResult) error {
+// pushKeys sends the records of keys of table to peer, in batches under
+// the sync limits.
+func (r *Replica) pushKeys(ctx context.Context, peer Peer, table string, keys []string, res *SyncResult) error {
 	for len(keys) > 0 {
 		n := min(len(keys), maxSyncEntries)
-		recs, err := r.cfg.Store.Records(keys[:n])
+		recs, err := r.cfg.Store.Records(table, keys[:n])
 		if err != nil {
 			return err
 		}
@@ -194,7 +205,7 @@ func recordBytes(recs []Record) int {
 }
 
 // recordSize is about a record's encoded size.
-func recordSize(r *Record) int { return len(r.Key) + len(r.Value) + len(r.Origin) + 24 }
+func recordSize(r *Record) int { return len(r.Table) + len(r.Key) + len(r.Value) + len(r.Origin) + 24 }
 
 // HandleDigest serves MethodDigest. It refuses to compare while this node
 // pulls a snapshot, or when either side was away past the other's horizon
@@ -236,7 +247,7 @@ func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysRespon
 			return nil, fmt.Errorf("bucket %d out of range", b)
 		}
 	}
-	theirs := make(map[int]map[string]uint64, len(req.Buckets))
+	theirs := make(map[int]map[tableKey]uint64, len(req.Buckets))
 	for _, kh := range req.Have {
 		if kh.invalid {
 			r.malformed.Add(1)
@@ -244,50 +255,73 @@ func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysRespon
 		}
 		b := store.BucketOf(kh.Key)
 		if theirs[b] == nil {
-			theirs[b] = map[string]uint64{}
+			theirs[b] = map[tableKey]uint64{}
 		}
-		theirs[b][kh.Key] = kh.Hash
+		theirs[b][tableKey{kh.Table, kh.Key}] = kh.Hash
 	}
 	resp := &KeysResponse{}
-	size := 0
+	wantIn := map[string][]string{}
+	size, wanted := 0, 0
+	defer func() {
+		for _, table := range slices.SortedFunc(maps.Keys(wantIn), store.CompareTables) {
+			resp.WantIn = append(resp.WantIn, TableKeys{Table: table, Keys: wantIn[table]})
+		}
+	}()
 	for _, b := range req.Buckets {
 		mine, err := r.cfg.Store.BucketKeys([]int{b})
 		if err != nil {
 			return nil, err
 		}
 		want := theirs[b]
-		var send []string
-		var wanted []string
+		send := map[string][]string{} // by table
+		var tables []string           // of send, in order
+		var wants []tableKey
 		for _, kh := range mine {
-			h, ok := want[kh.Key]
+			tk := tableKey{kh.Table, kh.Key}
+			h, ok := want[tk]
 			if !ok || h != kh.Hash {
-				send = append(send, kh.Key)
+				if send[kh.Table] == nil {
+					tables = append(tables, kh.Table)
+				}
+				send[kh.Table] = append(send[kh.Table], kh.Key)
 			}
 			if ok && h != kh.Hash {
-				wanted = append(wanted, kh.Key) // both versions meet; LWW decides on each side
+				wants = append(wants, tk) // both versions meet; LWW decides on each side
 			}
-			delete(want, kh.Key)
+			delete(want, tk)
 		}
-		for k := range want { // keys only the caller holds
-			wanted = append(wanted, k)
+		for tk := range want { // keys only the caller holds
+			wants = append(wants, tk)
 		}
-		recs, err := r.cfg.Store.Records(send)
-		if err != nil {
-			return nil, err
-		}
-		for i := range recs {
-			if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries {
-				return resp, nil // bucket b is answered in part
+		for _, table := range tables {
+			recs, err := r.cfg.Store.Records(table, send[table])
+			if err != nil {
+				return nil, err
 			}
-			w := toWire(&recs[i])
-			resp.Records = append(resp.Records, w)
-			size += recordSize(&w)
+			for i := range recs {
+				if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries {
+					return resp, nil // bucket b is answered in part
+				}
+				w := toWire(&recs[i])
+				resp.Records = append(resp.Records, w)
+				size += recordSize(&w)
+			}
 		}
-		resp.Want = append(resp.Want, wanted...)
+		for _, tk := range wants {
+			if tk.table == store.TableKV {
+				resp.Want = append(resp.Want, tk.key)
+			} else {
+				wantIn[tk.table] = append(wantIn[tk.table], tk.key)
+			}
+		}
+		wanted += len(wants)
 		resp.Done++
-		if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries || len(resp.Want) >= maxSyncEntries {
+		if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries || wanted >= maxSyncEntries {
 			break
 		}
 	}
 	return resp, nil
 }
+
+// tableKey names a record of any table.
+type tableKey struct{ table, key string }

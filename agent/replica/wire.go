@@ -3,7 +3,6 @@ package replica
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -18,22 +17,53 @@ const (
 )
 
 // Record is a store record on the wire.
+//
+// A kv record is encoded as it was before tables existed (fields 1 to 6).
+// A record of another table carries its table in field 7 and its key in
+// field 8, never in field 1: a node that knows only kv finds no key, and
+// drops the record as malformed instead of taking it for a kv record.
 type Record struct {
-	Key     string `cbor:"1,keyasint"`
-	Value   []byte `cbor:"2,keyasint,omitempty"`
-	Flags   uint64 `cbor:"3,keyasint,omitempty"`
-	Version uint64 `cbor:"4,keyasint"`
-	Origin  string `cbor:"5,keyasint"`
-	Deleted bool   `cbor:"6,keyasint,omitempty"`
+	Table   string // store.TableKV ("", sent as nothing) or a declared table
+	Key     string
+	Value   []byte
+	Flags   uint64
+	Version uint64
+	Origin  string
+	Deleted bool
 
-	// invalid is why a received record may not be merged, found when it
-	// was decoded (see UnmarshalCBOR); nil for a well-formed one.
+	// The verdict of the check made when the record was decoded (see
+	// UnmarshalCBOR): the checked record, or why it may not be merged.
+	decoded bool
+	checked store.Checked
 	invalid error
+}
+
+// wireRecord is Record's encoding.
+type wireRecord struct {
+	Key      string `cbor:"1,keyasint,omitempty"`
+	Value    []byte `cbor:"2,keyasint,omitempty"`
+	Flags    uint64 `cbor:"3,keyasint,omitempty"`
+	Version  uint64 `cbor:"4,keyasint"`
+	Origin   string `cbor:"5,keyasint"`
+	Deleted  bool   `cbor:"6,keyasint,omitempty"`
+	Table    string `cbor:"7,keyasint,omitempty"`
+	TableKey string `cbor:"8,keyasint,omitempty"` // the key of a record outside kv
+}
+
+// MarshalCBOR encodes the record (see Record).
+func (r Record) MarshalCBOR() ([]byte, error) {
+	w := wireRecord{Value: r.Value, Flags: r.Flags, Version: r.Version, Origin: r.Origin, Deleted: r.Deleted}
+	if r.Table == store.TableKV {
+		w.Key = r.Key
+	} else {
+		w.Table, w.TableKey = r.Table, r.Key
+	}
+	return cbor.Marshal(w)
 }
 
 // recordDec decodes one record of a message whose limits the message's
 // decoder has already applied. It lets text that is not valid UTF-8
-// through so that checkRecord can say which field broke the rule.
+// through so that the record's check can say which field broke the rule.
 var recordDec = func() cbor.DecMode {
 	dm, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
@@ -51,29 +81,74 @@ var recordDec = func() cbor.DecMode {
 }()
 
 // UnmarshalCBOR decodes one record of a delta, push, keys response or
-// bootstrap chunk and checks it (checkRecord). A record that does not
+// bootstrap chunk and checks it, once: store.CheckRecord, which also
+// refuses a table this node does not declare. A record that does not
 // decode or breaks a rule, such as a key that is not valid UTF-8, does not
 // fail the message that carries it: it keeps its place, marked, and is
 // dropped and counted as malformed where records are merged (admit), so
 // that one bad record a peer holds never stops its replication.
 func (r *Record) UnmarshalCBOR(b []byte) error {
-	type plain Record // without this method
-	var p plain
-	if err := recordDec.Unmarshal(b, &p); err != nil {
-		*r = Record{invalid: fmt.Errorf("%w: %v", ErrBadRecord, err)}
+	var w wireRecord
+	if err := recordDec.Unmarshal(b, &w); err != nil {
+		*r = Record{decoded: true, invalid: fmt.Errorf("%w: %v", ErrBadRecord, err)}
 		return nil
 	}
-	*r = Record(p)
-	r.invalid = checkRecord(r)
+	*r = Record{Key: w.Key, Value: w.Value, Flags: w.Flags, Version: w.Version,
+		Origin: w.Origin, Deleted: w.Deleted, decoded: true}
+	if !isKV(w.Table) {
+		r.Table, r.Key = w.Table, w.TableKey
+	}
+	if w.Key != "" && w.TableKey != "" || !isKV(w.Table) && w.Key != "" {
+		r.invalid = fmt.Errorf("%w: key %q in the field of another table", ErrBadRecord, w.Key+w.TableKey)
+		return nil
+	}
+	r.checked, r.invalid = check(r)
 	return nil
 }
 
+// isKV reports whether a table received names kv: "kv" on the wire is
+// store.TableKV.
+func isKV(table string) bool { return table == store.TableKV || table == "kv" }
+
+// checkRecord returns why a received record may not be merged: the
+// verdict of its decoding, or, for a record made in this process, of a
+// check made now (see store.CheckRecord).
+func checkRecord(r *Record) error {
+	_, err := r.verdict()
+	return err
+}
+
+// verdict returns the checked record, or why it may not be merged.
+func (r *Record) verdict() (store.Checked, error) {
+	if r.decoded {
+		return r.checked, r.invalid
+	}
+	return check(r)
+}
+
+// onlyIn marks a well-formed record of another table than table as
+// malformed: a message for one table carries only its records.
+func (r *Record) onlyIn(table string) {
+	if c, err := r.verdict(); err == nil && c.Record().Table != table {
+		r.decoded, r.invalid = true, fmt.Errorf("%w: a record of %s among those of %s",
+			ErrBadRecord, store.TableName(c.Record().Table), store.TableName(table))
+	}
+}
+
+func check(r *Record) (store.Checked, error) {
+	c, err := store.CheckRecord(r.toStore())
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	}
+	return c, nil
+}
+
 func toWire(r *store.Record) Record {
-	return Record{Key: r.Key, Value: r.Value, Flags: r.Flags, Version: uint64(r.Version), Origin: r.Origin, Deleted: r.Deleted}
+	return Record{Table: r.Table, Key: r.Key, Value: r.Value, Flags: r.Flags, Version: uint64(r.Version), Origin: r.Origin, Deleted: r.Deleted}
 }
 
 func (r *Record) toStore() store.Record {
-	return store.Record{Key: r.Key, Value: r.Value, Flags: r.Flags, Version: store.Stamp(r.Version), Origin: r.Origin, Deleted: r.Deleted}
+	return store.Record{Table: r.Table, Key: r.Key, Value: r.Value, Flags: r.Flags, Version: store.Stamp(r.Version), Origin: r.Origin, Deleted: r.Deleted}
 }
 
 // Delta is a gossiped or pushed batch of records.
@@ -110,26 +185,60 @@ type DigestResponse struct {
 	Pulling bool     `cbor:"7,keyasint,omitempty"`
 }
 
-// KeyHash is a (key, record hash) pair of a digest bucket.
+// KeyHash is a (table, key, record hash) entry of a digest bucket. Like a
+// Record, an entry of a table other than kv carries its key in a field of
+// its own (4, with its table in 3), so that a node that knows only kv
+// skips it.
 type KeyHash struct {
-	Key  string `cbor:"1,keyasint"`
-	Hash uint64 `cbor:"2,keyasint"`
+	Table string
+	Key   string
+	Hash  uint64
 
 	invalid bool // received malformed: see UnmarshalCBOR
 }
 
+// wireKeyHash is KeyHash's encoding.
+type wireKeyHash struct {
+	Key      string `cbor:"1,keyasint,omitempty"`
+	Hash     uint64 `cbor:"2,keyasint"`
+	Table    string `cbor:"3,keyasint,omitempty"`
+	TableKey string `cbor:"4,keyasint,omitempty"`
+}
+
+// MarshalCBOR encodes the entry (see KeyHash).
+func (k KeyHash) MarshalCBOR() ([]byte, error) {
+	w := wireKeyHash{Hash: k.Hash}
+	if k.Table == store.TableKV {
+		w.Key = k.Key
+	} else {
+		w.Table, w.TableKey = k.Table, k.Key
+	}
+	return cbor.Marshal(w)
+}
+
 // UnmarshalCBOR decodes one entry of a KeysRequest. An entry that does not
-// decode, or whose key breaks the store's rules (a key that is not valid
-// UTF-8, sent by a node written before keys had to be), does not fail the
-// request: it is marked, and HandleKeys skips and counts it.
+// decode, whose key breaks the store's rules (a key that is not valid
+// UTF-8, sent by a node written before keys had to be) or whose table this
+// node does not declare, does not fail the request: it is marked, and
+// HandleKeys skips and counts it.
 func (k *KeyHash) UnmarshalCBOR(b []byte) error {
-	type plain KeyHash // without this method
-	var p plain
-	if err := recordDec.Unmarshal(b, &p); err != nil || store.CheckKey(p.Key) != nil {
-		*k = KeyHash{invalid: true}
+	var w wireKeyHash
+	*k = KeyHash{invalid: true}
+	if err := recordDec.Unmarshal(b, &w); err != nil {
 		return nil
 	}
-	*k = KeyHash(p)
+	key := w.Key
+	if !isKV(w.Table) {
+		key = w.TableKey
+	}
+	if w.Key != "" && w.TableKey != "" || !isKV(w.Table) && w.Key != "" {
+		return nil
+	}
+	table, err := store.CheckTable(w.Table)
+	if err != nil || store.CheckKey(key) != nil {
+		return nil
+	}
+	*k = KeyHash{Table: table, Key: key, Hash: w.Hash}
 	return nil
 }
 
@@ -140,12 +249,20 @@ type KeysRequest struct {
 }
 
 // KeysResponse carries the responder's records the caller lacks or holds
-// in another version, and the keys the responder wants in return, for the
-// first Done buckets of the request (and possibly part of the next).
+// in another version, and the keys the responder wants in return (kv keys
+// in Want, those of other tables in WantIn), for the first Done buckets of
+// the request (and possibly part of the next).
 type KeysResponse struct {
-	Records []Record `cbor:"1,keyasint"`
-	Want    []string `cbor:"2,keyasint"`
-	Done    int      `cbor:"3,keyasint"`
+	Records []Record    `cbor:"1,keyasint"`
+	Want    []string    `cbor:"2,keyasint"`
+	Done    int         `cbor:"3,keyasint"`
+	WantIn  []TableKeys `cbor:"4,keyasint,omitempty"`
+}
+
+// TableKeys are keys of one table other than kv.
+type TableKeys struct {
+	Table string   `cbor:"1,keyasint"`
+	Keys  []string `cbor:"2,keyasint"`
 }
 
 // Limits for gossip payloads, which arrive outside the RPC codec.
@@ -198,26 +315,4 @@ func DecodeDelta(b []byte) (d Delta, dropped int, err error) {
 	}
 	d.Records = ok
 	return d, dropped, nil
-}
-
-// checkRecord returns why a received record may not be merged: it did not
-// decode, its key breaks the store's rules (store.CheckKey: 1 to
-// store.MaxKeyLen bytes of valid UTF-8), its value is too large, its
-// origin is missing, too long or not valid UTF-8, or it has no version.
-func checkRecord(r *Record) error {
-	if r.invalid != nil {
-		return r.invalid
-	}
-	if err := store.CheckKey(r.Key); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRecord, err)
-	}
-	switch {
-	case len(r.Value) > store.MaxValueLen:
-		return fmt.Errorf("%w: value of %d bytes", ErrBadRecord, len(r.Value))
-	case r.Origin == "" || len(r.Origin) > 256 || !utf8.ValidString(r.Origin):
-		return fmt.Errorf("%w: bad origin %q", ErrBadRecord, r.Origin)
-	case r.Version == 0:
-		return fmt.Errorf("%w: key %q: no version", ErrBadRecord, r.Key)
-	}
-	return nil
 }
