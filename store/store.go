@@ -41,10 +41,25 @@ var (
 	metaNodeID    = []byte("node_id")
 )
 
+// WallClock is where a store reads wall time. It is the reading half of
+// the clock every edgeplane component is given (resilience.Clock, which
+// also sleeps); the store only reads, and a library of its own, it
+// declares the half it needs.
+type WallClock interface {
+	Now() time.Time
+}
+
+// SystemWall reads time.Now.
+type SystemWall struct{}
+
+// Now returns time.Now().
+func (SystemWall) Now() time.Time { return time.Now() }
+
 // Options tune a store. The zero value is usable: see DefaultOptions.
 type Options struct {
-	// Wall is the wall clock the hybrid logical clock reads. Default time.Now.
-	Wall func() time.Time
+	// Wall is the wall clock the hybrid logical clock reads. Default
+	// SystemWall.
+	Wall WallClock
 	// ClockFloor is the earliest time the clock ever reads: the agent passes
 	// its build time, so a device whose clock reads 1970 at boot still
 	// stamps after every release. Default: the zero time (no floor).
@@ -58,7 +73,7 @@ type Options struct {
 }
 
 // DefaultOptions are the options Open uses for zero fields.
-var DefaultOptions = Options{Wall: time.Now, LockTimeout: time.Second}
+var DefaultOptions = Options{Wall: SystemWall{}, LockTimeout: time.Second}
 
 // Store is the node's local replica: records in a bbolt file, a hybrid
 // logical clock, a local modify index, the watches waiting on it and the
@@ -166,7 +181,7 @@ func (s *Store) load(opts Options) error {
 		if err := s.loadDigest(tx); err != nil {
 			return fmt.Errorf("store: load digest: %w", err)
 		}
-		s.clock = NewClock(opts.Wall, opts.ClockFloor, hwm)
+		s.clock = NewClock(opts.Wall.Now, opts.ClockFloor, hwm)
 		return putUint(meta, metaHLC, uint64(s.clock.Peek()))
 	})
 }

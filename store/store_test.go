@@ -209,7 +209,7 @@ func TestSecondOpenFailsFast(t *testing.T) {
 func TestRestartKeepsIndexIDAndClock(t *testing.T) {
 	dir := t.TempDir()
 	wall := &fakeWall{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := Open(dir, Options{Wall: wall.Now})
+	s, err := Open(dir, Options{Wall: wall})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestRestartKeepsIndexIDAndClock(t *testing.T) {
 
 	// The device reboots with its clock at 1970 and no floor to save it.
 	wall.t = time.Unix(0, 0)
-	s2 := openStore(t, dir, Options{Wall: wall.Now})
+	s2 := openStore(t, dir, Options{Wall: wall})
 	if s2.NodeID() != id || s2.Index() != last.ModifyIndex {
 		t.Fatalf("after restart: id %s index %d, want %s %d", s2.NodeID(), s2.Index(), id, last.ModifyIndex)
 	}
@@ -235,7 +235,7 @@ func TestRestartKeepsIndexIDAndClock(t *testing.T) {
 func TestRestartResumesFromLargestStoredStamp(t *testing.T) {
 	dir := t.TempDir()
 	wall := &fakeWall{t: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := Open(dir, Options{Wall: wall.Now})
+	s, err := Open(dir, Options{Wall: wall})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestRestartResumesFromLargestStoredStamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2 := openStore(t, dir, Options{Wall: wall.Now})
+	s2 := openStore(t, dir, Options{Wall: wall})
 	if got := s2.Clock().Now(); got <= future {
 		t.Fatalf("clock after restart %v, want > %v", got, future)
 	}

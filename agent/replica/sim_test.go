@@ -56,6 +56,9 @@ type simNode struct {
 	now  time.Time
 }
 
+// Now is the node's simulated wall clock.
+func (n *simNode) Now() time.Time { return n.now }
+
 var errCut = errors.New("partitioned")
 
 func newSimNet(t testing.TB, seed uint64, n int) *simNet {
@@ -64,7 +67,7 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 	for i := range n {
 		name := "n" + strconv.Itoa(i)
 		node := &simNode{name: name, now: base.Add(time.Duration(s.rng.IntN(2000)) * time.Millisecond)}
-		st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Wall: func() time.Time { return node.now }})
+		st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Wall: node})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +79,7 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
-			Wall:      func() time.Time { return node.now },
+			Wall:      node.Now,
 			Rand:      rand.New(rand.NewPCG(seed, uint64(i))),
 			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
