@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -109,11 +110,13 @@ func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 // joinStatus answers a failed join: 400 for an address that is malformed
-// or does not resolve, 502 when no agent answered there (or one answered
-// with gossip this node cannot decrypt), 500 otherwise.
+// or does not resolve (the caller's mistake), 502 when no agent answered
+// there (or one answered with gossip this node cannot decrypt), 500
+// otherwise.
 func joinStatus(err error) int {
+	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, gossip.ErrBadAddress):
+	case errors.Is(err, gossip.ErrBadAddress), errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return http.StatusBadRequest
 	case errors.Is(err, gossip.ErrNoAnswer), errors.Is(err, gossip.ErrWrongKey):
 		return http.StatusBadGateway
