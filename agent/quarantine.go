@@ -3,29 +3,20 @@ package agent
 import (
 	"strconv"
 	"strings"
+
+	"github.com/edgeplane/edgeplane/agent/api"
 )
 
-// quarantinedRecord is a record of the store's quarantine as
-// /v1/edgeplane/replication lists it. Its key is not valid UTF-8, so it is
-// shown escaped, as a Go string literal ("poison/\xff\xfe"); its value is
-// kept, so that it can be written again under a valid key.
-type quarantinedRecord struct {
-	Key     string
-	Value   []byte
-	Flags   uint64
-	Deleted bool
-	Version string
-	Origin  string
-}
-
-func (a *Agent) quarantine() []quarantinedRecord {
+// quarantine lists the records of the store's quarantine, keys escaped,
+// as /v1/edgeplane/replication shows them.
+func (a *Agent) quarantine() []api.QuarantinedRecord {
 	q, err := a.store.Quarantined()
 	if err != nil {
 		a.log.Error("reading the quarantine", "err", err)
 	}
-	out := make([]quarantinedRecord, len(q))
+	out := make([]api.QuarantinedRecord, len(q))
 	for i, e := range q {
-		out[i] = quarantinedRecord{Key: strconv.Quote(e.Key), Value: e.Value, Flags: e.Flags,
+		out[i] = api.QuarantinedRecord{Key: strconv.Quote(e.Key), Value: e.Value, Flags: e.Flags,
 			Deleted: e.Deleted, Version: e.Version.String(), Origin: e.Origin}
 	}
 	return out

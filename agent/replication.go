@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -146,27 +147,21 @@ func (a *Agent) restoreSnapshot(r io.Reader) (httpapi.RestoreResult, error) {
 }
 
 // replicationState is the answer of /v1/edgeplane/replication.
-type replicationState struct {
-	Local     map[string]string
-	Bootstrap replica.BootstrapProgress
-	Peers     []peerState
-	// Quarantine lists the records whose keys are not valid UTF-8, which
-	// this node keeps but never replicates.
-	Quarantine []quarantinedRecord
-}
-
-type peerState struct {
-	replica.PeerStats
-	Breaker string
-}
-
 func (a *Agent) replicationState() any {
-	st := replicationState{Local: a.replicationStats(), Bootstrap: a.replica.BootstrapProgress(), Peers: []peerState{},
-		Quarantine: a.quarantine()}
+	b := a.replica.BootstrapProgress()
+	st := api.Replication{Local: a.replicationStats(), Peers: []api.ReplicationPeer{}, Quarantine: a.quarantine(),
+		Bootstrap: api.BootstrapProgress{Running: b.Running, Peer: b.Peer, Records: b.Records}}
 	for _, p := range a.replica.PeerStats() {
-		st.Peers = append(st.Peers, peerState{PeerStats: p, Breaker: a.rpc.agents.BreakerState(p.Addr).String()})
+		st.Peers = append(st.Peers, apiPeer(p, a.rpc.agents.BreakerState(p.Addr).String()))
 	}
 	return st
+}
+
+// apiPeer is a peer's anti-entropy state as the API shows it.
+func apiPeer(p replica.PeerStats, breaker string) api.ReplicationPeer {
+	return api.ReplicationPeer{Node: p.Node, Addr: p.Addr, LastSync: p.LastSync, LastResult: p.LastResult,
+		DigestRoot: p.DigestRoot, Received: p.Received, Sent: p.Sent, BytesSent: p.BytesSent,
+		BytesReceived: p.BytesReceived, Breaker: breaker}
 }
 
 func lastBootstrap(r *replica.Replica) string {

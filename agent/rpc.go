@@ -109,8 +109,11 @@ func (a *Agent) rpcIdentity() (*tls.Certificate, tlsmesh.VerifyFunc, tlsmesh.Mod
 			return nil, nil, 0, fmt.Errorf("agent: tls: %w", err)
 		}
 		name, err := tlsmesh.NodeName(cert.Leaf)
-		if err != nil || name != a.cfg.NodeName {
-			return nil, nil, 0, fmt.Errorf("agent: tls: certificate %s names node %q, not this node %q (%v)", t.CertFile, name, a.cfg.NodeName, err)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("agent: tls: certificate %s: %w", t.CertFile, err)
+		}
+		if name != a.cfg.NodeName {
+			return nil, nil, 0, fmt.Errorf("agent: tls: certificate %s names node %q, not this node %q", t.CertFile, name, a.cfg.NodeName)
 		}
 		return cert, tlsmesh.VerifyFleet(roots, a.certNow), tlsmesh.FleetCA, nil
 	}

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -31,18 +31,17 @@ SIGHUP re-reads the configuration, as "edgeplane reload" does. Under systemd
 (Type=notify) the agent reports readiness, reloads and shutdown, and pings
 the watchdog while its store and HTTP API answer.`
 
-func runAgent(std IO, args []string) int {
-	fs := newFlagSet(std, "agent", "", agentHelp)
-	loader := config.NewLoader(fs)
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	if fs.NArg() > 0 {
-		return fail(std, "agent takes no arguments, got %q", strings.Join(fs.Args(), " "))
-	}
+type agentCmd struct{ loader *config.Loader }
+
+func (*agentCmd) spec() spec { return spec{help: agentHelp} }
+
+func (c *agentCmd) define(fs *flag.FlagSet) { c.loader = config.NewLoader(fs) }
+
+func (c *agentCmd) run(e *env) int {
+	std, loader := e.IO, c.loader
 	cfg, err := loader.Load(std.Getenv)
 	if err != nil {
-		return fail(std, "invalid configuration:\n%v", err)
+		return fail(e, "invalid configuration:\n%v", err)
 	}
 	level := new(slog.LevelVar) // a reload sets it
 	level.Set(cfg.SlogLevel())
@@ -91,24 +90,28 @@ func newLogger(std IO, cfg config.Config, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(std.Stderr, opts))
 }
 
-func runValidate(std IO, args []string) int {
-	fs := newFlagSet(std, "validate", "", `
+type validateCmd struct{ files, dirs multiFlag }
+
+func (*validateCmd) spec() spec {
+	return spec{args: "[FILE...]", maxArgs: -1, help: `
 Checks configuration files as "edgeplane agent" would read them, without
-starting an agent. Exits 0 when the configuration is valid.`)
-	var files, dirs multiFlag
-	fs.Var(&files, "config-file", "a YAML configuration `file`; repeatable")
-	fs.Var(&dirs, "config-dir", "a `directory` of *.yaml and *.yml files; repeatable")
-	if code, done := parse(std, fs, args); done {
-		return code
+starting an agent. Exits 0 when the configuration is valid.`}
+}
+
+func (c *validateCmd) define(fs *flag.FlagSet) {
+	fs.Var(&c.files, "config-file", "a YAML configuration `file`; repeatable")
+	fs.Var(&c.dirs, "config-dir", "a `directory` of *.yaml and *.yml files; repeatable")
+}
+
+func (c *validateCmd) run(e *env) int {
+	files := append(c.files, e.args...) // consul validate takes paths as arguments
+	if len(files)+len(c.dirs) == 0 {
+		return fail(e, "validate needs -config-file or -config-dir")
 	}
-	files = append(files, fs.Args()...) // consul validate takes paths as arguments
-	if len(files)+len(dirs) == 0 {
-		return fail(std, "validate needs -config-file or -config-dir")
+	if _, err := config.LoadFiles(files, c.dirs); err != nil {
+		return fail(e, "invalid configuration:\n%v", err)
 	}
-	if _, err := config.LoadFiles(files, dirs); err != nil {
-		return fail(std, "invalid configuration:\n%v", err)
-	}
-	fmt.Fprintln(std.Stdout, "Configuration is valid!")
+	fmt.Fprintln(e.Stdout, "Configuration is valid!")
 	return 0
 }
 
@@ -117,42 +120,32 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func runVersion(std IO, args []string) int {
-	fs := newFlagSet(std, "version", "", "Prints the version, commit and build date.")
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	fmt.Fprintln(std.Stdout, version.String())
+type versionCmd struct{ noFlags }
+
+func (*versionCmd) spec() spec { return spec{help: "Prints the version, commit and build date."} }
+
+func (*versionCmd) run(e *env) int {
+	fmt.Fprintln(e.Stdout, version.String())
 	return 0
 }
 
-func runInfo(std IO, args []string) int {
-	fs := newFlagSet(std, "info", "", "Shows the local agent's identity, configuration and state.")
-	addr := addHTTPFlag(std, fs)
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	var self struct {
-		Config map[string]any
-		Member struct {
-			Addr string
-			Port int
-			Tags map[string]string
-		}
-		Stats map[string]map[string]string
-	}
-	c := newClient(*addr)
-	found, err := c.getJSON("/v1/agent/self", nil, &self)
-	if err == nil && !found {
-		err = errors.New("the agent has no /v1/agent/self")
-	}
+type infoCmd struct{ noFlags }
+
+func (*infoCmd) spec() spec {
+	return spec{agent: true, help: "Shows the local agent's identity, configuration and state."}
+}
+
+func (*infoCmd) run(e *env) int {
+	self, err := e.client.Self(e.ctx)
 	if err != nil {
-		return fail(std, "%v", err)
+		return fail(e, "%v", err)
 	}
-	w := std.Stdout
+	c := self.Config
+	w := e.Stdout
 	fmt.Fprintln(w, "node:")
-	for _, k := range []string{"NodeName", "NodeID", "Datacenter", "Site", "Version", "Revision"} {
-		fmt.Fprintf(w, "\t%s = %v\n", k, self.Config[k])
+	for _, kv := range [][2]string{{"NodeName", c.NodeName}, {"NodeID", c.NodeID}, {"Datacenter", c.Datacenter},
+		{"Site", c.Site}, {"Version", c.Version}, {"Revision", c.Revision}} {
+		fmt.Fprintf(w, "\t%s = %s\n", kv[0], kv[1])
 	}
 	fmt.Fprintf(w, "\tGossip = %s:%d\n", self.Member.Addr, self.Member.Port)
 	for _, section := range sortedKeys(self.Stats) {
@@ -161,37 +154,22 @@ func runInfo(std IO, args []string) int {
 			fmt.Fprintf(w, "\t%s = %s\n", k, self.Stats[section][k])
 		}
 	}
-	var repl struct {
-		Bootstrap struct {
-			Running bool
-			Peer    string
-			Records int
-		}
-		Peers []struct {
-			Node, Addr, LastResult, Breaker string
-			DigestRoot                      string
-			LastSync                        time.Time
-			BytesSent, BytesReceived        int
-		}
-		Quarantine []struct {
-			Key, Version, Origin string // Key escaped
-			Value                []byte
-			Flags                uint64
-			Deleted              bool
-		}
+	// An agent without the replication endpoint has none of this to show.
+	repl, err := e.client.Replication(e.ctx)
+	if err != nil {
+		return 0
 	}
-	found, err = c.getJSON("/v1/edgeplane/replication", nil, &repl)
-	if err == nil && found && repl.Bootstrap.Running {
+	if repl.Bootstrap.Running {
 		fmt.Fprintf(w, "bootstrap running: streaming from %s, %d records so far\n", repl.Bootstrap.Peer, repl.Bootstrap.Records)
 	}
-	if err == nil && found && len(repl.Peers) > 0 {
+	if len(repl.Peers) > 0 {
 		fmt.Fprintln(w, "replication peers:")
 		for _, p := range repl.Peers {
 			fmt.Fprintf(w, "\t%s (%s): last sync %s, %s; digest root %s; sent %d B, received %d B; breaker %s\n",
 				p.Node, p.Addr, p.LastSync.Format(time.RFC3339), p.LastResult, p.DigestRoot, p.BytesSent, p.BytesReceived, p.Breaker)
 		}
 	}
-	if err == nil && found && len(repl.Quarantine) > 0 {
+	if len(repl.Quarantine) > 0 {
 		fmt.Fprintln(w, "quarantined records (keys not valid UTF-8; kept in the data file, never served or replicated):")
 		for _, q := range repl.Quarantine {
 			what := fmt.Sprintf("%d bytes, flags %d", len(q.Value), q.Flags)

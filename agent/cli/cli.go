@@ -1,14 +1,23 @@
 // Package cli is the edgeplane command line: the agent itself and the
-// client commands that talk to a running agent's local HTTP API.
+// client commands that talk to a running agent's local HTTP API through
+// the typed client, package api.
+//
+// Every command follows the same conventions, kept in one place (execute):
+// its flags come before its arguments; -h prints its help once, to
+// standard output, and exits 0; a wrong number of arguments, an unknown
+// flag or a bad flag value is a usage error, reported on standard error
+// with exit 1, as is any failure; commands that talk to an agent take
+// -http-addr (default from EDGEPLANE_HTTP_ADDR, then CONSUL_HTTP_ADDR, then
+// 127.0.0.1:8500) and say so plainly when no agent answers there.
 package cli
 
 import (
-	"errors"
-	"flag"
+	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
+
+	"github.com/edgeplane/edgeplane/agent/version"
 )
 
 // IO is where a command reads and writes; tests replace it.
@@ -17,117 +26,123 @@ type IO struct {
 	Stdout, Stderr io.Writer
 	// Getenv looks up environment variables (os.LookupEnv in the binary).
 	Getenv func(string) (string, bool)
+	// Context, when set, ends client commands early when it ends, as an
+	// interrupt does; nil means never.
+	Context context.Context
 }
 
-type command struct {
+// entry is a command or a group of subcommands in the command tree.
+type entry struct {
+	name     string // one word, or several for a subcommand such as "ca create"
 	synopsis string
-	run      func(std IO, args []string) int
+	new      func() command // a command; nil for a group
+	sub      []entry        // a group's subcommands
 }
 
-var commands map[string]command
-
-func init() {
-	commands = map[string]command{
-		"agent":       {"Run an edgeplane agent", runAgent},
-		"kv":          {"Read and write the key/value store", runKV},
-		"info":        {"Show the local agent's identity and state", runInfo},
-		"validate":    {"Check configuration files without starting an agent", runValidate},
-		"version":     {"Print the version", runVersion},
-		"members":     {"List the members of the mesh", runMembers},
-		"join":        {"Join the local agent to the mesh through an address", runJoin},
-		"leave":       {"Leave the mesh gracefully and stop the local agent", runLeave},
-		"force-leave": {"Mark a failed node as left", runForceLeave},
-		"keygen":      {"Print a new gossip encryption key", runKeygen},
-		"keyring":     {"List or rotate the gossip keys of the whole mesh", runKeyring},
-		"rpc":         {"Measure the round trip to another agent (rpc ping NODE)", runRPC},
-		"tls":         {"Create the fleet CA and node certificates", runTLS},
-		"snapshot":    {"Save or restore a backup of the store", runSnapshot},
-		"reload":      {"Make the local agent re-read its configuration", runReload},
-	}
+// commands is the command tree, each level listed in the order help shows.
+var commands = []entry{
+	{name: "agent", synopsis: "Run an edgeplane agent", new: func() command { return new(agentCmd) }},
+	{name: "force-leave", synopsis: "Mark a failed node as left", new: func() command { return new(forceLeaveCmd) }},
+	{name: "info", synopsis: "Show the local agent's identity and state", new: func() command { return new(infoCmd) }},
+	{name: "join", synopsis: "Join the local agent to the mesh through an address", new: func() command { return new(joinCmd) }},
+	{name: "keygen", synopsis: "Print a new gossip encryption key", new: func() command { return new(keygenCmd) }},
+	{name: "keyring", synopsis: "List or rotate the gossip keys of the whole mesh", new: func() command { return new(keyringCmd) }},
+	{name: "kv", synopsis: "Read and write the key/value store", sub: []entry{
+		{name: "put", synopsis: "Write a key", new: func() command { return new(kvPutCmd) }},
+		{name: "get", synopsis: "Read a key or a prefix", new: func() command { return new(kvGetCmd) }},
+		{name: "delete", synopsis: "Delete a key or a prefix", new: func() command { return new(kvDeleteCmd) }},
+		{name: "list", synopsis: "List the keys under a prefix", new: func() command { return new(kvListCmd) }},
+		{name: "export", synopsis: "Export keys under a prefix as JSON", new: func() command { return new(kvExportCmd) }},
+		{name: "import", synopsis: "Import keys from JSON written by export", new: func() command { return new(kvImportCmd) }},
+		{name: "watch", synopsis: "Print each change under a prefix as it arrives", new: func() command { return new(kvWatchCmd) }},
+	}},
+	{name: "leave", synopsis: "Leave the mesh gracefully and stop the local agent", new: func() command { return new(leaveCmd) }},
+	{name: "members", synopsis: "List the members of the mesh", new: func() command { return new(membersCmd) }},
+	{name: "reload", synopsis: "Make the local agent re-read its configuration", new: func() command { return new(reloadCmd) }},
+	{name: "rpc", synopsis: "Measure the round trip to another agent (rpc ping NODE)", sub: []entry{
+		{name: "ping", synopsis: "Measure the round trip of an RPC to NODE", new: func() command { return new(rpcPingCmd) }},
+	}},
+	{name: "snapshot", synopsis: "Save or restore a backup of the store", sub: []entry{
+		{name: "save", synopsis: "Write a backup of the local agent's whole store to FILE", new: func() command { return new(snapshotSaveCmd) }},
+		{name: "restore", synopsis: "Merge a backup into the store by last-writer-wins", new: func() command { return new(snapshotRestoreCmd) }},
+	}},
+	{name: "tls", synopsis: "Create the fleet CA and node certificates", sub: []entry{
+		{name: "ca create", synopsis: "Create the fleet CA: ca.pem and ca-key.pem", new: func() command { return new(tlsCACreateCmd) }},
+		{name: "cert create", synopsis: "Issue a node certificate signed by the fleet CA", new: func() command { return new(tlsCertCreateCmd) }},
+	}},
+	{name: "validate", synopsis: "Check configuration files without starting an agent", new: func() command { return new(validateCmd) }},
+	{name: "version", synopsis: "Print the version", new: func() command { return new(versionCmd) }},
 }
 
 // Main runs the command line args (without the program name) and returns
-// the process exit code: 0 on success, 1 on failure or bad usage.
+// the process exit code: 0 on success (and for -h), 1 on failure or bad
+// usage.
 func Main(args []string, std IO) int {
-	if len(args) == 0 || isHelp(args[0]) {
-		usage(std.Stdout)
-		return boolCode(len(args) > 0)
+	if len(args) == 1 && isVersion(args[0]) {
+		fmt.Fprintln(std.Stdout, version.String())
+		return 0
 	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(std.Stderr, "edgeplane: unknown command %q\n\n", args[0])
-		usage(std.Stderr)
-		return 1
-	}
-	return cmd.run(std, args[1:])
+	return dispatch(std, nil, commands, args)
 }
 
 func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" || s == "help" }
 
-// boolCode is 0 for true, 1 for false.
-func boolCode(ok bool) int {
-	if ok {
+func isVersion(s string) bool { return s == "-v" || s == "-version" || s == "--version" }
+
+// dispatch runs the entry of entries that args start with. path holds the
+// words of the group being dispatched (none at the top).
+func dispatch(std IO, path []string, entries []entry, args []string) int {
+	if len(args) == 0 {
+		groupUsage(std.Stderr, path, entries)
+		return 1
+	}
+	if isHelp(args[0]) {
+		groupUsage(std.Stdout, path, entries)
 		return 0
 	}
+	for _, e := range entries {
+		words := strings.Fields(e.name)
+		if len(args) < len(words) || !equalWords(args[:len(words)], words) {
+			continue
+		}
+		name := append(append([]string(nil), path...), words...)
+		if e.new == nil {
+			return dispatch(std, name, e.sub, args[len(words):])
+		}
+		return execute(std, strings.Join(name, " "), e.new(), args[len(words):])
+	}
+	if len(path) == 0 {
+		fmt.Fprintf(std.Stderr, "edgeplane: unknown command %q\n\n", args[0])
+	} else {
+		fmt.Fprintf(std.Stderr, "edgeplane %s: unknown subcommand %q\n\n", strings.Join(path, " "), strings.Join(args, " "))
+	}
+	groupUsage(std.Stderr, path, entries)
 	return 1
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: edgeplane <command> [options] [args]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "    %-12s %s\n", n, commands[n].synopsis)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "edgeplane <command> -h" for a command's options.`)
-}
-
-// newFlagSet returns a flag set whose -h prints the command's usage line,
-// help text and options to stdout.
-func newFlagSet(std IO, name, args, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(std.Stderr)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage: edgeplane %s [options] %s\n\n%s\n", name, args, strings.TrimSpace(help))
-		if hasFlags(fs) {
-			fmt.Fprintln(w, "\nOptions:")
-			fs.PrintDefaults()
+func equalWords(a, b []string) bool {
+	for i := range b {
+		if a[i] != b[i] {
+			return false
 		}
 	}
-	return fs
+	return true
 }
 
-func hasFlags(fs *flag.FlagSet) bool {
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	return n > 0
-}
-
-// parse parses args; it returns done=true with the exit code when the
-// command should stop (help asked for, or bad usage).
-func parse(std IO, fs *flag.FlagSet, args []string) (code int, done bool) {
-	fs.SetOutput(std.Stderr)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(std.Stdout)
-		fs.Usage()
-		return 0, true
+// groupUsage lists the commands of a group.
+func groupUsage(w io.Writer, path []string, entries []entry) {
+	what, prefix := "command", "edgeplane"
+	if len(path) > 0 {
+		what, prefix = "subcommand", "edgeplane "+strings.Join(path, " ")
 	}
-	if err != nil {
-		return 1, true
+	width := 0
+	for _, e := range entries {
+		width = max(width, len(e.name))
 	}
-	return 0, false
-}
-
-// fail prints an error the way every command does and returns 1.
-func fail(std IO, format string, args ...any) int {
-	fmt.Fprintf(std.Stderr, "Error! "+format+"\n", args...)
-	return 1
+	fmt.Fprintf(w, "Usage: %s <%s> [options] [args]\n\n", prefix, what)
+	fmt.Fprintf(w, "%ss:\n", strings.ToUpper(what[:1])+what[1:])
+	for _, e := range entries {
+		fmt.Fprintf(w, "    %-*s  %s\n", width, e.name, e.synopsis)
+	}
+	fmt.Fprintf(w, "\nRun \"%s <%s> -h\" for a %s's options.\n", prefix, what, what)
 }

@@ -1,58 +1,17 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edgeplane/edgeplane/agent/api"
 )
-
-var kvCommands = map[string]command{
-	"put":    {"Write a key", kvPut},
-	"get":    {"Read a key or a prefix", kvGet},
-	"delete": {"Delete a key or a prefix", kvDelete},
-	"list":   {"List the keys under a prefix", kvList},
-	"export": {"Export keys under a prefix as JSON", kvExport},
-	"import": {"Import keys from JSON written by export", kvImport},
-	"watch":  {"Print each change under a prefix as it arrives", kvWatch},
-}
-
-func runKV(std IO, args []string) int {
-	if len(args) == 0 || isHelp(args[0]) {
-		w := std.Stderr
-		if len(args) > 0 {
-			w = std.Stdout
-		}
-		fmt.Fprintln(w, "Usage: edgeplane kv <subcommand> [options] [args]")
-		fmt.Fprintln(w, "\nSubcommands:")
-		for _, n := range []string{"put", "get", "delete", "list", "export", "import", "watch"} {
-			fmt.Fprintf(w, "    %-8s %s\n", n, kvCommands[n].synopsis)
-		}
-		return boolCode(len(args) > 0)
-	}
-	cmd, ok := kvCommands[args[0]]
-	if !ok {
-		return fail(std, "unknown kv subcommand %q (put, get, delete, list, export, import, watch)", args[0])
-	}
-	return cmd.run(std, args[1:])
-}
-
-// kvEntry is one key as the API returns it.
-type kvEntry struct {
-	Key         string
-	Flags       uint64
-	Value       []byte
-	CreateIndex uint64
-	ModifyIndex uint64
-	LockIndex   uint64
-}
 
 // exportEntry is the format of kv export and kv import, as Consul's.
 type exportEntry struct {
@@ -61,48 +20,58 @@ type exportEntry struct {
 	Value string `json:"value"` // base64
 }
 
-func kvPut(std IO, args []string) int {
-	fs := newFlagSet(std, "kv put", "KEY [VALUE]", `
+// trimSlash strips one leading "/" from a key, as Consul's kv get and kv
+// delete do: keys never start with one, but users write "/app/x".
+func trimSlash(key string) string { return strings.TrimPrefix(key, "/") }
+
+type kvPutCmd struct {
+	flags    uint64
+	cas      bool
+	modIndex uint64
+}
+
+func (*kvPutCmd) spec() spec {
+	return spec{args: "KEY [VALUE]", minArgs: 1, maxArgs: 2, agent: true, help: `
 Writes VALUE under KEY. VALUE "-" reads standard input, "@FILE" reads a file;
-with no VALUE the key holds an empty value.`)
-	addr := addHTTPFlag(std, fs)
-	flags := fs.Uint64("flags", 0, "opaque flags stored with the key")
-	cas := fs.Bool("cas", false, "write only if the key's modify index equals -modify-index (0: only if the key does not exist)")
-	modIndex := fs.Uint64("modify-index", 0, "index for -cas")
-	if code, done := parse(std, fs, args); done {
-		return code
+with no VALUE the key holds an empty value. KEY must not begin with "/".`}
+}
+
+func (c *kvPutCmd) define(fs *flag.FlagSet) {
+	fs.Uint64Var(&c.flags, "flags", 0, "opaque flags stored with the key")
+	fs.BoolVar(&c.cas, "cas", false, "write only if the key's modify index equals -modify-index (0: only if the key does not exist)")
+	fs.Uint64Var(&c.modIndex, "modify-index", 0, "index for -cas")
+}
+
+func (c *kvPutCmd) run(e *env) int {
+	key := e.arg(0)
+	if strings.HasPrefix(key, "/") {
+		// Consul's words: a key never starts with "/".
+		return fail(e, "Failed writing data: Invalid key. Key must not begin with a '/': %s", key)
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return fail(std, "kv put takes KEY [VALUE], got %d arguments", fs.NArg())
-	}
-	key := fs.Arg(0)
-	value, err := readValue(std, fs.Arg(1))
+	value, err := readValue(e, e.arg(1))
 	if err != nil {
-		return fail(std, "%v", err)
+		return fail(e, "%v", err)
 	}
-	q := url.Values{}
-	if *flags != 0 {
-		q.Set("flags", strconv.FormatUint(*flags, 10))
+	p := api.KVPair{Key: key, Value: value, Flags: c.flags, ModifyIndex: c.modIndex}
+	if c.cas {
+		ok, err := e.client.KV().CAS(e.ctx, p)
+		if err != nil {
+			return fail(e, "writing %q: %v", key, err)
+		}
+		if !ok {
+			return fail(e, "did not write %q: modify index %d does not match", key, c.modIndex)
+		}
+	} else if err := e.client.KV().Put(e.ctx, p); err != nil {
+		return fail(e, "writing %q: %v", key, err)
 	}
-	if *cas {
-		q.Set("cas", strconv.FormatUint(*modIndex, 10))
-	}
-	body, err := newClient(*addr).do(http.MethodPut, kvPath(key), q, value, false)
-	if err != nil {
-		return fail(std, "writing %q: %v", key, err)
-	}
-	if strings.TrimSpace(string(body)) != "true" {
-		return fail(std, "did not write %q: modify index %d does not match", key, *modIndex)
-	}
-	fmt.Fprintf(std.Stdout, "Success! Data written to: %s\n", key)
+	fmt.Fprintf(e.Stdout, "Success! Data written to: %s\n", key)
 	return 0
 }
 
-func readValue(std IO, arg string) ([]byte, error) {
+func readValue(e *env, arg string) ([]byte, error) {
 	switch {
 	case arg == "-":
-		b, err := readAllLimit(std.Stdin)
-		return b, err
+		return readAllLimit(e.Stdin)
 	case strings.HasPrefix(arg, "@"):
 		f, err := os.Open(arg[1:])
 		if err != nil {
@@ -121,129 +90,140 @@ func readAllLimit(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, 16<<20))
 }
 
-func kvGet(std IO, args []string) int {
-	fs := newFlagSet(std, "kv get", "KEY", `
+type kvGetCmd struct{ recurse, detailed bool }
+
+func (*kvGetCmd) spec() spec {
+	return spec{args: "KEY", maxArgs: 1, agent: true, help: `
 Prints the value of KEY. With -recurse, prints KEY:VALUE for every key
-under the prefix KEY.`)
-	addr := addHTTPFlag(std, fs)
-	recurse := fs.Bool("recurse", false, "read every key under the prefix")
-	detailed := fs.Bool("detailed", false, "print the key's indexes and flags too")
-	if code, done := parse(std, fs, args); done {
-		return code
+under the prefix KEY. One leading "/" of KEY is ignored.`}
+}
+
+func (c *kvGetCmd) define(fs *flag.FlagSet) {
+	fs.BoolVar(&c.recurse, "recurse", false, "read every key under the prefix")
+	fs.BoolVar(&c.detailed, "detailed", false, "print the key's indexes and flags too")
+}
+
+func (c *kvGetCmd) run(e *env) int {
+	if len(e.args) == 0 && !c.recurse {
+		return fail(e, "kv get takes exactly one KEY")
 	}
-	if fs.NArg() != 1 && !(*recurse && fs.NArg() == 0) {
-		return fail(std, "kv get takes exactly one KEY")
-	}
-	key := fs.Arg(0)
-	q := url.Values{}
-	if *recurse {
-		q.Set("recurse", "")
-	}
-	var entries []kvEntry
-	found, err := newClient(*addr).getJSON(kvPath(key), q, &entries)
-	if err != nil {
-		return fail(std, "reading %q: %v", key, err)
-	}
-	if !found || len(entries) == 0 {
-		if *recurse {
-			return 0
+	key := trimSlash(e.arg(0))
+	var pairs []api.KVPair
+	if c.recurse {
+		var err error
+		if pairs, err = e.client.KV().List(e.ctx, key); err != nil {
+			return fail(e, "reading %q: %v", key, err)
 		}
-		return fail(std, "No key exists at: %s", key)
+	} else {
+		p, err := e.client.KV().Get(e.ctx, key)
+		if err != nil {
+			return fail(e, "reading %q: %v", key, err)
+		}
+		if p == nil {
+			return fail(e, "No key exists at: %s", key)
+		}
+		pairs = []api.KVPair{*p}
 	}
-	for _, e := range entries {
+	for _, p := range pairs {
 		switch {
-		case *detailed:
-			fmt.Fprintf(std.Stdout, "CreateIndex      %d\nFlags            %d\nKey              %s\nLockIndex        %d\nModifyIndex      %d\nValue            %s\n",
-				e.CreateIndex, e.Flags, e.Key, e.LockIndex, e.ModifyIndex, e.Value)
-		case *recurse:
-			fmt.Fprintf(std.Stdout, "%s:%s\n", e.Key, e.Value)
+		case c.detailed:
+			fmt.Fprintf(e.Stdout, "CreateIndex      %d\nFlags            %d\nKey              %s\nLockIndex        %d\nModifyIndex      %d\nValue            %s\n",
+				p.CreateIndex, p.Flags, p.Key, p.LockIndex, p.ModifyIndex, p.Value)
+		case c.recurse:
+			fmt.Fprintf(e.Stdout, "%s:%s\n", p.Key, p.Value)
 		default:
-			fmt.Fprintf(std.Stdout, "%s\n", e.Value)
+			fmt.Fprintf(e.Stdout, "%s\n", p.Value)
 		}
 	}
 	return 0
 }
 
-func kvDelete(std IO, args []string) int {
-	fs := newFlagSet(std, "kv delete", "KEY", "Deletes KEY, or with -recurse every key under the prefix KEY.")
-	addr := addHTTPFlag(std, fs)
-	recurse := fs.Bool("recurse", false, "delete every key under the prefix")
-	cas := fs.Bool("cas", false, "delete only if the key's modify index equals -modify-index")
-	modIndex := fs.Uint64("modify-index", 0, "index for -cas")
-	if code, done := parse(std, fs, args); done {
-		return code
+type kvDeleteCmd struct {
+	recurse, cas bool
+	modIndex     uint64
+}
+
+func (*kvDeleteCmd) spec() spec {
+	return spec{args: "KEY", maxArgs: 1, agent: true, help: `
+Deletes KEY, or with -recurse every key under the prefix KEY. One leading
+"/" of KEY is ignored.`}
+}
+
+func (c *kvDeleteCmd) define(fs *flag.FlagSet) {
+	fs.BoolVar(&c.recurse, "recurse", false, "delete every key under the prefix")
+	fs.BoolVar(&c.cas, "cas", false, "delete only if the key's modify index equals -modify-index")
+	fs.Uint64Var(&c.modIndex, "modify-index", 0, "index for -cas")
+}
+
+func (c *kvDeleteCmd) run(e *env) int {
+	if len(e.args) == 0 && !c.recurse {
+		return fail(e, "kv delete takes exactly one KEY")
 	}
-	if fs.NArg() != 1 && !(*recurse && fs.NArg() == 0) {
-		return fail(std, "kv delete takes exactly one KEY")
+	if c.cas && c.recurse {
+		return fail(e, "-cas and -recurse cannot be combined")
 	}
-	if *cas && *recurse {
-		return fail(std, "-cas and -recurse cannot be combined")
+	key := trimSlash(e.arg(0))
+	kv := e.client.KV()
+	var err error
+	switch {
+	case c.recurse:
+		err = kv.DeleteTree(e.ctx, key)
+	case c.cas:
+		var ok bool
+		if ok, err = kv.DeleteCAS(e.ctx, key, c.modIndex); err == nil && !ok {
+			return fail(e, "did not delete %q: modify index %d does not match", key, c.modIndex)
+		}
+	default:
+		err = kv.Delete(e.ctx, key)
 	}
-	key := fs.Arg(0)
-	q := url.Values{}
-	if *recurse {
-		q.Set("recurse", "")
-	}
-	if *cas {
-		q.Set("cas", strconv.FormatUint(*modIndex, 10))
-	}
-	body, err := newClient(*addr).do(http.MethodDelete, kvPath(key), q, nil, false)
 	if err != nil {
-		return fail(std, "deleting %q: %v", key, err)
+		return fail(e, "deleting %q: %v", key, err)
 	}
-	if strings.TrimSpace(string(body)) != "true" {
-		return fail(std, "did not delete %q: modify index %d does not match", key, *modIndex)
-	}
-	fmt.Fprintf(std.Stdout, "Success! Deleted key: %s\n", key)
+	fmt.Fprintf(e.Stdout, "Success! Deleted key: %s\n", key)
 	return 0
 }
 
-func kvList(std IO, args []string) int {
-	fs := newFlagSet(std, "kv list", "[PREFIX]", "Prints the keys under PREFIX, one a line.")
-	addr := addHTTPFlag(std, fs)
-	sep := fs.String("separator", "", `list keys only up to this separator after the prefix (e.g. "/")`)
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	if fs.NArg() > 1 {
-		return fail(std, "kv list takes at most one PREFIX")
-	}
-	q := url.Values{"keys": {""}}
-	if *sep != "" {
-		q.Set("separator", *sep)
-	}
-	var keys []string
-	if _, err := newClient(*addr).getJSON(kvPath(fs.Arg(0)), q, &keys); err != nil {
-		return fail(std, "listing %q: %v", fs.Arg(0), err)
+type kvListCmd struct{ separator string }
+
+func (*kvListCmd) spec() spec {
+	return spec{args: "[PREFIX]", maxArgs: 1, agent: true, help: "Prints the keys under PREFIX, one a line."}
+}
+
+func (c *kvListCmd) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.separator, "separator", "", `list keys only up to this separator after the prefix (e.g. "/")`)
+}
+
+func (c *kvListCmd) run(e *env) int {
+	keys, err := e.client.KV().Keys(e.ctx, e.arg(0), c.separator)
+	if err != nil {
+		return fail(e, "listing %q: %v", e.arg(0), err)
 	}
 	for _, k := range keys {
-		fmt.Fprintln(std.Stdout, k)
+		fmt.Fprintln(e.Stdout, k)
 	}
 	return 0
 }
 
-func kvExport(std IO, args []string) int {
-	fs := newFlagSet(std, "kv export", "[PREFIX]", `
+type kvExportCmd struct{ noFlags }
+
+func (*kvExportCmd) spec() spec {
+	return spec{args: "[PREFIX]", maxArgs: 1, agent: true, help: `
 Prints every key under PREFIX as a JSON array of {"key", "flags", "value"}
 objects, value in base64: the format of "consul kv export", read back by
-"edgeplane kv import".`)
-	addr := addHTTPFlag(std, fs)
-	if code, done := parse(std, fs, args); done {
-		return code
+"edgeplane kv import".`}
+}
+
+func (*kvExportCmd) run(e *env) int {
+	pairs, err := e.client.KV().List(e.ctx, e.arg(0))
+	if err != nil {
+		return fail(e, "exporting %q: %v", e.arg(0), err)
 	}
-	if fs.NArg() > 1 {
-		return fail(std, "kv export takes at most one PREFIX")
-	}
-	var entries []kvEntry
-	if _, err := newClient(*addr).getJSON(kvPath(fs.Arg(0)), url.Values{"recurse": {""}}, &entries); err != nil {
-		return fail(std, "exporting %q: %v", fs.Arg(0), err)
-	}
-	out := make([]exportEntry, len(entries))
-	for i, e := range entries {
-		out[i] = exportEntry{Key: e.Key, Flags: e.Flags, Value: base64.StdEncoding.EncodeToString(e.Value)}
+	out := make([]exportEntry, len(pairs))
+	for i, p := range pairs {
+		out[i] = exportEntry{Key: p.Key, Flags: p.Flags, Value: base64.StdEncoding.EncodeToString(p.Value)}
 	}
 	b, _ := json.MarshalIndent(out, "", "\t")
-	fmt.Fprintf(std.Stdout, "%s\n", b)
+	fmt.Fprintf(e.Stdout, "%s\n", b)
 	return 0
 }
 
@@ -261,66 +241,62 @@ func invalidUTF8At(b []byte) int {
 	return i
 }
 
-func kvImport(std IO, args []string) int {
-	fs := newFlagSet(std, "kv import", "[FILE | - | @FILE]", `
+type kvImportCmd struct{ prefix string }
+
+func (*kvImportCmd) spec() spec {
+	return spec{args: "[FILE | - | @FILE]", maxArgs: 1, agent: true, help: `
 Writes every key of a JSON array written by "edgeplane kv export" (or
-"consul kv export"). Reads standard input when no file is given.`)
-	addr := addHTTPFlag(std, fs)
-	prefix := fs.String("prefix", "", "prepend this to every imported key")
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	if fs.NArg() > 1 {
-		return fail(std, "kv import takes at most one FILE")
-	}
-	src := strings.TrimPrefix(fs.Arg(0), "@")
-	if src == "" {
-		src = "-"
-	}
-	var r io.Reader = bufio.NewReader(std.Stdin)
-	if src != "-" {
+"consul kv export"). Reads standard input when no file is given.`}
+}
+
+func (c *kvImportCmd) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.prefix, "prefix", "", "prepend this to every imported key")
+}
+
+func (c *kvImportCmd) run(e *env) int {
+	src := strings.TrimPrefix(e.arg(0), "@")
+	r := e.Stdin
+	if src != "" && src != "-" {
 		f, err := os.Open(src)
 		if err != nil {
-			return fail(std, "%v", err)
+			return fail(e, "%v", err)
 		}
 		defer f.Close()
 		r = f
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return fail(std, "reading import data: %v", err)
+		return fail(e, "reading import data: %v", err)
 	}
 	// JSON is UTF-8 text; the decoder would quietly turn a key's invalid
 	// bytes into U+FFFD and write another key.
 	if !utf8.Valid(data) {
 		i := invalidUTF8At(data)
-		return fail(std, "reading import data: not valid UTF-8 at byte %d (keys must be valid UTF-8); nothing imported", i)
+		return fail(e, "reading import data: not valid UTF-8 at byte %d (keys must be valid UTF-8); nothing imported", i)
 	}
-	if !utf8.ValidString(*prefix) {
-		return fail(std, "-prefix %q: keys must be valid UTF-8; nothing imported", *prefix)
+	if !utf8.ValidString(c.prefix) {
+		return fail(e, "-prefix %q: keys must be valid UTF-8; nothing imported", c.prefix)
 	}
 	var entries []exportEntry
 	if err := json.Unmarshal(data, &entries); err != nil {
-		return fail(std, "reading import data: %v", err)
+		return fail(e, "reading import data: %v", err)
 	}
-	values := make([][]byte, len(entries))
-	for i, e := range entries {
-		var err error
-		if values[i], err = base64.StdEncoding.DecodeString(e.Value); err != nil {
-			return fail(std, "entry %d (%q): value is not base64: %v", i, e.Key, err)
+	pairs := make([]api.KVPair, len(entries))
+	for i, en := range entries {
+		value, err := base64.StdEncoding.DecodeString(en.Value)
+		if err != nil {
+			return fail(e, "entry %d (%q): value is not base64: %v", i, en.Key, err)
 		}
-		if e.Key == "" {
-			return fail(std, "entry %d: empty key", i)
+		if en.Key == "" {
+			return fail(e, "entry %d: empty key", i)
 		}
+		pairs[i] = api.KVPair{Key: c.prefix + en.Key, Flags: en.Flags, Value: value}
 	}
-	c := newClient(*addr)
-	for i, e := range entries {
-		key := *prefix + e.Key
-		q := url.Values{"flags": {strconv.FormatUint(e.Flags, 10)}}
-		if _, err := c.do(http.MethodPut, kvPath(key), q, values[i], false); err != nil {
-			return fail(std, "importing %q (%d of %d written): %v", key, i, len(entries), err)
+	for i, p := range pairs {
+		if err := e.client.KV().Put(e.ctx, p); err != nil {
+			return fail(e, "importing %q (%d of %d written): %v", p.Key, i, len(pairs), err)
 		}
-		fmt.Fprintf(std.Stdout, "Imported: %s\n", key)
+		fmt.Fprintf(e.Stdout, "Imported: %s\n", p.Key)
 	}
 	return 0
 }

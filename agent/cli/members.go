@@ -2,16 +2,19 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
-type member struct {
+// memberJSON is a member as members -format json prints it.
+type memberJSON struct {
 	Name   string
 	Addr   string
 	Port   uint16
@@ -19,39 +22,43 @@ type member struct {
 	Status int
 }
 
-func runMembers(std IO, args []string) int {
-	fs := newFlagSet(std, "members", "", "Lists the members of the mesh as the local agent sees them.")
-	addr := addHTTPFlag(std, fs)
-	format := fs.String("format", "table", "output format: table or json")
-	status := fs.String("status", "", "only members with this status: alive, suspect, leaving, left or failed")
-	site := fs.String("site", "", "only members of this site")
-	if code, done := parse(std, fs, args); done {
-		return code
+type membersCmd struct{ format, status, site string }
+
+func (*membersCmd) spec() spec {
+	return spec{agent: true, help: "Lists the members of the mesh as the local agent sees them."}
+}
+
+func (c *membersCmd) define(fs *flag.FlagSet) {
+	fs.StringVar(&c.format, "format", "table", "output format: table or json")
+	fs.StringVar(&c.status, "status", "", "only members with this status: alive, suspect, leaving, left or failed")
+	fs.StringVar(&c.site, "site", "", "only members of this site")
+}
+
+func (c *membersCmd) run(e *env) int {
+	if c.format != "table" && c.format != "json" {
+		return fail(e, "-format must be table or json, not %q", c.format)
 	}
-	if *format != "table" && *format != "json" {
-		return fail(std, "-format must be table or json, not %q", *format)
-	}
-	if *status != "" {
-		if _, ok := gossip.ParseStatus(*status); !ok {
-			return fail(std, "-status must be alive, suspect, leaving, left or failed, not %q", *status)
+	if c.status != "" {
+		if _, ok := gossip.ParseStatus(c.status); !ok {
+			return fail(e, "-status must be alive, suspect, leaving, left or failed, not %q", c.status)
 		}
 	}
-	var all []member
-	if _, err := newClient(*addr).getJSON("/v1/agent/members", nil, &all); err != nil {
-		return fail(std, "%v", err)
+	all, err := e.client.Members(e.ctx)
+	if err != nil {
+		return fail(e, "%v", err)
 	}
-	var out []member
+	out := []memberJSON{} // "[]", not "null", when none matches
 	for _, m := range all {
-		if (*status == "" || m.Tags["status"] == *status) && (*site == "" || m.Tags[gossip.MetaSite] == *site) {
-			out = append(out, m)
+		if (c.status == "" || m.Tags["status"] == c.status) && (c.site == "" || m.Tags[gossip.MetaSite] == c.site) {
+			out = append(out, memberJSON{Name: m.Name, Addr: m.Addr, Port: m.Port, Tags: m.Tags, Status: m.Status})
 		}
 	}
-	if *format == "json" {
+	if c.format == "json" {
 		b, _ := json.MarshalIndent(out, "", "\t")
-		fmt.Fprintf(std.Stdout, "%s\n", b)
+		fmt.Fprintf(e.Stdout, "%s\n", b)
 		return 0
 	}
-	tw := tabwriter.NewWriter(std.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Node\tAddress\tStatus\tSite\tBuild")
 	for _, m := range out {
 		fmt.Fprintf(tw, "%s\t%s:%d\t%s\t%s\t%s\n", m.Name, m.Addr, m.Port, m.Tags["status"],
@@ -61,123 +68,128 @@ func runMembers(std IO, args []string) int {
 	return 0
 }
 
-func runJoin(std IO, args []string) int {
-	fs := newFlagSet(std, "join", "ADDRESS...", "Tells the local agent to join the mesh through the given addresses (host or host:port).")
-	addr := addHTTPFlag(std, fs)
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	if fs.NArg() == 0 {
-		return fail(std, "join needs at least one address")
-	}
-	c := newClient(*addr)
+type joinCmd struct{ noFlags }
+
+func (*joinCmd) spec() spec {
+	return spec{args: "ADDRESS...", minArgs: 1, maxArgs: -1, agent: true,
+		help: "Tells the local agent to join the mesh through the given addresses (host or host:port)."}
+}
+
+func (*joinCmd) run(e *env) int {
 	joined := 0
-	for _, a := range fs.Args() {
-		if _, err := c.do(http.MethodPut, "/v1/agent/join/"+url.PathEscape(a), nil, nil, false); err != nil {
-			fmt.Fprintf(std.Stderr, "Error joining %s: %v\n", a, err)
+	for _, a := range e.args {
+		if err := e.client.Join(e.ctx, a); err != nil {
+			fmt.Fprintf(e.Stderr, "Error joining %s: %v\n", a, err)
 			continue
 		}
 		joined++
 	}
 	if joined == 0 {
-		return fail(std, "could not join through any of %s", strings.Join(fs.Args(), ", "))
+		return fail(e, "could not join through any of %s", strings.Join(e.args, ", "))
 	}
-	fmt.Fprintf(std.Stdout, "Successfully joined the mesh by contacting %d nodes.\n", joined)
+	fmt.Fprintf(e.Stdout, "Successfully joined the mesh by contacting %d nodes.\n", joined)
 	return 0
 }
 
-func runLeave(std IO, args []string) int {
-	fs := newFlagSet(std, "leave", "", "Makes the local agent leave the mesh gracefully and shut down.")
-	addr := addHTTPFlag(std, fs)
-	if code, done := parse(std, fs, args); done {
-		return code
+type leaveCmd struct{ noFlags }
+
+func (*leaveCmd) spec() spec {
+	return spec{agent: true, help: "Makes the local agent leave the mesh gracefully and shut down."}
+}
+
+func (*leaveCmd) run(e *env) int {
+	if err := e.client.Leave(e.ctx); err != nil {
+		return fail(e, "%v", err)
 	}
-	if _, err := newClient(*addr).do(http.MethodPut, "/v1/agent/leave", nil, nil, false); err != nil {
-		return fail(std, "%v", err)
-	}
-	fmt.Fprintln(std.Stdout, "Graceful leave complete")
+	fmt.Fprintln(e.Stdout, "Graceful leave complete")
 	return 0
 }
 
-func runForceLeave(std IO, args []string) int {
-	fs := newFlagSet(std, "force-leave", "NODE", `
+type forceLeaveCmd struct{ noFlags }
+
+func (*forceLeaveCmd) spec() spec {
+	return spec{args: "NODE", minArgs: 1, maxArgs: 1, agent: true, help: `
 Marks a failed node as left on every member, so that it is no longer
-retried and is forgotten sooner. A node that is alive cannot be forced out.`)
-	addr := addHTTPFlag(std, fs)
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	if fs.NArg() != 1 {
-		return fail(std, "force-leave takes exactly one NODE")
-	}
-	if _, err := newClient(*addr).do(http.MethodPut, "/v1/agent/force-leave/"+url.PathEscape(fs.Arg(0)), nil, nil, false); err != nil {
-		return fail(std, "%v", err)
+retried and is forgotten sooner. A node that is alive cannot be forced out.`}
+}
+
+func (*forceLeaveCmd) run(e *env) int {
+	if err := e.client.ForceLeave(e.ctx, e.arg(0)); err != nil {
+		return fail(e, "%v", err)
 	}
 	return 0
 }
 
-func runKeygen(std IO, args []string) int {
-	fs := newFlagSet(std, "keygen", "", "Prints a new random gossip encryption key (32 bytes, base64) for -encrypt.")
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	fmt.Fprintln(std.Stdout, gossip.GenerateKey())
+type keygenCmd struct{ noFlags }
+
+func (*keygenCmd) spec() spec {
+	return spec{help: "Prints a new random gossip encryption key (32 bytes, base64) for -encrypt."}
+}
+
+func (*keygenCmd) run(e *env) int {
+	fmt.Fprintln(e.Stdout, gossip.GenerateKey())
 	return 0
 }
 
-func runKeyring(std IO, args []string) int {
-	fs := newFlagSet(std, "keyring", "", `
+type keyringCmd struct {
+	list                 bool
+	install, use, remove string
+}
+
+func (*keyringCmd) spec() spec {
+	return spec{agent: true, help: `
 Lists or changes the gossip keys of every live member. Rotate a key with
 -install NEW, then -use NEW, then -remove OLD. The key in use cannot be
-removed. Each node's answer is printed.`)
-	addr := addHTTPFlag(std, fs)
-	list := fs.Bool("list", false, "list the keys installed on each node")
-	install := fs.String("install", "", "install this `key` on every node")
-	use := fs.String("use", "", "make this installed `key` the one used to encrypt")
-	remove := fs.String("remove", "", "remove this `key` from every node")
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
+removed. Each node's answer is printed.`}
+}
+
+func (c *keyringCmd) define(fs *flag.FlagSet) {
+	fs.BoolVar(&c.list, "list", false, "list the keys installed on each node")
+	fs.StringVar(&c.install, "install", "", "install this `key` on every node")
+	fs.StringVar(&c.use, "use", "", "make this installed `key` the one used to encrypt")
+	fs.StringVar(&c.remove, "remove", "", "remove this `key` from every node")
+}
+
+func (c *keyringCmd) run(e *env) int {
 	type action struct {
-		method, key, verb string
+		verb string
+		key  string
+		call func() (api.KeyringResponse, error)
 	}
 	var acts []action
-	if *list {
-		acts = append(acts, action{http.MethodGet, "", "list"})
+	if c.list {
+		acts = append(acts, action{"list", "", func() (api.KeyringResponse, error) { return e.client.KeyringList(e.ctx) }})
 	}
-	for _, a := range []action{{http.MethodPost, *install, "install"}, {http.MethodPut, *use, "use"}, {http.MethodDelete, *remove, "remove"}} {
+	for _, a := range []action{
+		{"install", c.install, func() (api.KeyringResponse, error) { return e.client.KeyringInstall(e.ctx, c.install) }},
+		{"use", c.use, func() (api.KeyringResponse, error) { return e.client.KeyringUse(e.ctx, c.use) }},
+		{"remove", c.remove, func() (api.KeyringResponse, error) { return e.client.KeyringRemove(e.ctx, c.remove) }},
+	} {
 		if a.key != "" {
 			acts = append(acts, a)
 		}
 	}
 	if len(acts) != 1 {
-		return fail(std, "keyring takes exactly one of -list, -install, -use, -remove")
+		return fail(e, "keyring takes exactly one of -list, -install, -use, -remove")
 	}
-	act := acts[0]
-	var body []byte
-	if act.key != "" {
-		body, _ = json.Marshal(map[string]string{"Key": act.key})
+	resp, err := acts[0].call()
+	// An operation that failed on some nodes still lists every answer.
+	var se *api.StatusError
+	partial := errors.As(err, &se) && se.Code == http.StatusInternalServerError && len(resp.Nodes) > 0
+	if err == nil || partial {
+		printKeyring(e, resp.Nodes)
 	}
-	data, err := newClient(*addr).do(act.method, "/v1/operator/keyring", nil, body, false)
-	var resp []struct {
-		Nodes []gossip.KeyringReply
-	}
-	if apiErr, ok := err.(*apiError); ok && apiErr.status == http.StatusInternalServerError && json.Unmarshal([]byte(apiErr.msg), &resp) == nil {
-		err = fmt.Errorf("%s failed on some nodes", act.verb)
-	} else if err == nil {
-		err = json.Unmarshal(data, &resp)
-	}
-	if len(resp) == 1 {
-		printKeyring(std, resp[0].Nodes)
+	if partial {
+		return fail(e, "%s failed on some nodes", acts[0].verb)
 	}
 	if err != nil {
-		return fail(std, "%v", err)
+		return fail(e, "%v", err)
 	}
 	return 0
 }
 
-func printKeyring(std IO, replies []gossip.KeyringReply) {
-	tw := tabwriter.NewWriter(std.Stdout, 0, 0, 2, ' ', 0)
+func printKeyring(e *env, replies []api.KeyringReply) {
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Node\tIn use\tKeys\tResult")
 	for _, r := range replies {
 		result := "ok"

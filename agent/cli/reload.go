@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -54,40 +52,31 @@ func superviseAgent(std IO, a *agent.Agent, loader *config.Loader, level *slog.L
 	}
 }
 
-func runReload(std IO, args []string) int {
-	fs := newFlagSet(std, "reload", "", `
+type reloadCmd struct{ noFlags }
+
+func (*reloadCmd) spec() spec {
+	return spec{agent: true, help: `
 Asks the local agent to re-read its configuration files, as SIGHUP does.
 Options that can change while the agent runs (log_level, memory_limit) take
 effect at once; the command lists any other changed option, which takes
 effect at the next restart. An invalid configuration is rejected with its
-reasons and the running one stays in effect.`)
-	addr := addHTTPFlag(std, fs)
-	if code, done := parse(std, fs, args); done {
-		return code
-	}
-	if fs.NArg() > 0 {
-		return fail(std, "reload takes no arguments")
-	}
-	body, err := newClient(*addr).do(http.MethodPut, "/v1/agent/reload", nil, nil, false)
+reasons and the running one stays in effect.`}
+}
+
+func (*reloadCmd) run(e *env) int {
+	rep, err := e.client.Reload(e.ctx)
 	if err != nil {
-		return fail(std, "reload failed: %v", err)
+		return fail(e, "reload failed: %v", err)
 	}
-	var rep struct {
-		Applied         []string
-		RestartRequired []string
-	}
-	if err := json.Unmarshal(body, &rep); err != nil {
-		return fail(std, "reload: unexpected answer %q: %v", body, err)
-	}
-	fmt.Fprintln(std.Stdout, "Configuration reload triggered")
+	fmt.Fprintln(e.Stdout, "Configuration reload triggered")
 	if len(rep.Applied) > 0 {
-		fmt.Fprintf(std.Stdout, "Applied: %s\n", strings.Join(rep.Applied, ", "))
+		fmt.Fprintf(e.Stdout, "Applied: %s\n", strings.Join(rep.Applied, ", "))
 	}
 	if len(rep.RestartRequired) > 0 {
-		fmt.Fprintf(std.Stdout, "Changed but needing a restart: %s\n", strings.Join(rep.RestartRequired, ", "))
+		fmt.Fprintf(e.Stdout, "Changed but needing a restart: %s\n", strings.Join(rep.RestartRequired, ", "))
 	}
 	if len(rep.Applied)+len(rep.RestartRequired) == 0 {
-		fmt.Fprintln(std.Stdout, "No option changed")
+		fmt.Fprintln(e.Stdout, "No option changed")
 	}
 	return 0
 }

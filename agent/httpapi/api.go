@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -117,28 +118,21 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.Tags {
 		tags[k] = v
 	}
-	writeJSON(w, map[string]any{
-		"Config": map[string]any{
-			"Datacenter":        s.Datacenter,
-			"PrimaryDatacenter": s.Datacenter,
-			"NodeName":          s.NodeName,
-			"NodeID":            s.NodeID,
-			"Site":              s.Site,
-			"Revision":          s.Revision,
-			"BuildDate":         s.BuildDate,
-			"Server":            false,
-			"Version":           s.Version,
-			"RPCAddr":           s.RPCAddr,
+	writeJSON(w, api.AgentSelf{
+		Config: api.SelfConfig{
+			Datacenter:        s.Datacenter,
+			PrimaryDatacenter: s.Datacenter,
+			NodeName:          s.NodeName,
+			NodeID:            s.NodeID,
+			Site:              s.Site,
+			Revision:          s.Revision,
+			BuildDate:         s.BuildDate,
+			Version:           s.Version,
+			RPCAddr:           s.RPCAddr,
 		},
-		"Member": map[string]any{
-			"Name":   s.NodeName,
-			"Addr":   s.Addr,
-			"Port":   s.GossipPort,
-			"Tags":   tags,
-			"Status": 1, // alive
-		},
-		"Meta":  map[string]string{"site": s.Site},
-		"Stats": s.Stats,
+		Member: api.SelfMember{Name: s.NodeName, Addr: s.Addr, Port: s.GossipPort, Tags: tags, Status: 1}, // 1: alive
+		Meta:   map[string]string{"site": s.Site},
+		Stats:  s.Stats,
 	})
 }
 

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
@@ -41,22 +43,8 @@ func (a *API) HandleMesh(m Mesh) {
 	a.mux.HandleFunc("DELETE /v1/operator/keyring", a.handleKeyring(gossip.KeyringRemove))
 }
 
-// agentMember is Consul's AgentMember. Status is Serf's number; a suspect
-// member is reported alive, as Serf does.
-type agentMember struct {
-	Name        string
-	Addr        string
-	Port        uint16
-	Tags        map[string]string
-	Status      int
-	ProtocolMin uint8
-	ProtocolMax uint8
-	ProtocolCur uint8
-	DelegateMin uint8
-	DelegateMax uint8
-	DelegateCur uint8
-}
-
+// consulStatus is a member's status as Serf numbers it; a suspect member
+// is reported alive, as Serf does.
 func consulStatus(s gossip.Status) int {
 	if s == gossip.StatusSuspect {
 		return int(gossip.StatusAlive)
@@ -67,28 +55,16 @@ func consulStatus(s gossip.Status) int {
 func (a *API) handleMembers(w http.ResponseWriter, r *http.Request) {
 	dc := a.self().Datacenter
 	members := a.mesh.Members()
-	out := make([]agentMember, 0, len(members))
+	out := make([]api.AgentMember, 0, len(members))
 	for _, m := range members {
 		tags := maps.Clone(m.Tags)
 		tags["dc"], tags["role"], tags["status"] = dc, "node", m.Status.String()
-		out = append(out, agentMember{
+		out = append(out, api.AgentMember{
 			Name: m.Name, Addr: m.Addr.String(), Port: m.Port, Tags: tags, Status: consulStatus(m.Status),
 			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
 		})
 	}
 	writeJSON(w, out)
-}
-
-// catalogNode is Consul's catalog Node.
-type catalogNode struct {
-	ID              string
-	Node            string
-	Address         string
-	Datacenter      string
-	TaggedAddresses map[string]string
-	Meta            map[string]string
-	CreateIndex     uint64
-	ModifyIndex     uint64
 }
 
 // handleCatalogNodes lists the members that have not left: failed ones
@@ -98,7 +74,7 @@ func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dc := a.self().Datacenter
-	out := []catalogNode{}
+	out := []api.CatalogNode{}
 	for _, m := range a.mesh.Members() {
 		if m.Status == gossip.StatusLeft {
 			continue
@@ -111,7 +87,7 @@ func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
 		}
 		meta["site"] = m.Site
 		addr := m.Addr.String()
-		out = append(out, catalogNode{
+		out = append(out, api.CatalogNode{
 			ID: m.ID, Node: m.Name, Address: addr, Datacenter: dc,
 			TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
 			Meta:            meta, CreateIndex: 1, ModifyIndex: 1,
@@ -134,11 +110,13 @@ func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 // joinStatus answers a failed join: 400 for an address that is malformed
-// or does not resolve, 502 when no agent answered there (or one answered
-// with gossip this node cannot decrypt), 500 otherwise.
+// or does not resolve (the caller's mistake), 502 when no agent answered
+// there (or one answered with gossip this node cannot decrypt), 500
+// otherwise.
 func joinStatus(err error) int {
+	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, gossip.ErrBadAddress):
+	case errors.Is(err, gossip.ErrBadAddress), errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return http.StatusBadRequest
 	case errors.Is(err, gossip.ErrNoAnswer), errors.Is(err, gossip.ErrWrongKey):
 		return http.StatusBadGateway
@@ -158,23 +136,11 @@ func (a *API) handleForceLeave(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// keyringResponse is Consul's KeyringResponse, plus each node's answer.
-type keyringResponse struct {
-	WAN         bool
-	Datacenter  string
-	Segment     string
-	Keys        map[string]int
-	PrimaryKeys map[string]int
-	NumNodes    int
-	Messages    map[string]string
-	Nodes       []gossip.KeyringReply
-}
-
 func (a *API) handleKeyring(op string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var key string
 		if op != gossip.KeyringList {
-			var body struct{ Key string }
+			var body api.KeyringRequest
 			if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&body); err != nil || body.Key == "" {
 				a.fail(w, http.StatusBadRequest, errors.New(`keyring: body must be {"Key": "<base64 key>"}`))
 				return
@@ -188,9 +154,9 @@ func (a *API) handleKeyring(op string) http.HandlerFunc {
 			a.fail(w, http.StatusBadRequest, err)
 			return
 		}
-		resp := keyringResponse{
+		resp := api.KeyringResponse{
 			Datacenter: a.self().Datacenter, Keys: map[string]int{}, PrimaryKeys: map[string]int{},
-			NumNodes: len(replies), Messages: map[string]string{}, Nodes: replies,
+			NumNodes: len(replies), Messages: map[string]string{}, Nodes: keyringReplies(replies),
 		}
 		failed := false
 		for _, rep := range replies {
@@ -206,15 +172,27 @@ func (a *API) handleKeyring(op string) http.HandlerFunc {
 			}
 		}
 		if op == gossip.KeyringList {
-			writeJSON(w, []keyringResponse{resp})
+			writeJSON(w, []api.KeyringResponse{resp})
 			return
 		}
 		if failed {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusInternalServerError)
-			json.NewEncoder(w).Encode([]keyringResponse{resp})
+			json.NewEncoder(w).Encode([]api.KeyringResponse{resp})
 			return
 		}
-		writeJSON(w, []keyringResponse{resp})
+		writeJSON(w, []api.KeyringResponse{resp})
 	}
+}
+
+// keyringReplies converts the mesh's keyring replies to the API's.
+func keyringReplies(rs []gossip.KeyringReply) []api.KeyringReply {
+	if rs == nil {
+		return nil
+	}
+	out := make([]api.KeyringReply, len(rs))
+	for i, r := range rs {
+		out[i] = api.KeyringReply{ID: r.ID, Node: r.Node, Error: r.Error, Keys: r.Keys, Primary: r.Primary}
+	}
+	return out
 }

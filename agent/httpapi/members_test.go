@@ -31,6 +31,8 @@ func (f *fakeMesh) Join(addrs []string) (int, error) {
 		return 0, fmt.Errorf("%w: connection refused", gossip.ErrNoAnswer)
 	case "otherkey":
 		return 0, fmt.Errorf("%w (EOF)", gossip.ErrWrongKey)
+	case "unresolvable":
+		return 0, fmt.Errorf("resolving: %w", &net.DNSError{Err: "no such host", Name: "unresolvable", IsNotFound: true})
 	}
 	return len(addrs), nil
 }
@@ -125,7 +127,7 @@ func TestJoinStatus(t *testing.T) {
 	srv, _ := testServer(t)
 	srv.Config.Handler.(*API).HandleMesh(&fakeMesh{})
 	for addr, want := range map[string]int{
-		"127.0.0.1:7946": 200, "malformed": 400, "silent": 502, "otherkey": 502, "bad": 500,
+		"127.0.0.1:7946": 200, "malformed": 400, "silent": 502, "otherkey": 502, "bad": 500, "unresolvable": 400,
 	} {
 		resp, body := do(t, "PUT", srv.URL+"/v1/agent/join/"+addr, "")
 		if resp.StatusCode != want {

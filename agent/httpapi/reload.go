@@ -3,16 +3,12 @@ package httpapi
 import (
 	"net/http"
 	"sync/atomic"
+
+	"github.com/edgeplane/edgeplane/agent/api"
 )
 
 // ReloadReport is the answer to PUT /v1/agent/reload.
-type ReloadReport struct {
-	// Applied lists the options whose new values are in effect.
-	Applied []string
-	// RestartRequired lists the changed options that take effect only when
-	// the agent restarts.
-	RestartRequired []string
-}
+type ReloadReport = api.ReloadReport
 
 // reloader runs a reload for PUT /v1/agent/reload.
 type reloader = func() (ReloadReport, error)

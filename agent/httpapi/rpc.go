@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/api"
 )
 
 // ErrUnknownNode is returned by a Pinger for a node that is not a live
@@ -30,7 +32,7 @@ func (a *API) HandlePing(p Pinger) {
 		case err != nil:
 			a.fail(w, http.StatusBadGateway, err)
 		default:
-			writeJSON(w, map[string]any{"Node": node, "Addr": addr, "RTT": rtt.String(), "RTTNanos": rtt.Nanoseconds()})
+			writeJSON(w, api.PingResult{Node: node, Addr: addr, RTT: rtt.String(), RTTNanos: rtt.Nanoseconds()})
 		}
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/edgeplane/edgeplane/agent/api"
 )
 
 // MaxRestoreSize bounds a snapshot restored through the API.
@@ -20,12 +22,7 @@ type Snapshots struct {
 }
 
 // RestoreResult is the answer to a restore.
-type RestoreResult struct {
-	Changed int // records that changed the store
-	// Quarantined counts records whose keys are not valid UTF-8: kept in
-	// the store's quarantine, not restored.
-	Quarantined int
-}
+type RestoreResult = api.RestoreResult
 
 // HandleSnapshots adds GET and PUT /v1/edgeplane/snapshot.
 func (a *API) HandleSnapshots(s Snapshots) {

@@ -181,7 +181,7 @@ func writePairs(w http.ResponseWriter, entries ...store.Entry) {
 }
 
 // writePair writes e as Consul's KVPair, byte for byte as encoding/json
-// marshals kvPair, with the value base64-encoded straight into w rather
+// marshals api.KVPair, with the value base64-encoded straight into w rather
 // than into a copy of it.
 func writePair(w *bufio.Writer, e *store.Entry) {
 	w.WriteString(`{"LockIndex":0,"Key":`)

@@ -19,25 +19,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/store"
 )
 
-// kvPair is Consul's KVPair as encoding/json writes it: the reference the
-// streamed answers must match byte for byte.
-type kvPair struct {
-	LockIndex   uint64
-	Key         string
-	Flags       uint64
-	Value       []byte
-	CreateIndex uint64
-	ModifyIndex uint64
-}
-
+// pairsJSON is entries as encoding/json writes api.KVPairs: the reference
+// the streamed answers must match byte for byte.
 func pairsJSON(t *testing.T, entries []store.Entry) string {
 	t.Helper()
-	pairs := make([]kvPair, len(entries))
+	pairs := make([]api.KVPair, len(entries))
 	for i, e := range entries {
-		pairs[i] = kvPair{Key: e.Key, Flags: e.Flags, Value: e.Value, CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex}
+		pairs[i] = api.KVPair{Key: e.Key, Flags: e.Flags, Value: e.Value, CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex}
 	}
 	b, err := json.Marshal(pairs)
 	if err != nil {
@@ -267,7 +259,7 @@ func TestReadFailingMidAnswerBreaksTheResponse(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: the first page read fine", resp.StatusCode)
 	}
-	var pairs []kvPair
+	var pairs []api.KVPair
 	err = json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&pairs)
 	if err == nil {
 		t.Fatalf("a read that failed after the first page decoded as %d pairs", len(pairs))

@@ -133,6 +133,11 @@ func TestJoinAndLeaveCommands(t *testing.T) {
 	if _, errOut, code := b.cli(t, "join", "127.0.0.1:1"); code == 0 {
 		t.Fatalf("join of a dead address exited 0: %s", errOut)
 	}
+	// A name that cannot resolve is the caller's mistake: 400. (Go refuses
+	// it as a domain name without asking a name server.)
+	if _, errOut, code := b.cli(t, "join", "bad_host!:7946"); code == 0 || !strings.Contains(errOut, "400") || !strings.Contains(errOut, "does not resolve") {
+		t.Fatalf("join of an unresolvable address = %d %s", code, errOut)
+	}
 	if out, errOut, code := b.cli(t, "leave"); code != 0 || !strings.Contains(out, "Graceful leave complete") {
 		t.Fatalf("leave = %d %q %s", code, out, errOut)
 	}

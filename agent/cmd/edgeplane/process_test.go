@@ -442,6 +442,15 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	if out, _, code := run(t, "", "version"); code != 0 || !strings.HasPrefix(out, "edgeplane ") {
 		t.Errorf("version = %d %q", code, out)
 	}
+	for _, flag := range []string{"-v", "-version", "--version"} {
+		if out, _, code := run(t, "", flag); code != 0 || !strings.HasPrefix(out, "edgeplane ") {
+			t.Errorf("%s = %d %q", flag, code, out)
+		}
+	}
+	// Help goes to stdout only, once.
+	if out, errOut, code := run(t, "", "kv", "put", "-h"); code != 0 || errOut != "" || strings.Count(out, "Usage: edgeplane kv put") != 1 {
+		t.Errorf("kv put -h = %d %q %q", code, out, errOut)
+	}
 }
 
 func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/internal/apitest"
 )
 
 // watchProc is `edgeplane kv watch` running as a child process, its
@@ -23,34 +24,15 @@ type watchProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *syncBuffer
+	stderr *apitest.Output // written by the process, read by the test
 	done   chan struct{}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer and the
-// test's reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startWatch(t *testing.T, httpAddr string, args ...string) *watchProc {
 	t.Helper()
 	cmd := command(append([]string{"kv", "watch"}, args...)...)
 	cmd.Env = append(cmd.Env, "EDGEPLANE_HTTP_ADDR="+httpAddr)
-	w := &watchProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan struct{})}
+	w := &watchProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &apitest.Output{}, done: make(chan struct{})}
 	cmd.Stderr = w.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -318,7 +300,7 @@ func TestKVWatchGivesUp(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "giving up after 3 failed requests") {
 		t.Fatalf("kv watch without an agent = %d:\n%s", code, errOut)
 	}
-	// Two waits: 0.5 s and 1 s, each with up to a quarter of jitter.
+	// Two waits: half to all of a 1 s step, then of a 2 s step.
 	if elapsed := time.Since(start); elapsed < 1500*time.Millisecond || elapsed > 10*time.Second {
 		t.Fatalf("kv watch gave up after %v, want about 1.5-2 s of backoff", elapsed)
 	}

@@ -1,0 +1,185 @@
+// Package apitest runs an agent's local HTTP API inside a test: the real
+// httpapi handler over a real store in a temporary directory, served on
+// 127.0.0.1, with in-memory fakes for what a whole agent would add behind
+// it (the mesh, RPC pings, replication state). Snapshots save and restore
+// through the real store; reload answers 500 until the test sets one with
+// Agent.API.SetReload.
+//
+// One line starts it, and t.Cleanup stops it:
+//
+//	a := apitest.Start(t)
+//	a.Store.Put("app/a", []byte("1"), 0)
+//	pair, err := a.Client.KV().Get(ctx, "app/a")
+//
+// DeadAddress gives an address where no agent listens, for the paths where
+// the agent is down. Output collects what a command prints.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// Identity of the served agent, as /v1/agent/self shows it.
+const (
+	NodeName   = "node-a"
+	Datacenter = "dc1"
+	Site       = "site-1"
+	Version    = "test"
+	RPCAddr    = "127.0.0.1:7947"
+)
+
+// Agent is the served API and what stands behind it.
+type Agent struct {
+	URL    string // http://127.0.0.1:port
+	Addr   string // 127.0.0.1:port
+	Store  *store.Store
+	API    *httpapi.API
+	Mesh   *Mesh
+	Client *api.Client // a client of URL
+
+	mu          sync.Mutex
+	replication *api.Replication // nil: derived from the store
+	ping        httpapi.Pinger   // nil: the default
+}
+
+// Start serves the API over a fresh store in t.TempDir and stops it when
+// the test ends. The mesh starts with the agent alone in it, alive.
+func Start(t testing.TB) *Agent {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{Store: st, Mesh: &Mesh{}}
+	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
+	a.API = httpapi.New(st, a.self, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a.API.HandleMesh(a.Mesh)
+	a.API.HandleSnapshots(httpapi.Snapshots{
+		Save: func(w io.Writer) error { _, err := st.Snapshot(w); return err },
+		Restore: func(r io.Reader) (httpapi.RestoreResult, error) {
+			n, err := st.Restore(r)
+			return httpapi.RestoreResult{Changed: n}, err
+		},
+	})
+	a.API.HandleReplication(a.replicationState)
+	a.API.HandlePing(a.pingNode)
+	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
+	t.Cleanup(func() {
+		a.API.Close()
+		srv.Close()
+		st.Close()
+	})
+	a.URL, a.Addr = srv.URL, srv.Listener.Addr().String()
+	if a.Client, err = api.NewClient(api.Config{Address: a.URL}); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a *Agent) self() httpapi.Self {
+	return httpapi.Self{
+		NodeName: NodeName, NodeID: a.Store.NodeID(), Datacenter: Datacenter, Site: Site,
+		Version: Version, Revision: "abc123", Addr: "127.0.0.1", GossipPort: 7946, RPCAddr: RPCAddr,
+		Stats: map[string]map[string]string{
+			"store": {"index": strconv.FormatUint(a.Store.Index(), 10)},
+		},
+	}
+}
+
+// SetReplication makes /v1/edgeplane/replication answer r. Until it is
+// called the answer holds the store's index and no peers.
+func (a *Agent) SetReplication(r api.Replication) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.replication = &r
+}
+
+func (a *Agent) replicationState() any {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.replication != nil {
+		return *a.replication
+	}
+	return api.Replication{
+		Local: map[string]string{"index": strconv.FormatUint(a.Store.Index(), 10)},
+		Peers: []api.ReplicationPeer{}, Quarantine: []api.QuarantinedRecord{},
+	}
+}
+
+// SetPing replaces how /v1/edgeplane/rpc/ping/<node> answers. By default a
+// member of the mesh that is alive answers from RPCAddr in a millisecond,
+// and any other node is unknown.
+func (a *Agent) SetPing(p httpapi.Pinger) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ping = p
+}
+
+func (a *Agent) pingNode(ctx context.Context, node string) (string, time.Duration, error) {
+	a.mu.Lock()
+	p := a.ping
+	a.mu.Unlock()
+	if p != nil {
+		return p(ctx, node)
+	}
+	for _, m := range a.Mesh.Members() {
+		if m.Name == node && m.Status == gossip.StatusAlive {
+			return RPCAddr, time.Millisecond, nil
+		}
+	}
+	return "", 0, httpapi.ErrUnknownNode
+}
+
+// DeadAddress returns a 127.0.0.1 address where nothing listens: a port
+// that was free a moment ago.
+func DeadAddress(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// Output collects what a command writes, safely for a command running in
+// another goroutine.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Reset forgets what was written.
+func (o *Output) Reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.b.Reset()
+}
