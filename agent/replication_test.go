@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 	"github.com/edgeplane/edgeplane/transport/resilience"
@@ -100,17 +101,16 @@ func TestConvergenceOverLoopback(t *testing.T) {
 				}
 			}
 			want := historyRoot(t, oracle)
-			deadline := time.Now().Add(time.Minute)
-			for _, a := range agents {
-				for !holdsExactly(a, oracle, want) {
-					if time.Now().After(deadline) {
-						t.Fatalf("seed %d: %s has not converged on the history (digest root %x, want %x)",
+			testutil.Eventually(t, time.Minute, func() error {
+				for _, a := range agents {
+					if !holdsExactly(a, oracle, want) {
+						a.replica.SyncSoon()
+						return fmt.Errorf("seed %d: %s has not converged on the history (digest root %x, want %x)",
 							seed, a.cfg.NodeName, a.store.DigestRoot(), want)
 					}
-					a.replica.SyncSoon()
-					time.Sleep(50 * time.Millisecond) // polling interval
 				}
-			}
+				return nil
+			})
 		})
 	}
 }
@@ -161,16 +161,12 @@ func TestNewNodeBootstraps(t *testing.T) {
 		}
 	}
 	fresh := startInProcess(t, "fresh", agents[0].mesh.LocalMember().Address(), nil)
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testutil.Eventually(t, time.Minute, func() error {
 		last, ok := fresh.replica.LastBootstrap()
 		if ok && last.Records >= len(recs) && fresh.store.DigestRoot() == agents[0].store.DigestRoot() {
 			t.Logf("bootstrap: %d records in %v", last.Records, last.Took)
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete bootstrap within a minute (last %+v, %v)", last, ok)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return fmt.Errorf("no complete bootstrap (last %+v, %v)", last, ok)
+	})
 }
