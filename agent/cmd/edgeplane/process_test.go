@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // The tests run the test binary itself as the edgeplane binary: with
@@ -191,21 +193,20 @@ func (p *agentProc) log() string {
 // waitLog waits until a log line contains s.
 func (p *agentProc) waitLog(s string) {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(p.t, 30*time.Second, func() error {
 		if strings.Contains(p.log(), s) {
-			return
+			return nil
 		}
 		select {
 		case <-p.done:
 			if strings.Contains(p.log(), s) {
-				return
+				return nil
 			}
 			p.t.Fatalf("agent exited before logging %q", s)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
-	p.t.Fatalf("agent did not log %q within 30s", s)
+		return fmt.Errorf("agent did not log %q", s)
+	})
 }
 
 // wait waits for the process to exit and returns its exit code.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // watchProc is `edgeplane kv watch` running as a child process, its
@@ -23,34 +24,15 @@ type watchProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan struct{}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer and the
-// test's reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startWatch(t *testing.T, httpAddr string, args ...string) *watchProc {
 	t.Helper()
 	cmd := command(append([]string{"kv", "watch"}, args...)...)
 	cmd.Env = append(cmd.Env, "EDGEPLANE_HTTP_ADDR="+httpAddr)
-	w := &watchProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan struct{})}
+	w := &watchProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = w.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -285,16 +267,23 @@ func TestKVWatchResetsIndexAndRetries(t *testing.T) {
 
 	w := startWatch(t, srv.URL, "p/")
 	w.expect("a=1")
-	w.expect("b=2")                    // after the error, a read at once
-	w.expect("a deleted")              // index 5 < 12: the store changed
-	w.expect("b=2")                    // with another modify index
-	w.expect("b deleted")              // 404
-	time.Sleep(100 * time.Millisecond) // let the last query arrive
+	w.expect("b=2")       // after the error, a read at once
+	w.expect("a deleted") // index 5 < 12: the store changed
+	w.expect("b=2")       // with another modify index
+	w.expect("b deleted") // 404
+	want := []string{"", "10", "", "12", "", "5", "6"}
+	testutil.Eventually(t, 15*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(indexes) < len(want) {
+			return fmt.Errorf("%d queries arrived, want %d", len(indexes), len(want))
+		}
+		return nil
+	})
 	w.stop(syscall.SIGINT)
 
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"", "10", "", "12", "", "5", "6"}
 	if strings.Join(indexes, ",") != strings.Join(want, ",") {
 		t.Fatalf("indexes sent = %q, want %q", indexes, want)
 	}
