@@ -33,7 +33,7 @@ func TestPeersFileWrittenAtFirstJoin(t *testing.T) {
 	if err != nil || len(saved) != 1 || saved[0] != seed.addr() {
 		t.Fatalf("joiner's peers file right after the join = %v, %v; want [%s]", saved, err, seed.addr())
 	}
-	waitFor(t, 10*time.Second, func() error {
+	Eventually(t, 10*time.Second, func() error {
 		saved, err := LoadPeers(file("f0"))
 		if err != nil || len(saved) != 1 || saved[0] != joiner.addr() {
 			return fmt.Errorf("seed's peers file = %v, %v; want [%s]", saved, err, joiner.addr())
@@ -162,7 +162,7 @@ func TestLeaveSendsEndAtShutdown(t *testing.T) {
 	if err := a.Leave(200 * time.Millisecond); err != nil {
 		t.Logf("leave: %v", err) // not confirmed in time: not what is tested
 	}
-	waitFor(t, 10*time.Second, func() error {
+	Eventually(t, 10*time.Second, func() error {
 		if tr.inFlight.Load() == 0 {
 			return errors.New("no dial from a is hanging")
 		}

@@ -60,7 +60,7 @@ func TestGracefulShutdownDrainsCalls(t *testing.T) {
 
 	// While draining, a new call is refused as Unavailable and marked
 	// safe to retry elsewhere.
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		err := c.Call(ctx, srv.peer("server"), "echo", &Msg{}, nil)
 		var e *Error
 		if errors.As(err, &e) && e.Code == Unavailable && e.Unprocessed {
@@ -123,7 +123,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	// The stale connection is reset at its next packet; calls succeed
 	// again on a new connection.
 	failures := 0
-	eventually(t, 15*time.Second, func() error {
+	Eventually(t, 15*time.Second, func() error {
 		err := c.Call(ctx, p, "echo", &Msg{}, nil)
 		if err != nil {
 			failures++
@@ -184,7 +184,7 @@ func TestGoroutinesStopAfterClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	eventually(t, 10*time.Second, func() error {
+	Eventually(t, 10*time.Second, func() error {
 		if n := runtime.NumGoroutine(); n > base {
 			return errors.New("goroutines still running: " + strconv.Itoa(n-base))
 		}
