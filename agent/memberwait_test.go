@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 )
@@ -155,14 +157,10 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 
 func waitAlive(t *testing.T, a *Agent, node string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if m, ok := a.liveMember(node); ok && m.Status == gossip.StatusAlive {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never saw %s alive", a.cfg.NodeName, node)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return fmt.Errorf("%s does not see %s alive", a.cfg.NodeName, node)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // startInProcess runs one agent in this process on 127.0.0.1 with free
@@ -54,15 +55,14 @@ func startMeshOfAgents(tb testing.TB, n int, adjust func(i int, c *config.Config
 			}
 		})
 	}
-	deadline := time.Now().Add(time.Minute)
-	for _, a := range agents {
-		for a.mesh.NumAlive() < n {
-			if time.Now().After(deadline) {
-				tb.Fatalf("%s sees %d of %d members", a.cfg.NodeName, a.mesh.NumAlive(), n)
+	testutil.Eventually(tb, time.Minute, func() error {
+		for _, a := range agents {
+			if alive := a.mesh.NumAlive(); alive < n {
+				return fmt.Errorf("%s sees %d of %d members", a.cfg.NodeName, alive, n)
 			}
-			time.Sleep(20 * time.Millisecond) // polling interval
 		}
-	}
+		return nil
+	})
 	return agents
 }
 

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -51,15 +53,21 @@ func TestQuarantinedStoreReplicatesEverythingElse(t *testing.T) {
 	join := a.mesh.LocalMember().Address()
 
 	fresh := startInProcess(t, "fresh", join, nil)
-	waitFor(t, "the new node's bootstrap", func() bool {
+	testutil.Eventually(t, time.Minute, func() error {
 		last, ok := fresh.replica.LastBootstrap()
-		return ok && last.Records >= n && fresh.store.DigestRoot() == a.store.DigestRoot()
+		if ok && last.Records >= n && fresh.store.DigestRoot() == a.store.DigestRoot() {
+			return nil
+		}
+		return fmt.Errorf("the new node's bootstrap is not complete (last %+v, %v)", last, ok)
 	})
 
 	peer := startInProcess(t, "peer", join, func(c *config.Config) { c.DataDir = missed })
-	waitFor(t, "anti-entropy with the peer", func() bool {
+	testutil.Eventually(t, time.Minute, func() error {
 		peer.replica.SyncSoon()
-		return peer.store.DigestRoot() == a.store.DigestRoot()
+		if peer.store.DigestRoot() != a.store.DigestRoot() {
+			return errors.New("no anti-entropy with the peer: digest roots differ")
+		}
+		return nil
 	})
 	if _, ok := peer.replica.LastBootstrap(); ok {
 		t.Fatal("the peer bootstrapped: the test wants anti-entropy")
@@ -107,17 +115,5 @@ func fill(t *testing.T, dir string, recs []store.Record) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds, for at most a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within a minute", what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 }

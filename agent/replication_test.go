@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 	"github.com/edgeplane/edgeplane/transport/resilience"
@@ -101,17 +102,16 @@ func TestConvergenceOverLoopback(t *testing.T) {
 				}
 			}
 			want := historyRoot(t, oracle)
-			deadline := time.Now().Add(time.Minute)
-			for _, a := range agents {
-				for !holdsExactly(a, oracle, want) {
-					if time.Now().After(deadline) {
-						t.Fatalf("seed %d: %s has not converged on the history (digest root %x, want %x)",
+			testutil.Eventually(t, time.Minute, func() error {
+				for _, a := range agents {
+					if !holdsExactly(a, oracle, want) {
+						a.replica.SyncSoon()
+						return fmt.Errorf("seed %d: %s has not converged on the history (digest root %x, want %x)",
 							seed, a.cfg.NodeName, a.store.DigestRoot(), want)
 					}
-					a.replica.SyncSoon()
-					time.Sleep(50 * time.Millisecond) // polling interval
 				}
-			}
+				return nil
+			})
 		})
 	}
 }
@@ -162,18 +162,14 @@ func TestNewNodeBootstraps(t *testing.T) {
 		}
 	}
 	fresh := startInProcess(t, "fresh", agents[0].mesh.LocalMember().Address(), nil)
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testutil.Eventually(t, time.Minute, func() error {
 		last, ok := fresh.replica.LastBootstrap()
 		if ok && last.Records >= len(recs) && fresh.store.DigestRoot() == agents[0].store.DigestRoot() {
 			t.Logf("bootstrap: %d records in %v", last.Records, last.Took)
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete bootstrap within a minute (last %+v, %v)", last, ok)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return fmt.Errorf("no complete bootstrap (last %+v, %v)", last, ok)
+	})
 }
 
 // TestRestoreSpreads: a snapshot restored through the agent goes through
@@ -201,8 +197,11 @@ func TestRestoreSpreads(t *testing.T) {
 	if err != nil || res.Changed != 2 || res.Quarantined != 0 {
 		t.Fatalf("restore = %+v, %v", res, err)
 	}
-	waitFor(t, "restored records on the other agent", func() bool {
-		keys, _, _ := agents[1].store.Keys("restored/", "")
-		return len(keys) == 2 && keys[0] == "restored/a" && keys[1] == "restored/b"
+	testutil.Eventually(t, time.Minute, func() error {
+		keys, _, err := agents[1].store.Keys("restored/", "")
+		if err != nil || len(keys) != 2 || keys[0] != "restored/a" || keys[1] != "restored/b" {
+			return fmt.Errorf("restored records on the other agent: %q, %v", keys, err)
+		}
+		return nil
 	})
 }

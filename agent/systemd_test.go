@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,36 +16,19 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/sdnotify"
 	"github.com/edgeplane/edgeplane/agent/sdnotify/sdnotifytest"
 )
 
 const wait = 30 * time.Second
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testAgent is an agent on a temporary data dir and a free loopback port,
 // reporting to a fake notify socket.
 type testAgent struct {
 	*Agent
 	sock  *sdnotifytest.Socket
-	logs  *syncBuffer
+	logs  *testutil.SyncBuffer
 	level *slog.LevelVar
 	stop  func() // cancels Run and waits for it
 }
@@ -57,7 +40,7 @@ func newTestAgent(t *testing.T) *testAgent {
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GossipPort, cfg.RPCPort = 0, 0 // free ports: tests run side by side
-	ta := &testAgent{sock: sdnotifytest.Listen(t), logs: &syncBuffer{}, level: new(slog.LevelVar)}
+	ta := &testAgent{sock: sdnotifytest.Listen(t), logs: &testutil.SyncBuffer{}, level: new(slog.LevelVar)}
 	a, err := New(cfg, slog.New(slog.NewTextHandler(ta.logs, &slog.HandlerOptions{Level: ta.level})))
 	if err != nil {
 		t.Fatal(err)
@@ -217,13 +200,12 @@ func TestWatchdogPingsOnlyWhileHealthy(t *testing.T) {
 		status, _ := sdnotifytest.Value(m, "STATUS")
 		return strings.HasPrefix(status, "unhealthy, watchdog pings suspended")
 	})
-	deadline := time.Now().Add(wait)
-	for _, n := health.snapshot(); n < 3; _, n = health.snapshot() {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d wedged checks ran", n)
+	testutil.Eventually(t, wait, func() error {
+		if _, n := health.snapshot(); n < 3 {
+			return fmt.Errorf("only %d wedged checks ran", n)
 		}
-		time.Sleep(10 * time.Millisecond) // polling a counter, not synchronising
-	}
+		return nil
+	})
 	health.wedge(false)
 	ta.sock.Mark("unwedged")
 

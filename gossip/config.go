@@ -93,7 +93,8 @@ type Config struct {
 
 	// Transport replaces memberlist's UDP+TCP transport (tests inject a
 	// fault-injecting one). When set, BindAddr and BindPort only describe
-	// the address it listens on.
+	// the address it listens on. Its stream dials end at Shutdown if it
+	// implements ContextDialer.
 	Transport memberlist.NodeAwareTransport
 
 	// Logger receives the mesh's logs. Default slog.Default().

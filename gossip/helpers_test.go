@@ -101,18 +101,27 @@ func startMesh(t *testing.T, prefix string, count int, fnet *faultnet.Network, f
 	return nodes
 }
 
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
+// Eventually calls f until it returns nil, and fails the test with f's last
+// error if that has not happened within timeout. It is a copy of
+// agent/internal/testutil.Eventually, which the gossip tests cannot import
+// (gossip never imports the agent); keep the two alike.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
+	wait := 10 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
 			return
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("not within %v: %v", timeout, err)
+			return
+		}
+		time.Sleep(min(wait, left)) // polling interval, not synchronisation
+		wait = min(2*wait, 50*time.Millisecond)
 	}
-	t.Fatalf("condition not met within %v: %v", timeout, err)
 }
 
 // statusOf returns the status observer has for name.
@@ -128,7 +137,7 @@ func statusOf(observer *testNode, name string) Status {
 // allSee waits until every observer sees each name with the status.
 func allSee(t *testing.T, timeout time.Duration, observers []*testNode, names []string, want Status) {
 	t.Helper()
-	waitFor(t, timeout, func() error {
+	Eventually(t, timeout, func() error {
 		for _, o := range observers {
 			for _, name := range names {
 				if o.cfg.NodeName == name {

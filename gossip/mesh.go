@@ -84,9 +84,6 @@ func New(cfg Config) (*Mesh, error) {
 	if cfg.AdvertisePort == 0 {
 		mc.AdvertisePort = cfg.BindPort
 	}
-	if cfg.Transport != nil {
-		mc.Transport = cfg.Transport
-	}
 	mc.Keyring = cfg.Keyring
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaim
 	mc.RequireNodeNames = false
@@ -100,11 +97,24 @@ func New(cfg Config) (*Mesh, error) {
 	if m.bq.RetransmitMult <= 0 {
 		m.bq.RetransmitMult = 2 * mc.RetransmitMult
 	}
-	m.ml, err = memberlist.Create(mc)
-	if err != nil {
-		return nil, fmt.Errorf("gossip: start on %s: %w", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
+	where := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort))
+	tr, own := cfg.Transport, (*memberlist.NetTransport)(nil)
+	if tr == nil {
+		if own, err = newNetTransport(mc, mc.Logger); err != nil {
+			return nil, fmt.Errorf("gossip: start on %s: %w", where, err)
+		}
+		tr = own
 	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
+	mc.Transport = &stoppingTransport{NodeAwareTransport: tr, ctx: m.ctx}
+	m.ml, err = memberlist.Create(mc)
+	if err != nil {
+		m.stop()
+		if own != nil {
+			own.Shutdown()
+		}
+		return nil, fmt.Errorf("gossip: start on %s: %w", where, err)
+	}
 	m.wg.Go(func() { m.maintain(m.ctx) })
 	return m, nil
 }
@@ -224,19 +234,30 @@ func (m *Mesh) Leave(timeout time.Duration) error {
 	// message does not tell "left" from "failed" to the receivers. The
 	// intent goes to every member directly over TCP and by gossip, so
 	// that it reaches everyone before memberlist's dead message does.
+	// The sends belong to the mesh, not to Leave: one still dialling when
+	// Leave stops waiting for it ends at Shutdown, which waits for it.
 	msg := encodeControl(msgLeave, leaveMsg{Node: m.cfg.NodeName, Boot: m.boot})
 	m.bq.QueueBroadcast(simpleBroadcast(msg))
-	var sends sync.WaitGroup
-	for _, n := range m.peerNodes() {
-		sends.Go(func() { _ = m.ml.SendReliable(n, msg) }) // best effort: gossip carries it too
+	peers := m.peerNodes()
+	sent := make(chan struct{}, len(peers))
+	sending := 0
+	for _, n := range peers {
+		if m.goIfRunning(func() {
+			_ = m.ml.SendReliable(n, msg) // best effort: gossip carries it too
+			sent <- struct{}{}
+		}) {
+			sending++
+		}
 	}
-	sent := make(chan struct{})
-	go func() { sends.Wait(); close(sent) }()
 	t := time.NewTimer(timeout / 2)
-	select {
-	case <-sent:
-	case <-t.C:
-		m.log.Warn("leave intent not delivered to every member before timeout; leaving anyway")
+sends:
+	for range sending {
+		select {
+		case <-sent:
+		case <-t.C:
+			m.log.Warn("leave intent not delivered to every member before timeout; leaving anyway")
+			break sends
+		}
 	}
 	t.Stop()
 	wait := timeout

@@ -40,7 +40,7 @@ func TestJoinFailLeave(t *testing.T) {
 
 	// The events arrived in order.
 	var seen []string
-	waitFor(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		evs, _, _ := sub.Next(ctx)
@@ -66,7 +66,7 @@ func TestDuplicateNameRefused(t *testing.T) {
 		t.Fatalf("joining with a duplicate name: %v", err)
 	}
 	// The seed logged it too.
-	waitFor(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if !contains(nodes[0].logs.String(), "conflicting identity") {
 			return errors.New("seed did not log the conflict")
 		}
@@ -93,7 +93,7 @@ func TestRestartOnNewPortIsAccepted(t *testing.T) {
 	if back.addr() == old {
 		t.Fatal("test needs a new port")
 	}
-	waitFor(t, 15*time.Second, func() error {
+	Eventually(t, 15*time.Second, func() error {
 		_, err := back.Join([]string{nodes[0].addr()})
 		return err
 	})
@@ -147,7 +147,7 @@ func TestLongPartitionHeals(t *testing.T) {
 	// Stay apart past memberlist's memory of dead nodes (GossipToTheDeadTime,
 	// 2 s in the local profile): only the member table still knows them.
 	cut := time.Now()
-	waitFor(t, 30*time.Second, func() error {
+	Eventually(t, 30*time.Second, func() error {
 		if time.Since(cut) < 3*time.Second {
 			return errors.New("partition still young")
 		}
@@ -168,7 +168,7 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 	if !errors.Is(err, ErrWrongKey) || !contains(intruder.logs.String(), "key is probably wrong") {
 		t.Fatalf("join error %v; log:\n%s", err, intruder.logs)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if !contains(seed.logs.String(), "could not be decrypted") {
 			return errors.New("seed did not log the decryption failure")
 		}
@@ -223,7 +223,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	allSee(t, 15*time.Second, nodes[:3], []string{"kr3"}, StatusFailed)
 	back := startNode(t, "kr3", nil, func(c *Config) { c.Keyring = kr })
-	waitFor(t, 10*time.Second, func() error {
+	Eventually(t, 10*time.Second, func() error {
 		_, err := back.Join([]string{nodes[0].addr()})
 		return err
 	})

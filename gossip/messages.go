@@ -81,14 +81,15 @@ func (m *Mesh) handleMessage(b []byte) {
 }
 
 // goIfRunning runs fn in a goroutine that Shutdown waits for, unless the
-// mesh is shutting down.
-func (m *Mesh) goIfRunning(fn func()) {
+// mesh is shutting down. It reports whether fn was started.
+func (m *Mesh) goIfRunning(fn func()) bool {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
 	if m.shutdown.Load() {
-		return
+		return false
 	}
 	m.wg.Go(fn)
+	return true
 }
 
 func encodeControl(kind byte, v any) []byte {

@@ -2,12 +2,17 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // TestPeersFileWrittenAtFirstJoin: a node writes its peers file as soon
@@ -28,7 +33,7 @@ func TestPeersFileWrittenAtFirstJoin(t *testing.T) {
 	if err != nil || len(saved) != 1 || saved[0] != seed.addr() {
 		t.Fatalf("joiner's peers file right after the join = %v, %v; want [%s]", saved, err, seed.addr())
 	}
-	waitFor(t, 10*time.Second, func() error {
+	Eventually(t, 10*time.Second, func() error {
 		saved, err := LoadPeers(file("f0"))
 		if err != nil || len(saved) != 1 || saved[0] != joiner.addr() {
 			return fmt.Errorf("seed's peers file = %v, %v; want [%s]", saved, err, joiner.addr())
@@ -136,3 +141,72 @@ func (h *levelRecorder) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *levelRecorder) WithGroup(string) slog.Handler      { return h }
+
+// TestLeaveSendsEndAtShutdown: the leave intent still being sent to a peer
+// that does not answer when Leave stops waiting belongs to the mesh:
+// Shutdown cancels the send and returns only once it has ended.
+func TestLeaveSendsEndAtShutdown(t *testing.T) {
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &stallingTransport{NetTransport: nt}
+	a := startNode(t, "a", nil, func(c *Config) { c.Transport = tr })
+	b := startNode(t, "b", nil, nil)
+	if _, err := b.Join([]string{a.addr()}); err != nil {
+		t.Fatal(err)
+	}
+	allSee(t, 10*time.Second, []*testNode{a, b}, []string{"a", "b"}, StatusAlive)
+
+	tr.stall.Store(true)
+	if err := a.Leave(200 * time.Millisecond); err != nil {
+		t.Logf("leave: %v", err) // not confirmed in time: not what is tested
+	}
+	Eventually(t, 10*time.Second, func() error {
+		if tr.inFlight.Load() == 0 {
+			return errors.New("no dial from a is hanging")
+		}
+		return nil
+	})
+	if err := a.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.inFlight.Load(); n != 0 {
+		t.Fatalf("%d dials still hanging after Shutdown returned", n)
+	}
+	if tr.cancelled.Load() == 0 {
+		t.Fatal("Shutdown did not cancel the hanging dial")
+	}
+}
+
+// stallingTransport is memberlist's transport whose stream dials, once
+// stalled, hang as a dial to a peer that does not answer does: until their
+// context ends or, without one, until their timeout.
+type stallingTransport struct {
+	*memberlist.NetTransport
+	stall     atomic.Bool
+	inFlight  atomic.Int32
+	cancelled atomic.Int32
+}
+
+func (t *stallingTransport) DialAddressContext(ctx context.Context, a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	if !t.stall.Load() {
+		d := net.Dialer{Timeout: timeout}
+		return d.DialContext(ctx, "tcp", a.Addr)
+	}
+	t.inFlight.Add(1)
+	defer t.inFlight.Add(-1)
+	<-ctx.Done()
+	t.cancelled.Add(1)
+	return nil, ctx.Err()
+}
+
+func (t *stallingTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	if !t.stall.Load() {
+		return t.NetTransport.DialAddressTimeout(a, timeout)
+	}
+	t.inFlight.Add(1)
+	defer t.inFlight.Add(-1)
+	<-time.After(timeout)
+	return nil, errors.New("dial timed out")
+}

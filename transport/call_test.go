@@ -101,7 +101,7 @@ func TestCancelPropagates(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Call(ctx, srv.peer("server"), "block", &Msg{}, nil) }()
 	// Cancel once the call is in flight on the server.
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if srv.inflight.Load() == 0 {
 			return errors.New("call not in flight yet")
 		}
@@ -170,7 +170,7 @@ func TestCancelledStreamStopsServer(t *testing.T) {
 			if got := waitCtxErr(t); !errors.Is(got, context.Canceled) {
 				t.Fatalf("handler ended with ctx error %v, want context.Canceled", got)
 			}
-			eventually(t, 5*time.Second, func() error {
+			Eventually(t, 5*time.Second, func() error {
 				if n := srv.inflight.Load(); n != 0 {
 					return errors.New("stream still in flight on the server")
 				}
@@ -201,7 +201,7 @@ func TestCloseUnblocksRecv(t *testing.T) {
 	}
 	recv := make(chan error, 1)
 	go func() { recv <- st.Recv(&Msg{}) }()
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if srv.inflight.Load() == 0 {
 			return errors.New("stream not open on the server yet")
 		}

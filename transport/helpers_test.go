@@ -200,19 +200,26 @@ func waitCtxErr(t *testing.T) error {
 	}
 }
 
-// eventually polls cond until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
+// Eventually calls f until it returns nil, and fails the test with f's last
+// error if that has not happened within timeout. It is a copy of
+// agent/internal/testutil.Eventually, which the transport tests cannot import
+// (transport never imports the agent); keep the two alike.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var err error
+	wait := 10 * time.Millisecond
 	for {
-		if err = cond(); err == nil {
+		err := f()
+		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("not within %v: %v", timeout, err)
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(min(wait, left)) // polling interval, not synchronisation
+		wait = min(2*wait, 50*time.Millisecond)
 	}
 }
 

@@ -3,9 +3,11 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +60,7 @@ func TestGracefulShutdownDrainsCalls(t *testing.T) {
 
 	// While draining, a new call is refused as Unavailable and marked
 	// safe to retry elsewhere.
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		err := c.Call(ctx, srv.peer("server"), "echo", &Msg{}, nil)
 		var e *Error
 		if errors.As(err, &e) && e.Code == Unavailable && e.Unprocessed {
@@ -121,7 +123,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	// The stale connection is reset at its next packet; calls succeed
 	// again on a new connection.
 	failures := 0
-	eventually(t, 15*time.Second, func() error {
+	Eventually(t, 15*time.Second, func() error {
 		err := c.Call(ctx, p, "echo", &Msg{}, nil)
 		if err != nil {
 			failures++
@@ -182,10 +184,73 @@ func TestGoroutinesStopAfterClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	eventually(t, 10*time.Second, func() error {
+	Eventually(t, 10*time.Second, func() error {
 		if n := runtime.NumGoroutine(); n > base {
 			return errors.New("goroutines still running: " + strconv.Itoa(n-base))
 		}
 		return nil
 	})
+}
+
+// TestCloseWaitsForHandlers checks that Close, and Shutdown past its
+// deadline, return only once the handlers they cut off have returned: a
+// handler may still be winding down after its context ends, and the
+// server owns the goroutine it runs on.
+func TestCloseWaitsForHandlers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(*Server) error
+	}{
+		{"Close", func(s *Server) error { return s.Close() }},
+		{"Shutdown past its deadline", func(s *Server) error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := s.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("Shutdown: %v, want context.Canceled", err)
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, ServerConfig{})
+			entered, cut, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			var releaseOnce sync.Once
+			free := func() { releaseOnce.Do(func() { close(release) }) }
+			t.Cleanup(free) // before the server's cleanup, should the test fail
+			var returned atomic.Bool
+			srv.Handle("linger", func(ctx context.Context, req Decoder) (any, error) {
+				close(entered)
+				<-ctx.Done()
+				close(cut)
+				<-release // winding down after the context ended
+				returned.Store(true)
+				return nil, ctx.Err()
+			})
+			c := newClient(t, ClientConfig{})
+			called := make(chan error, 1)
+			go func() { called <- c.Call(ctxTimeout(t, 10*time.Second), srv.peer("server"), "linger", &Msg{}, nil) }()
+			<-entered
+
+			stopped := make(chan error, 1)
+			go func() { stopped <- tc.stop(srv.Server) }()
+			<-cut
+			// A bounded wait for what must not happen: the server stopping
+			// while its handler runs. It passes whatever the timing.
+			select {
+			case err := <-stopped:
+				t.Fatalf("stopped (%v) while a handler was still running", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			free()
+			if err := <-stopped; err != nil {
+				t.Fatal(err)
+			}
+			if !returned.Load() {
+				t.Fatal("stopped before the handler returned")
+			}
+			if err := <-called; err == nil {
+				t.Fatal("a call cut off by the server succeeded")
+			}
+		})
+	}
 }

@@ -146,14 +146,14 @@ func TestUnprocessedCallsRetryElsewhere(t *testing.T) {
 	a.mu.Unlock()
 	held := make(chan error, 1)
 	go func() { held <- c.Call(ctx, a.peer(), "work", &Msg{}, nil) }()
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if a.calls.Load() < 2 {
 			return errors.New("held call not running")
 		}
 		return nil
 	})
 	go a.Shutdown(ctx)
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if !a.draining.Load() {
 			return errors.New("not draining")
 		}
@@ -225,7 +225,7 @@ func TestBreakerOpensRejectsFastHalfOpensAndCloses(t *testing.T) {
 	srv.mu.Unlock()
 	probe := make(chan error, 1)
 	go func() { probe <- tgt.Invoke(ctx, p, "work", &Msg{}, nil) }()
-	eventually(t, 5*time.Second, func() error {
+	Eventually(t, 5*time.Second, func() error {
 		if srv.calls.Load() == before {
 			return errors.New("probe not running")
 		}

@@ -97,7 +97,7 @@ type Server struct {
 	conns   map[*quic.Conn]struct{}
 	serving bool
 	closed  bool
-	wg      sync.WaitGroup // connection set-up
+	wg      sync.WaitGroup // connection set-up and workers
 
 	draining atomic.Bool
 	inflight atomic.Int64
@@ -243,7 +243,7 @@ func (s *Server) leave() {
 // reach the client (a linger of four round trips plus 50ms, at most 2s)
 // and closes it. Shutdown gives up waiting when ctx ends: it then closes
 // every connection at once, cancelling the contexts of handlers still
-// running, and returns ctx's error.
+// running, and returns ctx's error once they have returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	var err error
@@ -308,7 +308,8 @@ func (s *Server) stopAccepting() {
 }
 
 // Close closes the server at once: calls in flight are cut off and their
-// handlers' contexts cancelled.
+// handlers' contexts cancelled. It returns once those handlers have
+// returned, so no goroutine of the server outlives it.
 func (s *Server) Close() error {
 	s.stopAccepting()
 	s.closeAll()

@@ -26,7 +26,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		ended: make(chan struct{}),
 	}
 	cs.lead <- struct{}{}
-	go cs.work()
+	s.wg.Go(cs.work)
 }
 
 func (s *Server) untrack(conn *quic.Conn) {
@@ -46,7 +46,8 @@ const maxIdleWorkers = 16
 // itself. So the goroutine woken by a new stream is the one that runs the
 // call, and workers are reused: a call pays for neither a hand-off between
 // goroutines nor a fresh goroutine's stack growth. Workers end with the
-// connection: idle ones at once, busy ones when their call returns.
+// connection: idle ones at once, busy ones when their call returns. The
+// server counts them, so Close and Shutdown wait for them.
 type connState struct {
 	s     *Server
 	conn  *quic.Conn
@@ -81,7 +82,7 @@ func (cs *connState) work() {
 		}
 		s.inflight.Add(1)
 		if cs.idle.Load() == 0 {
-			go cs.work()
+			s.wg.Go(cs.work) // counted while this worker is, so never after Wait
 		}
 		cs.lead <- struct{}{}
 		s.serveStream(cs, st)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/version"
 )
 
@@ -23,12 +24,12 @@ func run(t *testing.T, addr, stdin string, args ...string) result {
 }
 
 func runCtx(ctx context.Context, addr, stdin string, args ...string) result {
-	var out, errb apitest.Output
+	var out, errb testutil.SyncBuffer
 	code := Main(args, testEnv(ctx, addr, stdin, &out, &errb))
 	return result{code, out.String(), errb.String()}
 }
 
-func testEnv(ctx context.Context, addr, stdin string, out, errb *apitest.Output) IO {
+func testEnv(ctx context.Context, addr, stdin string, out, errb *testutil.SyncBuffer) IO {
 	return IO{
 		Stdin: strings.NewReader(stdin), Stdout: out, Stderr: errb, Context: ctx,
 		Getenv: func(k string) (string, bool) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 func get(t *testing.T, a *apitest.Agent, key string) *api.KVPair {
@@ -166,7 +168,7 @@ func TestKVWatch(t *testing.T) {
 	a := apitest.Start(t)
 	ctx := context.Background()
 	a.Client.KV().Put(ctx, api.KVPair{Key: "app/a", Value: []byte("one")})
-	var out, errb apitest.Output
+	var out, errb testutil.SyncBuffer
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	code := make(chan int, 1)
@@ -198,13 +200,12 @@ func TestKVWatch(t *testing.T) {
 }
 
 // waitFor polls o until it holds s, for at most 15 s.
-func waitFor(t *testing.T, o *apitest.Output, s string) {
+func waitFor(t *testing.T, o *testutil.SyncBuffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(o.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output never held %q:\n%s", s, o.String())
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if !strings.Contains(o.String(), s) {
+			return fmt.Errorf("output never held %q:\n%s", s, o.String())
 		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 }

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 func TestByteBudget(t *testing.T) {
@@ -19,28 +22,16 @@ func TestByteBudget(t *testing.T) {
 	// though it would fit.
 	large := make(chan int64, 1)
 	go func() { n, _ := b.acquire(ctx, 80); large <- n }()
-	waitFor(t, "the large waiter to queue", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.waiters.Len() == 1
-	})
+	waitQueued(t, b, 1)
 	small := make(chan int64, 1)
 	go func() { n, _ := b.acquire(ctx, 10); small <- n }()
-	waitFor(t, "the small waiter to queue", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.waiters.Len() == 2
-	})
+	waitQueued(t, b, 2)
 
 	// A waiter that gives up leaves the queue.
 	cctx, cancel := context.WithCancel(ctx)
 	gaveUp := make(chan error, 1)
 	go func() { _, err := b.acquire(cctx, 5); gaveUp <- err }()
-	waitFor(t, "the third waiter to queue", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.waiters.Len() == 3
-	})
+	waitQueued(t, b, 3)
 	cancel()
 	if err := <-gaveUp; err == nil {
 		t.Fatal("a cancelled acquire succeeded")
@@ -69,4 +60,17 @@ func recv(t *testing.T, c chan int64) int64 {
 		t.Fatal("waiter not granted")
 		return 0
 	}
+}
+
+// waitQueued waits until n readers wait in b's queue.
+func waitQueued(t *testing.T, b *byteBudget, n int) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if got := b.waiters.Len(); got != n {
+			return fmt.Errorf("%d readers queued for the budget, want %d", got, n)
+		}
+		return nil
+	})
 }

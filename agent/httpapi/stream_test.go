@@ -157,11 +157,7 @@ func TestPrefixReadsWaitForTheReadBudget(t *testing.T) {
 		resp, body := do(t, "GET", srv.URL+"/v1/kv/q/?recurse", "")
 		done <- result{resp.StatusCode, body}
 	}()
-	waitFor(t, "the read to queue for the budget", func() bool {
-		api.readBudget.mu.Lock()
-		defer api.readBudget.mu.Unlock()
-		return api.readBudget.waiters.Len() == 1
-	})
+	waitQueued(t, api.readBudget, 1)
 	select {
 	case r := <-done:
 		t.Fatalf("read answered %d while the budget was taken", r.status)
@@ -178,18 +174,6 @@ func TestPrefixReadsWaitForTheReadBudget(t *testing.T) {
 	}
 	if use := api.readBudget.inUse(); use != 0 {
 		t.Errorf("%d bytes still taken", use)
-	}
-}
-
-// waitFor polls cond until it holds, failing after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

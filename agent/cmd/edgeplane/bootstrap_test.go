@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -264,23 +265,19 @@ func TestBootstrapOf100kKeysUnderWritesAndCut(t *testing.T) {
 
 	// The bootstrap resumes from another peer and completes.
 	var done completedBootstrap
-	deadline = time.Now().Add(3 * time.Minute)
-	for {
+	testutil.Eventually(t, 3*time.Minute, func() error {
 		v := getReplication(t, n.httpAddr)
 		if res, ok := parseLastBootstrap(v.Local["last_bootstrap"]); ok {
 			done = res
-			break
+			return nil
 		}
 		for _, e := range bootstrapEvents(n)[logged:] {
 			if strings.HasPrefix(e.Msg, "bootstrap failed") {
 				t.Fatalf("the bootstrap failed after %s was killed:\n%s", source, bootstrapLines(n))
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the bootstrap did not complete within 3m of killing %s: %s, %+v", source, v.Local["last_bootstrap"], v.Bootstrap)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return fmt.Errorf("the bootstrap did not complete after killing %s: %s, %+v", source, v.Local["last_bootstrap"], v.Bootstrap)
+	})
 	doneAt := time.Now()
 	t.Logf("bootstrap: %d records from %v in %v, complete %v after the kill; %s", done.Records, done.Peers, done.Took,
 		doneAt.Sub(cutAt).Round(time.Millisecond), n.lineWith("bootstrap stream failed"))
@@ -323,21 +320,17 @@ func TestBootstrapOf100kKeysUnderWritesAndCut(t *testing.T) {
 	}
 
 	// n converges with the live agents.
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
+	testutil.Eventually(t, 2*time.Minute, func() error {
 		roots := []string{getReplication(t, n.httpAddr).Local["digest_root"]}
 		for _, p := range live {
 			roots = append(roots, getReplication(t, p.httpAddr).Local["digest_root"])
 		}
 		if roots[0] == roots[1] && roots[0] == roots[2] {
 			t.Logf("digest roots equal %v after the bootstrap completed", time.Since(doneAt).Round(time.Millisecond))
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("digest roots of n, %s and %s still differ after 2m: %v", nodeName(holders, live[0]), nodeName(holders, live[1]), roots)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return fmt.Errorf("digest roots of n, %s and %s still differ: %v", nodeName(holders, live[0]), nodeName(holders, live[1]), roots)
+	})
 
 	// Every write acknowledged by a live agent is on n, and so is the store.
 	for _, w := range writers {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // TestThreeAgentsJoinThroughOneSeed runs three real agent processes; two
@@ -20,9 +23,7 @@ func TestThreeAgentsJoinThroughOneSeed(t *testing.T) {
 	b := startAgent(t, append(fast, "-node", "b", "-site", "shop-2", "-join", seed.gossipAddr)...)
 
 	for _, p := range []*agentProc{seed, a, b} {
-		var last string
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testutil.Eventually(t, 30*time.Second, func() error {
 			out, errOut, code := p.cli(t, "members", "-format", "json")
 			if code != 0 {
 				t.Fatalf("members: %s", errOut)
@@ -40,15 +41,11 @@ func TestThreeAgentsJoinThroughOneSeed(t *testing.T) {
 					alive++
 				}
 			}
-			if alive == 3 {
-				break
+			if alive != 3 {
+				return fmt.Errorf("members did not list three alive:\n%s", out)
 			}
-			last = out
-			if time.Now().After(deadline) {
-				t.Fatalf("members never listed three alive:\n%s", last)
-			}
-			time.Sleep(50 * time.Millisecond) // polling interval
-		}
+			return nil
+		})
 		table, _, _ := p.cli(t, "members")
 		for _, want := range []string{"seed", "shop-1", "shop-2", "alive"} {
 			if !strings.Contains(table, want) {
@@ -64,18 +61,14 @@ func TestThreeAgentsJoinThroughOneSeed(t *testing.T) {
 // waitMembers polls `edgeplane members` on p until node has the status.
 func waitMembers(t *testing.T, p *agentProc, node, status string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		out, _, _ := p.cli(t, "members", "-status", status)
 		if strings.Contains(out, node+" ") {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			all, _, _ := p.cli(t, "members")
-			t.Fatalf("%s never listed %s as %s:\n%s", p.httpAddr, node, status, all)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		all, _, _ := p.cli(t, "members")
+		return fmt.Errorf("%s did not list %s as %s:\n%s", p.httpAddr, node, status, all)
+	})
 }
 
 // TestRestartedAgentRejoinsWithoutJoin stops an agent gracefully and

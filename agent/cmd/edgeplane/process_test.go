@@ -15,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // The tests run the test binary itself as the edgeplane binary: with
@@ -31,7 +35,8 @@ func TestMain(m *testing.M) {
 // their own, which t.TempDir and every process they start use, and fails
 // the run if anything is left in it afterwards: each test removes what it
 // made, including the temporary data dirs of -dev agents it killed with
-// SIGKILL (startAgent gives each agent a TMPDIR under t.TempDir).
+// SIGKILL (startAgent gives each agent a TMPDIR under t.TempDir). It
+// also fails the run if a goroutine outlives the tests.
 func runLeavingNothing(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "edgeplane-cmd-test-")
 	if err != nil {
@@ -44,6 +49,10 @@ func runLeavingNothing(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	if err := goleak.Find(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: goroutines outlived the tests:", err)
+		return 1
+	}
 	left, err := os.ReadDir(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reading the tests' TMPDIR:", err)
@@ -184,21 +193,20 @@ func (p *agentProc) log() string {
 // waitLog waits until a log line contains s.
 func (p *agentProc) waitLog(s string) {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(p.t, 30*time.Second, func() error {
 		if strings.Contains(p.log(), s) {
-			return
+			return nil
 		}
 		select {
 		case <-p.done:
 			if strings.Contains(p.log(), s) {
-				return
+				return nil
 			}
 			p.t.Fatalf("agent exited before logging %q", s)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
-	p.t.Fatalf("agent did not log %q within 30s", s)
+		return fmt.Errorf("agent did not log %q", s)
+	})
 }
 
 // wait waits for the process to exit and returns its exit code.
@@ -294,13 +302,17 @@ func TestRestartKeepsData(t *testing.T) {
 
 func TestSecondSignalForcesExit(t *testing.T) {
 	p := startAgent(t, "-dev")
-	// A PUT whose body never finishes keeps the graceful shutdown waiting.
-	req, err := http.NewRequest(http.MethodPut, p.url("/v1/kv/slow"), io.MultiReader(strings.NewReader("partial"), blockingReader{}))
+	// A PUT whose body does not finish before the test ends keeps the
+	// graceful shutdown waiting.
+	unblock := make(chan struct{})
+	req, err := http.NewRequest(http.MethodPut, p.url("/v1/kv/slow"), io.MultiReader(strings.NewReader("partial"), blockingReader(unblock)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.ContentLength = 1000
-	go http.DefaultClient.Do(req) //nolint:errcheck // the agent dies under it
+	var put sync.WaitGroup
+	put.Go(func() { http.DefaultClient.Do(req) }) //nolint:errcheck // the agent dies under it
+	t.Cleanup(func() { close(unblock); put.Wait() })
 	// Wait until the request is in flight: the handler is reading its body.
 	p.waitLog(`"msg":"agent started"`)
 	deadline := time.Now().Add(10 * time.Second)
@@ -338,9 +350,13 @@ func inFlight(p *agentProc) bool {
 	return false
 }
 
-type blockingReader struct{}
+// blockingReader blocks every read until it is closed, then fails it.
+type blockingReader chan struct{}
 
-func (blockingReader) Read([]byte) (int, error) { select {} }
+func (r blockingReader) Read([]byte) (int, error) {
+	<-r
+	return 0, io.ErrUnexpectedEOF
+}
 
 func TestSecondAgentOnSameDataDirFailsFast(t *testing.T) {
 	dir := t.TempDir()

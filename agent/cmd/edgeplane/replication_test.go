@@ -7,23 +7,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // waitValue polls `edgeplane kv get` on p until it prints want (or, for
 // want == "", until the key is gone).
 func waitValue(t *testing.T, p *agentProc, key, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		out, _, code := p.cli(t, "kv", "get", key)
 		if (want == "" && code != 0) || (want != "" && code == 0 && out == want+"\n") {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s = %q (exit %d), want %q", p.httpAddr, key, out, code, want)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return fmt.Errorf("%s: %s = %q (exit %d), want %q", p.httpAddr, key, out, code, want)
+	})
 }
 
 // TestWritesReachEveryAgent runs three real agents over loopback gossip and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/sdnotify/sdnotifytest"
 )
 
@@ -54,18 +56,17 @@ func TestSystemdNotifications(t *testing.T) {
 // countLog waits until at least n log lines contain s.
 func (p *agentProc) countLog(s string, n int) {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(p.t, 30*time.Second, func() error {
 		if strings.Count(p.log(), s) >= n {
-			return
+			return nil
 		}
 		select {
 		case <-p.done:
 			p.t.Fatalf("agent exited before logging %q %d times", s, n)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-	}
-	p.t.Fatalf("agent did not log %q %d times within 30s", s, n)
+		return fmt.Errorf("agent did not log %q %d times", s, n)
+	})
 }
 
 // lineWith returns the last log line containing s.

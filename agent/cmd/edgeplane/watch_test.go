@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 // watchProc is `edgeplane kv watch` running as a child process, its
@@ -24,7 +24,7 @@ type watchProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *apitest.Output // written by the process, read by the test
+	stderr *testutil.SyncBuffer
 	done   chan struct{}
 }
 
@@ -32,7 +32,7 @@ func startWatch(t *testing.T, httpAddr string, args ...string) *watchProc {
 	t.Helper()
 	cmd := command(append([]string{"kv", "watch"}, args...)...)
 	cmd.Env = append(cmd.Env, "EDGEPLANE_HTTP_ADDR="+httpAddr)
-	w := &watchProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &apitest.Output{}, done: make(chan struct{})}
+	w := &watchProc{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = w.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -267,16 +267,23 @@ func TestKVWatchResetsIndexAndRetries(t *testing.T) {
 
 	w := startWatch(t, srv.URL, "p/")
 	w.expect("a=1")
-	w.expect("b=2")                    // after the error, a read at once
-	w.expect("a deleted")              // index 5 < 12: the store changed
-	w.expect("b=2")                    // with another modify index
-	w.expect("b deleted")              // 404
-	time.Sleep(100 * time.Millisecond) // let the last query arrive
+	w.expect("b=2")       // after the error, a read at once
+	w.expect("a deleted") // index 5 < 12: the store changed
+	w.expect("b=2")       // with another modify index
+	w.expect("b deleted") // 404
+	want := []string{"", "10", "", "12", "", "5", "6"}
+	testutil.Eventually(t, 15*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(indexes) < len(want) {
+			return fmt.Errorf("%d queries arrived, want %d", len(indexes), len(want))
+		}
+		return nil
+	})
 	w.stop(syscall.SIGINT)
 
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"", "10", "", "12", "", "5", "6"}
 	if strings.Join(indexes, ",") != strings.Join(want, ",") {
 		t.Fatalf("indexes sent = %q, want %q", indexes, want)
 	}
@@ -300,7 +307,7 @@ func TestKVWatchGivesUp(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "giving up after 3 failed requests") {
 		t.Fatalf("kv watch without an agent = %d:\n%s", code, errOut)
 	}
-	// Two waits: half to all of a 1 s step, then of a 2 s step.
+	// Two waits: 0.5 s and 1 s, each with up to a quarter of jitter.
 	if elapsed := time.Since(start); elapsed < 1500*time.Millisecond || elapsed > 10*time.Second {
 		t.Fatalf("kv watch gave up after %v, want about 1.5-2 s of backoff", elapsed)
 	}

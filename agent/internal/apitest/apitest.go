@@ -12,11 +12,10 @@
 //	pair, err := a.Client.KV().Get(ctx, "app/a")
 //
 // DeadAddress gives an address where no agent listens, for the paths where
-// the agent is down. Output collects what a command prints.
+// the agent is down.
 package apitest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -155,31 +154,4 @@ func DeadAddress(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// Output collects what a command writes, safely for a command running in
-// another goroutine.
-type Output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *Output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-// String returns everything written so far.
-func (o *Output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
-// Reset forgets what was written.
-func (o *Output) Reset() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.b.Reset()
 }
