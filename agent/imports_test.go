@@ -71,6 +71,17 @@ func TestImportDirections(t *testing.T) {
 	}
 }
 
+// TestEveryPackageChecksForLeaks fails when a package has tests but no
+// goroutine-leak check (a TestMain calling goleak, see main_test.go).
+func TestEveryPackageChecksForLeaks(t *testing.T) {
+	for name, p := range listPackages(t) {
+		tests := slices.Concat(p.TestImports, p.XTestImports)
+		if len(tests) > 0 && !slices.Contains(tests, "go.uber.org/goleak") {
+			t.Errorf("%s has tests but no goroutine-leak check: add a main_test.go whose TestMain calls goleak.VerifyTestMain", name)
+		}
+	}
+}
+
 // modulePackage is what go list reports of one package of the module.
 type modulePackage struct {
 	ImportPath   string
