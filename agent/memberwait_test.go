@@ -111,7 +111,7 @@ func TestRPCWaitsForJoiningNodesCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(late.cleanup)
+	t.Cleanup(late.close)
 	cs := connState(t, filepath.Join(cfg.DataDir, tlsDirName), "late")
 
 	type result struct {
@@ -135,7 +135,7 @@ func TestRPCWaitsForJoiningNodesCertificate(t *testing.T) {
 	if _, err := peer.rpc.verify(stranger); !errors.Is(err, tlsmesh.ErrNotAnnounced) {
 		t.Fatalf("verifying a non-member's certificate: %v, want ErrNotAnnounced", err)
 	}
-	if peer.isMember("stranger") {
+	if peer.rpc.members.isMember("stranger") {
 		t.Fatal("a non-member passed the membership check")
 	}
 }
@@ -157,7 +157,7 @@ func waitAlive(t *testing.T, a *Agent, node string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if m, ok := a.liveMember(node); ok && m.Status == gossip.StatusAlive {
+		if m, ok := a.rpc.members.live(node); ok && m.Status == gossip.StatusAlive {
 			return
 		}
 		if time.Now().After(deadline) {

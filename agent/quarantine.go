@@ -1,42 +1,18 @@
 package agent
 
 import (
+	"log/slog"
 	"strconv"
 	"strings"
 
+	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/store"
 )
 
-// quarantinedRecord is a record of the store's quarantine as
-// /v1/edgeplane/replication lists it. Its key is not valid UTF-8, so it is
-// shown escaped, as a Go string literal ("poison/\xff\xfe"); its value is
-// kept, so that it can be written again under a valid key.
-type quarantinedRecord struct {
-	Key     string
-	Value   []byte
-	Flags   uint64
-	Deleted bool
-	Version string
-	Origin  string
-}
-
-func (a *Agent) quarantine() []quarantinedRecord {
-	q, err := a.store.Quarantined()
-	if err != nil {
-		a.log.Error("reading the quarantine", "err", err)
-	}
-	out := make([]quarantinedRecord, len(q))
-	for i, e := range q {
-		out[i] = quarantinedRecord{Key: strconv.Quote(e.Key), Value: e.Value, Flags: e.Flags,
-			Deleted: e.Deleted, Version: e.Version.String(), Origin: e.Origin}
-	}
-	return out
-}
-
 // reportQuarantine warns, at start, of the records the store keeps in
 // quarantine: it says so at every start until they are dealt with.
-func (a *Agent) reportQuarantine() {
-	q := a.quarantine()
+func reportQuarantine(st *store.Store, log *slog.Logger) {
+	q := replica.Quarantine(st, log)
 	if len(q) == 0 {
 		return
 	}
@@ -44,8 +20,8 @@ func (a *Agent) reportQuarantine() {
 	for i := range q {
 		keys[i] = q[i].Key
 	}
-	a.log.Warn("the store holds records whose keys are not valid UTF-8: they are quarantined, kept in the data file but never served or replicated; see edgeplane info",
-		"count", len(q), "moved_at_this_start", a.store.QuarantinedAtOpen(), "keys", quotedList(keys, maxLoggedKeys))
+	log.Warn("the store holds records whose keys are not valid UTF-8: they are quarantined, kept in the data file but never served or replicated; see edgeplane info",
+		"count", len(q), "moved_at_this_start", st.QuarantinedAtOpen(), "keys", quotedList(keys, maxLoggedKeys))
 }
 
 // maxLoggedKeys bounds the keys one log line lists.
@@ -61,18 +37,18 @@ func quotedList(keys []string, limit int) string {
 
 // quarantineRestored keeps the records of a restored snapshot whose keys
 // are not valid UTF-8 in the store's quarantine, and warns of them.
-func (a *Agent) quarantineRestored(recs []store.Record) error {
+func quarantineRestored(st *store.Store, log *slog.Logger, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := a.store.Quarantine(recs); err != nil {
+	if err := st.Quarantine(recs); err != nil {
 		return err
 	}
 	keys := make([]string, len(recs))
 	for i := range recs {
 		keys[i] = strconv.Quote(recs[i].Key)
 	}
-	a.log.Warn("snapshot records whose keys are not valid UTF-8 were quarantined, not restored; see edgeplane info",
+	log.Warn("snapshot records whose keys are not valid UTF-8 were quarantined, not restored; see edgeplane info",
 		"count", len(recs), "keys", quotedList(keys, maxLoggedKeys))
 	return nil
 }
