@@ -43,6 +43,7 @@ type membership struct {
 
 	joins     context.Context // ends at Close: background joins stop
 	stopJoins context.CancelFunc
+	started   bool // Start ran: Close may leave
 }
 
 // gossipHooks are what the membership gossips and whom it tells.
@@ -160,6 +161,7 @@ func (m *membership) loadKeyring() (*memberlist.Keyring, error) {
 // none, through the peers saved in the data dir (see
 // gossip.Config.PeersFile).
 func (m *membership) Start(context.Context) error {
+	m.started = true
 	seeds := m.cfg.RetryJoin
 	if len(seeds) == 0 {
 		saved, err := gossip.LoadPeers(filepath.Join(m.dataDir, peersFileName))
@@ -184,11 +186,11 @@ func (m *membership) rejoin(next config.Config) {
 		resilience.Retry{BackoffBase: next.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
 }
 
-// Close leaves the mesh gracefully (when leave_on_terminate is set and
-// the node has not left already) and stops gossiping.
+// Close leaves the mesh gracefully (when leave_on_terminate is set, the
+// agent ran, and the node has not left already) and stops gossiping.
 func (m *membership) Close() error {
 	m.stopJoins()
-	if m.cfg.LeaveOnTerminate && m.LocalMember().Status != gossip.StatusLeaving {
+	if m.started && m.cfg.LeaveOnTerminate && m.LocalMember().Status != gossip.StatusLeaving {
 		if err := m.Mesh.Leave(leaveTimeout); err != nil {
 			m.log.Warn("graceful leave failed", "err", err)
 		} else {
