@@ -168,7 +168,12 @@ func (a *Agent) Run(ctx context.Context) error {
 // Call it before Run.
 func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 
-// Reload re-reads the configuration; see supervisor.Reload.
+// Reload re-reads the configuration through Hooks.Reload and applies what
+// can change while the agent runs (log_level, memory_limit, retry_join);
+// other changed options are listed as needing a restart. It fails with
+// ErrReloadUnavailable, ErrReloadRejected (the running configuration
+// stays) or ErrStopping. SIGHUP, `edgeplane reload` and PUT
+// /v1/agent/reload all end here.
 func (a *Agent) Reload() (ReloadResult, error) { return a.sup.Reload() }
 
 // CheckHealth reads the store and asks the agent's own HTTP API for
