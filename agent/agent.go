@@ -4,13 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,239 +15,202 @@ import (
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
-	"github.com/edgeplane/edgeplane/transport"
 )
 
 // ShutdownTimeout bounds a graceful shutdown: in-flight HTTP requests get
 // this long to finish before their connections are closed.
 const ShutdownTimeout = 30 * time.Second
 
-// Agent is one edgeplane node: its store and its local HTTP API. Build it
-// with New, run it with Run.
+// Agent is one edgeplane node: the components New builds, which Run
+// starts in order and stops in reverse.
 type Agent struct {
-	cfg     config.Config
-	log     *slog.Logger
-	store   *store.Store
-	api     *httpapi.API
-	srv     *http.Server
-	ln      net.Listener
-	dataDir string
-	tempDir bool // dev mode: dataDir is removed on shutdown
-	started time.Time
-	sup     supervision // systemd, reload and log level; see SetHooks
-	mesh    *gossip.Mesh
-	// meshReady publishes mesh to goroutines started before it exists.
-	meshReady atomic.Pointer[gossip.Mesh]
-	rpc       *rpc
-	// members lets RPC authentication wait briefly for gossip news.
-	members *memberWaiter
-	replica *replica.Replica
-	// replicaReady publishes replica to gossip and RPC callbacks that may
-	// run before it exists.
-	replicaReady atomic.Pointer[replica.Replica]
+	cfg        config.Config
+	log        *slog.Logger
+	components []component // in start order; see add
 
-	// stopSelf ends Run from inside, e.g. after a leave through the API.
-	stopSelf context.CancelFunc
-	stopCtx  context.Context
+	// The components, as New wires them together.
+	data    *dataDir
+	store   *store.Store
+	mesh    *membership
+	rpc     *rpcEndpoint
+	replica *replica.Service
+	http    *httpServer
+	sup     *supervisor
+
+	inbox replicaInbox // gossip and RPC deliver to the replica through it
+
+	// halt ends Run from inside: after a leave through the API, or when a
+	// component fails (its cause is then the error).
+	halt context.Context
+	stop context.CancelCauseFunc
 }
 
-// New opens the store, binds the HTTP listener and starts gossip (without
-// joining anyone), so that a port or data dir conflict fails here, before
-// anything runs.
+// New builds every component, in the order Run starts them. Each binds
+// its ports and opens its files here, so that a port or data dir conflict
+// fails New, before anything runs; each gets what it needs of the others
+// as it is built.
 func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
-	a := &Agent{cfg: cfg, log: log, dataDir: cfg.DataDir, started: time.Now()}
-	if a.dataDir == "" {
-		if !cfg.Dev {
-			return nil, errors.New("agent: data_dir is required outside dev mode")
-		}
-		if a.dataDir, err = makeDevDir(log); err != nil {
-			return nil, fmt.Errorf("agent: dev data dir: %w", err)
-		}
-		a.tempDir = true
-	}
+	a := &Agent{cfg: cfg, log: log}
+	a.halt, a.stop = context.WithCancelCause(context.Background())
 	defer func() {
 		if err != nil {
-			a.cleanup()
+			a.close()
 		}
 	}()
-	a.store, err = store.Open(a.dataDir, store.Options{ClockFloor: version.Floor()})
-	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+
+	// The data dir and its store.
+	if a.data, err = openDataDir(cfg, log); err != nil {
+		return nil, err
 	}
-	a.reportQuarantine()
-	a.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	a.add(a.data)
+	a.store = a.data.store
+
+	// Gossip membership. It announces the RPC endpoint's address and
+	// certificate, so that socket is bound and the certificate loaded
+	// first; the endpoint that serves on them is built next, as it asks
+	// the membership who may call.
+	id, err := loadRPCIdentity(cfg, a.data.dir, a.store, log)
+	if err != nil {
+		return nil, err
+	}
+	a.mesh, err = newMembership(cfg, a.data.dir, gossipHooks{
+		announce:         id.announce,
+		nodeID:           a.store.NodeID(),
+		onMessage:        a.inbox.handleGossip,
+		localState:       replica.GossipState(a.store),
+		mergeRemoteState: a.inbox.mergeGossipState,
+		stopAgent:        func() { a.stop(nil) },
+	}, log)
+	if err != nil {
+		id.close()
+		return nil, err
+	}
+	a.add(a.mesh)
+
+	// RPC between agents: the server other agents call, and the client
+	// this one calls them with.
+	if a.rpc, err = newRPCEndpoint(cfg, id, a.mesh.Mesh, a.store, a.inbox.observeClock, log); err != nil {
+		return nil, err
+	}
+	a.add(a.rpc)
+
+	// Replication: spreads the store's writes and merges the peers'.
+	a.replica = replica.NewService(replica.ServiceConfig{
+		Store:         a.store,
+		Self:          cfg.NodeName,
+		Mesh:          a.mesh.Mesh,
+		Server:        a.rpc.srv,
+		Agents:        a.rpc.agents,
+		Client:        a.rpc.client,
+		MaxClockDrift: cfg.MaxClockDrift.Duration,
+		TombstoneTTL:  cfg.TombstoneTTL.Duration,
+		Log:           log.With("component", "replica"),
+	})
+	a.inbox.svc.Store(a.replica)
+	a.add(a.replica)
+
+	// The local HTTP API, and the supervision that tells systemd the agent
+	// is ready once the API answers, runs the watchdog and reloads. The
+	// supervision is built first, as the API reloads through it, and
+	// started after it.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
-	if err = a.startRPC(); err != nil {
-		return nil, err
-	}
-	if err = a.startMesh(); err != nil {
-		return nil, err
-	}
-	a.startReplica()
-	a.stopCtx, a.stopSelf = context.WithCancel(context.Background())
-	a.api = httpapi.New(a.store, a.self, log)
-	a.api.HandleMesh(meshAPI{a})
-	a.api.HandleSnapshots(httpapi.Snapshots{
-		Save:    func(w io.Writer) error { _, err := a.store.Snapshot(w); return err },
-		Restore: a.restoreSnapshot,
-	})
-	a.api.HandleReplication(a.replicationState)
-	a.api.HandlePing(func(ctx context.Context, node string) (string, time.Duration, error) {
-		res, err := a.Ping(ctx, node)
-		return res.Addr, res.RTT, err
-	})
-	a.srv = &http.Server{
-		Handler:           a.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	sup := newSupervisor(cfg, ln.Addr(), a.store, a.mesh.rejoin, log)
+	a.http = newHTTPServer(ln, httpapi.Config{
+		Store:       a.store,
+		Self:        describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica}.self,
+		Mesh:        meshAPI{a.mesh},
+		Snapshots:   snapshots{store: a.store, maxAhead: cfg.MaxClockDrift.Duration, log: log},
+		Replication: a.replica,
+		Ping:        a.rpc,
+		Reload:      reloadAPI{sup},
+		Log:         log,
+	}, func(err error) { a.stop(err) }, log)
+	a.add(a.http)
+	a.sup = sup
+	a.add(a.sup)
 	return a, nil
 }
 
-// HTTPAddr returns the address the HTTP API listens on.
-func (a *Agent) HTTPAddr() net.Addr { return a.ln.Addr() }
-
-// Store returns the agent's store.
-func (a *Agent) Store() *store.Store { return a.store }
-
-// Run joins the mesh in the background and serves until ctx ends (or the
-// agent leaves through its API), then shuts down: it stops accepting
-// requests, ends blocking queries, waits up to ShutdownTimeout for requests
-// in flight, leaves the mesh (leave_on_terminate), stops its background
-// loops and closes the store. Every goroutine
-// it started has ended when it returns.
+// Run starts the components in order and runs until ctx ends (or the
+// agent leaves through its API, or a component fails), then stops them in
+// reverse: systemd is told STOPPING=1, the HTTP API ends its blocking
+// queries and waits up to ShutdownTimeout for requests in flight,
+// replication stops, RPC drains, the agent leaves the mesh
+// (leave_on_terminate) and the store closes last. Every goroutine it
+// started has ended when it returns.
 func (a *Agent) Run(ctx context.Context) error {
+	local := a.mesh.LocalMember()
 	a.log.Info("agent started", "node", a.cfg.NodeName, "node_id", a.store.NodeID(),
-		"datacenter", a.cfg.Datacenter, "site", a.cfg.Site, "data_dir", a.dataDir,
-		"http_addr", a.ln.Addr().String(), "gossip_addr", a.mesh.LocalMember().Address(),
-		"rpc_addr", a.mesh.LocalMember().Tags[gossip.MetaRPC], "rpc_trust", a.rpc.mode.String(),
+		"datacenter", a.cfg.Datacenter, "site", a.cfg.Site, "data_dir", a.data.dir,
+		"http_addr", a.HTTPAddr().String(), "gossip_addr", local.Address(),
+		"rpc_addr", local.Tags[gossip.MetaRPC], "rpc_trust", a.rpc.mode.String(),
 		"version", version.Version, "dev", a.cfg.Dev)
-
-	loops, stopLoops := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.collectTombstones(loops) })
-	wg.Go(func() { a.replica.Run(loops) })
-	wg.Go(func() { a.watchMembers(loops) })
-
-	serveErr := make(chan error, 1)
-	wg.Go(func() { serveErr <- a.srv.Serve(a.ln) })
-	wg.Go(func() {
-		// Shutdown and Close end Serve with ErrServerClosed: a clean stop.
-		if err := a.rpc.srv.Serve(context.Background()); err != nil && !errors.Is(err, transport.ErrServerClosed) {
-			a.log.Error("rpc server stopped", "err", err)
+	err := a.start(ctx)
+	if err == nil {
+		select {
+		case <-ctx.Done():
+		case <-a.halt.Done():
+			if cause := context.Cause(a.halt); !errors.Is(cause, context.Canceled) {
+				err = cause
+			}
 		}
-	})
-	stopSupervision := a.supervise(ctx) // READY=1 once healthy, then the watchdog
-
-	a.joinMesh(loops)
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case <-a.stopCtx.Done():
-	case err = <-serveErr:
-		err = fmt.Errorf("agent: http api: %w", err)
 	}
 	a.log.Info("agent shutting down")
-	stopSupervision() // STOPPING=1
-	a.api.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
-	if serr := a.srv.Shutdown(sctx); serr != nil {
-		a.log.Warn("http api did not drain in time", "err", serr)
-		a.srv.Close()
-	}
-	a.stopRPC()
-	a.stopMesh(a.cfg.LeaveOnTerminate)
-	stopLoops()
-	wg.Wait()
-	a.cleanup()
+	a.close()
 	a.log.Info("agent stopped")
 	return err
 }
 
-// cleanup closes what New opened.
-func (a *Agent) cleanup() {
-	if a.mesh != nil {
-		a.mesh.Shutdown()
-	}
-	if a.stopSelf != nil {
-		a.stopSelf()
-	}
-	if a.rpc != nil {
-		a.rpc.srv.Close()
-		a.rpc.client.Close()
-	}
-	if a.ln != nil {
-		a.ln.Close()
-	}
-	if a.store != nil {
-		if err := a.store.Close(); err != nil {
-			a.log.Error("closing store", "err", err)
-		}
-	}
-	if a.tempDir {
-		os.RemoveAll(a.dataDir)
+// SetHooks connects the agent to the process that runs it (see Hooks).
+// Call it before Run.
+func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
+
+// Reload re-reads the configuration through Hooks.Reload and applies what
+// can change while the agent runs (log_level, memory_limit, retry_join);
+// other changed options are listed as needing a restart. It fails with
+// ErrReloadUnavailable, ErrReloadRejected (the running configuration
+// stays) or ErrStopping. SIGHUP, `edgeplane reload` and PUT
+// /v1/agent/reload all end here.
+func (a *Agent) Reload() (ReloadResult, error) { return a.sup.Reload() }
+
+// CheckHealth reads the store and asks the agent's own HTTP API for
+// /v1/agent/self. It passes when both answer; readiness and the watchdog's
+// pings wait on it (unless Hooks.HealthCheck replaces it).
+func (a *Agent) CheckHealth(ctx context.Context) error { return a.sup.probe.Check(ctx) }
+
+// HTTPAddr returns the address the HTTP API listens on.
+func (a *Agent) HTTPAddr() net.Addr { return a.http.ln.Addr() }
+
+// Store returns the agent's store.
+func (a *Agent) Store() *store.Store { return a.store }
+
+// replicaInbox is the one indirection in the wiring. Gossip and RPC are
+// built before the replica, which sends through them, yet both deliver to
+// it: gossip the deltas and digest roots peers send, RPC the peers' clock
+// readings. gossip.New starts memberlist at once, so a delivery can come
+// before New has built the replica; until then deltas are dropped
+// (anti-entropy repairs them) and clock readings ignored.
+type replicaInbox struct {
+	svc atomic.Pointer[replica.Service]
+}
+
+func (in *replicaInbox) handleGossip(payload []byte) {
+	if s := in.svc.Load(); s != nil {
+		s.HandleGossip(payload)
 	}
 }
 
-// collectTombstones removes tombstones older than tombstone_ttl, measured
-// on the hybrid logical clock rather than the wall clock.
-func (a *Agent) collectTombstones(ctx context.Context) {
-	ttl := a.cfg.TombstoneTTL.Duration
-	t := time.NewTicker(min(max(ttl/10, time.Minute), time.Hour))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := a.replica.CollectTombstones()
-		if err != nil {
-			a.log.Error("collecting tombstones", "err", err)
-		} else if n > 0 {
-			a.log.Debug("collected tombstones", "count", n, "horizon", a.store.Horizon().String())
-		}
+func (in *replicaInbox) mergeGossipState(buf []byte, join bool) {
+	if s := in.svc.Load(); s != nil {
+		s.MergeGossipState(buf, join)
 	}
 }
 
-func (a *Agent) self() httpapi.Self {
-	local := a.mesh.LocalMember()
-	return httpapi.Self{
-		NodeName:   a.cfg.NodeName,
-		NodeID:     a.store.NodeID(),
-		Datacenter: a.cfg.Datacenter,
-		Site:       a.cfg.Site,
-		Version:    version.Version,
-		Revision:   version.Commit,
-		BuildDate:  version.BuildDate,
-		Addr:       local.Addr.String(),
-		GossipPort: int(local.Port),
-		RPCAddr:    local.Tags[gossip.MetaRPC],
-		Tags:       local.Tags,
-		Stats: map[string]map[string]string{
-			"agent": {
-				"data_dir": a.dataDir,
-				"dev":      strconv.FormatBool(a.cfg.Dev),
-				"uptime":   time.Since(a.started).Round(time.Second).String(),
-			},
-			"rpc": {
-				"addr":  local.Tags[gossip.MetaRPC],
-				"trust": a.rpc.mode.String(),
-			},
-			"replication": a.replicationStats(),
-			"store": {
-				"index": strconv.FormatUint(a.store.Index(), 10),
-				"clock": a.store.Clock().Peek().String(),
-				// Records whose keys are not valid UTF-8, kept apart.
-				"quarantined": strconv.Itoa(len(a.quarantine())),
-			},
-		},
+func (in *replicaInbox) observeClock(reading uint64) {
+	if s := in.svc.Load(); s != nil {
+		s.ObservePeerClock(reading)
 	}
 }

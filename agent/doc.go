@@ -1,22 +1,58 @@
-// Package agent wires one edgeplane node together: it opens the store in
-// the data directory, starts gossip membership (package gossip) and joins
-// the mesh in the background, serves the local Consul-compatible HTTP API
-// on loopback, runs the background loops (tombstone collection), and shuts
-// them down in order.
+// Package agent wires one edgeplane node together. It holds no logic of
+// its own: New builds the components, Run starts them in order and stops
+// them in reverse. agent.go reads top to bottom as what runs, in which
+// order:
 //
-// The data flows one way: requests reach the HTTP API (package httpapi),
-// which reads and writes the store (package store) and asks the membership
-// (package gossip) for members. RPC (transport) plugs in here as it is
-// added; gossip and transport never import agent.
+//  1. data dir: the data directory and its store (package store), opened
+//     first and closed last; in dev mode a temporary dir, removed on
+//     close.
+//  2. membership: gossip (package gossip). It gossips from New on (so
+//     the RPC socket it announces is bound, and the certificate whose
+//     fingerprint it announces loaded, just before it); Start joins the
+//     mesh in the background, Close leaves it (leave_on_terminate).
+//  3. rpc: the QUIC endpoint (package transport) other agents call and
+//     this one calls them with; its authentication asks the membership
+//     who the members are. Serves from Start; Close drains calls.
+//  4. replication: package replica's Service, fed by gossip and RPC,
+//     spreading the store's writes and running anti-entropy.
+//  5. http: the local Consul-compatible API (package httpapi), built from
+//     one httpapi.Config naming the role each component plays for it.
+//     Close ends blocking queries and drains requests.
+//  6. supervision: systemd readiness once the health probe passes
+//     (package sdnotify), the watchdog, STOPPING=1 at shutdown, and
+//     reloads (SIGHUP, edgeplane reload, PUT /v1/agent/reload).
+//
+// So a shutdown tells systemd first, then drains the HTTP API, stops
+// replication, drains RPC, leaves the mesh and closes the store.
+//
+// # Adding a subsystem
+//
+// A subsystem (catalog, health checks, rendering, a proxy, metrics) is a
+// type with Start(ctx) error and Close() error, built in New from what it
+// needs of the components before it (the store, the membership, the RPC
+// server to register methods on), passed as small interfaces or
+// functions, and added with a.add where it belongs in the order. If it
+// serves HTTP endpoints, it is a role in httpapi.Config. It never reaches
+// back into the Agent.
+//
+// Data flows one way: requests reach the HTTP API, which reads and writes
+// the store; replication moves the store's writes between agents over
+// gossip and RPC. gossip and transport never import agent.
+//
+// Gossip and RPC are built before the replica, which sends through them,
+// yet both deliver to it: that loop goes through replicaInbox, the one
+// indirection in the wiring (see its comment).
 //
 // Sub-packages:
 //
 //   - config: options from YAML files, environment and flags, validated
 //     strictly.
 //   - httpapi: the HTTP API, a subset of Consul's.
+//   - replica: replication between agents, and the Service that runs it
+//     inside an agent.
 //   - cli: the edgeplane command and its subcommands.
 //   - version: build stamps and the clock floor.
-//   - sdnotify: systemd's notification protocol and the watchdog that pings
-//     only while the agent's health check passes (wired in by SetHooks;
+//   - sdnotify: systemd's notification protocol, the watchdog that pings
+//     only while the agent's health probe passes (wired in by SetHooks;
 //     Reload re-reads the configuration).
 package agent

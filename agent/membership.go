@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/transport/resilience"
@@ -27,25 +29,58 @@ const leaveTimeout = 5 * time.Second
 // maxJoinBackoff caps the wait between join attempts.
 const maxJoinBackoff = 5 * time.Minute
 
-// startMesh starts gossip on the configured address. It does not join:
-// Run does that in the background so that start-up never waits on seeds.
-func (a *Agent) startMesh() error {
-	cfg := a.cfg
+// membership is the agent's gossip: who the members are, this node's
+// join and leave. It gossips from the moment it is built; Start joins the
+// mesh in the background, Close leaves it (leave_on_terminate) and stops
+// gossiping.
+type membership struct {
+	*gossip.Mesh
+	cfg     config.Config
+	dataDir string
+	log     *slog.Logger
+	// stopAgent shuts the agent down after a leave through the API.
+	stopAgent func()
+
+	joins     context.Context // ends at Close: background joins stop
+	stopJoins context.CancelFunc
+	started   bool // Start ran: Close may leave
+}
+
+// gossipHooks are what the membership gossips and whom it tells.
+type gossipHooks struct {
+	// announce returns the tags that announce this node's RPC endpoint,
+	// given the address gossip advertises ("" for the bind address).
+	announce func(advertise string) map[string]string
+	nodeID   string // persisted in the store
+	// onMessage, localState and mergeRemoteState plug replication into
+	// gossip; see gossip.Config.
+	onMessage        func(payload []byte)
+	localState       func(join bool) []byte
+	mergeRemoteState func(buf []byte, join bool)
+	// stopAgent shuts the agent down; a leave through the API ends so.
+	stopAgent func()
+}
+
+// newMembership starts gossip on the configured address. It does not
+// join: Start does that in the background so that start-up never waits on
+// seeds.
+func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.Logger) (*membership, error) {
+	m := &membership{cfg: cfg, dataDir: dataDir, log: log, stopAgent: h.stopAgent}
 	advertise := cfg.AdvertiseAddr
 	if advertise == "" {
 		if ip := net.ParseIP(cfg.BindAddr); ip != nil && ip.IsUnspecified() {
 			addrs, err := net.InterfaceAddrs()
 			if err != nil {
-				return fmt.Errorf("agent: listing interface addresses: %w", err)
+				return nil, fmt.Errorf("agent: listing interface addresses: %w", err)
 			}
 			if advertise, err = gossip.PickAdvertiseAddr(addrs); err != nil {
-				return fmt.Errorf("agent: bind_addr %s: %w", cfg.BindAddr, err)
+				return nil, fmt.Errorf("agent: bind_addr %s: %w", cfg.BindAddr, err)
 			}
 		}
 	}
-	keyring, err := a.loadKeyring()
+	keyring, err := m.loadKeyring()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tags := map[string]string{gossip.MetaVersion: version.Version}
 	for k, v := range cfg.Tags {
@@ -54,14 +89,13 @@ func (a *Agent) startMesh() error {
 	if cfg.Site != "" {
 		tags[gossip.MetaSite] = cfg.Site
 	}
-	for k, v := range a.rpc.tags {
+	for k, v := range h.announce(advertise) {
 		tags[k] = v
 	}
-	tags[gossip.MetaRPC] = a.rpcAddr(advertise)
 
-	a.mesh, err = gossip.New(gossip.Config{
+	m.Mesh, err = gossip.New(gossip.Config{
 		NodeName:          cfg.NodeName,
-		NodeID:            a.store.NodeID(),
+		NodeID:            h.nodeID,
 		BindAddr:          cfg.BindAddr,
 		BindPort:          cfg.GossipPort,
 		AdvertiseAddr:     advertise,
@@ -69,41 +103,41 @@ func (a *Agent) startMesh() error {
 		Profile:           cfg.Profile,
 		Tags:              tags,
 		Keyring:           keyring,
-		KeyringFile:       filepath.Join(a.dataDir, keyringFileName),
-		PeersFile:         filepath.Join(a.dataDir, peersFileName),
+		KeyringFile:       filepath.Join(dataDir, keyringFileName),
+		PeersFile:         filepath.Join(dataDir, peersFileName),
 		ReconnectInterval: cfg.ReconnectInterval.Duration,
 		ReconnectTimeout:  cfg.ReconnectTimeout.Duration,
 		DeadNodeReclaim:   cfg.DeadNodeReclaim.Duration,
 		Seeds:             cfg.RetryJoin,
 		MaxBroadcastQueue: cfg.MaxBroadcastQueue,
-		OnMessage:         a.onGossipMessage,
-		LocalState:        a.localState,
-		MergeRemoteState:  a.mergeRemoteState,
-		Logger:            a.log,
+		OnMessage:         h.onMessage,
+		LocalState:        h.localState,
+		MergeRemoteState:  h.mergeRemoteState,
+		Logger:            log,
 	})
 	if err != nil {
-		return fmt.Errorf("agent: gossip: %w", err)
+		return nil, fmt.Errorf("agent: gossip: %w", err)
 	}
-	a.meshReady.Store(a.mesh)
-	return nil
+	m.joins, m.stopJoins = context.WithCancel(context.Background())
+	return m, nil
 }
 
 // loadKeyring returns the gossip keyring: the one saved in the data dir
 // (it holds the result of any rotation), else one made from encrypt or
 // encrypt_file, else nil (gossip in clear).
-func (a *Agent) loadKeyring() (*memberlist.Keyring, error) {
-	path := filepath.Join(a.dataDir, keyringFileName)
+func (m *membership) loadKeyring() (*memberlist.Keyring, error) {
+	path := filepath.Join(m.dataDir, keyringFileName)
 	kr, err := gossip.LoadKeyring(path)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	configured, err := a.cfg.GossipKey()
+	configured, err := m.cfg.GossipKey()
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if kr != nil {
 		if configured != "" {
-			a.log.Info("using the keyring saved in the data dir; encrypt and encrypt_file are ignored once a keyring exists", "file", path)
+			m.log.Info("using the keyring saved in the data dir; encrypt and encrypt_file are ignored once a keyring exists", "file", path)
 		}
 		return kr, nil
 	}
@@ -123,63 +157,70 @@ func (a *Agent) loadKeyring() (*memberlist.Keyring, error) {
 	return kr, nil
 }
 
-// joinMesh joins in the background through the configured seeds or, with
-// none, through the peers saved in the data dir (see gossip.Config.PeersFile).
-func (a *Agent) joinMesh(ctx context.Context) {
-	seeds := a.cfg.RetryJoin
+// Start joins in the background through the configured seeds or, with
+// none, through the peers saved in the data dir (see
+// gossip.Config.PeersFile).
+func (m *membership) Start(context.Context) error {
+	m.started = true
+	seeds := m.cfg.RetryJoin
 	if len(seeds) == 0 {
-		saved, err := gossip.LoadPeers(filepath.Join(a.dataDir, peersFileName))
+		saved, err := gossip.LoadPeers(filepath.Join(m.dataDir, peersFileName))
 		if err != nil {
-			a.log.Warn("could not read saved peers", "err", err)
+			m.log.Warn("could not read saved peers", "err", err)
 		}
 		if len(saved) > 0 {
-			a.log.Info("rejoining through peers saved in the data dir", "peers", saved)
+			m.log.Info("rejoining through peers saved in the data dir", "peers", saved)
 		}
 		seeds = saved
 	}
-	a.mesh.RetryJoin(ctx, seeds, a.cfg.RetryMax,
-		resilience.Retry{BackoffBase: a.cfg.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
+	m.RetryJoin(m.joins, seeds, m.cfg.RetryMax,
+		resilience.Retry{BackoffBase: m.cfg.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
+	return nil
 }
 
-// Mesh returns the agent's membership.
-func (a *Agent) Mesh() *gossip.Mesh { return a.mesh }
+// rejoin takes the seeds of a reloaded configuration: the reconnect loop
+// uses them from now on, and they are joined once in the background.
+func (m *membership) rejoin(next config.Config) {
+	m.SetSeeds(next.RetryJoin)
+	m.RetryJoin(m.joins, next.RetryJoin, next.RetryMax,
+		resilience.Retry{BackoffBase: next.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
+}
 
-// stopMesh leaves the mesh gracefully (unless told not to, or already
-// gone) and stops gossiping.
-func (a *Agent) stopMesh(leave bool) {
-	if a.mesh == nil {
-		return
-	}
-	if leave && a.mesh.LocalMember().Status != gossip.StatusLeaving {
-		if err := a.mesh.Leave(leaveTimeout); err != nil {
-			a.log.Warn("graceful leave failed", "err", err)
+// Close leaves the mesh gracefully (when leave_on_terminate is set, the
+// agent ran, and the node has not left already) and stops gossiping.
+func (m *membership) Close() error {
+	m.stopJoins()
+	if m.started && m.cfg.LeaveOnTerminate && m.LocalMember().Status != gossip.StatusLeaving {
+		if err := m.Mesh.Leave(leaveTimeout); err != nil {
+			m.log.Warn("graceful leave failed", "err", err)
 		} else {
-			a.log.Info("left the mesh")
+			m.log.Info("left the mesh")
 		}
 	}
-	if err := a.mesh.Shutdown(); err != nil && !errors.Is(err, gossip.ErrShutdown) {
-		a.log.Warn("stopping gossip", "err", err)
+	if err := m.Shutdown(); err != nil && !errors.Is(err, gossip.ErrShutdown) {
+		m.log.Warn("stopping gossip", "err", err)
 	}
+	return nil
 }
 
-// Leave leaves the mesh gracefully and then shuts the agent down, as
+// leave leaves the mesh gracefully and then shuts the agent down, as
 // Consul's /v1/agent/leave does.
-func (a *Agent) Leave() error {
-	if err := a.mesh.Leave(leaveTimeout); err != nil {
+func (m *membership) leave() error {
+	if err := m.Mesh.Leave(leaveTimeout); err != nil {
 		return err
 	}
-	a.log.Info("left the mesh; shutting down")
-	a.stopSelf()
+	m.log.Info("left the mesh; shutting down")
+	m.stopAgent()
 	return nil
 }
 
 // meshAPI gives the HTTP API the agent's membership operations.
-type meshAPI struct{ a *Agent }
+type meshAPI struct{ m *membership }
 
-func (m meshAPI) Members() []gossip.Member         { return m.a.mesh.Members() }
-func (m meshAPI) Join(addrs []string) (int, error) { return m.a.mesh.Join(addrs) }
-func (m meshAPI) Leave() error                     { return m.a.Leave() }
-func (m meshAPI) ForceLeave(node string) error     { return m.a.mesh.ForceLeave(node) }
-func (m meshAPI) Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error) {
-	return m.a.mesh.KeyringOp(ctx, op, key)
+func (a meshAPI) Members() []gossip.Member         { return a.m.Members() }
+func (a meshAPI) Join(addrs []string) (int, error) { return a.m.Join(addrs) }
+func (a meshAPI) Leave() error                     { return a.m.leave() }
+func (a meshAPI) ForceLeave(node string) error     { return a.m.ForceLeave(node) }
+func (a meshAPI) Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error) {
+	return a.m.KeyringOp(ctx, op, key)
 }

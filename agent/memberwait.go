@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"time"
 
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 )
 
 // A node learns of a new member, and of the certificate fingerprint it
@@ -36,14 +39,10 @@ type memberWaiter struct {
 	slots     chan struct{}
 }
 
-func newMemberWaiter(mesh func() *gossip.Mesh, wait time.Duration, max int) *memberWaiter {
+func newMemberWaiter(mesh *gossip.Mesh, wait time.Duration, max int) *memberWaiter {
 	return &memberWaiter{
 		subscribe: func() (func(context.Context) error, func(), bool) {
-			m := mesh()
-			if m == nil {
-				return nil, nil, false
-			}
-			sub := m.Subscribe(16)
+			sub := mesh.Subscribe(16)
 			return func(ctx context.Context) error { _, _, err := sub.Next(ctx); return err }, sub.Close, true
 		},
 		wait:  wait,
@@ -79,5 +78,67 @@ func (w *memberWaiter) await(check func() error) error {
 		if next(ctx) != nil {
 			return err
 		}
+	}
+}
+
+// memberCheck answers the RPC endpoint's questions about the mesh: who is
+// a current member, and which certificate fingerprint each announced.
+// A check that fails waits for membership news (see memberWait).
+type memberCheck struct {
+	mesh *gossip.Mesh
+	wait *memberWaiter
+}
+
+// live returns the member named node if it is alive, suspect or leaving.
+func (c memberCheck) live(node string) (gossip.Member, bool) {
+	for _, m := range c.mesh.Members() {
+		if m.Name == node {
+			switch m.Status {
+			case gossip.StatusAlive, gossip.StatusSuspect, gossip.StatusLeaving:
+				return m, true
+			}
+			return gossip.Member{}, false
+		}
+	}
+	return gossip.Member{}, false
+}
+
+// isMember reports whether node is a current member: the RPC server's
+// auth check.
+func (c memberCheck) isMember(node string) bool {
+	return c.wait.await(func() error {
+		if _, ok := c.live(node); !ok {
+			return errNotMember
+		}
+		return nil
+	}) == nil
+}
+
+var errNotMember = errors.New("not a current member")
+
+// announcedFingerprint returns the fingerprint a live member announced.
+func (c memberCheck) announcedFingerprint(node string) ([]byte, bool) {
+	mem, ok := c.live(node)
+	if !ok {
+		return nil, false
+	}
+	fp, err := tlsmesh.ParseFingerprint(mem.Tags[metaFingerprint])
+	return fp, err == nil
+}
+
+// awaitAnnounced makes a pinned verifier wait for gossip when the
+// certificate's node has announced no fingerprint, or another one, yet:
+// it may have just joined or restarted.
+func (c memberCheck) awaitAnnounced(verify tlsmesh.VerifyFunc) tlsmesh.VerifyFunc {
+	return func(cs tls.ConnectionState) (string, error) {
+		node, err := verify(cs)
+		if !errors.Is(err, tlsmesh.ErrNotAnnounced) && !errors.Is(err, tlsmesh.ErrFingerprintMismatch) {
+			return node, err
+		}
+		err = c.wait.await(func() (err error) {
+			node, err = verify(cs)
+			return err
+		})
+		return node, err
 	}
 }

@@ -113,7 +113,7 @@ func TestRPCWaitsForJoiningNodesCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(late.cleanup)
+	t.Cleanup(late.close)
 	cs := connState(t, filepath.Join(cfg.DataDir, tlsDirName), "late")
 
 	type result struct {
@@ -137,7 +137,7 @@ func TestRPCWaitsForJoiningNodesCertificate(t *testing.T) {
 	if _, err := peer.rpc.verify(stranger); !errors.Is(err, tlsmesh.ErrNotAnnounced) {
 		t.Fatalf("verifying a non-member's certificate: %v, want ErrNotAnnounced", err)
 	}
-	if peer.isMember("stranger") {
+	if peer.rpc.members.isMember("stranger") {
 		t.Fatal("a non-member passed the membership check")
 	}
 }
@@ -158,7 +158,7 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 func waitAlive(t *testing.T, a *Agent, node string) {
 	t.Helper()
 	testutil.Eventually(t, 30*time.Second, func() error {
-		if m, ok := a.liveMember(node); ok && m.Status == gossip.StatusAlive {
+		if m, ok := a.rpc.members.live(node); ok && m.Status == gossip.StatusAlive {
 			return nil
 		}
 		return fmt.Errorf("%s does not see %s alive", a.cfg.NodeName, node)

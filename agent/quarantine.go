@@ -1,31 +1,18 @@
 package agent
 
 import (
+	"log/slog"
 	"strconv"
 	"strings"
 
-	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/store"
 )
-
-// quarantine lists the records of the store's quarantine, keys escaped,
-// as /v1/edgeplane/replication shows them.
-func (a *Agent) quarantine() []api.QuarantinedRecord {
-	q, err := a.store.Quarantined()
-	if err != nil {
-		a.log.Error("reading the quarantine", "err", err)
-	}
-	out := make([]api.QuarantinedRecord, len(q))
-	for i, e := range q {
-		out[i] = api.QuarantinedRecord{Key: strconv.Quote(e.Key), Value: e.Value, Flags: e.Flags,
-			Deleted: e.Deleted, Version: e.Version.String(), Origin: e.Origin}
-	}
-	return out
-}
 
 // reportQuarantine warns, at start, of the records the store keeps in
 // quarantine: it says so at every start until they are dealt with.
-func (a *Agent) reportQuarantine() {
-	q := a.quarantine()
+func reportQuarantine(st *store.Store, log *slog.Logger) {
+	q := replica.Quarantine(st, log)
 	if len(q) == 0 {
 		return
 	}
@@ -33,8 +20,8 @@ func (a *Agent) reportQuarantine() {
 	for i := range q {
 		keys[i] = q[i].Key
 	}
-	a.log.Warn("the store holds records whose keys are not valid UTF-8: they are quarantined, kept in the data file but never served or replicated; see edgeplane info",
-		"count", len(q), "moved_at_this_start", a.store.QuarantinedAtOpen(), "keys", quotedList(keys, maxLoggedKeys))
+	log.Warn("the store holds records whose keys are not valid UTF-8: they are quarantined, kept in the data file but never served or replicated; see edgeplane info",
+		"count", len(q), "moved_at_this_start", st.QuarantinedAtOpen(), "keys", quotedList(keys, maxLoggedKeys))
 }
 
 // maxLoggedKeys bounds the keys one log line lists.
@@ -50,7 +37,7 @@ func quotedList(keys []string, limit int) string {
 
 // warnQuarantined warns of the keys of a restored snapshot that went to
 // the store's quarantine because they are not valid UTF-8.
-func (a *Agent) warnQuarantined(keys []string) {
+func warnQuarantined(log *slog.Logger, keys []string) {
 	if len(keys) == 0 {
 		return
 	}
@@ -58,6 +45,6 @@ func (a *Agent) warnQuarantined(keys []string) {
 	for i := range keys {
 		quoted[i] = strconv.Quote(keys[i])
 	}
-	a.log.Warn("snapshot records whose keys are not valid UTF-8 were quarantined, not restored; see edgeplane info",
+	log.Warn("snapshot records whose keys are not valid UTF-8 were quarantined, not restored; see edgeplane info",
 		"count", len(keys), "keys", quotedList(quoted, maxLoggedKeys))
 }

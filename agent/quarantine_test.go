@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 	"github.com/edgeplane/edgeplane/store/storetest"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // TestQuarantinedStoreReplicatesEverythingElse: a node's data dir holds,
@@ -47,7 +48,7 @@ func TestQuarantinedStoreReplicatesEverythingElse(t *testing.T) {
 	if got := a.store.QuarantinedAtOpen(); got != 2 {
 		t.Fatalf("quarantined %d records at start, want 2", got)
 	}
-	if q := a.quarantine(); len(q) != 2 || q[0].Key != `"cfg/01000\xff"` || string(q[0].Value) != "poison" || !q[1].Deleted {
+	if q := a.replica.Quarantine(); len(q) != 2 || q[0].Key != `"cfg/01000\xff"` || string(q[0].Value) != "poison" || !q[1].Deleted {
 		t.Fatalf("quarantine %+v", q)
 	}
 	join := a.mesh.LocalMember().Address()
@@ -89,12 +90,12 @@ func TestQuarantinedStoreReplicatesEverythingElse(t *testing.T) {
 		{Key: "pushed/\xff", Value: []byte("v"), Version: uint64(a.store.Clock().Now()), Origin: "elsewhere"},
 		{Key: "pushed/2", Value: []byte("v"), Version: uint64(a.store.Clock().Now()), Origin: "elsewhere"},
 	}
-	to := replica.Peer{Name: "peer", Addr: peer.mesh.LocalMember().Tags[gossip.MetaRPC]}
+	to := transport.Peer{Node: "peer", Addr: peer.mesh.LocalMember().Tags[gossip.MetaRPC]}
 	var resp replica.PushResponse
-	caller := rpcCaller{target: a.rpc.agents, client: a.rpc.client}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := caller.Call(ctx, to, replica.MethodPush, &replica.Delta{Records: push}, &resp); err != nil {
+	// As the replica calls: through the agents' policy, idempotent.
+	if err := a.rpc.agents.Invoke(ctx, []transport.Peer{to}, replica.MethodPush, &replica.Delta{Records: push}, &resp, transport.Idempotent()); err != nil {
 		t.Fatalf("push with one malformed record failed whole: %v", err)
 	}
 	if resp.Applied != 2 || peer.replica.Stats().Malformed != 1 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/edgeplane/edgeplane/agent/config"
-	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // Reload errors.
@@ -35,26 +34,24 @@ type ReloadResult struct {
 // liveOptions apply an option's new value to a running agent and record it
 // in running. An option not listed, or whose function returns false, takes
 // effect at the next restart.
-var liveOptions = map[string]func(a *Agent, running *config.Config, next config.Config) bool{
-	"log_level": func(a *Agent, running *config.Config, next config.Config) bool {
-		if a.sup.LogLevel == nil {
+var liveOptions = map[string]func(s *supervisor, running *config.Config, next config.Config) bool{
+	"log_level": func(s *supervisor, running *config.Config, next config.Config) bool {
+		if s.LogLevel == nil {
 			return false
 		}
-		a.sup.LogLevel.Set(next.SlogLevel())
+		s.LogLevel.Set(next.SlogLevel())
 		running.LogLevel = next.LogLevel
 		return true
 	},
-	"memory_limit": func(a *Agent, running *config.Config, next config.Config) bool {
+	"memory_limit": func(s *supervisor, running *config.Config, next config.Config) bool {
 		applyMemoryLimit(next)
 		running.MemoryLimit = next.MemoryLimit
 		return true
 	},
 	// New seeds are used by the reconnect loop from now on, and joined once
 	// in the background.
-	"retry_join": func(a *Agent, running *config.Config, next config.Config) bool {
-		a.mesh.SetSeeds(next.RetryJoin)
-		a.mesh.RetryJoin(a.stopCtx, next.RetryJoin, next.RetryMax,
-			resilience.Retry{BackoffBase: next.RetryInterval.Duration, BackoffCap: maxJoinBackoff}, nil)
+	"retry_join": func(s *supervisor, running *config.Config, next config.Config) bool {
+		s.rejoin(next)
 		running.RetryJoin = next.RetryJoin
 		return true
 	},
@@ -68,26 +65,25 @@ var liveOptions = map[string]func(a *Agent, running *config.Config, next config.
 // has reported itself ready, systemd is told RELOADING=1 before and READY=1
 // after, whatever the outcome. SIGHUP,
 // `edgeplane reload` and PUT /v1/agent/reload all end here.
-func (a *Agent) Reload() (ReloadResult, error) {
-	s := &a.sup
+func (s *supervisor) Reload() (ReloadResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
 		return ReloadResult{}, ErrStopping
 	}
-	if s.Reload == nil {
+	if s.Hooks.Reload == nil {
 		return ReloadResult{}, ErrReloadUnavailable
 	}
 	notify := s.ready // before READY=1, systemd is not told of reloads
 	if notify {
 		if err := s.Notifier.Reloading(); err != nil {
-			a.log.Warn("telling systemd the agent is reloading", "err", err)
+			s.log.Warn("telling systemd the agent is reloading", "err", err)
 		}
 	}
-	a.log.Info("reloading configuration")
-	res, err := a.reloadLocked()
-	a.log.Debug("configuration in effect", "log_level", s.running.LogLevel, "memory_limit", s.running.MemoryLimit)
-	status := a.status()
+	s.log.Info("reloading configuration")
+	res, err := s.reloadLocked()
+	s.log.Debug("configuration in effect", "log_level", s.running.LogLevel, "memory_limit", s.running.MemoryLimit)
+	status := s.status
 	switch {
 	case err != nil:
 		status += "; last reload rejected, running configuration kept"
@@ -96,32 +92,31 @@ func (a *Agent) Reload() (ReloadResult, error) {
 	}
 	if notify {
 		if nerr := s.Notifier.Ready(status); nerr != nil {
-			a.log.Warn("telling systemd the reload is done", "err", nerr)
+			s.log.Warn("telling systemd the reload is done", "err", nerr)
 		}
 	}
 	return res, err
 }
 
-func (a *Agent) reloadLocked() (ReloadResult, error) {
-	s := &a.sup
-	running := s.current(a.cfg)
-	next, err := s.Reload()
+func (s *supervisor) reloadLocked() (ReloadResult, error) {
+	running := s.current()
+	next, err := s.Hooks.Reload()
 	if err != nil {
-		a.log.Error("configuration reload rejected; the running configuration stays in effect", "err", err)
+		s.log.Error("configuration reload rejected; the running configuration stays in effect", "err", err)
 		return ReloadResult{}, fmt.Errorf("%w:\n%w", ErrReloadRejected, err)
 	}
 	var res ReloadResult
 	for _, key := range config.Changed(running, next) {
-		if apply, ok := liveOptions[key]; ok && apply(a, &running, next) {
+		if apply, ok := liveOptions[key]; ok && apply(s, &running, next) {
 			res.Applied = append(res.Applied, key)
 		} else {
 			res.RestartRequired = append(res.RestartRequired, key)
 		}
 	}
 	s.running = running
-	a.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
+	s.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
 	if len(res.RestartRequired) > 0 {
-		a.log.Warn("changed options take effect only after a restart", "keys", res.RestartRequired)
+		s.log.Warn("changed options take effect only after a restart", "keys", res.RestartRequired)
 	}
 	return res, nil
 }

@@ -193,7 +193,7 @@ func TestRestoreSpreads(t *testing.T) {
 	if err := sw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := agents[0].restoreSnapshot(&snap)
+	res, err := snapshots{store: agents[0].store, maxAhead: agents[0].cfg.MaxClockDrift.Duration, log: discardLog()}.Restore(&snap)
 	if err != nil || res.Changed != 2 || res.Quarantined != 0 {
 		t.Fatalf("restore = %+v, %v", res, err)
 	}

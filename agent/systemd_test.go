@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -323,23 +322,5 @@ func TestReloadWithoutSource(t *testing.T) {
 	ta.sock.WaitFor(wait, isReady)
 	if _, err := ta.Reload(); !errors.Is(err, ErrReloadUnavailable) {
 		t.Fatalf("Reload = %v, want ErrReloadUnavailable", err)
-	}
-}
-
-func TestProbeAddr(t *testing.T) {
-	tests := map[string]string{
-		"127.0.0.1:8500": "127.0.0.1:8500",
-		"0.0.0.0:8500":   "127.0.0.1:8500",
-		"[::]:8500":      "[::1]:8500",
-		"[::1]:8500":     "[::1]:8500",
-	}
-	for in, want := range tests {
-		addr, err := net.ResolveTCPAddr("tcp", in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := probeAddr(addr); got != want {
-			t.Errorf("probeAddr(%s) = %s, want %s", in, got, want)
-		}
 	}
 }

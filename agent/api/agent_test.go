@@ -204,14 +204,14 @@ func TestReload(t *testing.T) {
 	if _, err := a.Client.Reload(ctx); !errors.As(err, &se) || se.Code != 500 {
 		t.Fatalf("Reload with none set = %v", err)
 	}
-	a.API.SetReload(func() (httpapi.ReloadReport, error) {
+	a.SetReload(func() (httpapi.ReloadReport, error) {
 		return httpapi.ReloadReport{Applied: []string{"log_level"}}, nil
 	})
 	rep, err := a.Client.Reload(ctx)
 	if err != nil || !slices.Equal(rep.Applied, []string{"log_level"}) || rep.RestartRequired == nil {
 		t.Fatalf("Reload = %+v, %v", rep, err)
 	}
-	a.API.SetReload(func() (httpapi.ReloadReport, error) {
+	a.SetReload(func() (httpapi.ReloadReport, error) {
 		return httpapi.ReloadReport{}, errors.New("edgeplane.yaml:1: log_level: loud")
 	})
 	if _, err := a.Client.Reload(ctx); !errors.As(err, &se) || se.Code != 500 || !strings.Contains(se.Message, "edgeplane.yaml:1") {

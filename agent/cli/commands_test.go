@@ -140,7 +140,7 @@ func TestReload(t *testing.T) {
 	a := apitest.Start(t)
 	run(t, a.Addr, "", "reload").expect(t, 1, "", "Error! reload failed: unexpected response code: 500 (reload is not available)")
 	var rep httpapi.ReloadReport
-	a.API.SetReload(func() (httpapi.ReloadReport, error) { return rep, nil })
+	a.SetReload(func() (httpapi.ReloadReport, error) { return rep, nil })
 	if r := run(t, a.Addr, "", "reload"); r.code != 0 || r.stdout != "Configuration reload triggered\nNo option changed\n" {
 		t.Fatalf("reload = %d %q %q", r.code, r.stdout, r.stderr)
 	}
@@ -148,7 +148,7 @@ func TestReload(t *testing.T) {
 	if r := run(t, a.Addr, "", "reload"); r.stdout != "Configuration reload triggered\nApplied: log_level, memory_limit\nChanged but needing a restart: site\n" {
 		t.Fatalf("reload = %q", r.stdout)
 	}
-	a.API.SetReload(func() (httpapi.ReloadReport, error) {
+	a.SetReload(func() (httpapi.ReloadReport, error) {
 		return httpapi.ReloadReport{}, errors.New("edgeplane.yaml:1: log_level: loud; running configuration kept")
 	})
 	run(t, a.Addr, "", "reload").expect(t, 1, "", "edgeplane.yaml:1: log_level: loud; running configuration kept")

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/edgeplane/edgeplane/agent/api"
-	"github.com/edgeplane/edgeplane/store"
 )
 
 // Self describes the agent for /v1/agent/self and /v1/status/*.
@@ -28,17 +27,32 @@ type Self struct {
 	Stats map[string]map[string]string
 }
 
-// Store is what the API needs of the agent's store; *store.Store
-// implements it.
-type Store interface {
-	Get(key string) (e store.Entry, found bool, index uint64, err error)
-	ListPage(prefix, from string, maxBytes int) (store.Page, error)
-	KeysPage(prefix, separator, from string, maxBytes int) (store.Page, error)
-	CAS(key string, value []byte, flags uint64, index *uint64) (store.Entry, bool, error)
-	Delete(key string, index *uint64) (bool, error)
-	DeleteTree(prefix string) (int, error)
-	WaitIndex(ctx context.Context, key string, prefix bool, after uint64) (uint64, error)
-	Index() uint64
+// Config is what the API is built from: the agent's store, its
+// description and the roles it plays. Store and Self are required; every
+// other role may be nil, which leaves its endpoints as an agent without
+// that part answers them:
+//
+//   - Mesh nil: no membership endpoints (/v1/agent/members,
+//     /v1/catalog/nodes, join, leave, force-leave, /v1/operator/keyring):
+//     404.
+//   - Snapshots nil: no /v1/edgeplane/snapshot: 404.
+//   - Replication nil: no /v1/edgeplane/replication: 404.
+//   - Ping nil: no /v1/edgeplane/rpc/ping/<node>: 404.
+//   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
+//     available.
+type Config struct {
+	Store Store
+	// Self describes the agent; it is called for each request that needs
+	// it.
+	Self        func() Self
+	Mesh        Mesh
+	Snapshots   Snapshots
+	Replication Replication
+	Ping        Pinger
+	Reload      Reloader
+	// Log receives failed requests (status 500 and over). Default
+	// slog.Default().
+	Log *slog.Logger
 }
 
 // API serves the local HTTP API. Create it with New; Close ends its
@@ -48,26 +62,43 @@ type API struct {
 	self  func() Self
 	log   *slog.Logger
 	mux   *http.ServeMux
-	mesh  Mesh // set by HandleMesh
+	mesh  Mesh
 
 	// closed ends when Close is called; blocking queries wait on it.
 	closed context.Context
 	close  context.CancelFunc
 
-	reload reloadFunc // PUT /v1/agent/reload; see SetReload
+	reload Reloader // PUT /v1/agent/reload
 
 	// readBudget bounds the memory prefix reads hold at once.
 	readBudget *byteBudget
 }
 
-// New returns the API over st. self is called for each agent request.
-func New(st Store, self func() Self, log *slog.Logger) *API {
-	a := &API{store: st, self: self, log: log, mux: http.NewServeMux(), readBudget: newByteBudget(readBudgetBytes)}
+// New returns the API over cfg's store, serving the endpoints of the
+// roles cfg sets.
+func New(cfg Config) *API {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
+		mesh: cfg.Mesh, reload: cfg.Reload, readBudget: newByteBudget(readBudgetBytes)}
 	a.closed, a.close = context.WithCancel(context.Background())
 	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
 	a.mux.HandleFunc("GET /v1/status/peers", a.handlePeers)
 	a.mux.HandleFunc("PUT /v1/agent/reload", a.handleReload)
+	if cfg.Mesh != nil {
+		a.handleMesh()
+	}
+	if cfg.Snapshots != nil {
+		a.handleSnapshots(cfg.Snapshots)
+	}
+	if cfg.Replication != nil {
+		a.handleReplication(cfg.Replication)
+	}
+	if cfg.Ping != nil {
+		a.handlePing(cfg.Ping)
+	}
 	return a
 }
 

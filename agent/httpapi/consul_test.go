@@ -19,6 +19,13 @@ import (
 // testServer serves the API over a fresh store on 127.0.0.1.
 func testServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Helper()
+	return testServerWith(t, nil)
+}
+
+// testServerWith serves the API over a fresh store on 127.0.0.1, with the
+// roles set sets.
+func testServerWith(t *testing.T, set func(c *Config)) (*httptest.Server, *store.Store) {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +34,11 @@ func testServer(t *testing.T) (*httptest.Server, *store.Store) {
 		return Self{NodeName: "node-a", NodeID: st.NodeID(), Datacenter: "dc1", Site: "shop-7",
 			Version: "test", Addr: "127.0.0.1", GossipPort: 7946, RPCAddr: "127.0.0.1:7947"}
 	}
-	api := New(st, self, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg := Config{Store: st, Self: self, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if set != nil {
+		set(&cfg)
+	}
+	api := New(cfg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		api.Close()

@@ -1,6 +1,14 @@
 // Package httpapi serves the agent's local HTTP API: the key/value subset
 // of Consul's HTTP API, shaped so that existing Consul clients work against
-// it unchanged, plus /v1/agent/self and /v1/status/*.
+// it unchanged, plus /v1/agent/self and /v1/status/*, the membership
+// endpoints, and edgeplane's own under /v1/edgeplane/.
+//
+// New takes everything the API serves from in one Config: the store, the
+// agent's description, and the roles the agent plays for it, each a small
+// interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
+// Reloader). A role left nil leaves its endpoints as an agent without that
+// part answers them: not found, or for reload, 500 "reload is not
+// available". The API never reaches into the agent past its roles.
 //
 // Every read is answered from the local store. Responses carry Consul's
 // query headers: X-Consul-Index (the store's local modify index for the

@@ -15,23 +15,12 @@ import (
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
-// Mesh is what the membership endpoints need from the agent.
-type Mesh interface {
-	Members() []gossip.Member
-	Join(addrs []string) (int, error)
-	// Leave leaves the mesh gracefully and shuts the agent down.
-	Leave() error
-	ForceLeave(node string) error
-	Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error)
-}
-
 // keyringTimeout bounds a mesh-wide keyring operation.
 const keyringTimeout = 15 * time.Second
 
-// HandleMesh adds the membership endpoints: /v1/agent/members,
+// handleMesh adds the membership endpoints: /v1/agent/members,
 // /v1/catalog/nodes, join, leave, force-leave and /v1/operator/keyring.
-func (a *API) HandleMesh(m Mesh) {
-	a.mesh = m
+func (a *API) handleMesh() {
 	a.mux.HandleFunc("GET /v1/agent/members", a.handleMembers)
 	a.mux.HandleFunc("GET /v1/catalog/nodes", a.handleCatalogNodes)
 	a.mux.HandleFunc("PUT /v1/agent/join/{addr}", a.handleJoin)

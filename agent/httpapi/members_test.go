@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/store"
 )
 
 type fakeMesh struct {
@@ -47,6 +49,12 @@ func (f *fakeMesh) Keyring(ctx context.Context, op, key string) ([]gossip.Keyrin
 	return f.keyring, nil
 }
 
+// withMesh serves the API with mesh as its membership.
+func withMesh(t *testing.T, mesh Mesh) (*httptest.Server, *store.Store) {
+	t.Helper()
+	return testServerWith(t, func(c *Config) { c.Mesh = mesh })
+}
+
 func member(name, site string, st gossip.Status) gossip.Member {
 	return gossip.Member{
 		Name: name, ID: "id-" + name, Addr: net.ParseIP("127.0.0.1"), Port: 7946, Site: site, Status: st,
@@ -55,14 +63,13 @@ func member(name, site string, st gossip.Status) gossip.Member {
 }
 
 func TestConsulClientMembersAndCatalog(t *testing.T) {
-	srv, _ := testServer(t)
 	mesh := &fakeMesh{members: []gossip.Member{
 		member("a", "hq", gossip.StatusAlive),
 		member("b", "shop-1", gossip.StatusSuspect),
 		member("c", "shop-2", gossip.StatusFailed),
 		member("d", "shop-3", gossip.StatusLeft),
 	}}
-	srv.Config.Handler.(*API).HandleMesh(mesh)
+	srv, _ := withMesh(t, mesh)
 	c := consulClient(t, srv)
 
 	members, err := c.Agent().Members(false)
@@ -107,12 +114,11 @@ func TestConsulClientMembersAndCatalog(t *testing.T) {
 }
 
 func TestConsulClientKeyring(t *testing.T) {
-	srv, _ := testServer(t)
 	mesh := &fakeMesh{keyring: []gossip.KeyringReply{
 		{Node: "a", Keys: []string{"k1", "k2"}, Primary: "k1"},
 		{Node: "b", Keys: []string{"k1"}, Primary: "k1", Error: "boom"},
 	}}
-	srv.Config.Handler.(*API).HandleMesh(mesh)
+	srv, _ := withMesh(t, mesh)
 	op := consulClient(t, srv).Operator()
 	list, err := op.KeyringList(nil)
 	if err != nil || len(list) != 1 || list[0].Keys["k1"] != 2 || list[0].NumNodes != 2 {
@@ -124,8 +130,7 @@ func TestConsulClientKeyring(t *testing.T) {
 }
 
 func TestJoinStatus(t *testing.T) {
-	srv, _ := testServer(t)
-	srv.Config.Handler.(*API).HandleMesh(&fakeMesh{})
+	srv, _ := withMesh(t, &fakeMesh{})
 	for addr, want := range map[string]int{
 		"127.0.0.1:7946": 200, "malformed": 400, "silent": 502, "otherkey": 502, "bad": 500, "unresolvable": 400,
 	} {
@@ -137,8 +142,7 @@ func TestJoinStatus(t *testing.T) {
 }
 
 func TestOtherDatacenterHasNoPath(t *testing.T) {
-	srv, st := testServer(t)
-	srv.Config.Handler.(*API).HandleMesh(&fakeMesh{members: []gossip.Member{member("node-a", "s", gossip.StatusAlive)}})
+	srv, st := withMesh(t, &fakeMesh{members: []gossip.Member{member("node-a", "s", gossip.StatusAlive)}})
 	if _, err := st.Put("k", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}

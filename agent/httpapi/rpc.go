@@ -13,19 +13,16 @@ import (
 // member; the API answers 404.
 var ErrUnknownNode = errors.New("unknown node")
 
-// Pinger calls another agent's ping method and measures the round trip.
-type Pinger func(ctx context.Context, node string) (addr string, rtt time.Duration, err error)
-
 // pingTimeout bounds one ping, retries included.
 const pingTimeout = 15 * time.Second
 
-// HandlePing adds GET /v1/edgeplane/rpc/ping/<node>.
-func (a *API) HandlePing(p Pinger) {
+// handlePing adds GET /v1/edgeplane/rpc/ping/<node>.
+func (a *API) handlePing(p Pinger) {
 	a.mux.HandleFunc("GET /v1/edgeplane/rpc/ping/{node}", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), pingTimeout)
 		defer cancel()
 		node := r.PathValue("node")
-		addr, rtt, err := p(ctx, node)
+		addr, rtt, err := p.Ping(ctx, node)
 		switch {
 		case errors.Is(err, ErrUnknownNode):
 			a.fail(w, http.StatusNotFound, err)

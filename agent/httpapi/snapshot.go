@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/edgeplane/edgeplane/agent/api"
@@ -12,20 +11,11 @@ import (
 // MaxRestoreSize bounds a snapshot restored through the API.
 const MaxRestoreSize int64 = 4 << 30
 
-// Snapshots saves and restores the store through the API.
-type Snapshots struct {
-	// Save streams a snapshot of the whole store.
-	Save func(w io.Writer) error
-	// Restore merges a snapshot stream by last-writer-wins and spreads
-	// what changed.
-	Restore func(r io.Reader) (RestoreResult, error)
-}
-
 // RestoreResult is the answer to a restore.
 type RestoreResult = api.RestoreResult
 
-// HandleSnapshots adds GET and PUT /v1/edgeplane/snapshot.
-func (a *API) HandleSnapshots(s Snapshots) {
+// handleSnapshots adds GET and PUT /v1/edgeplane/snapshot.
+func (a *API) handleSnapshots(s Snapshots) {
 	a.mux.HandleFunc("GET /v1/edgeplane/snapshot", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		if err := s.Save(w); err != nil {
@@ -50,9 +40,9 @@ func (a *API) HandleSnapshots(s Snapshots) {
 	})
 }
 
-// HandleReplication adds GET /v1/edgeplane/replication, answered by state.
-func (a *API) HandleReplication(state func() any) {
-	a.mux.HandleFunc("GET /v1/edgeplane/replication", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, state())
+// handleReplication adds GET /v1/edgeplane/replication.
+func (a *API) handleReplication(r Replication) {
+	a.mux.HandleFunc("GET /v1/edgeplane/replication", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, r.State())
 	})
 }

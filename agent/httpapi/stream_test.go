@@ -222,7 +222,7 @@ func faultServer(t *testing.T) (*httptest.Server, *failingStore) {
 		t.Fatal(err)
 	}
 	fs := &failingStore{Store: st}
-	api := New(fs, func() Self { return Self{NodeName: "node-a", Datacenter: "dc1"} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := New(Config{Store: fs, Self: func() Self { return Self{NodeName: "node-a", Datacenter: "dc1"} }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		api.Close()
@@ -281,12 +281,10 @@ func TestFullDiskIsInsufficientStorage(t *testing.T) {
 }
 
 func TestRestoreOnFullDiskIsInsufficientStorage(t *testing.T) {
-	srv, _ := testServer(t)
-	srv.Config.Handler.(*API).HandleSnapshots(Snapshots{
-		Save: func(io.Writer) error { return nil },
-		Restore: func(io.Reader) (RestoreResult, error) {
+	srv, _ := testServerWith(t, func(c *Config) {
+		c.Snapshots = fakeSnapshots{restore: func(io.Reader) (RestoreResult, error) {
 			return RestoreResult{Changed: 3}, fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "edgeplane.db", Err: syscall.ENOSPC})
-		},
+		}}
 	})
 	resp, body := do(t, "PUT", srv.URL+"/v1/edgeplane/snapshot", "x")
 	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(body, "no space left on device") ||
@@ -294,3 +292,11 @@ func TestRestoreOnFullDiskIsInsufficientStorage(t *testing.T) {
 		t.Fatalf("restore on a full disk = %d %q", resp.StatusCode, body)
 	}
 }
+
+// fakeSnapshots saves nothing and restores with restore.
+type fakeSnapshots struct {
+	restore func(io.Reader) (RestoreResult, error)
+}
+
+func (fakeSnapshots) Save(io.Writer) error                         { return nil }
+func (f fakeSnapshots) Restore(r io.Reader) (RestoreResult, error) { return f.restore(r) }

@@ -66,4 +66,17 @@
 // pulling, refuses to be a sync partner or a bootstrap source. A caller
 // counts a refusal by a pulling peer apart, as deferred (Stats.SyncDeferred):
 // it says nothing about horizons or clocks, only that the peer is new.
+//
+// # Inside an agent
+//
+// A Replica is transport-agnostic: it calls peers through a Caller and
+// broadcasts through a function. Service runs one inside an agent: it
+// serves MethodPush, MethodDigest, MethodKeys and MethodBootstrap on the
+// agent's RPC server, calls peers through the agents' RPC policy, picks
+// them among the live members that announce an RPC address, takes the
+// deltas and push-pull digest roots gossip delivers (HandleGossip,
+// MergeGossipState; GossipState is what this node sends), asks for a sync
+// when a member joins, and collects tombstones. Start and Close bound its
+// loops. LocalStats and State are what /v1/agent/self and
+// /v1/edgeplane/replication report of it.
 package replica

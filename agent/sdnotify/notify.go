@@ -22,7 +22,9 @@
 // A Watchdog pings at half the interval systemd asked for, and only after a
 // health check passes. A wedged process therefore stops pinging and systemd
 // restarts it, rather than being kept alive by a ticker that runs whatever
-// the state of the rest of the process.
+// the state of the rest of the process. HealthProbe is the agent's check:
+// a read of its store, then a request to its own HTTP API over a new
+// connection.
 //
 // The package uses the standard library's unixgram sockets and x/sys for the
 // monotonic clock; it adds no module to the binary.

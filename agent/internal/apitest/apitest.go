@@ -3,7 +3,7 @@
 // 127.0.0.1, with in-memory fakes for what a whole agent would add behind
 // it (the mesh, RPC pings, replication state). Snapshots save and restore
 // through the real store; reload answers 500 until the test sets one with
-// Agent.API.SetReload.
+// Agent.SetReload.
 //
 // One line starts it, and t.Cleanup stops it:
 //
@@ -17,6 +17,7 @@ package apitest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -51,8 +52,9 @@ type Agent struct {
 	Client *api.Client // a client of URL
 
 	mu          sync.Mutex
-	replication *api.Replication // nil: derived from the store
-	ping        httpapi.Pinger   // nil: the default
+	replication *api.Replication                                             // nil: derived from the store
+	ping        func(context.Context, string) (string, time.Duration, error) // nil: the default
+	reload      func() (httpapi.ReloadReport, error)                         // nil: not available
 }
 
 // Start serves the API over a fresh store in t.TempDir and stops it when
@@ -65,17 +67,11 @@ func Start(t testing.TB) *Agent {
 	}
 	a := &Agent{Store: st, Mesh: &Mesh{}}
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
-	a.API = httpapi.New(st, a.self, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	a.API.HandleMesh(a.Mesh)
-	a.API.HandleSnapshots(httpapi.Snapshots{
-		Save: func(w io.Writer) error { _, err := st.Snapshot(w); return err },
-		Restore: func(r io.Reader) (httpapi.RestoreResult, error) {
-			n, err := st.Restore(r)
-			return httpapi.RestoreResult{Changed: n}, err
-		},
+	a.API = httpapi.New(httpapi.Config{
+		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	a.API.HandleReplication(a.replicationState)
-	a.API.HandlePing(a.pingNode)
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
 	t.Cleanup(func() {
 		a.API.Close()
@@ -107,7 +103,22 @@ func (a *Agent) SetReplication(r api.Replication) {
 	a.replication = &r
 }
 
-func (a *Agent) replicationState() any {
+// snapshots saves and restores through the real store.
+type snapshots struct{ st *store.Store }
+
+func (s snapshots) Save(w io.Writer) error { _, err := s.st.Snapshot(w); return err }
+
+func (s snapshots) Restore(r io.Reader) (httpapi.RestoreResult, error) {
+	n, err := s.st.Restore(r)
+	return httpapi.RestoreResult{Changed: n}, err
+}
+
+// roles plays the API's replication, ping and reload roles from what the
+// test set on the Agent.
+type roles struct{ a *Agent }
+
+func (r roles) State() api.Replication {
+	a := r.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.replication != nil {
@@ -122,13 +133,14 @@ func (a *Agent) replicationState() any {
 // SetPing replaces how /v1/edgeplane/rpc/ping/<node> answers. By default a
 // member of the mesh that is alive answers from RPCAddr in a millisecond,
 // and any other node is unknown.
-func (a *Agent) SetPing(p httpapi.Pinger) {
+func (a *Agent) SetPing(p func(ctx context.Context, node string) (addr string, rtt time.Duration, err error)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ping = p
 }
 
-func (a *Agent) pingNode(ctx context.Context, node string) (string, time.Duration, error) {
+func (r roles) Ping(ctx context.Context, node string) (string, time.Duration, error) {
+	a := r.a
 	a.mu.Lock()
 	p := a.ping
 	a.mu.Unlock()
@@ -141,6 +153,24 @@ func (a *Agent) pingNode(ctx context.Context, node string) (string, time.Duratio
 		}
 	}
 	return "", 0, httpapi.ErrUnknownNode
+}
+
+// SetReload sets what PUT /v1/agent/reload runs. Until it is called the
+// endpoint answers 500: reload is not available.
+func (a *Agent) SetReload(fn func() (httpapi.ReloadReport, error)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reload = fn
+}
+
+func (r roles) Reload() (httpapi.ReloadReport, error) {
+	r.a.mu.Lock()
+	fn := r.a.reload
+	r.a.mu.Unlock()
+	if fn == nil {
+		return httpapi.ReloadReport{}, errors.New("reload is not available")
+	}
+	return fn()
 }
 
 // DeadAddress returns a 127.0.0.1 address where nothing listens: a port

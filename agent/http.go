@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/agent/version"
+	"github.com/edgeplane/edgeplane/gossip"
+)
+
+// httpServer serves the local HTTP API on its listener from Start until
+// Close.
+type httpServer struct {
+	api  *httpapi.API
+	srv  *http.Server
+	ln   net.Listener
+	fail func(error) // stops the agent when serving fails
+	log  *slog.Logger
+	wg   sync.WaitGroup
+}
+
+// newHTTPServer serves the API cfg describes on ln, which it takes over.
+func newHTTPServer(ln net.Listener, cfg httpapi.Config, fail func(error), log *slog.Logger) *httpServer {
+	api := httpapi.New(cfg)
+	return &httpServer{api: api, ln: ln, fail: fail, log: log, srv: &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+}
+
+// Start serves until Close; a failure to serve stops the agent.
+func (h *httpServer) Start(context.Context) error {
+	h.wg.Go(func() {
+		// Shutdown and Close end Serve with ErrServerClosed: a clean stop.
+		if err := h.srv.Serve(h.ln); !errors.Is(err, http.ErrServerClosed) {
+			h.fail(fmt.Errorf("agent: http api: %w", err))
+		}
+	})
+	return nil
+}
+
+// Close ends blocking queries, then stops accepting requests and waits up
+// to ShutdownTimeout for those in flight before it closes their
+// connections.
+func (h *httpServer) Close() error {
+	h.api.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		h.log.Warn("http api did not drain in time", "err", err)
+		h.srv.Close()
+	}
+	h.wg.Wait()
+	h.ln.Close() // Serve closes it; a server never started has not
+	return nil
+}
+
+// describe answers /v1/agent/self from the components.
+type describe struct {
+	cfg     config.Config
+	started time.Time
+	data    *dataDir
+	mesh    *membership
+	rpc     *rpcEndpoint
+	replica *replica.Service
+}
+
+func (d describe) self() httpapi.Self {
+	local := d.mesh.LocalMember()
+	st := d.data.store
+	return httpapi.Self{
+		NodeName:   d.cfg.NodeName,
+		NodeID:     st.NodeID(),
+		Datacenter: d.cfg.Datacenter,
+		Site:       d.cfg.Site,
+		Version:    version.Version,
+		Revision:   version.Commit,
+		BuildDate:  version.BuildDate,
+		Addr:       local.Addr.String(),
+		GossipPort: int(local.Port),
+		RPCAddr:    local.Tags[gossip.MetaRPC],
+		Tags:       local.Tags,
+		Stats: map[string]map[string]string{
+			"agent": {
+				"data_dir": d.data.dir,
+				"dev":      strconv.FormatBool(d.cfg.Dev),
+				"uptime":   time.Since(d.started).Round(time.Second).String(),
+			},
+			"rpc": {
+				"addr":  local.Tags[gossip.MetaRPC],
+				"trust": d.rpc.mode.String(),
+			},
+			"replication": d.replica.LocalStats(),
+			"store": {
+				"index": strconv.FormatUint(st.Index(), 10),
+				"clock": st.Clock().Peek().String(),
+				// Records whose keys are not valid UTF-8, kept apart.
+				"quarantined": strconv.Itoa(len(d.replica.Quarantine())),
+			},
+		},
+	}
+}
+
+// reloadAPI runs PUT /v1/agent/reload.
+type reloadAPI struct{ s *supervisor }
+
+func (r reloadAPI) Reload() (httpapi.ReloadReport, error) {
+	res, err := r.s.Reload()
+	return httpapi.ReloadReport{Applied: res.Applied, RestartRequired: res.RestartRequired}, err
+}

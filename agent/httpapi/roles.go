@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// The roles the API asks the agent to play, each as small as its
+// endpoints need. Config takes one of each; a nil role leaves its
+// endpoints answering as an agent without that part does (see Config).
+
+// Store is what the API needs of the agent's store; *store.Store
+// implements it.
+type Store interface {
+	Get(key string) (e store.Entry, found bool, index uint64, err error)
+	ListPage(prefix, from string, maxBytes int) (store.Page, error)
+	KeysPage(prefix, separator, from string, maxBytes int) (store.Page, error)
+	CAS(key string, value []byte, flags uint64, index *uint64) (store.Entry, bool, error)
+	Delete(key string, index *uint64) (bool, error)
+	DeleteTree(prefix string) (int, error)
+	WaitIndex(ctx context.Context, key string, prefix bool, after uint64) (uint64, error)
+	Index() uint64
+}
+
+// Mesh is what the membership endpoints need from the agent.
+type Mesh interface {
+	Members() []gossip.Member
+	Join(addrs []string) (int, error)
+	// Leave leaves the mesh gracefully and shuts the agent down.
+	Leave() error
+	ForceLeave(node string) error
+	Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error)
+}
+
+// Snapshots saves and restores the store.
+type Snapshots interface {
+	// Save streams a snapshot of the whole store.
+	Save(w io.Writer) error
+	// Restore merges a snapshot stream by last-writer-wins and spreads
+	// what changed.
+	Restore(r io.Reader) (RestoreResult, error)
+}
+
+// Replication reports the state of replication.
+type Replication interface {
+	// State is the answer of GET /v1/edgeplane/replication.
+	State() api.Replication
+}
+
+// Pinger calls another agent's ping method and measures the round trip.
+type Pinger interface {
+	// Ping returns an error wrapping ErrUnknownNode for a node that is not
+	// a live member.
+	Ping(ctx context.Context, node string) (addr string, rtt time.Duration, err error)
+}
+
+// Reloader re-reads the agent's configuration.
+type Reloader interface {
+	Reload() (ReloadReport, error)
+}

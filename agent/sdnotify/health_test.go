@@ -1,0 +1,73 @@
+package sdnotify
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestHealthProbe(t *testing.T) {
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/agent/self" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr()
+	errDisk := errors.New("disk gone")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	tests := []struct {
+		name    string
+		read    error
+		status  int
+		path    string
+		wantErr string // "" passes
+	}{
+		{name: "healthy", status: http.StatusOK, path: "/v1/agent/self"},
+		{name: "store fails", read: errDisk, status: http.StatusOK, path: "/v1/agent/self", wantErr: "store read: disk gone"},
+		{name: "api fails", status: http.StatusInternalServerError, path: "/v1/agent/self", wantErr: "/v1/agent/self answered 500"},
+		{name: "wrong path", status: http.StatusOK, path: "/v1/missing", wantErr: "answered 404"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status.Store(int32(tt.status))
+			p := HealthProbe{ReadStore: func() error { return tt.read }, API: addr, Path: tt.path}
+			err := p.Check(ctx)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Check = %v, want %q", err, tt.wantErr)
+			}
+			if tt.read != nil && !errors.Is(err, tt.read) {
+				t.Fatalf("Check = %v does not wrap the store's error", err)
+			}
+		})
+	}
+}
+
+func TestProbeAddr(t *testing.T) {
+	tests := map[string]string{
+		"127.0.0.1:8500": "127.0.0.1:8500",
+		"0.0.0.0:8500":   "127.0.0.1:8500",
+		"[::]:8500":      "[::1]:8500",
+		"[::1]:8500":     "[::1]:8500",
+	}
+	for in, want := range tests {
+		addr, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := probeAddr(addr); got != want {
+			t.Errorf("probeAddr(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
