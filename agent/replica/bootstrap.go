@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/store"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // MethodBootstrap streams the whole store, in chunks, to a node that pulls
@@ -176,7 +177,7 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	r.progress.set(func(p *BootstrapProgress) { *p = BootstrapProgress{Running: true} })
 	defer r.progress.set(func(p *BootstrapProgress) { p.Running = false })
 
-	startWall := time.Now()
+	startWall := r.cfg.Clock.Now()
 	start := r.cfg.Store.Clock().Now()
 	res := BootstrapResult{Reason: "store empty at start"}
 	// A store that started empty drops nothing: whatever it holds by now
@@ -190,16 +191,12 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		}
 	}
 	failures := map[string]int{}
-	wait := bootstrapBackoff
 	var lastErr error
-	for attempt := range bootstrapAttempts {
+	for attempt := range bootstrapRetry.Attempts {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return res, fmt.Errorf("replica: bootstrap: %w", ctx.Err())
-			case <-time.After(wait):
+			if err := r.cfg.Clock.Sleep(ctx, bootstrapRetry.Backoff(attempt, r.uniform())); err != nil {
+				return res, fmt.Errorf("replica: bootstrap: %w", err)
 			}
-			wait = min(2*wait, bootstrapMaxBackoff)
 		}
 		p, ok := r.source(failures)
 		if !ok {
@@ -223,12 +220,9 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 
 // Bootstrap retries: a node that has just joined may be refused by peers
 // that have not learned its certificate yet, and a cut stream resumes from
-// another peer.
-const (
-	bootstrapAttempts   = 8
-	bootstrapBackoff    = 250 * time.Millisecond
-	bootstrapMaxBackoff = 4 * time.Second
-)
+// another peer. Eight attempts pause 10 to 20 s in all, with equal jitter
+// so that nodes refused together do not retry together.
+var bootstrapRetry = resilience.Retry{Attempts: 8, BackoffBase: 500 * time.Millisecond, BackoffCap: 4 * time.Second}
 
 // source picks a random live peer among those that failed least often in
 // this bootstrap.
@@ -269,7 +263,7 @@ func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store
 	}
 	r.stale.Store(false)
 	r.fresh.Store(false)
-	res.Took = time.Since(startWall)
+	res.Took = r.cfg.Clock.Now().Sub(startWall)
 	r.lastBootstrap.Store(&res)
 	r.cfg.Log.Info("bootstrap complete", "reason", res.Reason, "records", res.Records, "applied", res.Applied,
 		"forgotten", res.Forgotten, "peers", res.Peers, "took", res.Took.Round(time.Millisecond))

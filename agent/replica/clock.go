@@ -40,7 +40,7 @@ func (r *Replica) ObservePeerClock(reading uint64) {
 			clock.Observe(store.Stamp(reading))
 		}
 	}()
-	off := store.Stamp(reading).Time().Sub(r.cfg.Wall())
+	off := store.Stamp(reading).Time().Sub(r.cfg.Clock.Now())
 	s := &r.skew
 	s.mu.Lock()
 	if len(s.offsets) < skewSamples {

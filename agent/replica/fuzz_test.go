@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -178,7 +177,7 @@ func FuzzDigestResponse(f *testing.F) {
 		r := New(Config{
 			Store: n.st, Self: "n0", Broadcast: func(string, []byte) {},
 			Caller: fuzzPeer(b), Peers: func() []Peer { return []Peer{{Name: "n1", Addr: "n1"}} },
-			Wall: func() time.Time { return n.now }, Log: slog.New(slog.DiscardHandler),
+			Clock: n, Log: slog.New(slog.DiscardHandler),
 		})
 		r.SyncRandom(context.Background())
 		st := r.Stats()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/store"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // Peer is another agent replication can call.
@@ -62,9 +63,11 @@ type Config struct {
 	// CallTimeout bounds each RPC. Default 10s.
 	CallTimeout time.Duration
 
-	Wall func() time.Time // default time.Now
-	Rand *rand.Rand       // default seeded from the runtime
-	Log  *slog.Logger
+	// Clock reads wall time (peer clock offsets, sync times) and paces
+	// bootstrap retries. Default resilience.SystemClock.
+	Clock resilience.Clock
+	Rand  *rand.Rand // default seeded from the runtime
+	Log   *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -86,8 +89,8 @@ func (c Config) withDefaults() Config {
 	if c.CallTimeout == 0 {
 		c.CallTimeout = 10 * time.Second
 	}
-	if c.Wall == nil {
-		c.Wall = time.Now
+	if c.Clock == nil {
+		c.Clock = resilience.SystemClock{}
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -175,7 +178,7 @@ func (r *Replica) notePeer(p Peer, res SyncResult, err error) {
 		ps = &PeerStats{Node: p.Name}
 		r.peers[p.Name] = ps
 	}
-	ps.Addr, ps.LastSync = p.Addr, r.cfg.Wall()
+	ps.Addr, ps.LastSync = p.Addr, r.cfg.Clock.Now()
 	if res.PeerRoot != 0 {
 		ps.DigestRoot = strconv.FormatUint(res.PeerRoot, 16)
 	}
@@ -395,6 +398,13 @@ func (r *Replica) jitter() time.Duration {
 	defer r.randMu.Unlock()
 	d := r.cfg.SyncInterval
 	return d/2 + time.Duration(r.cfg.Rand.Int64N(int64(d)))
+}
+
+// uniform draws from [0, 1) with the replica's Rand.
+func (r *Replica) uniform() float64 {
+	r.randMu.Lock()
+	defer r.randMu.Unlock()
+	return r.cfg.Rand.Float64()
 }
 
 // pick returns up to n distinct random peers (n < 0: all of them).

@@ -59,6 +59,9 @@ type simNode struct {
 // Now is the node's simulated wall clock.
 func (n *simNode) Now() time.Time { return n.now }
 
+// Sleep returns at once: simulated time moves only when the test moves it.
+func (n *simNode) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 var errCut = errors.New("partitioned")
 
 func newSimNet(t testing.TB, seed uint64, n int) *simNet {
@@ -79,7 +82,7 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
-			Wall:      node.Now,
+			Clock:     node,
 			Rand:      rand.New(rand.NewPCG(seed, uint64(i))),
 			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
