@@ -116,5 +116,14 @@
 // never used: early data can be replayed. The server returns stream
 // credit in batches, so a call costs one packet each way. Shutdown stops
 // accepting, refuses new calls with Unavailable, lets calls in flight
-// finish until its context ends, then closes connections.
+// finish until its context ends, then closes connections; Close and
+// Shutdown return only once every connection's workers and handlers have
+// returned.
+//
+// # Ping
+//
+// ServePing registers MethodPing, which answers with the serving node's
+// name, and Target.Ping calls it through the policy like any call: every
+// agent serves it, so `edgeplane rpc ping` checks one node's reach of
+// another through the same trust, retries and breaker as replication.
 package transport
