@@ -105,20 +105,22 @@ func (c *Clock) SetWallOffset(d time.Duration) { c.offset.Store(int64(d)) }
 func (c *Clock) WallOffset() time.Duration { return time.Duration(c.offset.Load()) }
 
 // Observe advances the clock to at least s, so that later readings order
-// after it. Callers bound how far ahead of their own reading they let a
-// remote stamp pull the clock (see Peek).
+// after it. Callers bound how far ahead of the wall clock they let a
+// remote stamp pull the clock (see Wall).
 func (c *Clock) Observe(s Stamp) {
 	c.mu.Lock()
 	c.last = max(c.last, s)
 	c.mu.Unlock()
 }
 
-// Reading returns what Now would return at best, without advancing the
-// clock: the later of the last stamp and the (offset) wall clock.
-func (c *Clock) Reading() Stamp {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return max(c.last, physical(c.wall().Add(time.Duration(c.offset.Load()))), c.floor)
+// Wall returns the wall clock, shifted by SetWallOffset and never before
+// the floor, as a stamp: what a remote stamp's distance ahead is measured
+// from. Unlike Reading it leaves out the stamps the clock has issued or
+// observed, so stamps that each arrive a little ahead of the last cannot
+// walk the bound forward: the clock never runs further past the wall
+// clock than its callers let one stamp be.
+func (c *Clock) Wall() Stamp {
+	return max(physical(c.wall().Add(time.Duration(c.offset.Load()))), c.floor)
 }
 
 // Peek returns the last stamp issued or observed without advancing the

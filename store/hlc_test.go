@@ -113,14 +113,14 @@ func TestStampString(t *testing.T) {
 	}
 }
 
-func TestClockWallOffsetAndReading(t *testing.T) {
+func TestClockWallOffsetAndWall(t *testing.T) {
 	w := &fakeWall{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 	c := NewClock(w.Now, time.Time{}, 0)
-	if got, want := c.Reading(), MakeStamp(ms(w.t), 0); got != want {
-		t.Fatalf("Reading = %v, want %v", got, want)
+	if got, want := c.Wall(), MakeStamp(ms(w.t), 0); got != want {
+		t.Fatalf("Wall = %v, want %v", got, want)
 	}
 	if c.Peek() != 0 {
-		t.Fatal("Reading advanced the clock")
+		t.Fatal("Wall advanced the clock")
 	}
 	c.SetWallOffset(time.Hour) // a node that booted an hour behind its peers
 	if got, want := c.Now(), MakeStamp(ms(w.t.Add(time.Hour)), 0); got != want {
@@ -129,5 +129,11 @@ func TestClockWallOffsetAndReading(t *testing.T) {
 	c.SetWallOffset(-2 * time.Hour) // never backwards, even when the offset drops
 	if got := c.Now(); got != MakeStamp(ms(w.t.Add(time.Hour)), 1) {
 		t.Fatalf("Now after a negative offset = %v", got)
+	}
+	// Wall reads the shifted wall clock, whatever the clock has issued or
+	// observed.
+	c.Observe(MakeStamp(ms(w.t.Add(10*time.Hour)), 0))
+	if got, want := c.Wall(), MakeStamp(ms(w.t.Add(-2*time.Hour)), 0); got != want {
+		t.Fatalf("Wall after Observe = %v, want %v", got, want)
 	}
 }

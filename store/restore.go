@@ -10,7 +10,7 @@ import (
 // RestoreOptions tune RestoreWith.
 type RestoreOptions struct {
 	// MaxAhead, when positive, drops the records stamped more than
-	// MaxAhead ahead of the store's clock, as replication rejects them
+	// MaxAhead ahead of the store's wall clock, as replication rejects them
 	// from peers, so that a backup made on a device whose clock ran fast
 	// cannot pin keys. Zero takes every stamp.
 	MaxAhead time.Duration
@@ -68,7 +68,7 @@ func (s *Store) RestoreWith(r io.Reader, opts RestoreOptions) (RestoreResult, er
 		invalid = invalid[:0]
 		return nil
 	}
-	limit := func() uint64 { return s.clock.Reading().Millis() + uint64(opts.MaxAhead.Milliseconds()) }
+	limit := func() uint64 { return s.clock.Wall().Millis() + uint64(opts.MaxAhead.Milliseconds()) }
 	for {
 		rec, err := sr.Next()
 		if err == io.EOF {

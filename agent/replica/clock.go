@@ -22,7 +22,7 @@ type clockSkew struct {
 }
 
 // ObservePeerClock takes a peer's hybrid logical clock reading from an RPC
-// header or reply. A reading within MaxClockDrift of this node's clock
+// header or reply. A reading within MaxClockDrift of this node's wall clock
 // advances it, so later local writes order after the peer's. And when this
 // node's wall clock is more than MaxClockDrift off the median of its
 // peers' recent readings (ahead, or behind, as after a boot at 1970), the
@@ -36,7 +36,7 @@ func (r *Replica) ObservePeerClock(reading uint64) {
 	}
 	defer func() {
 		clock := r.cfg.Store.Clock()
-		if store.Stamp(reading).Millis() <= clock.Reading().Millis()+uint64(r.cfg.MaxClockDrift.Milliseconds()) {
+		if store.Stamp(reading).Millis() <= clock.Wall().Millis()+uint64(r.cfg.MaxClockDrift.Milliseconds()) {
 			clock.Observe(store.Stamp(reading))
 		}
 	}()

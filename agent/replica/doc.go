@@ -32,9 +32,11 @@
 // (Record.UnmarshalCBOR, with store.CheckRecord); merging takes the
 // verdict. Received records are merged by last-writer-wins (store.Merge),
 // so any order and any repetition of deliveries converge. A record stamped more
-// than MaxClockDrift ahead of this node's clock is rejected and counted,
-// neither applied nor forwarded, so one device with a wrong clock cannot
-// pin a key forever.
+// than MaxClockDrift ahead of this node's wall clock (store.Clock.Wall) is
+// rejected and counted, neither applied nor forwarded, so one device with a
+// wrong clock cannot pin a key forever. The bound ignores the hybrid clock,
+// which accepted stamps advance: stamps each just inside it cannot walk the
+// clock forward.
 //
 // # Bootstrap
 //
@@ -61,7 +63,7 @@
 // and moves its mark to the start of the bootstrap. Nodes that sync take
 // on the larger of their horizons too: what one receives from the other
 // lacks the deletes the other has forgotten. A horizon later than
-// TombstoneTTL before this node's clock plus MaxClockDrift comes from a
+// TombstoneTTL before this node's wall clock plus MaxClockDrift comes from a
 // clock that runs fast; that peer is not synced with. A stale node, or one
 // pulling, refuses to be a sync partner or a bootstrap source. A caller
 // counts a refusal by a pulling peer apart, as deferred (Stats.SyncDeferred):

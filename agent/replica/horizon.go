@@ -105,7 +105,7 @@ func (r *Replica) CollectTombstones() (int, error) {
 // must not make sound nodes drop their data, so the peer is not synced
 // with until its clock is right.
 func (r *Replica) plausibleHorizon(h uint64) bool {
-	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
+	limit := r.cfg.Store.Clock().Wall().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
 	span := uint64(r.cfg.TombstoneTTL.Milliseconds())
 	return h == 0 || (limit > span && store.Stamp(h).Millis() <= limit-span)
 }

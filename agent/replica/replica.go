@@ -48,7 +48,7 @@ type Config struct {
 	// Peers returns the live peers anti-entropy and pushes may pick from.
 	Peers func() []Peer
 
-	// MaxClockDrift is how far ahead of this node's clock a received stamp
+	// MaxClockDrift is how far ahead of this node's wall clock a received stamp
 	// may be; later ones are rejected and counted. Default 5m.
 	MaxClockDrift time.Duration
 	// TombstoneTTL is how long deletes are kept before CollectTombstones
@@ -315,10 +315,10 @@ func (r *Replica) merge(recs []Record) []store.Record {
 }
 
 // admit drops the malformed records and those stamped too far ahead of
-// this node's clock, counting them. Received records were checked when
+// this node's wall clock, counting them. Received records were checked when
 // they were decoded: admit takes the verdict.
 func (r *Replica) admit(recs []Record) []store.Checked {
-	limit := r.cfg.Store.Clock().Reading().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
+	limit := r.cfg.Store.Clock().Wall().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
 	ok := make([]store.Checked, 0, len(recs))
 	for i := range recs {
 		c, err := recs[i].verdict()
@@ -329,7 +329,7 @@ func (r *Replica) admit(recs []Record) []store.Checked {
 		}
 		if store.Stamp(recs[i].Version).Millis() > limit {
 			r.rejected.Add(1)
-			r.cfg.Log.Warn("rejected a record stamped too far ahead of this node's clock",
+			r.cfg.Log.Warn("rejected a record stamped too far ahead of this node's wall clock",
 				"table", store.TableName(recs[i].Table), "key", recs[i].Key, "origin", recs[i].Origin,
 				"stamp", store.Stamp(recs[i].Version).String(), "max_clock_drift", r.cfg.MaxClockDrift)
 			continue
