@@ -53,7 +53,7 @@ type gossipHooks struct {
 	announce func(advertise string) map[string]string
 	nodeID   string // persisted in the store
 	// onMessage, localState and mergeRemoteState plug replication into
-	// gossip; see gossip.Config.
+	// gossip; see gossip.Handlers.
 	onMessage        func(payload []byte)
 	localState       func(join bool) []byte
 	mergeRemoteState func(buf []byte, join bool)
@@ -110,12 +110,14 @@ func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.L
 		DeadNodeReclaim:   cfg.DeadNodeReclaim.Duration,
 		Seeds:             cfg.RetryJoin,
 		MaxBroadcastQueue: cfg.MaxBroadcastQueue,
-		OnMessage:         h.onMessage,
-		LocalState:        h.localState,
-		MergeRemoteState:  h.mergeRemoteState,
 		Logger:            log,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("agent: gossip: %w", err)
+	}
+	m.Handle(gossip.Handlers{OnMessage: h.onMessage, LocalState: h.localState, MergeRemoteState: h.mergeRemoteState})
+	if err := m.Mesh.Start(); err != nil {
+		m.Shutdown()
 		return nil, fmt.Errorf("agent: gossip: %w", err)
 	}
 	m.joins, m.stopJoins = context.WithCancel(context.Background())
