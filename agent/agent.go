@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -37,8 +36,6 @@ type Agent struct {
 	http    *httpServer
 	sup     *supervisor
 
-	inbox replicaInbox // gossip and RPC deliver to the replica through it
-
 	// halt ends Run from inside: after a leave through the API, or when a
 	// component fails (its cause is then the error).
 	halt context.Context
@@ -65,21 +62,19 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a.add(a.data)
 	a.store = a.data.store
 
-	// Gossip membership. It announces the RPC endpoint's address and
-	// certificate, so that socket is bound and the certificate loaded
-	// first; the endpoint that serves on them is built next, as it asks
-	// the membership who may call.
+	// Gossip membership: its port bound, not gossiping until Start. It
+	// announces the RPC endpoint's address and certificate, so that
+	// socket is bound and the certificate loaded first; the endpoint that
+	// serves on them is built next, as it asks the membership who may
+	// call.
 	id, err := loadRPCIdentity(cfg, a.data.dir, a.store, log)
 	if err != nil {
 		return nil, err
 	}
 	a.mesh, err = newMembership(cfg, a.data.dir, gossipHooks{
-		announce:         id.announce,
-		nodeID:           a.store.NodeID(),
-		onMessage:        a.inbox.handleGossip,
-		localState:       replica.GossipState(a.store),
-		mergeRemoteState: a.inbox.mergeGossipState,
-		stopAgent:        func() { a.stop(nil) },
+		announce:  id.announce,
+		nodeID:    a.store.NodeID(),
+		stopAgent: func() { a.stop(nil) },
 	}, log)
 	if err != nil {
 		id.close()
@@ -89,12 +84,16 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 
 	// RPC between agents: the server other agents call, and the client
 	// this one calls them with.
-	if a.rpc, err = newRPCEndpoint(cfg, id, a.mesh.Mesh, a.store, a.inbox.observeClock, log); err != nil {
+	if a.rpc, err = newRPCEndpoint(cfg, id, a.mesh.Mesh, a.store, log); err != nil {
 		return nil, err
 	}
 	a.add(a.rpc)
 
-	// Replication: spreads the store's writes and merges the peers'.
+	// Replication: spreads the store's writes through gossip and RPC, and
+	// merges the peers'. Gossip and RPC deliver to it in turn: the deltas
+	// and digest roots peers send, and the clock readings of every call.
+	// Neither delivers anything before Start, so these are plain
+	// assignments.
 	a.replica = replica.NewService(replica.ServiceConfig{
 		Store:         a.store,
 		Self:          cfg.NodeName,
@@ -106,7 +105,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		TombstoneTTL:  cfg.TombstoneTTL.Duration,
 		Log:           log.With("component", "replica"),
 	})
-	a.inbox.svc.Store(a.replica)
+	a.mesh.Handle(gossip.Handlers{
+		OnMessage:        a.replica.HandleGossip,
+		LocalState:       replica.GossipState(a.store),
+		MergeRemoteState: a.replica.MergeGossipState,
+	})
+	a.rpc.observeClock = a.replica.ObservePeerClock
 	a.add(a.replica)
 
 	// The local HTTP API, and the supervision that tells systemd the agent
@@ -186,31 +190,3 @@ func (a *Agent) HTTPAddr() net.Addr { return a.http.ln.Addr() }
 
 // Store returns the agent's store.
 func (a *Agent) Store() *store.Store { return a.store }
-
-// replicaInbox is the one indirection in the wiring. Gossip and RPC are
-// built before the replica, which sends through them, yet both deliver to
-// it: gossip the deltas and digest roots peers send, RPC the peers' clock
-// readings. gossip.New starts memberlist at once, so a delivery can come
-// before New has built the replica; until then deltas are dropped
-// (anti-entropy repairs them) and clock readings ignored.
-type replicaInbox struct {
-	svc atomic.Pointer[replica.Service]
-}
-
-func (in *replicaInbox) handleGossip(payload []byte) {
-	if s := in.svc.Load(); s != nil {
-		s.HandleGossip(payload)
-	}
-}
-
-func (in *replicaInbox) mergeGossipState(buf []byte, join bool) {
-	if s := in.svc.Load(); s != nil {
-		s.MergeGossipState(buf, join)
-	}
-}
-
-func (in *replicaInbox) observeClock(reading uint64) {
-	if s := in.svc.Load(); s != nil {
-		s.ObservePeerClock(reading)
-	}
-}

@@ -94,6 +94,30 @@ func TestNewReleasesWhatItBuiltWhenItFails(t *testing.T) {
 	a.close()
 }
 
+// TestNewFailsWhenTheGossipPortIsTaken: gossip binds its port in New, so a
+// port in use fails New, naming gossip and the address, and New releases
+// what it built before: the store and the RPC port.
+func TestNewFailsWhenTheGossipPortIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := config.DevDefault()
+	cfg.NodeName, cfg.DataDir, cfg.HTTPAddr = "n", t.TempDir(), "127.0.0.1:0"
+	cfg.GossipPort, cfg.RPCPort = taken.Addr().(*net.TCPAddr).Port, freeUDPPort(t)
+	_, err = New(cfg, discardLog())
+	if err == nil || !strings.Contains(err.Error(), "gossip") || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Fatalf("New with the gossip port taken = %v", err)
+	}
+	cfg.GossipPort = 0
+	a, err := New(cfg, discardLog())
+	if err != nil {
+		t.Fatalf("New on the same data dir and RPC port after a failed New: %v", err)
+	}
+	a.close()
+}
+
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()

@@ -6,15 +6,17 @@
 //  1. data dir: the data directory and its store (package store), opened
 //     first and closed last; in dev mode a temporary dir, removed on
 //     close.
-//  2. membership: gossip (package gossip). It gossips from New on (so
-//     the RPC socket it announces is bound, and the certificate whose
-//     fingerprint it announces loaded, just before it); Start joins the
-//     mesh in the background, Close leaves it (leave_on_terminate).
+//  2. membership: gossip (package gossip). New binds its port (after
+//     the RPC socket it announces is bound and the certificate whose
+//     fingerprint it announces loaded); Start gossips and joins the mesh
+//     in the background, Close leaves it (leave_on_terminate).
 //  3. rpc: the QUIC endpoint (package transport) other agents call and
 //     this one calls them with; its authentication asks the membership
 //     who the members are. Serves from Start; Close drains calls.
 //  4. replication: package replica's Service, fed by gossip and RPC,
-//     spreading the store's writes and running anti-entropy.
+//     spreading the store's writes and running anti-entropy. New hands
+//     it to gossip (gossip.Handlers) and RPC (the peers' clock readings)
+//     once it is built.
 //  5. http: the local Consul-compatible API (package httpapi), built from
 //     one httpapi.Config naming the role each component plays for it.
 //     Close ends blocking queries and drains requests.
@@ -40,8 +42,10 @@
 // gossip and RPC. gossip and transport never import agent.
 //
 // Gossip and RPC are built before the replica, which sends through them,
-// yet both deliver to it: that loop goes through replicaInbox, the one
-// indirection in the wiring (see its comment).
+// yet both deliver to it. The loop needs no indirection because nothing
+// runs in New: gossip binds its port there but gossips from Start, and RPC
+// serves calls from Start, so New builds the replica with both in hand
+// and then sets it as their receiver with plain assignments.
 //
 // Sub-packages:
 //

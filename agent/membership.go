@@ -30,9 +30,9 @@ const leaveTimeout = 5 * time.Second
 const maxJoinBackoff = 5 * time.Minute
 
 // membership is the agent's gossip: who the members are, this node's
-// join and leave. It gossips from the moment it is built; Start joins the
-// mesh in the background, Close leaves it (leave_on_terminate) and stops
-// gossiping.
+// join and leave. It binds the gossip port when it is built; Start gossips
+// and joins the mesh in the background, Close leaves it
+// (leave_on_terminate) and stops gossiping.
 type membership struct {
 	*gossip.Mesh
 	cfg     config.Config
@@ -43,7 +43,7 @@ type membership struct {
 
 	joins     context.Context // ends at Close: background joins stop
 	stopJoins context.CancelFunc
-	started   bool // Start ran: Close may leave
+	started   bool // Start began gossiping: Close may leave
 }
 
 // gossipHooks are what the membership gossips and whom it tells.
@@ -52,18 +52,13 @@ type gossipHooks struct {
 	// given the address gossip advertises ("" for the bind address).
 	announce func(advertise string) map[string]string
 	nodeID   string // persisted in the store
-	// onMessage, localState and mergeRemoteState plug replication into
-	// gossip; see gossip.Config.
-	onMessage        func(payload []byte)
-	localState       func(join bool) []byte
-	mergeRemoteState func(buf []byte, join bool)
 	// stopAgent shuts the agent down; a leave through the API ends so.
 	stopAgent func()
 }
 
-// newMembership starts gossip on the configured address. It does not
-// join: Start does that in the background so that start-up never waits on
-// seeds.
+// newMembership binds gossip's port on the configured address, so that a
+// port in use fails here, and gossips nothing yet: the agent sets the
+// mesh's Handlers, then Start gossips and joins.
 func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.Logger) (*membership, error) {
 	m := &membership{cfg: cfg, dataDir: dataDir, log: log, stopAgent: h.stopAgent}
 	advertise := cfg.AdvertiseAddr
@@ -110,9 +105,6 @@ func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.L
 		DeadNodeReclaim:   cfg.DeadNodeReclaim.Duration,
 		Seeds:             cfg.RetryJoin,
 		MaxBroadcastQueue: cfg.MaxBroadcastQueue,
-		OnMessage:         h.onMessage,
-		LocalState:        h.localState,
-		MergeRemoteState:  h.mergeRemoteState,
 		Logger:            log,
 	})
 	if err != nil {
@@ -157,10 +149,13 @@ func (m *membership) loadKeyring() (*memberlist.Keyring, error) {
 	return kr, nil
 }
 
-// Start joins in the background through the configured seeds or, with
-// none, through the peers saved in the data dir (see
-// gossip.Config.PeersFile).
+// Start starts gossiping, then joins in the background through the
+// configured seeds or, with none, through the peers saved in the data dir
+// (see gossip.Config.PeersFile), so that start-up never waits on seeds.
 func (m *membership) Start(context.Context) error {
+	if err := m.Mesh.Start(); err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
 	m.started = true
 	seeds := m.cfg.RetryJoin
 	if len(seeds) == 0 {

@@ -114,6 +114,10 @@ func TestRPCWaitsForJoiningNodesCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(late.close)
+	// Only late's gossip runs: it joins by hand below.
+	if err := late.mesh.Mesh.Start(); err != nil {
+		t.Fatal(err)
+	}
 	cs := connState(t, filepath.Join(cfg.DataDir, tlsDirName), "late")
 
 	type result struct {

@@ -138,15 +138,18 @@ type rpcEndpoint struct {
 	metrics *transport.Metrics
 	verify  tlsmesh.VerifyFunc // checks peers' certificates, as server and client
 	members memberCheck        // who may call, and with which certificate
-	log     *slog.Logger
-	served  sync.WaitGroup
+	// observeClock takes the peers' clock readings from every call, served
+	// or made. Set it before Start: calls are served from Start, and made
+	// by components started after it.
+	observeClock func(reading uint64)
+	log          *slog.Logger
+	served       sync.WaitGroup
 }
 
 // newRPCEndpoint builds the server and client on id, authenticating peers
 // by mesh's membership. The server starts its TLS handshakes on id's
-// socket at once; calls are served from Start. observe takes the peers'
-// clock readings from every call.
-func newRPCEndpoint(cfg config.Config, id *rpcIdentity, mesh *gossip.Mesh, st *store.Store, observe func(uint64), log *slog.Logger) (*rpcEndpoint, error) {
+// socket at once; calls are served from Start.
+func newRPCEndpoint(cfg config.Config, id *rpcIdentity, mesh *gossip.Mesh, st *store.Store, log *slog.Logger) (*rpcEndpoint, error) {
 	r := &rpcEndpoint{self: cfg.NodeName, mode: id.mode, metrics: transport.NewMetrics(), log: log,
 		members: memberCheck{mesh: mesh, wait: newMemberWaiter(mesh, memberWait, maxMemberWaiters)}}
 	if id.mode == tlsmesh.FleetCA {
@@ -156,6 +159,11 @@ func newRPCEndpoint(cfg config.Config, id *rpcIdentity, mesh *gossip.Mesh, st *s
 	}
 	tlsCfg := transport.TLSConfig{Certificate: id.cert, VerifyPeer: r.verify}
 	hlcNow := func() uint64 { return uint64(st.Clock().Now()) }
+	observe := func(reading uint64) {
+		if r.observeClock != nil {
+			r.observeClock(reading)
+		}
+	}
 	interceptors := func(server bool) []transport.Interceptor {
 		chain := []transport.Interceptor{transport.Trace(), transport.Logging(log), r.metrics.Interceptor()}
 		if server {

@@ -83,14 +83,6 @@ type Config struct {
 	// Seeds are rejoined when the mesh looks smaller than it was.
 	Seeds []string
 
-	// LocalState and MergeRemoteState plug the application into
-	// memberlist's push-pull exchange; nil sends nothing.
-	LocalState       func(join bool) []byte
-	MergeRemoteState func(buf []byte, join bool)
-	// OnMessage receives application messages sent with Broadcast or Send.
-	// It must not block.
-	OnMessage func(payload []byte)
-
 	// Transport replaces memberlist's UDP+TCP transport (tests inject a
 	// fault-injecting one). When set, BindAddr and BindPort only describe
 	// the address it listens on. Its stream dials end at Shutdown if it

@@ -6,6 +6,32 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
+// Handlers plug the application into the mesh; each may be nil.
+// memberlist calls them on its own goroutines, some with its locks held:
+// they must not block or call back into the mesh.
+type Handlers struct {
+	// LocalState and MergeRemoteState take part in memberlist's push-pull
+	// exchange (at a join, then every push-pull interval): LocalState
+	// gives what this node sends, MergeRemoteState takes what a peer sent.
+	// nil sends nothing.
+	LocalState       func(join bool) []byte
+	MergeRemoteState func(buf []byte, join bool)
+	// OnMessage receives application payloads sent with Broadcast.
+	OnMessage func(payload []byte)
+}
+
+// Handle sets the application's handlers. Call it before Start: the mesh
+// calls them from Start on, and Start orders the assignment before every
+// call. Handle panics after Start.
+func (m *Mesh) Handle(h Handlers) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.started {
+		panic("gossip: Handle called after Start")
+	}
+	m.handlers = h
+}
+
 // delegate connects memberlist to the mesh. memberlist calls some of these
 // methods with its own locks held: none of them may call back into
 // memberlist or block.
@@ -21,15 +47,15 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 }
 
 func (d *delegate) LocalState(join bool) []byte {
-	if d.m.cfg.LocalState == nil {
+	if d.m.handlers.LocalState == nil {
 		return nil
 	}
-	return d.m.cfg.LocalState(join)
+	return d.m.handlers.LocalState(join)
 }
 
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
-	if d.m.cfg.MergeRemoteState != nil {
-		d.m.cfg.MergeRemoteState(buf, join)
+	if d.m.handlers.MergeRemoteState != nil {
+		d.m.handlers.MergeRemoteState(buf, join)
 	}
 }
 

@@ -37,6 +37,9 @@ func measureDetection(b *testing.B, profile string, n int) (join, fail time.Dura
 		if err != nil {
 			b.Fatal(err)
 		}
+		if err := m.Start(); err != nil {
+			b.Fatal(err)
+		}
 		return m
 	}
 	nodes := make([]*Mesh, n)

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -72,4 +73,28 @@ func newNetTransport(mc *memberlist.Config, logger *log.Logger) (*memberlist.Net
 		}
 	}
 	return nil, fmt.Errorf("could not set up network transport: %w", err)
+}
+
+// closeIdle shuts down a transport no memberlist runs on (the mesh never
+// started). Its listeners hand each packet and connection that arrives to
+// a channel nobody reads and wait there, which would hold Shutdown up:
+// what they hand over is taken and dropped until they have stopped.
+func closeIdle(tr memberlist.Transport) error {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-tr.PacketCh():
+			case c := <-tr.StreamCh():
+				c.Close()
+			case <-done:
+				return
+			}
+		}
+	})
+	err := tr.Shutdown()
+	close(done)
+	wg.Wait()
+	return err
 }

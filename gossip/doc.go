@@ -3,15 +3,31 @@
 // identity, a member table that outlives memberlist's short memory of dead
 // nodes, reconnection after long partitions, events, leave intents and
 // mesh-wide keyring rotation. It never imports the agent; the agent plugs
-// in through Config (metadata, push-pull state, messages).
+// in through Config (identity, metadata, timings) and Handlers (push-pull
+// state, messages).
 //
 // # Model
 //
-// A Mesh is this node's view. New starts gossip on the configured address
-// but joins no one; Join contacts seeds once, RetryJoin keeps trying in the
-// background with exponential backoff and jitter (resilience.Retry, paced
-// on Config.Clock) until a seed answers or the attempts run out, so an
-// agent serves its local API at once, alone if need be.
+// A Mesh is this node's view. Building it and running it are two steps,
+// so that its user can be built with the mesh in hand and still hear
+// everything it gossips:
+//
+//   - New validates the Config and binds the gossip port (TCP and UDP),
+//     so a bad setting or a port in use fails there. Nothing gossips yet:
+//     the mesh knows only itself (Members, LocalMember, on the address it
+//     will announce), Broadcast queues, Subscribe subscribes, and Join and
+//     Leave fail with ErrNotStarted.
+//   - Handle sets the application's Handlers. Call it before Start; Start
+//     orders it before every call of a handler.
+//   - Start hands the port to memberlist, which answers peers from then
+//     on, and starts the mesh's maintenance (reaping, reconnecting,
+//     saving peers). It joins no one.
+//   - Shutdown stops it all and releases the port, started or not.
+//
+// Join contacts seeds once, RetryJoin keeps trying in the background with
+// exponential backoff and jitter (resilience.Retry, paced on
+// Config.Clock) until a seed answers or the attempts run out, so an agent
+// serves its local API at once, alone if need be.
 //
 // Each member has a Status: alive, suspect (memberlist is probing it),
 // leaving, left (it said goodbye) or failed (it stopped answering). The

@@ -54,6 +54,16 @@ func testConfig(name string) Config {
 // node's traffic goes through the fault-injecting network.
 func startNode(t *testing.T, name string, fnet *faultnet.Network, fn func(*Config)) *testNode {
 	t.Helper()
+	n := newNode(t, name, fnet, fn)
+	if err := n.Start(); err != nil {
+		t.Fatalf("Start(%s): %v", name, err)
+	}
+	return n
+}
+
+// newNode builds a mesh node as startNode does, without starting it.
+func newNode(t *testing.T, name string, fnet *faultnet.Network, fn func(*Config)) *testNode {
+	t.Helper()
 	cfg := testConfig(name)
 	if fn != nil {
 		fn(&cfg)

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -16,7 +17,8 @@ import (
 // down. The pause before retry n is backoff.Backoff(n, u), exponential with
 // equal jitter (backoff.Attempts is not used: maxAttempts bounds the
 // attempts), waited on the mesh's Clock. done, if not nil, receives the
-// outcome. Joining never blocks the caller.
+// outcome. Joining never blocks the caller. Before Start, done gets
+// ErrNotStarted at once.
 func (m *Mesh) RetryJoin(ctx context.Context, seeds []string, maxAttempts int, backoff resilience.Retry, done func(joined int, err error)) {
 	if len(seeds) == 0 {
 		return
@@ -39,6 +41,9 @@ func (m *Mesh) retryJoin(ctx context.Context, seeds []string, maxAttempts int, b
 		if err == nil {
 			m.log.Info("joined the mesh", "seeds", seeds, "answered", n)
 			return n, nil
+		}
+		if errors.Is(err, ErrNotStarted) {
+			return 0, err
 		}
 		if maxAttempts > 0 && attempt+1 >= maxAttempts {
 			m.log.Error("giving up joining: every attempt failed; serving alone", "seeds", seeds, "attempts", attempt+1, "err", err)

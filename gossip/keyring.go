@@ -161,7 +161,7 @@ func (m *Mesh) KeyringOp(ctx context.Context, op, key string) ([]KeyringReply, e
 	msg := encodeControl(msgKeyringReq, req)
 	for _, n := range m.peerNodes() {
 		expect++
-		if err := m.ml.SendReliable(n, msg); err != nil {
+		if err := m.ml.Load().SendReliable(n, msg); err != nil {
 			replies = append(replies, KeyringReply{Node: n.Name, Error: "unreachable: " + err.Error()})
 			expect--
 		}
@@ -184,7 +184,7 @@ func (m *Mesh) answerKeyring(req keyringRequest) {
 	rep := m.applyKeyring(req)
 	for _, n := range m.peerNodes() {
 		if n.Name == req.From {
-			if err := m.ml.SendReliable(n, encodeControl(msgKeyringReply, rep)); err != nil {
+			if err := m.ml.Load().SendReliable(n, encodeControl(msgKeyringReply, rep)); err != nil {
 				m.log.Warn("could not answer a keyring request", "from", req.From, "err", err)
 			}
 			return

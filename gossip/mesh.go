@@ -20,19 +20,31 @@ import (
 // ErrShutdown reports an operation on a mesh that has shut down.
 var ErrShutdown = errors.New("gossip: mesh shut down")
 
+// ErrNotStarted reports an operation that needs gossip running (Join,
+// Leave) on a mesh that has not started.
+var ErrNotStarted = errors.New("gossip: mesh not started")
+
 // ErrWrongKey is wrapped into join errors that are most likely caused by
 // a gossip encryption key that differs from the peer's.
 var ErrWrongKey = errors.New("gossip could not be decrypted: the encrypt key is probably wrong")
 
-// Mesh is this node's membership in the mesh. Create it with New; it
-// gossips until Shutdown.
+// Mesh is this node's membership in the mesh. Build it with New, set its
+// Handlers, then Start it; it gossips until Shutdown.
 type Mesh struct {
 	cfg  Config
 	log  *slog.Logger
-	ml   *memberlist.Memberlist
 	bq   *memberlist.TransmitLimitedQueue
 	meta []byte
 	boot string // this run's boot nonce (MetaBoot)
+
+	// Built by New for Start.
+	mc       *memberlist.Config
+	where    string          // the configured bind address, for errors
+	self     memberlist.Node // this node as Start will announce it
+	handlers Handlers        // set before Start; see Handle
+	started  bool            // Start ran; guarded by runMu
+	// ml is memberlist once Start created it; nil before.
+	ml atomic.Pointer[memberlist.Memberlist]
 
 	events eventHub
 	table  table
@@ -55,8 +67,11 @@ type Mesh struct {
 	saveFirst  chan struct{} // a first peer arrived; see peerGained
 }
 
-// New starts gossiping on the configured address. It does not join
-// anyone: call Join or RetryJoin.
+// New builds a mesh on the configured address: it validates cfg and binds
+// the gossip port (TCP and UDP) unless cfg.Transport is set, so that a bad
+// setting or a port in use fails here. It does not gossip yet: set the
+// application's Handlers, then call Start. Shutdown releases the port
+// whether or not Start ran.
 func New(cfg Config) (*Mesh, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -91,37 +106,67 @@ func New(cfg Config) (*Mesh, error) {
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
 	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load)
 	m.bq = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return m.ml.NumMembers() },
+		NumNodes:       m.NumAlive,
 		RetransmitMult: cfg.BroadcastRetransmitMult,
 	}
 	if m.bq.RetransmitMult <= 0 {
 		m.bq.RetransmitMult = 2 * mc.RetransmitMult
 	}
-	where := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort))
+	m.where = net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort))
 	tr, own := cfg.Transport, (*memberlist.NetTransport)(nil)
 	if tr == nil {
 		if own, err = newNetTransport(mc, mc.Logger); err != nil {
-			return nil, fmt.Errorf("gossip: start on %s: %w", where, err)
+			return nil, fmt.Errorf("gossip: start on %s: %w", m.where, err)
 		}
 		tr = own
 	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	mc.Transport = &stoppingTransport{NodeAwareTransport: tr, ctx: m.ctx}
-	m.ml, err = memberlist.Create(mc)
+	// The address memberlist will announce, asked of the transport as
+	// memberlist asks it at Start, so that it fails here.
+	ip, port, err := mc.Transport.FinalAdvertiseAddr(mc.AdvertiseAddr, mc.AdvertisePort)
 	if err != nil {
 		m.stop()
 		if own != nil {
-			own.Shutdown()
+			closeIdle(own)
 		}
-		return nil, fmt.Errorf("gossip: start on %s: %w", where, err)
+		return nil, fmt.Errorf("gossip: start on %s: %w", m.where, err)
 	}
-	m.wg.Go(func() { m.maintain(m.ctx) })
+	m.self = memberlist.Node{Name: cfg.NodeName, Addr: ip, Port: uint16(port), Meta: meta}
+	m.mc = mc
 	return m, nil
 }
 
-// LocalMember returns this node as the mesh sees it.
+// Start starts gossiping: memberlist takes over the bound port and answers
+// peers, and the mesh's maintenance (reaping, reconnecting, saving peers)
+// runs until Shutdown. It joins no one: call Join or RetryJoin. Start runs
+// once; it fails with ErrShutdown after Shutdown.
+func (m *Mesh) Start() error {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.shutdown.Load() {
+		return ErrShutdown
+	}
+	if m.started {
+		return errors.New("gossip: mesh already started")
+	}
+	m.started = true
+	ml, err := memberlist.Create(m.mc)
+	if err != nil {
+		return fmt.Errorf("gossip: start on %s: %w", m.where, err)
+	}
+	m.ml.Store(ml)
+	m.wg.Go(func() { m.maintain(m.ctx) })
+	return nil
+}
+
+// LocalMember returns this node as the mesh sees it; before Start, as
+// Start will announce it (alive, on the address it will advertise).
 func (m *Mesh) LocalMember() Member {
-	n := m.ml.LocalNode()
+	n := &m.self
+	if ml := m.ml.Load(); ml != nil {
+		n = ml.LocalNode()
+	}
 	mem := memberOf(n, StatusAlive)
 	if m.leaving.Load() {
 		mem.Status = StatusLeaving
@@ -130,11 +175,16 @@ func (m *Mesh) LocalMember() Member {
 }
 
 // Members returns every member this node knows of, itself included:
-// alive, suspect, failed and left ones until they are reaped.
+// alive, suspect, failed and left ones until they are reaped. Before
+// Start it knows only itself.
 func (m *Mesh) Members() []Member {
+	ml := m.ml.Load()
+	if ml == nil {
+		return []Member{m.LocalMember()}
+	}
 	suspect := map[string]bool{}
 	if !m.shutdown.Load() {
-		for _, n := range m.ml.Members() {
+		for _, n := range ml.Members() {
 			if n.State == memberlist.StateSuspect {
 				suspect[n.Name] = true
 			}
@@ -152,8 +202,13 @@ func (m *Mesh) Members() []Member {
 }
 
 // NumAlive returns how many members, this node included, are alive or
-// suspect.
-func (m *Mesh) NumAlive() int { return m.ml.NumMembers() }
+// suspect: 1 before Start.
+func (m *Mesh) NumAlive() int {
+	if ml := m.ml.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
+}
 
 // Subscribe returns a subscription to membership events with a queue of
 // size events (see Subscription).
@@ -163,10 +218,14 @@ func (m *Mesh) Subscribe(size int) *Subscription { return m.events.subscribe(siz
 // view of the mesh. It returns how many answered; an error only when none
 // did: one wrapping ErrBadAddress when every address is malformed or names
 // a host that does not exist, else one wrapping ErrWrongKey or
-// ErrNoAnswer.
+// ErrNoAnswer. Before Start it fails with ErrNotStarted.
 func (m *Mesh) Join(addrs []string) (int, error) {
 	if m.shutdown.Load() {
 		return 0, ErrShutdown
+	}
+	ml := m.ml.Load()
+	if ml == nil {
+		return 0, ErrNotStarted
 	}
 	var (
 		good []string
@@ -191,7 +250,7 @@ func (m *Mesh) Join(addrs []string) (int, error) {
 		}
 		return 0, errors.Join(bad...)
 	}
-	n, err := m.ml.Join(good)
+	n, err := ml.Join(good)
 	if n > 0 {
 		m.savePeersFirst()
 		return n, nil
@@ -224,10 +283,15 @@ func looksLikeKeyMismatch(err error) bool {
 // other member stays (all are leaving, left or failed, as when the last
 // nodes of a mesh stop together) nobody is left to hear it: Leave waits
 // at most unheardLeaveWait and does not report the missing confirmation
-// as an error. Call Shutdown afterwards.
+// as an error. Call Shutdown afterwards. Before Start it fails with
+// ErrNotStarted.
 func (m *Mesh) Leave(timeout time.Duration) error {
 	if m.shutdown.Load() {
 		return ErrShutdown
+	}
+	ml := m.ml.Load()
+	if ml == nil {
+		return ErrNotStarted
 	}
 	m.leaving.Store(true)
 	// Announce the intent first, as Serf does: memberlist's own leave
@@ -243,7 +307,7 @@ func (m *Mesh) Leave(timeout time.Duration) error {
 	sending := 0
 	for _, n := range peers {
 		if m.goIfRunning(func() {
-			_ = m.ml.SendReliable(n, msg) // best effort: gossip carries it too
+			_ = ml.SendReliable(n, msg) // best effort: gossip carries it too
 			sent <- struct{}{}
 		}) {
 			sending++
@@ -264,7 +328,7 @@ sends:
 	if !m.anyStaying() {
 		wait = min(timeout, unheardLeaveWait)
 	}
-	if err := m.ml.Leave(wait); err != nil {
+	if err := ml.Leave(wait); err != nil {
 		if !m.anyStaying() {
 			m.log.Debug("leave not confirmed by gossip; no member stays to hear it", "err", err)
 			return nil
@@ -329,8 +393,8 @@ func (m *Mesh) currentSeeds() []string {
 }
 
 // Shutdown stops gossiping without leaving (others will see this node
-// fail), saves the peers file and ends every subscription. It is safe to
-// call more than once.
+// fail), saves the peers file, ends every subscription and releases the
+// port, whether or not Start ran. It is safe to call more than once.
 func (m *Mesh) Shutdown() error {
 	m.runMu.Lock()
 	already := m.shutdown.Swap(true)
@@ -341,7 +405,12 @@ func (m *Mesh) Shutdown() error {
 	m.stop()
 	m.wg.Wait()
 	m.savePeers(true)
-	err := m.ml.Shutdown()
+	var err error
+	if ml := m.ml.Load(); ml != nil {
+		err = ml.Shutdown()
+	} else {
+		err = closeIdle(m.mc.Transport)
+	}
 	m.events.closeAll()
 	m.queries.closeAll()
 	return err
@@ -387,7 +456,7 @@ func (m *Mesh) reconnect() {
 	target := failed[rand.IntN(len(failed))]
 	addrs := []string{target.Address()}
 	addrs = append(addrs, m.currentSeeds()...)
-	if n, err := m.ml.Join(addrs); n == 0 {
+	if n, err := m.ml.Load().Join(addrs); n == 0 {
 		m.log.Debug("reconnect failed", "node", target.Name, "addr", target.Address(), "err", err)
 	} else {
 		m.log.Debug("reconnected", "via", addrs, "answered", n)
@@ -399,7 +468,7 @@ func (m *Mesh) reconnect() {
 // member table, not taken from memberlist's Members: the nodes that
 // returns point into memberlist's state, which it rewrites in place, under
 // its own lock, whenever an alive message arrives, so reading them here
-// would race with it.
+// would race with it. The table has peers only once Start ran.
 func (m *Mesh) peerNodes() []*memberlist.Node {
 	var out []*memberlist.Node
 	for _, mem := range m.table.list() {

@@ -15,7 +15,7 @@ var ErrDuplicateNode = errors.New("duplicate node identity")
 // Message kinds: the first byte of every user message on the gossip
 // layer. Control messages carry a small JSON body.
 const (
-	msgApp          byte = 'a' // application payload, passed to Config.OnMessage
+	msgApp          byte = 'a' // application payload, passed to Handlers.OnMessage
 	msgLeave        byte = 'l' // a node is leaving, or was forced to
 	msgKeyringReq   byte = 'k'
 	msgKeyringReply byte = 'r'
@@ -49,8 +49,8 @@ func (m *Mesh) handleMessage(b []byte) {
 	kind, body := b[0], b[1:]
 	switch kind {
 	case msgApp:
-		if m.cfg.OnMessage != nil {
-			m.cfg.OnMessage(body)
+		if m.handlers.OnMessage != nil {
+			m.handlers.OnMessage(body)
 		}
 	case msgLeave:
 		var msg leaveMsg
@@ -108,12 +108,13 @@ func (m *Mesh) broadcastControl(kind byte, v any) error {
 
 // Broadcast queues an application payload for gossip to every member. A
 // later broadcast with the same non-empty name replaces a queued one.
-// Receivers get the payload through Config.OnMessage; memberlist does not
+// Receivers get the payload through Handlers.OnMessage; memberlist does not
 // forward user broadcasts, so a receiver that wants a payload spread
 // further broadcasts it again.
 //
 // The queue holds at most MaxBroadcastQueue messages; past that the oldest
 // are dropped (anti-entropy repairs what they carried) and counted.
+// Payloads queued before Start go out once the mesh gossips.
 func (m *Mesh) Broadcast(name string, payload []byte) {
 	msg := append([]byte{msgApp}, payload...)
 	if name == "" {

@@ -155,6 +155,9 @@ func FuzzHandleMessage(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { m.Shutdown() })
+	if err := m.Start(); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m.handleMessage(b)
 	})
@@ -191,6 +194,9 @@ func TestBroadcastQueueIsCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Shutdown()
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 25 {
 		m.Broadcast(fmt.Sprint("key", i), []byte("v"))
 	}

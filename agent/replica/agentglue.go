@@ -149,7 +149,7 @@ func (c rpcCaller) Stream(ctx context.Context, p Peer, method string, req any) (
 }
 
 // GossipState returns what a node adds to memberlist's push-pull (see
-// gossip.Config.LocalState): only the digest root of st, never the store.
+// gossip.Handlers.LocalState): only the digest root of st, never the store.
 func GossipState(st *store.Store) func(join bool) []byte {
 	return func(bool) []byte { return binary.BigEndian.AppendUint64(nil, st.DigestRoot()) }
 }
