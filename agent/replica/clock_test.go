@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,5 +98,38 @@ func TestClockSkew(t *testing.T) {
 		if s.nodes[name].st.DigestRoot() != root {
 			t.Fatalf("%s has not converged", name)
 		}
+	}
+}
+
+// TestClockWalkForwardRejected: a sender repeats records each stamped just
+// inside max_clock_drift ahead of the receiver's clock as it last saw it.
+// Measured from the hybrid clock, each would be accepted and move the
+// bound further; measured from the wall clock, the first is accepted, the
+// rest are rejected and counted, and the clock stays within the bound.
+func TestClockWalkForwardRejected(t *testing.T) {
+	s := newSimNet(t, 7, 1)
+	n := s.nodes["n0"]
+	drift := 5 * time.Minute // the default MaxClockDrift
+	const packets = 14
+	for i := range packets {
+		ahead := n.st.Clock().Peek().Time().Add(drift - 30*time.Second)
+		if w := n.now; ahead.Before(w) {
+			ahead = w.Add(drift - 30*time.Second)
+		}
+		stamp := store.MakeStamp(uint64(ahead.UnixMilli()), 0)
+		n.r.HandlePush(context.Background(), &Delta{Records: []Record{{
+			Key: "walk/" + strconv.Itoa(i), Value: []byte("x"), Version: uint64(stamp), Origin: "mallory"}}})
+	}
+	if got := n.r.Stats().Rejected; got != packets-1 {
+		t.Errorf("rejected %d records, want %d", got, packets-1)
+	}
+	if ahead := n.st.Clock().Peek().Time().Sub(n.now); ahead > drift {
+		t.Errorf("the clock runs %v past the wall clock, more than max_clock_drift %v", ahead, drift)
+	}
+	if _, err := n.st.Put("local", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if ahead := n.st.Clock().Peek().Time().Sub(n.now); ahead > drift {
+		t.Errorf("a local write stamped %v past the wall clock", ahead)
 	}
 }
