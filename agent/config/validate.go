@@ -47,6 +47,7 @@ func validate(c *Config, from origins) error {
 			}
 		}
 	}
+	errs = append(errs, validateACL(c, from)...)
 	return errors.Join(errs...)
 }
 
