@@ -3,11 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
 )
@@ -170,28 +168,17 @@ func checkSecret(s string) error {
 // readSecretFile reads a token's secret file, refusing one that other
 // users may open.
 func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
+	s, err := readSmallFile(path, "a token secret file", func(info os.FileInfo) error {
+		if !info.Mode().IsRegular() {
+			return invalidf("%s is not a regular file", path)
+		}
+		if perm := info.Mode().Perm(); perm&0o007 != 0 {
+			return invalidf("%s is open to every user (mode %04o): chmod 600 it", path, perm)
+		}
+		return nil
+	})
 	if err != nil {
-		return "", invalidf("%v", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return "", invalidf("%v", err)
-	}
-	if !info.Mode().IsRegular() {
-		return "", invalidf("%s is not a regular file", path)
-	}
-	if perm := info.Mode().Perm(); perm&0o007 != 0 {
-		return "", invalidf("%s is open to every user (mode %04o): chmod 600 it", path, perm)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretLen+2))
-	if err != nil {
-		return "", invalidf("%v", err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", invalidf("%s is empty", path)
+		return "", err
 	}
 	if err := checkSecret(s); err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)

@@ -91,6 +91,13 @@ func aclServer(t *testing.T, defaultAllow bool) (srv *httptest.Server, st *store
 // for none) and returns its status and body.
 func send(t *testing.T, method, u, header, value, body string) (int, string) {
 	t.Helper()
+	code, b, _ := sendFull(t, method, u, header, value, body)
+	return code, b
+}
+
+// sendFull is send that returns the response's headers too.
+func sendFull(t *testing.T, method, u, header, value, body string) (int, string, http.Header) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
@@ -106,7 +113,7 @@ func send(t *testing.T, method, u, header, value, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header
 }
 
 func consulClientWith(t *testing.T, srv *httptest.Server, token string) *consul.Client {
@@ -409,15 +416,8 @@ func TestACLFilteredListing(t *testing.T) {
 // X-Consul-Results-Filtered-By-ACLs header.
 func get(t *testing.T, u, token string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", u, nil)
-	req.Header.Set("X-Consul-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), resp.Header.Get("X-Consul-Results-Filtered-By-ACLs")
+	code, body, h := sendFull(t, "GET", u, "X-Consul-Token", token, "")
+	return code, body, h.Get("X-Consul-Results-Filtered-By-ACLs")
 }
 
 // TestACLFilterAcrossPages filters an answer longer than a page, whose
