@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -485,4 +487,43 @@ func TestACLSwap(t *testing.T) {
 	if code, _ := send(t, "GET", srv.URL+"/v1/agent/self", "", "", ""); code != 403 {
 		t.Fatalf("self with ACLs on, default deny = %d", code)
 	}
+}
+
+// FuzzAuthorize sends requests of any method, path, query and token
+// headers: none gets past an agent write check unless the operator's
+// secret is in it, and none panics.
+func FuzzAuthorize(f *testing.F) {
+	f.Add("PUT", "/v1/agent/leave", "", "", "")
+	f.Add("PUT", "/v1/agent/leave", "token="+opsToken, "", "")
+	f.Add("GET", "/v1/edgeplane/rpc/ping/../../agent/leave", "", appToken, "Bearer x")
+	f.Add("DELETE", "/v1/kv/app/", "recurse&token="+appToken, "", "")
+	f.Add("GET", "/v1/agent/self", "", "", "Bearer "+opsToken)
+	res, err := acl.NewResolver(acl.Config{DefaultAllow: true, Tokens: []acl.Token{
+		{Secret: opsToken, Policy: acl.Compile(acl.Rules{Agent: acl.Write})},
+		{Secret: appToken, Policy: acl.Compile(acl.Rules{Agent: acl.Read})},
+	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	a := &API{acl: func() *acl.Resolver { return res }, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	f.Fuzz(func(t *testing.T, method, path, query, token, authz string) {
+		r := &http.Request{Method: method, URL: &url.URL{Path: path, RawQuery: query}, Header: http.Header{}}
+		r.Header.Set("X-Consul-Token", token)
+		r.Header.Set("Authorization", authz)
+		w := httptest.NewRecorder()
+		r2, ok := a.authorize(w, r)
+		if !ok {
+			if w.Code != http.StatusForbidden {
+				t.Fatalf("refused with %d", w.Code)
+			}
+			return
+		}
+		carries := strings.Contains(query, opsToken) || strings.Contains(token, opsToken) || strings.Contains(authz, opsToken)
+		if !strings.HasPrefix(path, "/v1/kv/") && routeNeeds(method, path) == acl.Write && !carries {
+			t.Fatalf("%s %s?%s with %q, %q passed an agent write check", method, path, query, token, authz)
+		}
+		if z := authorizer(r2.Context()); z.AgentWrite() && !carries {
+			t.Fatalf("%s %s?%s with %q, %q resolved to an agent write token", method, path, query, token, authz)
+		}
+	})
 }
