@@ -117,11 +117,16 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	// is ready once the API answers, runs the watchdog and reloads. The
 	// supervision is built first, as the API reloads through it, and
 	// started after it.
+	acls, err := newLocalACL(cfg.ACL, log)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, a.mesh.rejoin, log)
+	sup.acl, sup.probe.Token = acls, acls.probeToken
 	a.http = newHTTPServer(ln, httpapi.Config{
 		Store:       a.store,
 		Self:        describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica}.self,
@@ -130,6 +135,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		Replication: a.replica,
 		Ping:        a.rpc,
 		Reload:      reloadAPI{sup},
+		ACL:         acls.resolver,
 		Log:         log,
 	}, func(err error) { a.stop(err) }, log)
 	a.add(a.http)

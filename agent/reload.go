@@ -55,10 +55,17 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		running.RetryJoin = next.RetryJoin
 		return true
 	},
+	// The tokens of the local HTTP API, applied as one section.
+	"acl.enabled":            applyACL,
+	"acl.default_policy":     applyACL,
+	"acl.anonymous_policies": applyACL,
+	"acl.policies":           applyACL,
+	"acl.tokens":             applyACL,
 }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs: log_level, memory_limit and retry_join. Other
+// can change while the agent runs: log_level, memory_limit, retry_join
+// and the acl section (whose secret files are re-read on every reload). Other
 // changed options are listed in RestartRequired and logged. An invalid
 // configuration is rejected with ErrReloadRejected, logged with its
 // reasons, and the running configuration stays in effect. Once the agent
@@ -113,6 +120,7 @@ func (s *supervisor) reloadLocked() (ReloadResult, error) {
 			res.RestartRequired = append(res.RestartRequired, key)
 		}
 	}
+	s.rereadACLSecrets(running, res)
 	s.running = running
 	s.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
 	if len(res.RestartRequired) > 0 {

@@ -55,6 +55,7 @@ type supervisor struct {
 	status  string               // systemd's status line while the agent serves
 	probe   sdnotify.HealthProbe // the health check unless Hooks replaces it
 	rejoin  func(next config.Config)
+	acl     *localACL // the HTTP API's tokens, rebuilt on reload
 
 	mu       sync.Mutex    // serialises reloads and the start of shutdown
 	running  config.Config // the configuration in effect, live changes applied

@@ -34,11 +34,21 @@ type testAgent struct {
 
 func newTestAgent(t *testing.T) *testAgent {
 	t.Helper()
+	return newTestAgentWith(t, nil)
+}
+
+// newTestAgentWith is newTestAgent with its configuration adjusted by
+// adjust, when not nil.
+func newTestAgentWith(t *testing.T, adjust func(c *config.Config)) *testAgent {
+	t.Helper()
 	cfg := config.DevDefault()
 	cfg.NodeName = "node-1"
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GossipPort, cfg.RPCPort = 0, 0 // free ports: tests run side by side
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	ta := &testAgent{sock: sdnotifytest.Listen(t), logs: &testutil.SyncBuffer{}, level: new(slog.LevelVar)}
 	a, err := New(cfg, slog.New(slog.NewTextHandler(ta.logs, &slog.HandlerOptions{Level: ta.level})))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
@@ -268,5 +269,45 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	var se *api.StatusError
 	if _, err := dst.Client.SnapshotRestore(ctx, strings.NewReader("not a snapshot")); !errors.As(err, &se) || se.Code != http.StatusBadRequest {
 		t.Fatalf("SnapshotRestore of garbage = %v", err)
+	}
+}
+
+// TestTokenIsSent: a client built with a token sends it as X-Consul-Token
+// on every call; one without is the anonymous token.
+func TestTokenIsSent(t *testing.T) {
+	a := apitest.Start(t)
+	res, err := acl.NewResolver(acl.Config{Tokens: []acl.Token{{
+		Secret: "ops-secret-0123456789", Policy: acl.Compile(acl.Rules{Agent: acl.Write, KeyPrefix: map[string]acl.Access{"": acl.Write}}),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetACL(res)
+	ctx := testContext(t)
+	with, err := api.NewClient(api.Config{Address: a.Addr, Token: "ops-secret-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := with.KV().Put(ctx, api.KVPair{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatalf("Put with the token: %v", err)
+	}
+	if _, err := with.KV().List(ctx, ""); err != nil {
+		t.Fatalf("List with the token: %v", err)
+	}
+	snap, err := with.SnapshotSave(ctx)
+	if err != nil {
+		t.Fatalf("SnapshotSave with the token: %v", err)
+	}
+	io.Copy(io.Discard, snap)
+	snap.Close()
+	var se *api.StatusError
+	for name, call := range map[string]func() error{
+		"Put":          func() error { return a.Client.KV().Put(ctx, api.KVPair{Key: "k"}) },
+		"Self":         func() error { _, err := a.Client.Self(ctx); return err },
+		"SnapshotSave": func() error { _, err := a.Client.SnapshotSave(ctx); return err },
+	} {
+		if err := call(); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, "Permission denied") {
+			t.Errorf("%s without a token = %v, want 403 Permission denied", name, err)
+		}
 	}
 }

@@ -51,12 +51,17 @@ type Config struct {
 	// HTTPClient sends the requests. Nil means a client of the Client's
 	// own, without a timeout: each call's context bounds it.
 	HTTPClient *http.Client
+	// Token is sent with every request as X-Consul-Token, as Consul's
+	// client sends it, for an agent whose API requires tokens. Empty
+	// sends none: the anonymous token.
+	Token string
 }
 
 // Client calls one agent's HTTP API. It is safe for concurrent use.
 type Client struct {
-	base string // scheme://host:port, no trailing slash
-	http *http.Client
+	base  string // scheme://host:port, no trailing slash
+	http  *http.Client
+	token string
 }
 
 // NewClient returns a client of the agent at cfg.Address. It fails only
@@ -81,7 +86,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), http: hc}, nil
+	return &Client{base: strings.TrimRight(base, "/"), http: hc, token: cfg.Token}, nil
 }
 
 // Address returns the base URL of the agent's API.
@@ -106,6 +111,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, r.method, u, r.body)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set("X-Consul-Token", c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -8,7 +8,10 @@
 // flag or a bad flag value is a usage error, reported on standard error
 // with exit 1, as is any failure; commands that talk to an agent take
 // -http-addr (default from EDGEPLANE_HTTP_ADDR, then CONSUL_HTTP_ADDR, then
-// 127.0.0.1:8500) and say so plainly when no agent answers there.
+// 127.0.0.1:8500) and say so plainly when no agent answers there; they
+// send an API token from -token or -token-file, else the environment
+// (EDGEPLANE_HTTP_TOKEN, EDGEPLANE_HTTP_TOKEN_FILE, CONSUL_HTTP_TOKEN,
+// CONSUL_HTTP_TOKEN_FILE), as X-Consul-Token.
 package cli
 
 import (

@@ -73,9 +73,12 @@ func execute(std IO, name string, cmd command, args []string) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(std.Stderr)
 	fs.Usage = func() {} // printed below, once, where it belongs
-	var addr *string
+	var (
+		addr *string
+		tok  *tokenFlags
+	)
 	if s.agent {
-		addr = addressFlag(std, fs)
+		addr, tok = addressFlag(std, fs), defineTokenFlags(fs)
 	}
 	cmd.define(fs)
 	err := fs.Parse(args)
@@ -106,7 +109,11 @@ func execute(std IO, name string, cmd command, args []string) int {
 		default:
 			hc.Timeout = s.timeout
 		}
-		if e.client, err = api.NewClient(api.Config{Address: *addr, HTTPClient: hc}); err != nil {
+		token, err := tok.secret(std.Getenv)
+		if err != nil {
+			return fail(e, "%v", err)
+		}
+		if e.client, err = api.NewClient(api.Config{Address: *addr, HTTPClient: hc, Token: token}); err != nil {
 			return fail(e, "-http-addr: %v", err)
 		}
 	}

@@ -146,6 +146,10 @@ type Config struct {
 	// GOMAXPROCS is left to the Go runtime, which follows the CPU quota.
 	MemoryLimit string
 
+	// ACL configures tokens for the local HTTP API: the acl section
+	// (ACLConfig). Default: disabled.
+	ACL ACLConfig
+
 	// Dev is set by the -dev flag (it has no key or environment variable):
 	// the agent keeps its state in a temporary directory when DataDir is
 	// empty. See DevDefault.
@@ -181,6 +185,7 @@ func Default() Config {
 		MaxClockDrift:     Duration{5 * time.Minute},
 		MaxBroadcastQueue: 4096,
 		MemoryLimit:       DefaultMemoryLimit,
+		ACL:               ACLConfig{DefaultPolicy: "deny"},
 	}
 }
 

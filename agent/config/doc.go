@@ -54,7 +54,8 @@
 // Every error is an *Error carrying Source and Key; several are joined with
 // errors.Join so one run reports every problem. Each matches one sentinel
 // (ErrSyntax, ErrUnknownKey, ErrDuplicateKey, ErrType, ErrInvalid,
-// ErrSource) for errors.Is. Errors about the gossip key never print it.
+// ErrSource) for errors.Is. Errors about the gossip key or a token's
+// secret never print them.
 //
 // # Block lists
 //

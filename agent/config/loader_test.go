@@ -93,6 +93,7 @@ dead_node_reclaim: 5s
 leave_on_terminate: false
 max_clock_drift: 2m
 max_broadcast_queue: 100
+acl: {enabled: true, default_policy: allow}
 `)
 	want := Config{
 		NodeName: "file-node", Datacenter: "edge-1", Site: "store-42",
@@ -106,6 +107,7 @@ max_broadcast_queue: 100
 		ReconnectInterval: Duration{10 * time.Second}, ReconnectTimeout: Duration{time.Hour},
 		DeadNodeReclaim: Duration{5 * time.Second}, LeaveOnTerminate: false,
 		MaxClockDrift: Duration{2 * time.Minute}, MaxBroadcastQueue: 100,
+		ACL: ACLConfig{Enabled: true, DefaultPolicy: "allow"},
 	}
 	env := map[string]string{
 		"EDGEPLANE_NODE_NAME": "file-node", "EDGEPLANE_DATACENTER": "edge-1", "EDGEPLANE_SITE": "store-42",
@@ -119,6 +121,7 @@ max_broadcast_queue: 100
 		"EDGEPLANE_TAGS": "rack=r1, tier=2", "EDGEPLANE_RECONNECT_INTERVAL": "10s",
 		"EDGEPLANE_RECONNECT_TIMEOUT": "1h", "EDGEPLANE_DEAD_NODE_RECLAIM": "5s",
 		"EDGEPLANE_LEAVE_ON_TERMINATE": "false", "EDGEPLANE_MAX_CLOCK_DRIFT": "2m", "EDGEPLANE_MAX_BROADCAST_QUEUE": "100",
+		"EDGEPLANE_ACL_ENABLED": "true", "EDGEPLANE_ACL_DEFAULT_POLICY": "allow",
 	}
 	flags := []string{
 		"-node", "file-node", "-datacenter", "edge-1", "-site", "store-42", "-data-dir", "/srv/edgeplane",
@@ -129,6 +132,7 @@ max_broadcast_queue: 100
 		"-retry-max", "7", "-retry-interval", "2s", "-profile", "edge", "-tag", "rack=r1", "-tag", "tier=2",
 		"-reconnect-interval", "10s", "-reconnect-timeout", "1h", "-dead-node-reclaim", "5s",
 		"-leave-on-terminate=false", "-max-clock-drift", "2m", "-max-broadcast-queue", "100",
+		"-acl-enabled", "-acl-default-policy", "allow",
 	}
 	tests := []struct {
 		name string

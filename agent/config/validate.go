@@ -47,6 +47,7 @@ func validate(c *Config, from origins) error {
 			}
 		}
 	}
+	errs = append(errs, validateACL(c, from)...)
 	return errors.Join(errs...)
 }
 
@@ -299,26 +300,47 @@ func checkEncryptFile(path string) error {
 }
 
 func readKeyFile(path string) (string, error) {
-	f, err := os.Open(path)
+	key, err := readSmallFile(path, "a key file", nil)
 	if err != nil {
-		return "", invalidf("%v", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return "", invalidf("%v", err)
-	}
-	if len(b) > maxKeyFile {
-		return "", invalidf("%s is larger than %d bytes: not a key file", path, maxKeyFile)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", invalidf("%s is empty", path)
+		return "", err
 	}
 	if err := checkEncrypt(key); err != nil {
 		return "", invalidf("%s: %v", path, err)
 	}
 	return key, nil
+}
+
+// readSmallFile reads a file of at most maxKeyFile bytes that holds one
+// value, and returns the value with surrounding white space trimmed. what
+// names the kind of file in errors; accept, when not nil, vets the open
+// file before it is read.
+func readSmallFile(path, what string, accept func(os.FileInfo) error) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", invalidf("%v", err)
+	}
+	defer f.Close()
+	if accept != nil {
+		info, err := f.Stat()
+		if err != nil {
+			return "", invalidf("%v", err)
+		}
+		if err := accept(info); err != nil {
+			return "", err
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return "", invalidf("%v", err)
+	}
+	if len(b) > maxKeyFile {
+		return "", invalidf("%s is larger than %d bytes: not %s", path, maxKeyFile, what)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", invalidf("%s is empty", path)
+	}
+	return v, nil
 }
 
 // GossipKey returns the base64 gossip key from encrypt or encrypt_file,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	Replication Replication
 	Ping        Pinger
 	Reload      Reloader
+	// ACL returns the token resolver in effect, read for each request
+	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
+	// local process: ACLs are off.
+	ACL func() *acl.Resolver
 	// Log receives failed requests (status 500 and over). Default
 	// slog.Default().
 	Log *slog.Logger
@@ -69,6 +74,7 @@ type API struct {
 	close  context.CancelFunc
 
 	reload Reloader // PUT /v1/agent/reload
+	acl    func() *acl.Resolver
 
 	// readBudget bounds the memory prefix reads hold at once.
 	readBudget *byteBudget
@@ -81,7 +87,7 @@ func New(cfg Config) *API {
 		cfg.Log = slog.Default()
 	}
 	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
-		mesh: cfg.Mesh, reload: cfg.Reload, readBudget: newByteBudget(readBudgetBytes)}
+		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes)}
 	a.closed, a.close = context.WithCancel(context.Background())
 	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
@@ -105,6 +111,10 @@ func New(cfg Config) *API {
 // ServeHTTP routes a request. KV paths are matched by hand: keys may hold
 // sequences such as "//" that http.ServeMux would redirect away.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/v1/kv/") {
 		a.handleKV(w, r)
 		return

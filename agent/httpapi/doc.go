@@ -10,6 +10,14 @@
 // part answers them: not found, or for reload, 500 "reload is not
 // available". The API never reaches into the agent past its roles.
 //
+// With Config.ACL set, requests carry Consul's tokens (?token=,
+// X-Consul-Token, Authorization: Bearer) and are checked before they are
+// routed (acl.go, rules in package acl): a KV request against its key,
+// any other against the agent (read for its state, write for its
+// controls and for any endpoint not classified). A refusal is Consul's
+// 403 "Permission denied: ..."; a prefix read lists only the keys the
+// token may read, as Consul's does.
+//
 // Every read is answered from the local store. Responses carry Consul's
 // query headers: X-Consul-Index (the store's local modify index for the
 // key, or the largest under a prefix, deletions included; never 0),

@@ -26,7 +26,7 @@ func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, status, err)
 		return
 	}
-	if a.otherDatacenter(w, req.dc) {
+	if a.otherDatacenter(w, req.dc) || !a.kvAllowed(w, r, req) {
 		return
 	}
 	switch req.method {

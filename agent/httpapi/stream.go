@@ -93,16 +93,13 @@ func (p *pager) release() {
 // index past X-Consul-Index, so a blocking query on that index returns at
 // once and the client reads again.
 func (a *API) kvGetPrefix(w http.ResponseWriter, ctx context.Context, req kvRequest) {
-	p := &pager{budget: a.readBudget, ctx: ctx}
-	if req.keys {
-		p.read = func(from string, n int) (store.Page, error) {
-			return a.store.KeysPage(req.key, req.separator, from, n)
-		}
-	} else {
-		p.read = func(from string, n int) (store.Page, error) { return a.store.ListPage(req.key, from, n) }
-	}
+	read, filter := a.prefixReader(ctx, req)
+	p := &pager{budget: a.readBudget, ctx: ctx, read: read}
 	defer p.release()
 	pg, err := p.next()
+	for err == nil && len(pg.Entries) == 0 && len(pg.Keys) == 0 && !p.done {
+		pg, err = p.next() // every key of the page was filtered out
+	}
 	if err != nil {
 		status := http.StatusInternalServerError
 		if ctx.Err() != nil {
@@ -112,6 +109,7 @@ func (a *API) kvGetPrefix(w http.ResponseWriter, ctx context.Context, req kvRequ
 		return
 	}
 	setReadMeta(w, p.index)
+	filter.report(w, p.done)
 	if len(pg.Entries) == 0 && len(pg.Keys) == 0 {
 		w.WriteHeader(http.StatusNotFound)
 		return

@@ -23,6 +23,10 @@ type HealthProbe struct {
 
 	// Path is requested with GET and must answer 200.
 	Path string
+
+	// Token, when set, is sent as X-Consul-Token: the agent's own token
+	// for an API that requires one.
+	Token string
 }
 
 // probeClient makes a new connection for every probe, so that a probe
@@ -37,6 +41,9 @@ func (p HealthProbe) Check(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+probeAddr(p.API)+p.Path, nil)
 	if err != nil {
 		return fmt.Errorf("http api probe: %w", err)
+	}
+	if p.Token != "" {
+		req.Header.Set("X-Consul-Token", p.Token)
 	}
 	resp, err := probeClient.Do(req)
 	if err != nil {

@@ -3,7 +3,8 @@
 // 127.0.0.1, with in-memory fakes for what a whole agent would add behind
 // it (the mesh, RPC pings, replication state). Snapshots save and restore
 // through the real store; reload answers 500 until the test sets one with
-// Agent.SetReload.
+// Agent.SetReload. Tokens are not checked until the test sets a resolver
+// with Agent.SetACL.
 //
 // One line starts it, and t.Cleanup stops it:
 //
@@ -27,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -55,6 +57,7 @@ type Agent struct {
 	replication *api.Replication                                             // nil: derived from the store
 	ping        func(context.Context, string) (string, time.Duration, error) // nil: the default
 	reload      func() (httpapi.ReloadReport, error)                         // nil: not available
+	acl         *acl.Resolver                                                // nil: ACLs off
 }
 
 // Start serves the API over a fresh store in t.TempDir and stops it when
@@ -69,7 +72,7 @@ func Start(t testing.TB) *Agent {
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
-		Replication: roles{a}, Ping: roles{a}, Reload: roles{a},
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, ACL: a.resolver,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
@@ -171,6 +174,20 @@ func (r roles) Reload() (httpapi.ReloadReport, error) {
 		return httpapi.ReloadReport{}, errors.New("reload is not available")
 	}
 	return fn()
+}
+
+// SetACL makes the API check tokens against r from the next request on;
+// nil turns ACLs off again, as they are until it is called.
+func (a *Agent) SetACL(r *acl.Resolver) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.acl = r
+}
+
+func (a *Agent) resolver() *acl.Resolver {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.acl
 }
 
 // DeadAddress returns a 127.0.0.1 address where nothing listens: a port
