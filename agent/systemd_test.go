@@ -34,11 +34,20 @@ type testAgent struct {
 
 func newTestAgent(t *testing.T) *testAgent {
 	t.Helper()
+	return newTestAgentWith(t, nil)
+}
+
+// newTestAgentWith is newTestAgent with the configuration changed by set.
+func newTestAgentWith(t *testing.T, set func(c *config.Config)) *testAgent {
+	t.Helper()
 	cfg := config.DevDefault()
 	cfg.NodeName = "node-1"
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GossipPort, cfg.RPCPort = 0, 0 // free ports: tests run side by side
+	if set != nil {
+		set(&cfg)
+	}
 	ta := &testAgent{sock: sdnotifytest.Listen(t), logs: &testutil.SyncBuffer{}, level: new(slog.LevelVar)}
 	a, err := New(cfg, slog.New(slog.NewTextHandler(ta.logs, &slog.HandlerOptions{Level: ta.level})))
 	if err != nil {

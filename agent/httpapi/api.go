@@ -183,7 +183,7 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 		},
 		Member: api.SelfMember{Name: s.NodeName, Addr: s.Addr, Port: s.GossipPort, Tags: tags, Status: 1}, // 1: alive
 		Meta:   map[string]string{"site": s.Site},
-		Stats:  withStats(s.Stats, "http", a.limitStats()),
+		Stats:  s.Stats,
 	})
 }
 

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -47,14 +46,14 @@ func (m *recordingMesh) Leave() error {
 
 // guardedServer serves the API with a recording mesh and a host policy
 // naming edge.example and 192.0.2.10.
-func guardedServer(t *testing.T) (*httptest.Server, *recordingMesh) {
+func guardedServer(t *testing.T) (*httptest.Server, *recordingMesh, *API) {
 	t.Helper()
 	mesh := &recordingMesh{}
-	srv, _ := testServerWith(t, func(c *Config) {
+	srv, _, api := testAPI(t, func(c *Config) {
 		c.Mesh = mesh
 		c.Hosts = HostPolicy{Hosts: []string{"edge.example", "192.0.2.10", "EdgeUpper.Example."}}
 	})
-	return srv, mesh
+	return srv, mesh, api
 }
 
 func TestHostRule(t *testing.T) {
@@ -128,7 +127,7 @@ func TestHostRuleInterfaceAddrs(t *testing.T) {
 // TestForeignHostIsRefused is DNS rebinding: a page on evil.example whose
 // name resolves to 127.0.0.1 reaches the API with its own name as Host.
 func TestForeignHostIsRefused(t *testing.T) {
-	srv, mesh := guardedServer(t)
+	srv, mesh, api := guardedServer(t)
 	for _, tt := range []struct{ method, path string }{
 		{"GET", "/v1/agent/self"},
 		{"GET", "/v1/kv/k"},
@@ -166,9 +165,7 @@ func TestForeignHostIsRefused(t *testing.T) {
 		}
 	}
 	// The count is reported.
-	var self struct{ Stats map[string]map[string]string }
-	getJSON(t, srv.URL+"/v1/agent/self", &self)
-	if got := self.Stats["http"]["refused_host"]; got != "14" {
+	if got := api.Stats()["refused_host"]; got != "14" {
 		t.Errorf("refused_host = %q, want 14", got)
 	}
 }
@@ -176,7 +173,7 @@ func TestForeignHostIsRefused(t *testing.T) {
 // TestRequestWithoutHost sends an HTTP/1.0 request with no Host header,
 // which no browser sends: it is served.
 func TestRequestWithoutHost(t *testing.T) {
-	srv, _ := guardedServer(t)
+	srv, _, _ := guardedServer(t)
 	c, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +194,7 @@ func TestRequestWithoutHost(t *testing.T) {
 }
 
 func TestCrossSiteRequestsAreRefused(t *testing.T) {
-	srv, mesh := guardedServer(t)
+	srv, mesh, _ := guardedServer(t)
 	self := srv.URL // http://127.0.0.1:port
 	for _, tt := range []struct {
 		name    string
@@ -259,7 +256,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 // TestConsulClientPassesTheGuard: the Consul API client sends its address
 // as Host and no Origin, so it may write, join and leave.
 func TestConsulClientPassesTheGuard(t *testing.T) {
-	srv, mesh := guardedServer(t)
+	srv, mesh, _ := guardedServer(t)
 	c := consulClient(t, srv)
 	if _, err := c.KV().Put(&consul.KVPair{Key: "k", Value: []byte("v")}, nil); err != nil {
 		t.Fatal(err)
@@ -299,16 +296,4 @@ func doReq(t *testing.T, req *http.Request) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, b.String()
-}
-
-// getJSON decodes the answer of a GET of u into v.
-func getJSON(t *testing.T, u string, v any) {
-	t.Helper()
-	resp, body := do(t, "GET", u, "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s = %d %q", u, resp.StatusCode, body)
-	}
-	if err := json.Unmarshal([]byte(body), v); err != nil {
-		t.Fatalf("GET %s: %v in %q", u, err, body)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,18 +15,10 @@ import (
 
 // Limits on what clients may hold of the agent. Every client of the
 // local API connects from the device itself, normally from 127.0.0.1, so
-// these bound what one local process (or a remote one, where http_addr is
-// opened to the network) can take; their defaults leave room for every
-// legitimate client a device runs.
+// the caps (set from http_max_conns_per_client and
+// http_max_blocking_queries) bound what one local process, or a remote
+// one where http_addr is opened to the network, can take.
 const (
-	// DefaultMaxConnsPerClient is http_max_conns_per_client's default,
-	// Consul's.
-	DefaultMaxConnsPerClient = 200
-	// DefaultMaxBlockingQueries is http_max_blocking_queries' default. A
-	// blocking query holds about 20 KiB (its connection, goroutines and
-	// watch), so the default holds about 20 MiB, well under the default
-	// memory_limit however many more are attempted.
-	DefaultMaxBlockingQueries = 1024
 	// IdleTimeout is how long a keep-alive connection may wait for its
 	// next request before the server closes it.
 	IdleTimeout = 30 * time.Second
@@ -207,9 +198,9 @@ func (r *rateLimitedLog) log(log *slog.Logger, msg string, args ...any) {
 	}
 }
 
-// limitStats reports the API's limits and what they refused, for the
-// "http" section of /v1/agent/self's Stats.
-func (a *API) limitStats() map[string]string {
+// Stats reports the API's limits and what they refused, for the agent to
+// show in /v1/agent/self (and so in `edgeplane info`).
+func (a *API) Stats() map[string]string {
 	s := map[string]string{
 		"max_blocking_queries": strconv.FormatInt(a.blocking.max, 10),
 		"blocking_queries":     strconv.FormatInt(a.blocking.used.Load(), 10),
@@ -223,13 +214,4 @@ func (a *API) limitStats() map[string]string {
 		s["refused_conns"] = strconv.FormatUint(a.conns.Refused(), 10)
 	}
 	return s
-}
-
-// withStats returns stats with section set to add, leaving stats, which
-// may be shared, as it was.
-func withStats(stats map[string]map[string]string, section string, add map[string]string) map[string]map[string]string {
-	out := make(map[string]map[string]string, len(stats)+1)
-	maps.Copy(out, stats)
-	out[section] = add
-	return out
 }

@@ -18,19 +18,11 @@ import (
 	"github.com/edgeplane/edgeplane/store"
 )
 
-// httpStat reads one figure of the "http" section of /v1/agent/self.
-func httpStat(t *testing.T, srv *httptest.Server, name string) string {
-	t.Helper()
-	var self struct{ Stats map[string]map[string]string }
-	getJSON(t, srv.URL+"/v1/agent/self", &self)
-	return self.Stats["http"][name]
-}
-
-// waitStat waits until an "http" figure of /v1/agent/self reads want.
-func waitStat(t *testing.T, srv *httptest.Server, name, want string) {
+// waitStat waits until a figure of the API's Stats reads want.
+func waitStat(t *testing.T, api *API, name, want string) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if got := httpStat(t, srv, name); got != want {
+		if got := api.Stats()[name]; got != want {
 			return fmt.Errorf("%s = %q, want %q", name, got, want)
 		}
 		return nil
@@ -63,7 +55,7 @@ func blockingGet(ctx context.Context, u string) <-chan error {
 }
 
 func TestBlockingQueriesPastTheCapAreRefused(t *testing.T) {
-	srv, st := testServerWith(t, func(c *Config) { c.MaxBlockingQueries = 2 })
+	srv, st, api := testAPI(t, func(c *Config) { c.MaxBlockingQueries = 2 })
 	e, err := st.Put("k", []byte("v"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +72,7 @@ func TestBlockingQueriesPastTheCapAreRefused(t *testing.T) {
 	otherCtx, cancelOther := context.WithCancel(ctx)
 	defer cancelOther()
 	second := blockingGet(otherCtx, blockOther)
-	waitStat(t, srv, "blocking_queries", "2")
+	waitStat(t, api, "blocking_queries", "2")
 
 	// Every slot is taken: a third blocking query is refused.
 	resp, body := do(t, "GET", blockK, "")
@@ -88,7 +80,7 @@ func TestBlockingQueriesPastTheCapAreRefused(t *testing.T) {
 		t.Fatalf("third blocking query = %d (Retry-After %q, close %v) %q, want 429, Retry-After 5 and the connection closed",
 			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body)
 	}
-	if got := httpStat(t, srv, "refused_blocking"); got != "1" {
+	if got := api.Stats()["refused_blocking"]; got != "1" {
 		t.Errorf("refused_blocking = %q, want 1", got)
 	}
 	// Queries that do not wait are served: plain reads, and a blocking
@@ -110,11 +102,11 @@ func TestBlockingQueriesPastTheCapAreRefused(t *testing.T) {
 	}
 	cancelOther()
 	<-second
-	waitStat(t, srv, "blocking_queries", "0")
+	waitStat(t, api, "blocking_queries", "0")
 	third := blockingGet(ctx, fmt.Sprintf("%s/v1/kv/k?index=%d&wait=1m", srv.URL, st.Index()))
 	fourth := blockingGet(ctx, fmt.Sprintf("%s/v1/kv/other?index=%d&wait=1m", srv.URL, st.Index()))
-	waitStat(t, srv, "blocking_queries", "2")
-	if got := httpStat(t, srv, "refused_blocking"); got != "1" {
+	waitStat(t, api, "blocking_queries", "2")
+	if got := api.Stats()["refused_blocking"]; got != "1" {
 		t.Errorf("refused_blocking = %q after slots were freed, want still 1", got)
 	}
 	cancel()
@@ -124,7 +116,7 @@ func TestBlockingQueriesPastTheCapAreRefused(t *testing.T) {
 
 // TestBlockingQueriesWithoutCap: 0 sets no cap.
 func TestBlockingQueriesWithoutCap(t *testing.T) {
-	srv, st := testServerWith(t, nil)
+	srv, st, api := testAPI(t, nil)
 	if _, err := st.Put("k", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -133,19 +125,19 @@ func TestBlockingQueriesWithoutCap(t *testing.T) {
 	for range 5 {
 		waiting = append(waiting, blockingGet(ctx, fmt.Sprintf("%s/v1/kv/k?index=%d&wait=1m", srv.URL, st.Index())))
 	}
-	waitStat(t, srv, "blocking_queries", "5")
+	waitStat(t, api, "blocking_queries", "5")
 	cancel()
 	for _, w := range waiting {
 		<-w
 	}
-	if got := httpStat(t, srv, "max_blocking_queries"); got != "0" {
+	if got := api.Stats()["max_blocking_queries"]; got != "0" {
 		t.Errorf("max_blocking_queries = %q, want 0", got)
 	}
 }
 
 // limitedServer serves the API on 127.0.0.1 through a ConnLimiter of max
 // connections per client.
-func limitedServer(t *testing.T, max int) (*httptest.Server, *ConnLimiter) {
+func limitedServer(t *testing.T, max int) (*httptest.Server, *ConnLimiter, *API) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
@@ -163,7 +155,7 @@ func limitedServer(t *testing.T, max int) (*httptest.Server, *ConnLimiter) {
 		srv.Close()
 		st.Close()
 	})
-	return srv, limiter
+	return srv, limiter, api
 }
 
 // rawConn is a client connection that sends requests by hand.
@@ -201,7 +193,7 @@ func (c *rawConn) get() (int, error) {
 }
 
 func TestConnectionsPerClientAreCapped(t *testing.T) {
-	srv, limiter := limitedServer(t, 3)
+	srv, limiter, api := limitedServer(t, 3)
 	var open []*rawConn
 	for i := range 3 {
 		c := dialFrom(t, srv, "127.0.0.1")
@@ -239,10 +231,10 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 			t.Errorf("open connection %d: %d, %v", i+2, code, err)
 		}
 	}
-	if got, want := httpStat(t, srv, "max_conns_per_client"), "3"; got != want {
+	if got, want := api.Stats()["max_conns_per_client"], "3"; got != want {
 		t.Errorf("max_conns_per_client = %q, want %q", got, want)
 	}
-	refused, _ := strconv.Atoi(httpStat(t, srv, "refused_conns"))
+	refused, _ := strconv.Atoi(api.Stats()["refused_conns"])
 	if refused < 1 {
 		t.Errorf("refused_conns = %d, want at least 1", refused)
 	}
@@ -252,7 +244,7 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 // connections at once, as the CLI's and the tests' clients open, is
 // served up to the default cap.
 func TestManyClientConnectionsUnderTheDefault(t *testing.T) {
-	srv, limiter := limitedServer(t, DefaultMaxConnsPerClient)
+	srv, limiter, _ := limitedServer(t, 200) // http_max_conns_per_client's default
 	const n = 150
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

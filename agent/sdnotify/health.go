@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 )
 
 // HealthProbe is the check an agent's readiness and watchdog pings wait
@@ -27,7 +29,29 @@ type HealthProbe struct {
 
 // probeClient makes a new connection for every probe, so that a probe
 // proves the API still accepts connections, not only that one stays open.
-var probeClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+var probeClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: dialProbe}}
+
+// dialProbe connects to the API. To an IPv4 loopback address it connects
+// from a random address of 127.0.0.0/8 other than 127.0.0.1: the API caps
+// the connections of each client address (http_max_conns_per_client), and
+// a local process that holds all of 127.0.0.1's must not make the agent
+// fail its own health check. Where the source cannot be bound (a system
+// with 127.0.0.1 alone on loopback) it dials as usual.
+func dialProbe(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is4() && ap.Addr().IsLoopback() {
+		src := net.Dialer{LocalAddr: &net.TCPAddr{IP: probeSource()}}
+		if c, err := src.DialContext(ctx, network, addr); err == nil {
+			return c, nil
+		}
+	}
+	return d.DialContext(ctx, network, addr)
+}
+
+// probeSource picks a loopback address other than 127.0.0.1.
+func probeSource() net.IP {
+	return net.IPv4(127, byte(1+rand.N(254)), byte(rand.N(256)), byte(1+rand.N(254)))
+}
 
 // Check runs the probe.
 func (p HealthProbe) Check(ctx context.Context) error {

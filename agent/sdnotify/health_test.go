@@ -71,3 +71,27 @@ func TestProbeAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeConnectsFromItsOwnAddress: to a loopback API the probe
+// connects from an address other than 127.0.0.1, whose connections a
+// local process may have used up.
+func TestProbeConnectsFromItsOwnAddress(t *testing.T) {
+	remotes := make(chan string, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		remotes <- host
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := HealthProbe{ReadStore: func() error { return nil }, API: srv.Listener.Addr(), Path: "/"}
+	for range 3 {
+		if err := p.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ip := net.ParseIP(<-remotes)
+		if !ip.IsLoopback() || ip.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("probe connected from %s, want a loopback address other than 127.0.0.1", ip)
+		}
+	}
+}
