@@ -135,7 +135,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 
 		Hosts:              httpHosts(cfg, ln.Addr(), a.mesh.LocalMember().Addr),
 		MaxBlockingQueries: cfg.HTTPMaxBlockingQueries,
-		Conns:              httpapi.NewConnLimiter(cfg.HTTPMaxConnsPerClient, log),
+		Conns:              httpapi.NewConnLimiter(cfg.HTTPMaxConnsPerClient, cfg.HTTPMaxConns, log),
 	}, func(err error) { a.stop(err) }, log)
 	a.add(a.http)
 	a.sup = sup

@@ -25,6 +25,7 @@ func TestHTTPAPIGuardAndLimitsAreWired(t *testing.T) {
 	ta := newTestAgentWith(t, func(c *config.Config) {
 		c.HTTPAllowedHosts = []string{"gw-0042.example"}
 		c.HTTPMaxConnsPerClient = 3
+		c.HTTPMaxConns = 50
 		c.HTTPMaxBlockingQueries = 7
 	})
 	ta.run(t, Hooks{})
@@ -114,7 +115,7 @@ func TestHTTPAPIGuardAndLimitsAreWired(t *testing.T) {
 		}
 		return json.Unmarshal([]byte(body), &self)
 	})
-	want := map[string]string{"max_conns_per_client": "3", "max_blocking_queries": "7", "idle_timeout": "30s",
+	want := map[string]string{"max_conns_per_client": "3", "max_blocking_queries": "7", "max_conns": "50", "idle_timeout": "30s",
 		"refused_host": "1", "refused_cross_site": "1"}
 	for k, v := range want {
 		if got := self.Stats["http"][k]; got != v {

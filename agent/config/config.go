@@ -67,6 +67,13 @@ type Config struct {
 	// -http-max-conns-per-client. Default 200, as Consul's.
 	HTTPMaxConnsPerClient int
 
+	// HTTPMaxConns caps the connections all clients together hold to the
+	// HTTP API; past it new ones are closed at accept. A connection holds
+	// about 20 KiB, idle or not, so the default bounds them to about 40 MiB
+	// even for a process that connects from many loopback addresses. 0
+	// sets no cap. Key http_max_conns, flag -http-max-conns. Default 2048.
+	HTTPMaxConns int
+
 	// HTTPMaxBlockingQueries caps the blocking queries the HTTP API serves
 	// at once; past it they are answered 429 with Retry-After. One holds
 	// about 20 KiB, so the default holds about 20 MiB at most, whatever the
@@ -195,6 +202,7 @@ func Default() Config {
 		TombstoneTTL: Duration{72 * time.Hour},
 
 		HTTPMaxConnsPerClient:  200,
+		HTTPMaxConns:           2048,
 		HTTPMaxBlockingQueries: 1024,
 
 		RetryInterval:     Duration{5 * time.Second},

@@ -29,6 +29,8 @@ func TestValidateHTTPGuard(t *testing.T) {
 		{"conns per client 0", func(c *Config) { c.HTTPMaxConnsPerClient = 0 }, "", ""},
 		{"conns per client 1", func(c *Config) { c.HTTPMaxConnsPerClient = 1 }, "", ""},
 		{"conns per client negative", func(c *Config) { c.HTTPMaxConnsPerClient = -1 }, "http_max_conns_per_client", "negative"},
+		{"conns 0", func(c *Config) { c.HTTPMaxConns = 0 }, "", ""},
+		{"conns negative", func(c *Config) { c.HTTPMaxConns = -1 }, "http_max_conns", "negative"},
 		{"blocking queries 0", func(c *Config) { c.HTTPMaxBlockingQueries = 0 }, "", ""},
 		{"blocking queries negative", func(c *Config) { c.HTTPMaxBlockingQueries = -5 }, "http_max_blocking_queries", "negative"},
 	}
@@ -56,8 +58,8 @@ func TestValidateHTTPGuard(t *testing.T) {
 
 func TestHTTPGuardDefaults(t *testing.T) {
 	c := Default()
-	if c.HTTPMaxConnsPerClient != 200 || c.HTTPMaxBlockingQueries != 1024 || len(c.HTTPAllowedHosts) != 0 {
-		t.Errorf("defaults: http_max_conns_per_client %d, http_max_blocking_queries %d, http_allowed_hosts %q",
-			c.HTTPMaxConnsPerClient, c.HTTPMaxBlockingQueries, c.HTTPAllowedHosts)
+	if c.HTTPMaxConnsPerClient != 200 || c.HTTPMaxConns != 2048 || c.HTTPMaxBlockingQueries != 1024 || len(c.HTTPAllowedHosts) != 0 {
+		t.Errorf("defaults: http_max_conns_per_client %d, http_max_conns %d, http_max_blocking_queries %d, http_allowed_hosts %q",
+			c.HTTPMaxConnsPerClient, c.HTTPMaxConns, c.HTTPMaxBlockingQueries, c.HTTPAllowedHosts)
 	}
 }

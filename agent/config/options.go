@@ -27,6 +27,7 @@ var options = []option{
 	newOption("http_addr", "http-addr", "`host:port` of the local HTTP API; port 0 picks a free port", func(c *Config) *string { return &c.HTTPAddr }, checkHTTPAddr),
 	newOption("http_allowed_hosts", "http-allowed-host", "host `name` or IP address the HTTP API answers besides loopback and this node's; repeat the flag for more", func(c *Config) *[]string { return &c.HTTPAllowedHosts }, checkAllowedHosts),
 	newOption("http_max_conns_per_client", "http-max-conns-per-client", "most HTTP API `connections` from one client IP address; 0: no limit", func(c *Config) *int { return &c.HTTPMaxConnsPerClient }, checkNonNegative),
+	newOption("http_max_conns", "http-max-conns", "most HTTP API `connections` from all clients together; 0: no limit", func(c *Config) *int { return &c.HTTPMaxConns }, checkNonNegative),
 	newOption("http_max_blocking_queries", "http-max-blocking-queries", "most blocking `queries` served at once, past it 429; 0: no limit", func(c *Config) *int { return &c.HTTPMaxBlockingQueries }, checkNonNegative),
 	newOption("retry_join", "join", "seed `address` host[:port]; repeat the flag for more", func(c *Config) *[]string { return &c.RetryJoin }, checkRetryJoin),
 	newOption("retry_max", "retry-max", "join `attempts` before giving up and serving alone; 0 retries forever", func(c *Config) *int { return &c.RetryMax }, checkNonNegative),

@@ -15,7 +15,7 @@ import (
 
 // Limits on what clients may hold of the agent. Every client of the
 // local API connects from the device itself, normally from 127.0.0.1, so
-// the caps (set from http_max_conns_per_client and
+// the caps (set from http_max_conns_per_client, http_max_conns and
 // http_max_blocking_queries) bound what one local process, or a remote
 // one where http_addr is opened to the network, can take.
 const (
@@ -82,28 +82,38 @@ func (a *API) tooManyBlocking(w http.ResponseWriter) {
 		"(http_max_blocking_queries); retry later", a.blocking.max), http.StatusTooManyRequests)
 }
 
-// ConnLimiter caps the connections one client IP address holds to the
-// API at once, as Consul's http_max_conns_per_client does: Listener
-// closes a connection past the cap as soon as it is accepted, and counts
-// it. Create it with NewConnLimiter; it is safe for concurrent use.
+// ConnLimiter caps the connections clients hold to the API at once: those
+// of one client IP address, as Consul's http_max_conns_per_client does,
+// and those of all other clients together, which bounds the memory
+// connections hold (about 20 KiB each, idle or not) even for a process
+// that connects from many loopback addresses. The everyday local
+// addresses, 127.0.0.1 and ::1, count against their own per-client cap
+// only, so that connections from elsewhere cannot crowd out the local
+// clients. Listener closes a connection past a cap as soon as it is
+// accepted, and counts it. Create it with NewConnLimiter; it is safe for
+// concurrent use.
 type ConnLimiter struct {
-	max     int // 0: no cap
-	log     *slog.Logger
-	refused atomic.Uint64
-	warn    rateLimitedLog
+	perClient int // 0: no cap
+	total     int // 0: no cap
+	log       *slog.Logger
+	refused   atomic.Uint64
+	warn      rateLimitedLog
 
-	mu   sync.Mutex
-	open map[netip.Addr]int
+	mu     sync.Mutex
+	open   map[netip.Addr]int
+	sum    int // connections open
+	others int // connections open from other than the everyday local addresses
 }
 
-// NewConnLimiter returns a limiter of max connections per client IP
-// address; 0 sets no cap. Refusals are logged to log, at most once a
-// minute.
-func NewConnLimiter(max int, log *slog.Logger) *ConnLimiter {
+// NewConnLimiter returns a limiter of perClient connections per client IP
+// address and total connections from all but 127.0.0.1 and ::1; 0 sets no
+// cap. Refusals are
+// logged to log, at most once a minute.
+func NewConnLimiter(perClient, total int, log *slog.Logger) *ConnLimiter {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &ConnLimiter{max: max, log: log, open: map[netip.Addr]int{}}
+	return &ConnLimiter{perClient: perClient, total: total, log: log, open: map[netip.Addr]int{}}
 }
 
 // Listener returns ln with the limiter applied to what it accepts.
@@ -114,27 +124,53 @@ func (l *ConnLimiter) Listener(ln net.Listener) net.Listener {
 // Refused returns how many connections were closed at accept.
 func (l *ConnLimiter) Refused() uint64 { return l.refused.Load() }
 
-// Max returns the cap; 0 is none.
-func (l *ConnLimiter) Max() int { return l.max }
-
-// take counts a new connection from ip, or reports that ip holds the most
-// it may.
-func (l *ConnLimiter) take(ip netip.Addr) bool {
+// take counts a new connection from ip, or returns which cap it would
+// pass.
+func (l *ConnLimiter) take(ip netip.Addr) (over string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.max > 0 && l.open[ip] >= l.max {
-		return false
+	if l.perClient > 0 && l.open[ip] >= l.perClient {
+		return "http_max_conns_per_client"
+	}
+	counted := !everydayLocal(ip)
+	if counted && l.total > 0 && l.others >= l.total {
+		return "http_max_conns"
 	}
 	l.open[ip]++
-	return true
+	l.sum++
+	if counted {
+		l.others++
+	}
+	return ""
 }
 
 func (l *ConnLimiter) put(ip netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.sum--
+	if !everydayLocal(ip) {
+		l.others--
+	}
 	if l.open[ip]--; l.open[ip] <= 0 {
 		delete(l.open, ip)
 	}
+}
+
+// everydayLocal reports whether ip is an address local clients connect
+// from unless told otherwise.
+func everydayLocal(ip netip.Addr) bool {
+	return ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || ip == netip.IPv6Loopback()
+}
+
+// stats reports the caps, the connections open and those refused.
+func (l *ConnLimiter) stats(s map[string]string) {
+	l.mu.Lock()
+	open := l.sum
+	l.mu.Unlock()
+	s["max_conns_per_client"] = strconv.Itoa(l.perClient)
+	s["max_conns"] = strconv.Itoa(l.total)
+	s["conns"] = strconv.Itoa(open)
+	s["refused_conns"] = strconv.FormatUint(l.refused.Load(), 10)
 }
 
 // limitListener is a listener whose Accept skips the connections its
@@ -151,13 +187,14 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := remoteIP(c)
-		if ll.l.take(ip) {
+		over := ll.l.take(ip)
+		if over == "" {
 			return &limitedConn{Conn: c, put: func() { ll.l.put(ip) }}, nil
 		}
 		c.Close()
 		n := ll.l.refused.Add(1)
-		ll.l.warn.log(ll.l.log, "http api refused connections past http_max_conns_per_client",
-			"client", ip.String(), "max", ll.l.max, "refused", n)
+		ll.l.warn.log(ll.l.log, "http api refused connections past "+over,
+			"client", ip.String(), "max_conns_per_client", ll.l.perClient, "max_conns", ll.l.total, "refused", n)
 	}
 }
 
@@ -210,8 +247,7 @@ func (a *API) Stats() map[string]string {
 		"idle_timeout":         IdleTimeout.String(),
 	}
 	if a.conns != nil {
-		s["max_conns_per_client"] = strconv.Itoa(a.conns.Max())
-		s["refused_conns"] = strconv.FormatUint(a.conns.Refused(), 10)
+		a.conns.stats(s)
 	}
 	return s
 }

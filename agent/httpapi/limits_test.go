@@ -135,16 +135,16 @@ func TestBlockingQueriesWithoutCap(t *testing.T) {
 	}
 }
 
-// limitedServer serves the API on 127.0.0.1 through a ConnLimiter of max
-// connections per client.
-func limitedServer(t *testing.T, max int) (*httptest.Server, *ConnLimiter, *API) {
+// limitedServer serves the API on 127.0.0.1 through a ConnLimiter of
+// perClient connections per client and total in all.
+func limitedServer(t *testing.T, perClient, total int) (*httptest.Server, *ConnLimiter, *API) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	limiter := NewConnLimiter(max, log)
+	limiter := NewConnLimiter(perClient, total, log)
 	api := New(Config{Store: st, Log: log, Conns: limiter,
 		Self: func() Self { return Self{NodeName: "node-a", Datacenter: "dc1"} }})
 	srv := httptest.NewUnstartedServer(api)
@@ -193,7 +193,7 @@ func (c *rawConn) get() (int, error) {
 }
 
 func TestConnectionsPerClientAreCapped(t *testing.T) {
-	srv, limiter, api := limitedServer(t, 3)
+	srv, limiter, api := limitedServer(t, 3, 0)
 	var open []*rawConn
 	for i := range 3 {
 		c := dialFrom(t, srv, "127.0.0.1")
@@ -240,11 +240,54 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 	}
 }
 
+func TestConnectionsInAllAreCapped(t *testing.T) {
+	srv, limiter, api := limitedServer(t, 3, 4)
+	var open []*rawConn
+	for i := range 4 {
+		c := dialFrom(t, srv, fmt.Sprintf("127.0.0.%d", i+2))
+		if code, err := c.get(); err != nil || code != 200 {
+			t.Fatalf("connection %d: %d, %v", i+1, code, err)
+		}
+		open = append(open, c)
+	}
+	// A fifth client address is refused: the cap is on all clients.
+	if code, err := dialFrom(t, srv, "127.0.0.9").get(); err == nil {
+		t.Fatalf("a connection past the total cap was served: %d", code)
+	}
+	if got := limiter.Refused(); got != 1 {
+		t.Errorf("Refused = %d, want 1", got)
+	}
+	// The everyday local address is not crowded out; its own cap holds.
+	for i := range 3 {
+		if code, err := dialFrom(t, srv, "127.0.0.1").get(); err != nil || code != 200 {
+			t.Fatalf("connection %d from 127.0.0.1 with the total cap reached: %d, %v", i+1, code, err)
+		}
+	}
+	if code, err := dialFrom(t, srv, "127.0.0.1").get(); err == nil {
+		t.Fatalf("a connection past 127.0.0.1's own cap was served: %d", code)
+	}
+	if got := api.Stats()["conns"]; got != "7" {
+		t.Errorf("conns = %q, want 7", got)
+	}
+	open[2].Close()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		c := dialFrom(t, srv, "127.0.0.9")
+		defer c.Close()
+		if _, err := c.get(); err != nil {
+			return fmt.Errorf("after a close, a new connection: %v", err)
+		}
+		return nil
+	})
+	if got := api.Stats()["max_conns"]; got != "4" {
+		t.Errorf("max_conns = %q, want 4", got)
+	}
+}
+
 // TestManyClientConnectionsUnderTheDefault: a client with many
 // connections at once, as the CLI's and the tests' clients open, is
 // served up to the default cap.
 func TestManyClientConnectionsUnderTheDefault(t *testing.T) {
-	srv, limiter, _ := limitedServer(t, 200) // http_max_conns_per_client's default
+	srv, limiter, _ := limitedServer(t, 200, 2048) // the defaults
 	const n = 150
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -95,3 +95,38 @@ func TestProbeConnectsFromItsOwnAddress(t *testing.T) {
 		}
 	}
 }
+
+// onlyFrom is a listener that closes, as soon as it accepts them, the
+// connections not from ip: an API whose connection caps refuse them.
+type onlyFrom struct {
+	net.Listener
+	ip string
+}
+
+func (l onlyFrom) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if host, _, _ := net.SplitHostPort(c.RemoteAddr().String()); host == l.ip {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// TestProbeRetriesFromTheUsualAddress: when the API refuses the probe's
+// own address, the probe tries once more from 127.0.0.1.
+func TestProbeRetriesFromTheUsualAddress(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Listener = onlyFrom{Listener: srv.Listener, ip: "127.0.0.1"}
+	srv.Start()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := HealthProbe{ReadStore: func() error { return nil }, API: srv.Listener.Addr(), Path: "/"}
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check with the probe's own address refused: %v", err)
+	}
+}
