@@ -191,8 +191,8 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		if over == "" {
 			return &limitedConn{Conn: c, put: func() { ll.l.put(ip) }}, nil
 		}
+		n := ll.l.refused.Add(1) // before the client can see the close
 		c.Close()
-		n := ll.l.refused.Add(1)
 		ll.l.warn.log(ll.l.log, "http api refused connections past "+over,
 			"client", ip.String(), "max_conns_per_client", ll.l.perClient, "max_conns", ll.l.total, "refused", n)
 	}

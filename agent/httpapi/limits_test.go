@@ -217,14 +217,7 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 	}
 	// A closed connection gives its place back.
 	open[0].Close()
-	testutil.Eventually(t, 10*time.Second, func() error {
-		c := dialFrom(t, srv, "127.0.0.1")
-		defer c.Close()
-		if _, err := c.get(); err != nil {
-			return fmt.Errorf("after a close, a new connection: %v", err)
-		}
-		return nil
-	})
+	waitAdmitted(t, srv, "127.0.0.1")
 	// The open connections kept working throughout.
 	for i, c := range open[1:] {
 		if code, err := c.get(); err != nil || code != 200 {
@@ -270,17 +263,24 @@ func TestConnectionsInAllAreCapped(t *testing.T) {
 		t.Errorf("conns = %q, want 7", got)
 	}
 	open[2].Close()
-	testutil.Eventually(t, 10*time.Second, func() error {
-		c := dialFrom(t, srv, "127.0.0.9")
-		defer c.Close()
-		if _, err := c.get(); err != nil {
-			return fmt.Errorf("after a close, a new connection: %v", err)
-		}
-		return nil
-	})
+	waitAdmitted(t, srv, "127.0.0.9")
 	if got := api.Stats()["max_conns"]; got != "4" {
 		t.Errorf("max_conns = %q, want 4", got)
 	}
+}
+
+// waitAdmitted waits until a new connection from ip is served, as it is
+// once a closed one has given its place back.
+func waitAdmitted(t *testing.T, srv *httptest.Server, ip string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		c := dialFrom(t, srv, ip)
+		defer c.Close()
+		if _, err := c.get(); err != nil {
+			return fmt.Errorf("after a close, a new connection from %s: %v", ip, err)
+		}
+		return nil
+	})
 }
 
 // TestManyClientConnectionsUnderTheDefault: a client with many
