@@ -122,10 +122,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, a.mesh.rejoin, log)
+	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
+		http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
-		Store: a.store,
-		Self: describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
-			http: func() map[string]string { return a.http.api.Stats() }}.self,
+		Store:       a.store,
+		Self:        desc.self,
 		Mesh:        meshAPI{a.mesh},
 		Snapshots:   snapshots{store: a.store, maxAhead: cfg.MaxClockDrift.Duration, log: log},
 		Replication: a.replica,

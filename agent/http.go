@@ -32,7 +32,7 @@ type httpServer struct {
 }
 
 // newHTTPServer serves the API cfg describes on ln, which it takes over,
-// through cfg.Conns' per-client limit when it is set.
+// through cfg.Conns' connection caps when it is set.
 func newHTTPServer(ln net.Listener, cfg httpapi.Config, fail func(error), log *slog.Logger) *httpServer {
 	api := httpapi.New(cfg)
 	if cfg.Conns != nil {

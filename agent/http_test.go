@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
@@ -127,5 +130,33 @@ func TestHTTPAPIGuardAndLimitsAreWired(t *testing.T) {
 	}
 	if !strings.Contains(ta.logs.String(), "refused connections past http_max_conns_per_client") {
 		t.Errorf("no log line for the refused connection")
+	}
+}
+
+func TestHTTPHosts(t *testing.T) {
+	listen := func(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+	for _, tt := range []struct {
+		name       string
+		bind, adv  string
+		allowed    []string
+		listen     net.Addr
+		advertised net.IP
+		want       httpapi.HostPolicy
+	}{
+		{"dev", "127.0.0.1", "", nil, listen("127.0.0.1:8500"), net.ParseIP("127.0.0.1"),
+			httpapi.HostPolicy{Hosts: []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}}},
+		{"production defaults", "0.0.0.0", "", nil, listen("127.0.0.1:8500"), net.ParseIP("10.1.0.5"),
+			httpapi.HostPolicy{Hosts: []string{"127.0.0.1", "10.1.0.5"}, InterfaceAddrs: true}},
+		{"addresses named", "10.1.0.5", "192.0.2.10", []string{"gw.example"}, listen("[::1]:8500"), net.ParseIP("192.0.2.10"),
+			httpapi.HostPolicy{Hosts: []string{"gw.example", "10.1.0.5", "192.0.2.10", "::1", "192.0.2.10"}}},
+		{"API on every interface", "10.1.0.5", "", nil, listen("0.0.0.0:8500"), nil,
+			httpapi.HostPolicy{Hosts: []string{"10.1.0.5"}, InterfaceAddrs: true}},
+	} {
+		cfg := config.Default()
+		cfg.BindAddr, cfg.AdvertiseAddr, cfg.HTTPAllowedHosts = tt.bind, tt.adv, tt.allowed
+		got := httpHosts(cfg, tt.listen, tt.advertised)
+		if !slices.Equal(got.Hosts, tt.want.Hosts) || got.InterfaceAddrs != tt.want.InterfaceAddrs {
+			t.Errorf("%s: httpHosts = %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 }
