@@ -127,9 +127,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, a.mesh.rejoin, log)
 	sup.acl, sup.probe.Token = acls, acls.probeToken
+	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
+		http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
 		Store:       a.store,
-		Self:        describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica}.self,
+		Self:        desc.self,
 		Mesh:        meshAPI{a.mesh},
 		Snapshots:   snapshots{store: a.store, maxAhead: cfg.MaxClockDrift.Duration, log: log},
 		Replication: a.replica,
@@ -137,6 +139,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		Reload:      reloadAPI{sup},
 		ACL:         acls.resolver,
 		Log:         log,
+
+		Hosts:              httpHosts(cfg, ln.Addr(), a.mesh.LocalMember().Addr),
+		MaxBlockingQueries: cfg.HTTPMaxBlockingQueries,
+		Conns:              httpapi.NewConnLimiter(cfg.HTTPMaxConnsPerClient, cfg.HTTPMaxConns, log),
 	}, func(err error) { a.stop(err) }, log)
 	a.add(a.http)
 	a.sup = sup

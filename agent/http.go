@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,14 +31,18 @@ type httpServer struct {
 	wg   sync.WaitGroup
 }
 
-// newHTTPServer serves the API cfg describes on ln, which it takes over.
+// newHTTPServer serves the API cfg describes on ln, which it takes over,
+// through cfg.Conns' connection caps when it is set.
 func newHTTPServer(ln net.Listener, cfg httpapi.Config, fail func(error), log *slog.Logger) *httpServer {
 	api := httpapi.New(cfg)
+	if cfg.Conns != nil {
+		ln = cfg.Conns.Listener(ln)
+	}
 	return &httpServer{api: api, ln: ln, fail: fail, log: log, srv: &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       httpapi.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}
@@ -77,6 +83,7 @@ type describe struct {
 	mesh    *membership
 	rpc     *rpcEndpoint
 	replica *replica.Service
+	http    func() map[string]string // the API's limits and refusals
 }
 
 func (d describe) self() httpapi.Self {
@@ -104,6 +111,7 @@ func (d describe) self() httpapi.Self {
 				"addr":  local.Tags[gossip.MetaRPC],
 				"trust": d.rpc.mode.String(),
 			},
+			"http":        d.http(),
 			"replication": d.replica.LocalStats(),
 			"store": {
 				"index": strconv.FormatUint(st.Index(), 10),
@@ -121,4 +129,30 @@ type reloadAPI struct{ s *supervisor }
 func (r reloadAPI) Reload() (httpapi.ReloadReport, error) {
 	res, err := r.s.Reload()
 	return httpapi.ReloadReport{Applied: res.Applied, RestartRequired: res.RestartRequired}, err
+}
+
+// httpHosts is the Host policy of the API: this node's addresses (the
+// listener's, bind_addr, advertise_addr and the address announced to
+// peers, advertised) and http_allowed_hosts. A listener or bind address
+// that is unspecified (0.0.0.0, ::) stands for every interface's address.
+func httpHosts(cfg config.Config, listen net.Addr, advertised net.IP) httpapi.HostPolicy {
+	p := httpapi.HostPolicy{Hosts: slices.Clone(cfg.HTTPAllowedHosts)}
+	addrs := []string{cfg.BindAddr, cfg.AdvertiseAddr}
+	if tcp, ok := listen.(*net.TCPAddr); ok {
+		addrs = append(addrs, tcp.IP.String())
+	}
+	if advertised != nil {
+		addrs = append(addrs, advertised.String())
+	}
+	for _, s := range addrs {
+		ip, err := netip.ParseAddr(s)
+		switch {
+		case err != nil:
+		case ip.IsUnspecified():
+			p.InterfaceAddrs = true
+		default:
+			p.Hosts = append(p.Hosts, ip.String())
+		}
+	}
+	return p
 }

@@ -52,6 +52,35 @@ type Config struct {
 	// "127.0.0.1:8500".
 	HTTPAddr string
 
+	// HTTPAllowedHosts lists host names and IP addresses, without port,
+	// that requests to the HTTP API may name in Host (and cross-site
+	// writes in Origin) besides loopback ones and this node's addresses;
+	// others are refused with 403, a guard against DNS rebinding. Key
+	// http_allowed_hosts, flag -http-allowed-host (repeatable),
+	// environment variable comma-separated. Default: none.
+	HTTPAllowedHosts []string
+
+	// HTTPMaxConnsPerClient caps the connections one client IP address
+	// holds to the HTTP API; past it new ones are closed at accept. Local
+	// clients all connect from 127.0.0.1, so this is what one local
+	// process may hold. 0 sets no cap. Key http_max_conns_per_client, flag
+	// -http-max-conns-per-client. Default 200, as Consul's.
+	HTTPMaxConnsPerClient int
+
+	// HTTPMaxConns caps the connections all clients together hold to the
+	// HTTP API; past it new ones are closed at accept. A connection holds
+	// about 20 KiB, idle or not, so the default bounds them to about 40 MiB
+	// even for a process that connects from many loopback addresses. 0
+	// sets no cap. Key http_max_conns, flag -http-max-conns. Default 2048.
+	HTTPMaxConns int
+
+	// HTTPMaxBlockingQueries caps the blocking queries the HTTP API serves
+	// at once; past it they are answered 429 with Retry-After. One holds
+	// about 20 KiB, so the default holds about 20 MiB at most, whatever the
+	// number attempted. 0 sets no cap. Key http_max_blocking_queries, flag
+	// -http-max-blocking-queries. Default 1024.
+	HTTPMaxBlockingQueries int
+
 	// RetryJoin lists seed addresses, host or host:port, joined at start and
 	// retried until one answers. Key retry_join, flag -join (repeatable),
 	// environment variable comma-separated. Default: none.
@@ -175,6 +204,10 @@ func Default() Config {
 		HTTPAddr:     "127.0.0.1:8500",
 		LogLevel:     "info",
 		TombstoneTTL: Duration{72 * time.Hour},
+
+		HTTPMaxConnsPerClient:  200,
+		HTTPMaxConns:           2048,
+		HTTPMaxBlockingQueries: 1024,
 
 		RetryInterval:     Duration{5 * time.Second},
 		Profile:           "lan",

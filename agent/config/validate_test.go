@@ -101,22 +101,31 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := valid()
 			tt.modify(&c)
-			err := c.Validate()
-			if tt.badKey == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			e := asError(err, tt.badKey)
-			if e == nil {
-				t.Fatalf("Validate() = %v, want an error for %q", err, tt.badKey)
-			}
-			if !errors.Is(err, ErrInvalid) || e.Source != "" {
-				t.Errorf("Validate() = %v, want ErrInvalid without a source", err)
-			}
+			expectValidate(t, c, tt.badKey)
 		})
 	}
+}
+
+// expectValidate validates c and fails t unless it passes (badKey "") or
+// fails with ErrInvalid for badKey, without a source. It returns the
+// error for badKey, nil when c is valid.
+func expectValidate(t *testing.T, c Config, badKey string) *Error {
+	t.Helper()
+	err := c.Validate()
+	if badKey == "" {
+		if err != nil {
+			t.Fatalf("Validate() = %v, want nil", err)
+		}
+		return nil
+	}
+	e := asError(err, badKey)
+	if e == nil {
+		t.Fatalf("Validate() = %v, want an error for %q", err, badKey)
+	}
+	if !errors.Is(err, ErrInvalid) || e.Source != "" {
+		t.Errorf("Validate() = %v, want ErrInvalid without a source", err)
+	}
+	return e
 }
 
 // TestEncryptFile reads the gossip key from a file: white space around it

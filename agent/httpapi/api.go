@@ -55,6 +55,15 @@ type Config struct {
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
 	ACL func() *acl.Resolver
+	// Hosts says which Host headers the API answers besides loopback
+	// ones (guard.go).
+	Hosts HostPolicy
+	// MaxBlockingQueries caps the blocking queries in flight; past it
+	// they are answered 429 (limits.go). 0 sets no cap.
+	MaxBlockingQueries int
+	// Conns, when set, is the per-client connection limiter applied to
+	// the API's listener; its figures are reported in /v1/agent/self.
+	Conns *ConnLimiter
 	// Log receives failed requests (status 500 and over). Default
 	// slog.Default().
 	Log *slog.Logger
@@ -78,6 +87,11 @@ type API struct {
 
 	// readBudget bounds the memory prefix reads hold at once.
 	readBudget *byteBudget
+
+	guard    *guard       // refuses foreign hosts and cross-site writes
+	blocking slots        // blocking queries in flight
+	conns    *ConnLimiter // nil: connections are not limited
+	limitLog rateLimitedLog
 }
 
 // New returns the API over cfg's store, serving the endpoints of the
@@ -87,7 +101,9 @@ func New(cfg Config) *API {
 		cfg.Log = slog.Default()
 	}
 	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
-		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes)}
+		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes),
+		guard: newGuard(cfg.Hosts), conns: cfg.Conns}
+	a.blocking.max = int64(cfg.MaxBlockingQueries)
 	a.closed, a.close = context.WithCancel(context.Background())
 	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
@@ -108,9 +124,13 @@ func New(cfg Config) *API {
 	return a
 }
 
-// ServeHTTP routes a request. KV paths are matched by hand: keys may hold
-// sequences such as "//" that http.ServeMux would redirect away.
+// ServeHTTP routes a request that passes the browser guard (guard.go).
+// KV paths are matched by hand: keys may hold sequences such as "//" that
+// http.ServeMux would redirect away.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.guardRequest(w, r) {
+		return
+	}
 	r, ok := a.authorize(w, r)
 	if !ok {
 		return

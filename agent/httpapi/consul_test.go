@@ -26,6 +26,13 @@ func testServer(t *testing.T) (*httptest.Server, *store.Store) {
 // roles set sets.
 func testServerWith(t *testing.T, set func(c *Config)) (*httptest.Server, *store.Store) {
 	t.Helper()
+	srv, st, _ := testAPI(t, set)
+	return srv, st
+}
+
+// testAPI is testServerWith, also returning the API it serves.
+func testAPI(t *testing.T, set func(c *Config)) (*httptest.Server, *store.Store, *API) {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,7 @@ func testServerWith(t *testing.T, set func(c *Config)) (*httptest.Server, *store
 		srv.Close()
 		st.Close()
 	})
-	return srv, st
+	return srv, st, api
 }
 
 func consulClient(t *testing.T, srv *httptest.Server) *consul.Client {

@@ -30,6 +30,15 @@
 // nothing wakes nobody. Close ends every blocking query at once, which lets
 // the agent shut down without waiting minutes for idle watchers.
 //
+// Before it is routed, every request passes the browser guard (guard.go):
+// a Host that is not loopback, this node's or in Config.Hosts, and a write
+// from another site's page (Origin, Sec-Fetch-Site), are refused with 403,
+// so that DNS rebinding and cross-site forms cannot drive the agent.
+// Blocking queries past Config.MaxBlockingQueries are answered 429 with
+// Retry-After, and a ConnLimiter caps the connections per client address
+// and in all at accept (limits.go); Stats reports the caps and what they
+// refused.
+//
 // Requests are parsed strictly (parseKVRequest, fuzzed): an unknown or
 // malformed parameter is a 400 with a message, sessions (acquire, release)
 // and namespaces (ns, partition) are refused with 400, and a PUT body over

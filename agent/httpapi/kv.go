@@ -42,7 +42,13 @@ func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
 func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
 	prefix := req.recurse || req.keys
 	if req.index > 0 {
+		free, ok := a.blockingSlot(ctx, req.key, prefix, req.index)
+		if !ok {
+			a.tooManyBlocking(w)
+			return
+		}
 		a.block(ctx, req.key, prefix, req.index, req.wait)
+		free()
 	}
 	if prefix {
 		a.kvGetPrefix(w, ctx, req)

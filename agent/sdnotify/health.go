@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 )
 
 // HealthProbe is the check an agent's readiness and watchdog pings wait
@@ -31,14 +33,44 @@ type HealthProbe struct {
 
 // probeClient makes a new connection for every probe, so that a probe
 // proves the API still accepts connections, not only that one stays open.
-var probeClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+var probeClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: dialProbe}}
+
+// plainProbeClient is probeClient connecting from the address the system
+// picks.
+var plainProbeClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+// dialProbe connects to the API. To an IPv4 loopback address it connects
+// from a random address of 127.0.0.0/8 other than 127.0.0.1: the API caps
+// the connections of each client address (http_max_conns_per_client), and
+// a local process that holds all of 127.0.0.1's must not make the agent
+// fail its own health check. Where the source cannot be bound (a system
+// with 127.0.0.1 alone on loopback) it dials as usual; where the API
+// refuses the connection (its cap on connections from all addresses but
+// 127.0.0.1 and ::1, http_max_conns), Check tries once more from
+// 127.0.0.1, so that only an attack on both caps at once fails the check.
+func dialProbe(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is4() && ap.Addr().IsLoopback() {
+		src := net.Dialer{LocalAddr: &net.TCPAddr{IP: probeSource()}}
+		if c, err := src.DialContext(ctx, network, addr); err == nil {
+			return c, nil
+		}
+	}
+	return d.DialContext(ctx, network, addr)
+}
+
+// probeSource picks a loopback address other than 127.0.0.1.
+func probeSource() net.IP {
+	return net.IPv4(127, byte(1+rand.N(254)), byte(rand.N(256)), byte(1+rand.N(254)))
+}
 
 // Check runs the probe.
 func (p HealthProbe) Check(ctx context.Context) error {
 	if err := p.ReadStore(); err != nil {
 		return fmt.Errorf("store read: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+probeAddr(p.API)+p.Path, nil)
+	url := "http://" + probeAddr(p.API) + p.Path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("http api probe: %w", err)
 	}
@@ -46,6 +78,13 @@ func (p HealthProbe) Check(ctx context.Context) error {
 		req.Header.Set("X-Consul-Token", p.Token)
 	}
 	resp, err := probeClient.Do(req)
+	if err != nil && ctx.Err() == nil {
+		// Refused from its own address, perhaps for the API's cap on
+		// connections from addresses other than 127.0.0.1: once more
+		// from the system's choice.
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err = plainProbeClient.Do(req)
+	}
 	if err != nil {
 		return fmt.Errorf("http api probe: %w", err)
 	}

@@ -71,3 +71,62 @@ func TestProbeAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeConnectsFromItsOwnAddress: to a loopback API the probe
+// connects from an address other than 127.0.0.1, whose connections a
+// local process may have used up.
+func TestProbeConnectsFromItsOwnAddress(t *testing.T) {
+	remotes := make(chan string, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		remotes <- host
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := HealthProbe{ReadStore: func() error { return nil }, API: srv.Listener.Addr(), Path: "/"}
+	for range 3 {
+		if err := p.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ip := net.ParseIP(<-remotes)
+		if !ip.IsLoopback() || ip.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("probe connected from %s, want a loopback address other than 127.0.0.1", ip)
+		}
+	}
+}
+
+// onlyFrom is a listener that closes, as soon as it accepts them, the
+// connections not from ip: an API whose connection caps refuse them.
+type onlyFrom struct {
+	net.Listener
+	ip string
+}
+
+func (l onlyFrom) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if host, _, _ := net.SplitHostPort(c.RemoteAddr().String()); host == l.ip {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// TestProbeRetriesFromTheUsualAddress: when the API refuses the probe's
+// own address, the probe tries once more from 127.0.0.1.
+func TestProbeRetriesFromTheUsualAddress(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Listener = onlyFrom{Listener: srv.Listener, ip: "127.0.0.1"}
+	srv.Start()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := HealthProbe{ReadStore: func() error { return nil }, API: srv.Listener.Addr(), Path: "/"}
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check with the probe's own address refused: %v", err)
+	}
+}
