@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -302,6 +306,15 @@ func TestRestartKeepsData(t *testing.T) {
 
 func TestSecondSignalForcesExit(t *testing.T) {
 	p := startAgent(t, "-dev")
+	// The API serves: a request sent now is accepted and handled at once.
+	testutil.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(p.url("/v1/agent/self"))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
 	// A PUT whose body does not finish before the test ends keeps the
 	// graceful shutdown waiting.
 	unblock := make(chan struct{})
@@ -310,15 +323,28 @@ func TestSecondSignalForcesExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.ContentLength = 1000
+	var clientPort atomic.Int64
+	wrote := make(chan struct{})
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:      func(c httptrace.GotConnInfo) { clientPort.Store(int64(c.Conn.LocalAddr().(*net.TCPAddr).Port)) },
+		WroteHeaders: func() { close(wrote) },
+	}))
 	var put sync.WaitGroup
 	put.Go(func() { http.DefaultClient.Do(req) }) //nolint:errcheck // the agent dies under it
 	t.Cleanup(func() { close(unblock); put.Wait() })
-	// Wait until the request is in flight: the handler is reading its body.
-	p.waitLog(`"msg":"agent started"`)
-	deadline := time.Now().Add(10 * time.Second)
-	for !inFlight(p) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling a /proc reading, not synchronising
+	// Wait until the request is in flight: its headers are sent, and the
+	// agent holds its connection, so its handler is reading the body.
+	select {
+	case <-wrote:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the PUT's headers were never written")
 	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !inFlight(p, int(clientPort.Load())) {
+			return errors.New("the agent holds no connection from the PUT")
+		}
+		return nil
+	})
 	p.cmd.Process.Signal(syscall.SIGINT)
 	p.waitLog("shutting down")
 	p.cmd.Process.Signal(syscall.SIGINT)
@@ -330,9 +356,9 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	}
 }
 
-// inFlight reports whether the agent has an established TCP connection on
-// its HTTP port, read from /proc/net/tcp.
-func inFlight(p *agentProc) bool {
+// inFlight reports whether the agent's HTTP port has an established TCP
+// connection from the client port given, read from /proc/net/tcp.
+func inFlight(p *agentProc, clientPort int) bool {
 	b, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		return true // cannot tell: carry on
@@ -340,10 +366,10 @@ func inFlight(p *agentProc) bool {
 	_, port, _ := strings.Cut(p.httpAddr, ":")
 	var n int
 	fmt.Sscan(port, &n)
-	local := fmt.Sprintf(":%04X ", n)
+	local, remote := fmt.Sprintf(":%04X", n), fmt.Sprintf(":%04X", clientPort)
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 3 && strings.HasSuffix(f[1]+" ", local) && f[3] == "01" { // ESTABLISHED
+		if len(f) > 3 && strings.HasSuffix(f[1], local) && strings.HasSuffix(f[2], remote) && f[3] == "01" { // ESTABLISHED
 			return true
 		}
 	}
