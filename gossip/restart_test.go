@@ -70,14 +70,18 @@ func TestLeaveOfEarlierRunIgnored(t *testing.T) {
 	allSee(t, 10*time.Second, nodes[:2], []string{"z2"}, StatusAlive)
 
 	// The earlier run's intent arrives again, as from a peer passing it on.
+	// The new run may still be refuting the earlier run's death, which
+	// memberlist keeps gossiping for a while, so it can be failed for a
+	// moment; what the intent must not do is make it leaving or left.
+	leavingOrLeft := func(s Status) bool { return s == StatusLeaving || s == StatusLeft }
 	stale := encodeControl(msgLeave, leaveMsg{Node: "z2", Boot: oldBoot})
 	nodes[0].handleMessage(stale)
-	if got := statusOf(nodes[0], "z2"); got != StatusAlive {
-		t.Fatalf("after the earlier run's leave intent z2 is %s, want alive", got)
+	if got := statusOf(nodes[0], "z2"); leavingOrLeft(got) {
+		t.Fatalf("after the earlier run's leave intent z2 is %s, want it not leaving", got)
 	}
 	// The current run's intent is applied.
 	nodes[0].handleMessage(encodeControl(msgLeave, leaveMsg{Node: "z2", Boot: again.LocalMember().Tags[MetaBoot]}))
-	if got := statusOf(nodes[0], "z2"); got != StatusLeaving {
+	if got := statusOf(nodes[0], "z2"); !leavingOrLeft(got) {
 		t.Fatalf("after the current run's leave intent z2 is %s, want leaving", got)
 	}
 }
