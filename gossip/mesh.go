@@ -120,6 +120,11 @@ func New(cfg Config) (*Mesh, error) {
 		}
 		tr = own
 	}
+	// A transport with a packet limit (QUIC datagrams) sizes memberlist's
+	// packets, which are otherwise sized for UDP.
+	if p, ok := tr.(interface{ MaxPacketSize() int }); ok && p.MaxPacketSize() < mc.UDPBufferSize {
+		mc.UDPBufferSize = p.MaxPacketSize()
+	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	mc.Transport = &stoppingTransport{NodeAwareTransport: tr, ctx: m.ctx}
 	// The address memberlist will announce, asked of the transport as
