@@ -14,6 +14,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
+	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 )
 
 // ShutdownTimeout bounds a graceful shutdown: in-flight HTTP requests get
@@ -32,6 +33,8 @@ type Agent struct {
 	store   *store.Store
 	mesh    *membership
 	rpc     *rpcEndpoint
+	names   *nameBindings
+	revoked *revocations
 	replica *replica.Service
 	http    *httpServer
 	sup     *supervisor
@@ -71,9 +74,19 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
+	trust := newMeshTrust(id, a.store)
+	// Which certificate owns each node name (pinned modes); gossip asks
+	// it of every node it hears of, so it starts first and stops last.
+	if a.names, err = newNameBindings(a.store, id.mode != tlsmesh.FleetCA, log); err != nil {
+		id.close()
+		return nil, err
+	}
+	a.add(a.names)
 	a.mesh, err = newMembership(cfg, a.data.dir, gossipHooks{
 		announce:  id.announce,
 		nodeID:    a.store.NodeID(),
+		identity:  id,
+		trust:     trust,
 		stopAgent: func() { a.stop(nil) },
 	}, log)
 	if err != nil {
@@ -84,7 +97,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 
 	// RPC between agents: the server other agents call, and the client
 	// this one calls them with.
-	if a.rpc, err = newRPCEndpoint(cfg, id, a.mesh.Mesh, a.store, log); err != nil {
+	if a.rpc, err = newRPCEndpoint(cfg, id, trust, a.mesh.Mesh, a.store, log); err != nil {
 		return nil, err
 	}
 	a.add(a.rpc)
@@ -109,9 +122,15 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		OnMessage:        a.replica.HandleGossip,
 		LocalState:       replica.GossipState(a.store),
 		MergeRemoteState: a.replica.MergeGossipState,
+		Admit:            a.names.admit,
 	})
 	a.rpc.observeClock = a.replica.ObservePeerClock
 	a.add(a.replica)
+
+	// Revocations: a revoked certificate's connections are closed as its
+	// entry arrives (meshTrust refuses it at every handshake).
+	a.revoked = newRevocations(a.store, a.mesh, id, log)
+	a.add(a.revoked)
 
 	// The local HTTP API, and the supervision that tells systemd the agent
 	// is ready once the API answers, runs the watchdog and reloads. The
@@ -132,10 +151,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a.http = newHTTPServer(ln, httpapi.Config{
 		Store:       a.store,
 		Self:        desc.self,
-		Mesh:        meshAPI{a.mesh},
+		Mesh:        meshAPI{m: a.mesh, names: a.names},
 		Snapshots:   snapshots{store: a.store, maxAhead: cfg.MaxClockDrift.Duration, log: log},
 		Replication: a.replica,
 		Ping:        a.rpc,
+		Revoke:      a.revoked,
 		Reload:      reloadAPI{sup},
 		ACL:         acls.resolver,
 		Log:         log,

@@ -94,20 +94,20 @@ func TestNewReleasesWhatItBuiltWhenItFails(t *testing.T) {
 	a.close()
 }
 
-// TestNewFailsWhenTheGossipPortIsTaken: gossip binds its port in New, so a
-// port in use fails New, naming gossip and the address, and New releases
+// TestNewFailsWhenTheGossipPortIsTaken: gossip binds its UDP port in New,
+// so a port in use fails New, naming gossip and the address, and New releases
 // what it built before: the store and the RPC port.
 func TestNewFailsWhenTheGossipPortIsTaken(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer taken.Close()
 	cfg := config.DevDefault()
 	cfg.NodeName, cfg.DataDir, cfg.HTTPAddr = "n", t.TempDir(), "127.0.0.1:0"
-	cfg.GossipPort, cfg.RPCPort = taken.Addr().(*net.TCPAddr).Port, freeUDPPort(t)
+	cfg.GossipPort, cfg.RPCPort = taken.LocalAddr().(*net.UDPAddr).Port, freeUDPPort(t)
 	_, err = New(cfg, discardLog())
-	if err == nil || !strings.Contains(err.Error(), "gossip") || !strings.Contains(err.Error(), taken.Addr().String()) {
+	if err == nil || !strings.Contains(err.Error(), "gossip") || !strings.Contains(err.Error(), taken.LocalAddr().String()) {
 		t.Fatalf("New with the gossip port taken = %v", err)
 	}
 	cfg.GossipPort = 0

@@ -14,6 +14,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/gossip/quicnet"
 	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
@@ -35,6 +36,7 @@ const maxJoinBackoff = 5 * time.Minute
 // (leave_on_terminate) and stops gossiping.
 type membership struct {
 	*gossip.Mesh
+	net     *quicnet.Transport // gossip's QUIC carriage
 	cfg     config.Config
 	dataDir string
 	log     *slog.Logger
@@ -52,6 +54,10 @@ type gossipHooks struct {
 	// given the address gossip advertises ("" for the bind address).
 	announce func(advertise string) map[string]string
 	nodeID   string // persisted in the store
+	// identity is the node's certificate, which gossip presents too, and
+	// trust says whose certificates it accepts.
+	identity *rpcIdentity
+	trust    meshTrust
 	// stopAgent shuts the agent down; a leave through the API ends so.
 	stopAgent func()
 }
@@ -88,6 +94,11 @@ func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.L
 		tags[k] = v
 	}
 
+	m.net, err = newGossipTransport(cfg.BindAddr, cfg.GossipPort, h.identity, h.trust,
+		func() *gossip.Mesh { return m.Mesh }, log)
+	if err != nil {
+		return nil, err
+	}
 	m.Mesh, err = gossip.New(gossip.Config{
 		NodeName:          cfg.NodeName,
 		NodeID:            h.nodeID,
@@ -105,9 +116,11 @@ func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.L
 		DeadNodeReclaim:   cfg.DeadNodeReclaim.Duration,
 		Seeds:             cfg.RetryJoin,
 		MaxBroadcastQueue: cfg.MaxBroadcastQueue,
+		Transport:         m.net,
 		Logger:            log,
 	})
 	if err != nil {
+		m.net.Shutdown()
 		return nil, fmt.Errorf("agent: gossip: %w", err)
 	}
 	m.joins, m.stopJoins = context.WithCancel(context.Background())
@@ -210,12 +223,27 @@ func (m *membership) leave() error {
 }
 
 // meshAPI gives the HTTP API the agent's membership operations.
-type meshAPI struct{ m *membership }
+type meshAPI struct {
+	m     *membership
+	names *nameBindings
+}
 
 func (a meshAPI) Members() []gossip.Member         { return a.m.Members() }
 func (a meshAPI) Join(addrs []string) (int, error) { return a.m.Join(addrs) }
 func (a meshAPI) Leave() error                     { return a.m.leave() }
-func (a meshAPI) ForceLeave(node string) error     { return a.m.ForceLeave(node) }
+func (a meshAPI) ForceLeave(node string, prune bool) error {
+	if !prune {
+		return a.m.ForceLeave(node)
+	}
+	// A node still in the mesh must be failed; a left or forgotten one
+	// keeps its name binding, which is what prune frees.
+	if mem, ok := a.m.Member(node); ok && mem.Status != gossip.StatusLeft {
+		if err := a.m.ForceLeave(node); err != nil {
+			return err
+		}
+	}
+	return a.names.prune(node)
+}
 func (a meshAPI) Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error) {
 	return a.m.KeyringOp(ctx, op, key)
 }

@@ -23,7 +23,8 @@ import (
 )
 
 // metaFingerprint is the gossip tag under which a node announces the
-// fingerprint of its self-signed RPC certificate (pinned trust modes).
+// fingerprint of its certificate: the pinned trust modes check peers
+// against it, and a revocation by node name revokes it.
 const metaFingerprint = "fp"
 
 // tlsDirName holds the node's self-signed RPC certificate in the data dir.
@@ -90,19 +91,18 @@ func loadRPCIdentity(cfg config.Config, dataDir string, st *store.Store, log *sl
 }
 
 // announce returns the gossip tags that announce the endpoint: its
-// address (on the advertised host, else the bound one) and, in the pinned
-// modes, its certificate's fingerprint.
+// address (on the advertised host, else the bound one) and its
+// certificate's fingerprint.
 func (id *rpcIdentity) announce(advertise string) map[string]string {
 	host := advertise
 	if host == "" {
 		host = id.bind
 	}
 	_, port, _ := net.SplitHostPort(id.sock.LocalAddr().String())
-	tags := map[string]string{gossip.MetaRPC: net.JoinHostPort(host, port)}
-	if id.mode != tlsmesh.FleetCA {
-		tags[metaFingerprint] = tlsmesh.FormatFingerprint(tlsmesh.Fingerprint(id.cert.Leaf.Raw))
+	return map[string]string{
+		gossip.MetaRPC:  net.JoinHostPort(host, port),
+		metaFingerprint: tlsmesh.FormatFingerprint(tlsmesh.Fingerprint(id.cert.Leaf.Raw)),
 	}
-	return tags
 }
 
 // close releases the socket of an identity no endpoint took over.
@@ -149,7 +149,7 @@ type rpcEndpoint struct {
 // newRPCEndpoint builds the server and client on id, authenticating peers
 // by mesh's membership. The server starts its TLS handshakes on id's
 // socket at once; calls are served from Start.
-func newRPCEndpoint(cfg config.Config, id *rpcIdentity, mesh *gossip.Mesh, st *store.Store, log *slog.Logger) (*rpcEndpoint, error) {
+func newRPCEndpoint(cfg config.Config, id *rpcIdentity, trust meshTrust, mesh *gossip.Mesh, st *store.Store, log *slog.Logger) (*rpcEndpoint, error) {
 	r := &rpcEndpoint{self: cfg.NodeName, mode: id.mode, metrics: transport.NewMetrics(), log: log,
 		members: memberCheck{mesh: mesh, wait: newMemberWaiter(mesh, memberWait, maxMemberWaiters)}}
 	if id.mode == tlsmesh.FleetCA {
@@ -157,6 +157,7 @@ func newRPCEndpoint(cfg config.Config, id *rpcIdentity, mesh *gossip.Mesh, st *s
 	} else {
 		r.verify = r.members.awaitAnnounced(tlsmesh.VerifyPinned(r.members.announcedFingerprint))
 	}
+	r.verify = trust.refuseRevoked(r.verify)
 	tlsCfg := transport.TLSConfig{Certificate: id.cert, VerifyPeer: r.verify}
 	hlcNow := func() uint64 { return uint64(st.Clock().Now()) }
 	observe := func(reading uint64) {

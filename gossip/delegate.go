@@ -18,6 +18,11 @@ type Handlers struct {
 	MergeRemoteState func(buf []byte, join bool)
 	// OnMessage receives application payloads sent with Broadcast.
 	OnMessage func(payload []byte)
+	// Admit, when set, vets every other node's alive message and merge
+	// with its name and metadata; an error refuses it (counted in
+	// Refused). It runs under memberlist's locks: it must be fast and
+	// must not call the mesh.
+	Admit func(name string, tags map[string]string) error
 }
 
 // Handle sets the application's handlers. Call it before Start: the mesh
@@ -129,6 +134,12 @@ func (d *delegate) checkIdentity(p *memberlist.Node) error {
 	if id == d.m.cfg.NodeID && p.Name != d.m.cfg.NodeName {
 		return fmt.Errorf("%w: node id %s is already used by live node %q; %q at %s claims it too",
 			ErrDuplicateNode, id, d.m.cfg.NodeName, p.Name, addrOf(p))
+	}
+	if admit := d.m.handlers.Admit; admit != nil && p.Name != d.m.cfg.NodeName {
+		if err := admit(p.Name, tags); err != nil {
+			d.m.refused.Add(1)
+			return fmt.Errorf("node %s at %s: %w", p.Name, addrOf(p), err)
+		}
 	}
 	for _, mem := range d.m.table.list() {
 		if mem.Status != StatusAlive || mem.Name == d.m.cfg.NodeName {

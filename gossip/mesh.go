@@ -60,6 +60,7 @@ type Mesh struct {
 	runMu    sync.Mutex // orders goIfRunning with Shutdown
 	shutdown atomic.Bool
 	pruned   atomic.Uint64 // broadcasts dropped from a full queue
+	refused  atomic.Uint64 // alive messages and merges Handlers.Admit refused
 	leaving  atomic.Bool
 
 	saveMu     sync.Mutex    // orders writes of the peers file
@@ -205,6 +206,19 @@ func (m *Mesh) Members() []Member {
 	}
 	return out
 }
+
+// Member returns the member named name as this node last heard of it, in
+// any status, without copying the whole table as Members does.
+func (m *Mesh) Member(name string) (Member, bool) {
+	if name == m.cfg.NodeName {
+		return m.LocalMember(), true
+	}
+	return m.table.get(name)
+}
+
+// Refused returns how many alive messages and merges Handlers.Admit
+// refused.
+func (m *Mesh) Refused() uint64 { return m.refused.Load() }
 
 // NumAlive returns how many members, this node included, are alive or
 // suspect: 1 before Start.

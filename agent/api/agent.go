@@ -43,6 +43,29 @@ func (c *Client) ForceLeave(ctx context.Context, node string) error {
 	return c.do(ctx, request{method: http.MethodPut, path: "/v1/agent/force-leave/" + url.PathEscape(node)}, nil)
 }
 
+// ForceLeavePrune forces a failed, left or forgotten node out as
+// ForceLeave does, and frees its name: another certificate may take it.
+func (c *Client) ForceLeavePrune(ctx context.Context, node string) error {
+	return c.do(ctx, request{method: http.MethodPut, path: "/v1/agent/force-leave/" + url.PathEscape(node),
+		query: url.Values{"prune": {"1"}}}, nil)
+}
+
+// Revoke revokes a certificate fleet-wide: target is its fingerprint, or
+// the name of a member, whose announced certificate is revoked. Every
+// node then refuses it. An unknown name is a 404 *StatusError.
+func (c *Client) Revoke(ctx context.Context, target string) (Revocation, error) {
+	var rv Revocation
+	err := c.do(ctx, request{method: http.MethodPut, path: "/v1/edgeplane/revoke/" + url.PathEscape(target)}, &rv)
+	return rv, err
+}
+
+// Revoked lists the revoked certificates.
+func (c *Client) Revoked(ctx context.Context) ([]Revocation, error) {
+	var list []Revocation
+	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/edgeplane/revoked"}, &list)
+	return list, err
+}
+
 // KeyringList lists the gossip keys installed on every live member.
 func (c *Client) KeyringList(ctx context.Context) (KeyringResponse, error) {
 	return c.keyring(ctx, http.MethodGet, "")

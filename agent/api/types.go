@@ -180,3 +180,11 @@ type QuarantinedRecord struct {
 	Version string
 	Origin  string
 }
+
+// Revocation is a revoked certificate: the answer to
+// PUT /v1/edgeplane/revoke/<node|fingerprint>, and an item of
+// GET /v1/edgeplane/revoked.
+type Revocation struct {
+	Fingerprint string // SHA-256 of the certificate, hex
+	Node        string `json:",omitempty"` // the node it named, when known
+}

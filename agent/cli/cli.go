@@ -61,6 +61,10 @@ var commands = []entry{
 	}},
 	{name: "leave", synopsis: "Leave the mesh gracefully and stop the local agent", new: func() command { return new(leaveCmd) }},
 	{name: "members", synopsis: "List the members of the mesh", new: func() command { return new(membersCmd) }},
+	{name: "node", synopsis: "Revoke the certificates of lost or stolen nodes", sub: []entry{
+		{name: "revoke", synopsis: "Revoke a node's certificate on every node", new: func() command { return new(nodeRevokeCmd) }},
+		{name: "revoked", synopsis: "List the revoked certificates", new: func() command { return new(nodeRevokedCmd) }},
+	}},
 	{name: "reload", synopsis: "Make the local agent re-read its configuration", new: func() command { return new(reloadCmd) }},
 	{name: "rpc", synopsis: "Measure the round trip to another agent (rpc ping NODE)", sub: []entry{
 		{name: "ping", synopsis: "Measure the round trip of an RPC to NODE", new: func() command { return new(rpcPingCmd) }},

@@ -203,3 +203,23 @@ func TestTLSAndValidate(t *testing.T) {
 	os.WriteFile(file, []byte("log_level: loud\n"), 0o600)
 	run(t, "", "", "validate", file).expect(t, 1, "", "edgeplane.yaml:1")
 }
+
+func TestForceLeavePruneAndRevoke(t *testing.T) {
+	a := apitest.Start(t)
+	lost := apitest.Member("lost", "s", gossip.StatusAlive)
+	fp := strings.Repeat("ab", 32)
+	lost.Tags["fp"] = fp
+	a.Mesh.SetMembers(apitest.Member("node-a", "s", gossip.StatusAlive), lost)
+
+	if r := run(t, a.Addr, "", "force-leave", "-prune", "forgotten"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("force-leave -prune of a forgotten node = %d %q", r.code, r.stderr)
+	}
+	if got := a.Mesh.Pruned(); !slices.Equal(got, []string{"forgotten"}) {
+		t.Fatalf("pruned %q", got)
+	}
+	run(t, a.Addr, "", "node", "revoke", "nobody").expect(t, 1, "", "unknown node")
+	run(t, a.Addr, "", "node", "revoke", "lost").expect(t, 0, "Revoked certificate "+fp+" (node lost)\n", "")
+	other := strings.Repeat("cd", 32)
+	run(t, a.Addr, "", "node", "revoke", other).expect(t, 0, "Revoked certificate "+other+"\n", "")
+	run(t, a.Addr, "", "node", "revoked").expect(t, 0, fp+" (node lost)\n"+other+"\n", "")
+}

@@ -105,16 +105,29 @@ func (*leaveCmd) run(e *env) int {
 	return 0
 }
 
-type forceLeaveCmd struct{ noFlags }
+type forceLeaveCmd struct{ prune bool }
 
 func (*forceLeaveCmd) spec() spec {
 	return spec{args: "NODE", minArgs: 1, maxArgs: 1, agent: true, help: `
 Marks a failed node as left on every member, so that it is no longer
-retried and is forgotten sooner. A node that is alive cannot be forced out.`}
+retried and is forgotten sooner. A node that is alive cannot be forced out.
+
+With -prune it also frees the node's name: without a fleet CA, a name
+belongs to the certificate it was first seen with, and a device with
+another certificate (a replacement, a reinstalled node) is refused it
+until the name is pruned. The node may already be left or forgotten.`}
 }
 
-func (*forceLeaveCmd) run(e *env) int {
-	if err := e.client.ForceLeave(e.ctx, e.arg(0)); err != nil {
+func (c *forceLeaveCmd) define(fs *flag.FlagSet) {
+	fs.BoolVar(&c.prune, "prune", false, "also free the node's name for another certificate")
+}
+
+func (c *forceLeaveCmd) run(e *env) int {
+	force := e.client.ForceLeave
+	if c.prune {
+		force = e.client.ForceLeavePrune
+	}
+	if err := force(e.ctx, e.arg(0)); err != nil {
 		return fail(e, "%v", err)
 	}
 	return 0

@@ -36,7 +36,7 @@ type watchedMesh struct {
 
 func (m *watchedMesh) Join(addrs []string) (int, error) { m.ops.Add(1); return len(addrs), nil }
 func (m *watchedMesh) Leave() error                     { m.ops.Add(1); return nil }
-func (m *watchedMesh) ForceLeave(string) error          { m.ops.Add(1); return nil }
+func (m *watchedMesh) ForceLeave(string, bool) error    { m.ops.Add(1); return nil }
 func (m *watchedMesh) Keyring(_ context.Context, op, _ string) ([]gossip.KeyringReply, error) {
 	if op != gossip.KeyringList {
 		m.ops.Add(1)

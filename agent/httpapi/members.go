@@ -120,7 +120,8 @@ func (a *API) handleLeave(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) handleForceLeave(w http.ResponseWriter, r *http.Request) {
-	if err := a.mesh.ForceLeave(r.PathValue("node")); err != nil {
+	_, prune := r.URL.Query()["prune"] // as Consul: present, whatever its value
+	if err := a.mesh.ForceLeave(r.PathValue("node"), prune); err != nil {
 		a.fail(w, http.StatusBadRequest, err)
 	}
 }

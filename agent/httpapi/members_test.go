@@ -39,7 +39,7 @@ func (f *fakeMesh) Join(addrs []string) (int, error) {
 	return len(addrs), nil
 }
 func (f *fakeMesh) Leave() error { return nil }
-func (f *fakeMesh) ForceLeave(node string) error {
+func (f *fakeMesh) ForceLeave(node string, prune bool) error {
 	if node != "gone" {
 		return errors.New("not failed")
 	}

@@ -33,7 +33,10 @@ type Mesh interface {
 	Join(addrs []string) (int, error)
 	// Leave leaves the mesh gracefully and shuts the agent down.
 	Leave() error
-	ForceLeave(node string) error
+	// ForceLeave marks a failed node as left; with prune it also frees
+	// the node's name for another certificate, and accepts a node that
+	// is already left or forgotten.
+	ForceLeave(node string, prune bool) error
 	Keyring(ctx context.Context, op, key string) ([]gossip.KeyringReply, error)
 }
 
@@ -62,4 +65,12 @@ type Pinger interface {
 // Reloader re-reads the agent's configuration.
 type Reloader interface {
 	Reload() (ReloadReport, error)
+}
+
+// Revoker revokes certificates fleet-wide.
+type Revoker interface {
+	// Revoke returns an error wrapping ErrUnknownNode for a name no
+	// member announced a certificate under.
+	Revoke(target string) (api.Revocation, error)
+	Revoked() ([]api.Revocation, error)
 }

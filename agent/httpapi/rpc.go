@@ -33,3 +33,27 @@ func (a *API) handlePing(p Pinger) {
 		}
 	})
 }
+
+// handleRevoke adds PUT /v1/edgeplane/revoke/<node|fingerprint> and
+// GET /v1/edgeplane/revoked. Both need agent write permission.
+func (a *API) handleRevoke(rv Revoker) {
+	a.mux.HandleFunc("PUT /v1/edgeplane/revoke/{target}", func(w http.ResponseWriter, r *http.Request) {
+		res, err := rv.Revoke(r.PathValue("target"))
+		switch {
+		case errors.Is(err, ErrUnknownNode):
+			a.fail(w, http.StatusNotFound, err)
+		case err != nil:
+			a.fail(w, http.StatusBadRequest, err)
+		default:
+			writeJSON(w, res)
+		}
+	})
+	a.mux.HandleFunc("GET /v1/edgeplane/revoked", func(w http.ResponseWriter, r *http.Request) {
+		list, err := rv.Revoked()
+		if err != nil {
+			a.fail(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, list)
+	})
+}

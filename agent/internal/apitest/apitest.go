@@ -72,7 +72,7 @@ func Start(t testing.TB) *Agent {
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
-		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, ACL: a.resolver,
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, ACL: a.resolver,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1

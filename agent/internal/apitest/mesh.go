@@ -2,12 +2,15 @@ package apitest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"sync"
 
+	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
@@ -22,6 +25,8 @@ type Mesh struct {
 	joined   []string
 	left     bool
 	forced   []string
+	pruned   []string
+	revoked  []api.Revocation
 	keys     []string          // installed keys; nil: encryption off
 	primary  string            // the key in use
 	failOn   map[string]string // node -> the error its keyring reply carries
@@ -96,10 +101,14 @@ func (m *Mesh) Left() bool {
 }
 
 // ForceLeave marks a failed member as left, and refuses any other, as the
-// gossip layer does.
-func (m *Mesh) ForceLeave(node string) error {
+// gossip layer does; with prune it records the node in Pruned too, and
+// accepts one it does not know.
+func (m *Mesh) ForceLeave(node string, prune bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if prune {
+		m.pruned = append(m.pruned, node)
+	}
 	for i, mem := range m.members {
 		if mem.Name != node {
 			continue
@@ -111,7 +120,17 @@ func (m *Mesh) ForceLeave(node string) error {
 		m.forced = append(m.forced, node)
 		return nil
 	}
+	if prune {
+		return nil
+	}
 	return fmt.Errorf("gossip: force-leave: no member named %q", node)
+}
+
+// Pruned returns the nodes force-leave -prune named, in order.
+func (m *Mesh) Pruned() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.pruned)
 }
 
 // ForcedOut returns the nodes force-leave marked as left, in order.
@@ -184,4 +203,28 @@ func (m *Mesh) Keyring(ctx context.Context, op, key string) ([]gossip.KeyringRep
 		replies = append(replies, r)
 	}
 	return replies, nil
+}
+
+// Revoke records a revocation of target: a member's announced certificate
+// (tag fp) or a fingerprint of 64 hex digits, as the agent accepts them.
+func (m *Mesh) Revoke(target string) (api.Revocation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rv := api.Revocation{Fingerprint: target}
+	if _, err := hex.DecodeString(target); err != nil || len(target) != 64 {
+		i := slices.IndexFunc(m.members, func(mem gossip.Member) bool { return mem.Name == target && mem.Tags["fp"] != "" })
+		if i < 0 {
+			return api.Revocation{}, fmt.Errorf("%w: %q", httpapi.ErrUnknownNode, target)
+		}
+		rv = api.Revocation{Fingerprint: m.members[i].Tags["fp"], Node: target}
+	}
+	m.revoked = append(m.revoked, rv)
+	return rv, nil
+}
+
+// Revoked returns the revocations recorded.
+func (m *Mesh) Revoked() ([]api.Revocation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]api.Revocation{}, m.revoked...), nil
 }
