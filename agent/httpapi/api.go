@@ -39,6 +39,7 @@ type Self struct {
 //   - Snapshots nil: no /v1/edgeplane/snapshot: 404.
 //   - Replication nil: no /v1/edgeplane/replication: 404.
 //   - Ping nil: no /v1/edgeplane/rpc/ping/<node>: 404.
+//   - JoinTokens nil: no /v1/agent/join-token: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 type Config struct {
@@ -50,6 +51,7 @@ type Config struct {
 	Snapshots   Snapshots
 	Replication Replication
 	Ping        Pinger
+	JoinTokens  JoinTokens
 	Reload      Reloader
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
@@ -120,6 +122,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Ping != nil {
 		a.handlePing(cfg.Ping)
+	}
+	if cfg.JoinTokens != nil {
+		a.handleJoinTokens(cfg.JoinTokens)
 	}
 	return a
 }
