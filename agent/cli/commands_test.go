@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
@@ -202,4 +203,28 @@ func TestTLSAndValidate(t *testing.T) {
 	run(t, "", "", "validate", "-config-file", file).expect(t, 0, "Configuration is valid!\n", "")
 	os.WriteFile(file, []byte("log_level: loud\n"), 0o600)
 	run(t, "", "", "validate", file).expect(t, 1, "", "edgeplane.yaml:1")
+}
+
+func TestJoinToken(t *testing.T) {
+	a := apitest.Start(t)
+	run(t, a.Addr, "", "join-token").expect(t, 1, "", "409 (cannot make a join token: this mesh is not authenticated, so there is no secret to hand out; set encrypt first)")
+	key := gossip.GenerateKey()
+	a.Mesh.EnableEncryption(key)
+	for _, tt := range []struct {
+		args  []string
+		seeds []string
+	}{
+		{nil, []string{"127.0.0.1:7946"}},
+		{[]string{"-seeds", "10.0.0.1:7946, gw.example:7946"}, []string{"10.0.0.1:7946", "gw.example:7946"}},
+	} {
+		r := run(t, a.Addr, "", append([]string{"join-token"}, tt.args...)...)
+		r.expect(t, 0, "ep1.", "join token seeds: "+strings.Join(tt.seeds, ", ")+"\n")
+		tok, err := jointoken.Parse(r.stdout)
+		if err != nil || tok.Key != key || !slices.Equal(tok.Seeds, tt.seeds) || strings.Count(r.stdout, "\n") != 1 {
+			t.Fatalf("join-token %q printed %q, decoding to %v, %v", tt.args, r.stdout, tok, err)
+		}
+	}
+	run(t, a.Addr, "", "join-token", "-seeds", "10.0.0.1").expect(t, 1, "", "400")
+	run(t, a.Addr, "", "join-token", "-seeds", " , ").expect(t, 1, "", "-seeds names no address")
+	run(t, a.Addr, "", "join-token", "extra").expect(t, 1, "", "join-token takes no arguments")
 }
