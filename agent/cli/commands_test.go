@@ -114,7 +114,8 @@ func TestKeygenAndKeyring(t *testing.T) {
 func TestInfo(t *testing.T) {
 	a := apitest.Start(t)
 	r := run(t, a.Addr, "", "info")
-	r.expect(t, 0, "node:\n\tNodeName = node-a\n\tNodeID = "+a.Store.NodeID()+"\n\tDatacenter = dc1\n\tSite = site-1\n\tVersion = test\n\tRevision = abc123\n\tGossip = 127.0.0.1:7946\nstore:\n\tindex = ", "")
+	r.expect(t, 0, "node:\n\tNodeName = node-a\n\tNodeID = "+a.Store.NodeID()+"\n\tDatacenter = dc1\n\tSite = site-1\n\tVersion = test\n\tRevision = abc123\n\tGossip = 127.0.0.1:7946\n"+
+		"rpc:\n\taddr = 127.0.0.1:7947\n\tinsecure_mesh = false\n\ttrust = pinned\nstore:\n\tindex = ", "")
 	if strings.Contains(r.stdout, "replication peers") || strings.Contains(r.stdout, "quarantined records") {
 		t.Fatalf("info shows peers or a quarantine it does not have:\n%s", r.stdout)
 	}

@@ -95,6 +95,7 @@ func (a *Agent) self() httpapi.Self {
 		NodeName: NodeName, NodeID: a.Store.NodeID(), Datacenter: Datacenter, Site: Site,
 		Version: Version, Revision: "abc123", Addr: "127.0.0.1", GossipPort: 7946, RPCAddr: RPCAddr,
 		Stats: map[string]map[string]string{
+			"rpc":   {"addr": RPCAddr, "trust": "pinned", "insecure_mesh": "false"},
 			"store": {"index": strconv.FormatUint(a.Store.Index(), 10)},
 		},
 	}
