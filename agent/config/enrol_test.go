@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,13 +20,7 @@ func TestJoinTokenOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, content string) string { return writeFile(t, dir, name, content) }
 	good := file("good.token", tok+"\n")
 	bad := "ep1.c2VjcmV0LXdvcmRz" // "secret-words"
 	tests := []struct {

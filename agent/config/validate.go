@@ -253,26 +253,14 @@ func checkJoinAddr(s string) error {
 	return nil
 }
 
-// isHost reports whether s is an IP address or a host name of dot-separated
-// labels made of letters, digits, '-' and '_'.
+// isHost reports whether s is an IP address or a host name, by the rule
+// join tokens' seeds follow (jointoken.IsHostName): the seeds of a token
+// are joined with retry_join.
 func isHost(s string) bool {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
 	}
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !isNameRune(r) || r == '.' {
-				return false
-			}
-		}
-	}
-	return true
+	return jointoken.IsHostName(s)
 }
 
 // checkEncrypt never repeats the key in its errors: it is a secret.

@@ -161,15 +161,16 @@ func CheckSeed(s string) error {
 		}
 		return nil
 	}
-	if !isHostName(host) {
+	if !IsHostName(host) {
 		return fmt.Errorf("%q: %q is not an IP address or host name", s, host)
 	}
 	return nil
 }
 
-// isHostName reports whether s is dot-separated labels of letters,
-// digits, '-' and '_', each 1-63 bytes.
-func isHostName(s string) bool {
+// IsHostName reports whether s is a host name: at most 253 bytes of
+// dot-separated labels of letters, digits, '-' and '_', each 1-63 bytes.
+// The agent's retry_join follows the same rule.
+func IsHostName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}
