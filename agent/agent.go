@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -39,6 +40,10 @@ type Agent struct {
 	http    *httpServer
 	sup     *supervisor
 
+	// insecureMesh: the agent runs unauthenticated off loopback, as
+	// insecure_mesh allows (see checkMeshSecurity).
+	insecureMesh bool
+
 	// halt ends Run from inside: after a leave through the API, or when a
 	// component fails (its cause is then the error).
 	halt context.Context
@@ -58,12 +63,31 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		}
 	}()
 
-	// The data dir and its store.
+	// Secure by default: off loopback, an unauthenticated mesh needs
+	// insecure_mesh, checked before anything is bound or written.
+	token, err := cfg.ReadJoinToken()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if a.insecureMesh, err = checkMeshSecurity(cfg, meshAuthenticated(cfg, token)); err != nil {
+		return nil, err
+	}
+	if a.insecureMesh {
+		log.Warn(insecureMeshWarning)
+	}
+
+	// The data dir and its store; a join token's key goes into its
+	// keyring before the trust mode is chosen from it.
 	if a.data, err = openDataDir(cfg, log); err != nil {
 		return nil, err
 	}
 	a.add(a.data)
 	a.store = a.data.store
+	if err := enrol(cfg, token, a.data.dir, log); err != nil {
+		return nil, err
+	}
+	meshCfg := cfg
+	meshCfg.RetryJoin = withSeeds(cfg.RetryJoin, token) // and on reload, below
 
 	// Gossip membership: its port bound, not gossiping until Start. It
 	// announces the RPC endpoint's address and certificate, so that
@@ -82,7 +106,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		return nil, err
 	}
 	a.add(a.names)
-	a.mesh, err = newMembership(cfg, a.data.dir, gossipHooks{
+	a.mesh, err = newMembership(meshCfg, a.data.dir, gossipHooks{
 		announce:  id.announce,
 		nodeID:    a.store.NodeID(),
 		identity:  id,
@@ -144,10 +168,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
-	sup := newSupervisor(cfg, ln.Addr(), a.store, a.mesh.rejoin, log)
+	rejoin := func(next config.Config) {
+		next.RetryJoin = withSeeds(next.RetryJoin, token)
+		a.mesh.rejoin(next)
+	}
+	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token = acls, acls.probeToken
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
-		http: func() map[string]string { return a.http.api.Stats() }}
+		insecureMesh: a.insecureMesh, http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
 		Store:       a.store,
 		Self:        desc.self,
@@ -156,6 +184,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		Replication: a.replica,
 		Ping:        a.rpc,
 		Revoke:      a.revoked,
+		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
 		Reload:      reloadAPI{sup},
 		ACL:         acls.resolver,
 		Log:         log,

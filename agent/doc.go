@@ -3,9 +3,14 @@
 // them in reverse. agent.go reads top to bottom as what runs, in which
 // order:
 //
+//  0. before anything is opened or bound, the secure default
+//     (secure.go): an agent off loopback whose mesh nobody would
+//     authenticate refuses to start, unless insecure_mesh says so.
 //  1. data dir: the data directory and its store (package store), opened
 //     first and closed last; in dev mode a temporary dir, removed on
-//     close.
+//     close. A join token's gossip key is installed in its keyring here,
+//     on a device that has none (enrol.go), so that the trust mode
+//     chosen next is that of a node configured with encrypt.
 //  2. membership: gossip (package gossip). New binds its port (after
 //     the RPC socket it announces is bound and the certificate whose
 //     fingerprint it announces loaded); Start gossips and joins the mesh
@@ -51,6 +56,8 @@
 //
 //   - config: options from YAML files, environment and flags, validated
 //     strictly.
+//   - jointoken: the join token that enrols a device: a gossip key and
+//     seeds in one string.
 //   - httpapi: the HTTP API, a subset of Consul's.
 //   - replica: replication between agents, and the Service that runs it
 //     inside an agent.

@@ -84,6 +84,8 @@ type describe struct {
 	rpc     *rpcEndpoint
 	replica *replica.Service
 	http    func() map[string]string // the API's limits and refusals
+	// insecureMesh: unauthenticated off loopback, as insecure_mesh allows.
+	insecureMesh bool
 }
 
 func (d describe) self() httpapi.Self {
@@ -110,6 +112,8 @@ func (d describe) self() httpapi.Self {
 			"rpc": {
 				"addr":  local.Tags[gossip.MetaRPC],
 				"trust": d.rpc.mode.String(),
+				// Unauthenticated off loopback: insecure_mesh in effect.
+				"insecure_mesh": strconv.FormatBool(d.insecureMesh),
 			},
 			"http":        d.http(),
 			"replication": d.replica.LocalStats(),

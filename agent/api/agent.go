@@ -114,6 +114,22 @@ func (c *Client) keyring(ctx context.Context, method, key string) (KeyringRespon
 	return out[0], nil
 }
 
+// JoinToken asks the agent for a join token with which a new device
+// enrols in the mesh: the gossip key in use and seeds, those given or,
+// with none, the agent's gossip address and a few alive peers'. It needs
+// an agent write token when the agent checks tokens. A mesh without a
+// gossip key has none to give: a 409 *StatusError saying how to enrol a
+// device instead; a malformed seed is a 400.
+func (c *Client) JoinToken(ctx context.Context, seeds ...string) (JoinToken, error) {
+	var t JoinToken
+	r := request{method: http.MethodGet, path: "/v1/agent/join-token"}
+	if len(seeds) > 0 {
+		r.query = url.Values{"seed": seeds}
+	}
+	err := c.do(ctx, r, &t)
+	return t, err
+}
+
 // Reload makes the agent re-read its configuration files. A configuration
 // the agent rejects is a 500 *StatusError whose message gives the reasons.
 func (c *Client) Reload(ctx context.Context) (ReloadReport, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
@@ -309,5 +310,33 @@ func TestTokenIsSent(t *testing.T) {
 		if err := call(); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, "Permission denied") {
 			t.Errorf("%s without a token = %v, want 403 Permission denied", name, err)
 		}
+	}
+}
+
+func TestJoinToken(t *testing.T) {
+	a := apitest.Start(t)
+	ctx := testContext(t)
+	var se *api.StatusError
+	if _, err := a.Client.JoinToken(ctx); !errors.As(err, &se) || se.Code != http.StatusConflict || !strings.Contains(se.Message, "set encrypt first") {
+		t.Fatalf("JoinToken without encryption = %v; want 409 with the advice", err)
+	}
+	key := gossip.GenerateKey()
+	a.Mesh.EnableEncryption(key)
+	for _, seeds := range [][]string{nil, {"10.0.0.1:7946", "10.0.0.2:7946"}} {
+		got, err := a.Client.JoinToken(ctx, seeds...)
+		if err != nil {
+			t.Fatalf("JoinToken(%q): %v", seeds, err)
+		}
+		tok, err := jointoken.Parse(got.Token)
+		want := seeds
+		if want == nil {
+			want = []string{"127.0.0.1:7946"}
+		}
+		if err != nil || tok.Key != key || !slices.Equal(tok.Seeds, want) || !slices.Equal(got.Seeds, want) {
+			t.Fatalf("JoinToken(%q) = %+v, decoding to %v, %v", seeds, got, tok, err)
+		}
+	}
+	if _, err := a.Client.JoinToken(ctx, "10.0.0.1"); !errors.As(err, &se) || se.Code != http.StatusBadRequest {
+		t.Fatalf("JoinToken with a seed without port = %v; want 400", err)
 	}
 }

@@ -13,8 +13,8 @@
 // Every call takes a context, which bounds it (the Client sets no timeout
 // of its own). The KV calls cover reads, writes, check-and-set and
 // deletes; the agent calls cover members, join, leave, force-leave, the
-// gossip keyring, snapshots, reload, replication state, the agent's own
-// description and RPC pings.
+// gossip keyring, join tokens, snapshots, reload, replication state, the
+// agent's own description and RPC pings.
 //
 // # Errors
 //

@@ -118,6 +118,15 @@ type PingResult struct {
 // Duration returns the round trip.
 func (p PingResult) Duration() time.Duration { return time.Duration(p.RTTNanos) }
 
+// JoinToken is the answer to GET /v1/agent/join-token, edgeplane's own.
+type JoinToken struct {
+	// Token is the join token: "ep1." and the mesh's gossip key with the
+	// seeds, encoded (see package jointoken). It is a secret.
+	Token string
+	// Seeds are the gossip addresses the token carries.
+	Seeds []string
+}
+
 // ReloadReport is the answer to PUT /v1/agent/reload.
 type ReloadReport struct {
 	// Applied lists the options whose new values are in effect.

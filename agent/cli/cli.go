@@ -48,6 +48,7 @@ var commands = []entry{
 	{name: "force-leave", synopsis: "Mark a failed node as left", new: func() command { return new(forceLeaveCmd) }},
 	{name: "info", synopsis: "Show the local agent's identity and state", new: func() command { return new(infoCmd) }},
 	{name: "join", synopsis: "Join the local agent to the mesh through an address", new: func() command { return new(joinCmd) }},
+	{name: "join-token", synopsis: "Print a join token that enrols a new device in the mesh", new: func() command { return new(joinTokenCmd) }},
 	{name: "keygen", synopsis: "Print a new gossip encryption key", new: func() command { return new(keygenCmd) }},
 	{name: "keyring", synopsis: "List or rotate the gossip keys of the whole mesh", new: func() command { return new(keyringCmd) }},
 	{name: "kv", synopsis: "Read and write the key/value store", sub: []entry{

@@ -116,6 +116,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"leave", "now"}, `leave takes no arguments, got "now"`},
 		{[]string{"info", "x"}, "info takes no arguments"},
 		{[]string{"keygen", "x"}, "keygen takes no arguments"},
+		{[]string{"join-token", "-seeds"}, "flag needs an argument: -seeds"},
 		{[]string{"keyring", "-list", "x"}, "keyring takes no arguments"},
 		{[]string{"reload", "x"}, "reload takes no arguments"},
 		{[]string{"version", "x"}, "version takes no arguments"},
@@ -169,7 +170,7 @@ func TestAgentDown(t *testing.T) {
 		{"kv", "delete", "k"}, {"kv", "delete", "-recurse", "p/"}, {"kv", "delete", "-cas", "-modify-index", "3", "k"},
 		{"kv", "list"}, {"kv", "export"}, {"kv", "watch", "-max-errors", "1"},
 		{"members"}, {"join", "127.0.0.1:7946"}, {"leave"}, {"force-leave", "n"},
-		{"keyring", "-list"}, {"keyring", "-install", "k"}, {"info"}, {"reload"}, {"rpc", "ping", "n"},
+		{"keyring", "-list"}, {"keyring", "-install", "k"}, {"info"}, {"reload"}, {"rpc", "ping", "n"}, {"join-token"},
 		{"snapshot", "save", file},
 	}
 	for _, args := range tests {

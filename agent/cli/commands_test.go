@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
@@ -113,7 +114,8 @@ func TestKeygenAndKeyring(t *testing.T) {
 func TestInfo(t *testing.T) {
 	a := apitest.Start(t)
 	r := run(t, a.Addr, "", "info")
-	r.expect(t, 0, "node:\n\tNodeName = node-a\n\tNodeID = "+a.Store.NodeID()+"\n\tDatacenter = dc1\n\tSite = site-1\n\tVersion = test\n\tRevision = abc123\n\tGossip = 127.0.0.1:7946\nstore:\n\tindex = ", "")
+	r.expect(t, 0, "node:\n\tNodeName = node-a\n\tNodeID = "+a.Store.NodeID()+"\n\tDatacenter = dc1\n\tSite = site-1\n\tVersion = test\n\tRevision = abc123\n\tGossip = 127.0.0.1:7946\n"+
+		"rpc:\n\taddr = 127.0.0.1:7947\n\tinsecure_mesh = false\n\ttrust = pinned\nstore:\n\tindex = ", "")
 	if strings.Contains(r.stdout, "replication peers") || strings.Contains(r.stdout, "quarantined records") {
 		t.Fatalf("info shows peers or a quarantine it does not have:\n%s", r.stdout)
 	}
@@ -222,4 +224,28 @@ func TestForceLeavePruneAndRevoke(t *testing.T) {
 	other := strings.Repeat("cd", 32)
 	run(t, a.Addr, "", "node", "revoke", other).expect(t, 0, "Revoked certificate "+other+"\n", "")
 	run(t, a.Addr, "", "node", "revoked").expect(t, 0, fp+" (node lost)\n"+other+"\n", "")
+}
+
+func TestJoinToken(t *testing.T) {
+	a := apitest.Start(t)
+	run(t, a.Addr, "", "join-token").expect(t, 1, "", "409 (cannot make a join token: this mesh is not authenticated, so there is no secret to hand out; set encrypt first)")
+	key := gossip.GenerateKey()
+	a.Mesh.EnableEncryption(key)
+	for _, tt := range []struct {
+		args  []string
+		seeds []string
+	}{
+		{nil, []string{"127.0.0.1:7946"}},
+		{[]string{"-seeds", "10.0.0.1:7946, gw.example:7946"}, []string{"10.0.0.1:7946", "gw.example:7946"}},
+	} {
+		r := run(t, a.Addr, "", append([]string{"join-token"}, tt.args...)...)
+		r.expect(t, 0, "ep1.", "join token seeds: "+strings.Join(tt.seeds, ", ")+"\n")
+		tok, err := jointoken.Parse(r.stdout)
+		if err != nil || tok.Key != key || !slices.Equal(tok.Seeds, tt.seeds) || strings.Count(r.stdout, "\n") != 1 {
+			t.Fatalf("join-token %q printed %q, decoding to %v, %v", tt.args, r.stdout, tok, err)
+		}
+	}
+	run(t, a.Addr, "", "join-token", "-seeds", "10.0.0.1").expect(t, 1, "", "400")
+	run(t, a.Addr, "", "join-token", "-seeds", " , ").expect(t, 1, "", "-seeds names no address")
+	run(t, a.Addr, "", "join-token", "extra").expect(t, 1, "", "join-token takes no arguments")
 }

@@ -168,7 +168,7 @@ func checkSecret(s string) error {
 // readSecretFile reads a token's secret file, refusing one that other
 // users may open.
 func readSecretFile(path string) (string, error) {
-	s, err := readSmallFile(path, "a token secret file", func(info os.FileInfo) error {
+	s, err := readSmallFile(path, "a token secret file", maxKeyFile, func(info os.FileInfo) error {
 		if !info.Mode().IsRegular() {
 			return invalidf("%s is not a regular file", path)
 		}

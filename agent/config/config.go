@@ -152,6 +152,30 @@ type Config struct {
 	// -encrypt-file. Default "". Setting both is an error.
 	EncryptFile string
 
+	// JoinToken enrols a new device: a token made by `edgeplane
+	// join-token` on a member (package jointoken), holding the mesh's
+	// gossip key and seed addresses. At start, when the data dir has no
+	// keyring and no Encrypt or EncryptFile is set, the agent installs the
+	// token's key as its keyring; its seeds are joined besides RetryJoin
+	// at every start. Key join_token, flag -join-token. Default "". A flag
+	// shows the token to every local user through ps; JoinTokenFile keeps
+	// it in a file instead. Use ReadJoinToken to read whichever is set.
+	JoinToken string
+
+	// JoinTokenFile names a file whose content (surrounding white space
+	// trimmed) is the join token, as for JoinToken. Key join_token_file,
+	// flag -join-token-file. Default "". Setting both is an error.
+	JoinTokenFile string
+
+	// InsecureMesh lets an agent whose bind_addr or advertise_addr is not
+	// a loopback address run without mesh authentication (no TLS, no
+	// gossip key, no join token), where anyone who reaches its ports may
+	// join the mesh, read and write its data. Without it such an agent
+	// refuses to start. It changes nothing on loopback or when the mesh is
+	// authenticated. Key insecure_mesh, flag -insecure-mesh. Default
+	// false.
+	InsecureMesh bool
+
 	// LogLevel is debug, info, warn or error, in any case. Key log_level,
 	// flag -log-level. Default "info". See SlogLevel.
 	LogLevel string

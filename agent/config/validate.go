@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 )
 
 // Validate checks every option against its rule and returns all problems
@@ -38,6 +40,10 @@ func validate(c *Config, from origins) error {
 	if c.Encrypt != "" && c.EncryptFile != "" {
 		errs = append(errs, &Error{Source: from.source("encrypt_file"), Key: "encrypt_file",
 			Err: invalidf("set either encrypt or encrypt_file, not both")})
+	}
+	if c.JoinToken != "" && c.JoinTokenFile != "" {
+		errs = append(errs, &Error{Source: from.source("join_token_file"), Key: "join_token_file",
+			Err: invalidf("set either join_token or join_token_file, not both")})
 	}
 	if t := c.TLS; t.Enabled() {
 		for key, v := range map[string]string{"tls.ca_file": t.CAFile, "tls.cert_file": t.CertFile, "tls.key_file": t.KeyFile} {
@@ -247,26 +253,14 @@ func checkJoinAddr(s string) error {
 	return nil
 }
 
-// isHost reports whether s is an IP address or a host name of dot-separated
-// labels made of letters, digits, '-' and '_'.
+// isHost reports whether s is an IP address or a host name, by the rule
+// join tokens' seeds follow (jointoken.IsHostName): the seeds of a token
+// are joined with retry_join.
 func isHost(s string) bool {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
 	}
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !isNameRune(r) || r == '.' {
-				return false
-			}
-		}
-	}
-	return true
+	return jointoken.IsHostName(s)
 }
 
 // checkEncrypt never repeats the key in its errors: it is a secret.
@@ -300,7 +294,7 @@ func checkEncryptFile(path string) error {
 }
 
 func readKeyFile(path string) (string, error) {
-	key, err := readSmallFile(path, "a key file", nil)
+	key, err := readSmallFile(path, "a key file", maxKeyFile, nil)
 	if err != nil {
 		return "", err
 	}
@@ -310,11 +304,11 @@ func readKeyFile(path string) (string, error) {
 	return key, nil
 }
 
-// readSmallFile reads a file of at most maxKeyFile bytes that holds one
-// value, and returns the value with surrounding white space trimmed. what
-// names the kind of file in errors; accept, when not nil, vets the open
-// file before it is read.
-func readSmallFile(path, what string, accept func(os.FileInfo) error) (string, error) {
+// readSmallFile reads a file of at most limit bytes that holds one value,
+// and returns the value with surrounding white space trimmed. what names
+// the kind of file in errors; accept, when not nil, vets the open file
+// before it is read.
+func readSmallFile(path, what string, limit int, accept func(os.FileInfo) error) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", invalidf("%v", err)
@@ -329,12 +323,12 @@ func readSmallFile(path, what string, accept func(os.FileInfo) error) (string, e
 			return "", err
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
 		return "", invalidf("%v", err)
 	}
-	if len(b) > maxKeyFile {
-		return "", invalidf("%s is larger than %d bytes: not %s", path, maxKeyFile, what)
+	if len(b) > limit {
+		return "", invalidf("%s is larger than %d bytes: not %s", path, limit, what)
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
@@ -354,6 +348,60 @@ func (c *Config) GossipKey() (string, error) {
 		return "", &Error{Key: "encrypt_file", Err: err}
 	}
 	return key, nil
+}
+
+// checkJoinToken never repeats the token in its errors: it holds the
+// gossip key.
+func checkJoinToken(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := jointoken.Parse(s); err != nil {
+		return invalidf("%v", err)
+	}
+	return nil
+}
+
+// checkJoinTokenFile reads the token file and checks its token as
+// checkJoinToken does.
+func checkJoinTokenFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	_, err := readTokenFile(path)
+	return err
+}
+
+func readTokenFile(path string) (jointoken.Token, error) {
+	s, err := readSmallFile(path, "a join token file", jointoken.MaxLen+64, nil)
+	if err != nil {
+		return jointoken.Token{}, err
+	}
+	t, err := jointoken.Parse(s)
+	if err != nil {
+		return jointoken.Token{}, invalidf("%s: %v", path, err)
+	}
+	return t, nil
+}
+
+// ReadJoinToken returns the token of join_token or join_token_file, or
+// nil when neither is set.
+func (c *Config) ReadJoinToken() (*jointoken.Token, error) {
+	switch {
+	case c.JoinTokenFile != "":
+		t, err := readTokenFile(c.JoinTokenFile)
+		if err != nil {
+			return nil, &Error{Key: "join_token_file", Err: err}
+		}
+		return &t, nil
+	case c.JoinToken != "":
+		t, err := jointoken.Parse(c.JoinToken)
+		if err != nil {
+			return nil, &Error{Key: "join_token", Err: invalidf("%v", err)}
+		}
+		return &t, nil
+	}
+	return nil, nil
 }
 
 func checkLogLevel(s string) error {

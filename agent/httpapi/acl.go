@@ -91,8 +91,8 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, 
 // routeNeeds returns the agent access a request other than KV needs:
 // None for the status endpoints (Consul asks none), Read for the agent's
 // state, Write for everything else: the agent's controls, snapshots,
-// the keyring (whose listing shows the gossip keys) and any path not
-// listed here.
+// the keyring (whose listing shows the gossip keys), join tokens (which
+// hold the gossip key) and any path not listed here.
 func routeNeeds(method, path string) acl.Access {
 	if method != http.MethodGet && method != http.MethodHead {
 		return acl.Write

@@ -17,6 +17,7 @@ import (
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -52,6 +53,11 @@ type watchedRoles struct {
 
 func (r watchedRoles) Reload() (ReloadReport, error) { r.ops.Add(1); return ReloadReport{}, nil }
 
+func (r watchedRoles) JoinToken(seeds []string) (jointoken.Token, error) {
+	r.ops.Add(1)
+	return r.fakeRoles.JoinToken(seeds)
+}
+
 // aclServer serves the API with ACLs on: the three tokens above, an
 // anonymous policy that reads public/, and the default policy given. ops
 // counts the agent operations that got through.
@@ -83,7 +89,7 @@ func aclServer(t *testing.T, defaultAllow bool) (srv *httptest.Server, st *store
 		return RestoreResult{}, nil
 	}}
 	srv, st = testServerWith(t, func(c *Config) {
-		c.Mesh, c.Snapshots, c.Replication, c.Ping, c.Reload = mesh, snaps, roles, roles, roles
+		c.Mesh, c.Snapshots, c.Replication, c.Ping, c.Reload, c.JoinTokens = mesh, snaps, roles, roles, roles, roles
 		c.ACL = func() *acl.Resolver { return res }
 	})
 	return srv, st, &mesh.ops
@@ -224,6 +230,7 @@ func TestACLHostileClient(t *testing.T) {
 		{"POST", "/v1/operator/keyring", `{"Key":"AAECAwQFBgcICQoLDA0ODw=="}`},
 		{"PUT", "/v1/operator/keyring", `{"Key":"AAECAwQFBgcICQoLDA0ODw=="}`},
 		{"DELETE", "/v1/operator/keyring", `{"Key":"AAECAwQFBgcICQoLDA0ODw=="}`},
+		{"GET", "/v1/agent/join-token", ""},
 		{"GET", "/v1/edgeplane/snapshot", ""},
 		{"PUT", "/v1/edgeplane/snapshot", "snapshot"},
 		{"PUT", "/v1/edgeplane/revoke/node-b", ""}, // not served yet: closed all the same
@@ -286,6 +293,7 @@ func TestACLRoutes(t *testing.T) {
 		{"PUT", "/v1/agent/leave", want{403, 403, 200}},
 		{"PUT", "/v1/agent/reload", want{403, 403, 200}},
 		{"GET", "/v1/operator/keyring", want{403, 403, 200}},
+		{"GET", "/v1/agent/join-token", want{403, 403, 200}},
 		{"GET", "/v1/edgeplane/snapshot", want{403, 403, 200}},
 		{"GET", "/v1/catalog/services", want{403, 403, 404}}, // not served: 404 once allowed
 	} {

@@ -40,6 +40,7 @@ type Self struct {
 //   - Replication nil: no /v1/edgeplane/replication: 404.
 //   - Ping nil: no /v1/edgeplane/rpc/ping/<node>: 404.
 //   - Revoke nil: no /v1/edgeplane/revoke, /v1/edgeplane/revoked: 404.
+//   - JoinTokens nil: no /v1/agent/join-token: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 type Config struct {
@@ -52,6 +53,7 @@ type Config struct {
 	Replication Replication
 	Ping        Pinger
 	Revoke      Revoker
+	JoinTokens  JoinTokens
 	Reload      Reloader
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
@@ -125,6 +127,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Revoke != nil {
 		a.handleRevoke(cfg.Revoke)
+	}
+	if cfg.JoinTokens != nil {
+		a.handleJoinTokens(cfg.JoinTokens)
 	}
 	return a
 }

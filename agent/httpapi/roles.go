@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -60,6 +61,15 @@ type Pinger interface {
 	// Ping returns an error wrapping ErrUnknownNode for a node that is not
 	// a live member.
 	Ping(ctx context.Context, node string) (addr string, rtt time.Duration, err error)
+}
+
+// JoinTokens gives what a join token for a new device holds.
+type JoinTokens interface {
+	// JoinToken returns the mesh's gossip key in use and seeds: the given
+	// ones (already checked), or when none, addresses the agent picks. It
+	// returns an error wrapping ErrNoJoinToken when the mesh has no gossip
+	// key, its message saying how to enrol a device instead.
+	JoinToken(seeds []string) (jointoken.Token, error)
 }
 
 // Reloader re-reads the agent's configuration.

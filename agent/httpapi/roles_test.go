@@ -2,13 +2,17 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 )
 
 // TestAbsentRoles: an API built without a role answers its endpoints as
@@ -28,6 +32,7 @@ func TestAbsentRoles(t *testing.T) {
 		{"PUT", "/v1/edgeplane/snapshot", 404, ""},
 		{"GET", "/v1/edgeplane/replication", 404, ""},
 		{"GET", "/v1/edgeplane/rpc/ping/node-b", 404, ""},
+		{"GET", "/v1/agent/join-token", 404, ""},
 		{"PUT", "/v1/agent/reload", 500, "reload is not available"},
 		{"GET", "/v1/agent/self", 200, `"NodeName":"node-a"`},
 	} {
@@ -38,7 +43,23 @@ func TestAbsentRoles(t *testing.T) {
 	}
 }
 
-type fakeRoles struct{ reloadErr error }
+type fakeRoles struct {
+	reloadErr error
+	noKey     bool // JoinToken: the mesh has no gossip key
+}
+
+// testGossipKey is the key fakeRoles puts in join tokens.
+const testGossipKey = "AAECAwQFBgcICQoLDA0ODw=="
+
+func (f fakeRoles) JoinToken(seeds []string) (jointoken.Token, error) {
+	if f.noKey {
+		return jointoken.Token{}, fmt.Errorf("%w: set encrypt first", ErrNoJoinToken)
+	}
+	if len(seeds) == 0 {
+		seeds = []string{"127.0.0.1:7946", "127.0.0.2:7946"}
+	}
+	return jointoken.Token{Key: testGossipKey, Seeds: seeds}, nil
+}
 
 func (fakeRoles) State() api.Replication {
 	return api.Replication{Local: map[string]string{"digest_root": "1f"}}
@@ -78,5 +99,41 @@ func TestRoles(t *testing.T) {
 	srv, _ = testServerWith(t, func(c *Config) { c.Reload = rejecting })
 	if resp, body := do(t, "PUT", srv.URL+"/v1/agent/reload", ""); resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "bad") {
 		t.Errorf("a rejected reload = %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestJoinTokenEndpoint: GET /v1/agent/join-token answers a token that
+// decodes to the mesh's key and the seeds the agent picked or was given;
+// a malformed seed is a 400 that never reaches the agent, and a mesh
+// without a gossip key a 409 with the agent's advice.
+func TestJoinTokenEndpoint(t *testing.T) {
+	srv, _ := testServerWith(t, func(c *Config) { c.JoinTokens = fakeRoles{} })
+	for _, tt := range []struct {
+		query string
+		seeds []string
+	}{
+		{"", []string{"127.0.0.1:7946", "127.0.0.2:7946"}},
+		{"?seed=10.0.0.1:7946&seed=gw.example:17946", []string{"10.0.0.1:7946", "gw.example:17946"}},
+		{"?seed=%5Bfd00::1%5D:7946", []string{"[fd00::1]:7946"}},
+	} {
+		resp, body := do(t, "GET", srv.URL+"/v1/agent/join-token"+tt.query, "")
+		var got api.JoinToken
+		if err := json.Unmarshal([]byte(body), &got); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("join-token%s = %d %q", tt.query, resp.StatusCode, body)
+		}
+		tok, err := jointoken.Parse(got.Token)
+		if err != nil || tok.Key != testGossipKey || !slices.Equal(tok.Seeds, tt.seeds) || !slices.Equal(got.Seeds, tt.seeds) {
+			t.Fatalf("join-token%s = %+v, which decodes to %v, %v; want seeds %q", tt.query, got, tok, err, tt.seeds)
+		}
+	}
+	many := strings.Repeat("seed=a:1&", jointoken.MaxSeeds+1)
+	for _, q := range []string{"?seed=10.0.0.1", "?seed=", "?seed=0.0.0.0:7946", "?seed=a:1&seed=b%20c:1", "?" + many} {
+		if resp, body := do(t, "GET", srv.URL+"/v1/agent/join-token"+q, ""); resp.StatusCode != 400 || !strings.Contains(body, "seed") {
+			t.Errorf("join-token%s = %d %q, want 400 naming the seed", q, resp.StatusCode, body)
+		}
+	}
+	srv, _ = testServerWith(t, func(c *Config) { c.JoinTokens = fakeRoles{noKey: true} })
+	if resp, body := do(t, "GET", srv.URL+"/v1/agent/join-token", ""); resp.StatusCode != 409 || !strings.Contains(body, "set encrypt first") {
+		t.Errorf("join-token without a gossip key = %d %q, want 409 with the advice", resp.StatusCode, body)
 	}
 }

@@ -151,6 +151,10 @@ else
 	note "built in $(secs_since "$t0")s"
 fi
 "$bin" version | sed 's/^/   /'
+# The agents bind addresses off loopback, where an agent refuses to run an
+# unauthenticated mesh: they share a gossip key, kept in a file (mode 0600).
+"$bin" keygen >"$work/gossip.key"
+chmod 600 "$work/gossip.key"
 
 # on N CMD... runs an edgeplane client command on node N, bounded.
 on() {
@@ -257,7 +261,7 @@ for n in "${NODES[@]}"; do
 	joins+=(-join "$(ip_of "$peer")")
 	mkdir -p "$work/node$n"
 	ip netns exec "$(ns_of "$n")" "$bin" agent -node "node$n" -site "$site" \
-		-bind "$(ip_of "$n")" -data-dir "$work/node$n" -http-addr 127.0.0.1:8500 \
+		-bind "$(ip_of "$n")" -data-dir "$work/node$n" -http-addr 127.0.0.1:8500 -encrypt-file "$work/gossip.key" \
 		-profile lan -reconnect-interval 2s -retry-interval 500ms "${joins[@]}" \
 		>"$work/logs/node$n.log" 2>&1 &
 	pids+=($!)

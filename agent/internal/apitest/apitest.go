@@ -1,9 +1,9 @@
 // Package apitest runs an agent's local HTTP API inside a test: the real
 // httpapi handler over a real store in a temporary directory, served on
 // 127.0.0.1, with in-memory fakes for what a whole agent would add behind
-// it (the mesh, RPC pings, replication state). Snapshots save and restore
-// through the real store; reload answers 500 until the test sets one with
-// Agent.SetReload. Tokens are not checked until the test sets a resolver
+// it (the mesh, RPC pings, replication state, join tokens). Snapshots
+// save and restore through the real store; reload answers 500 until the
+// test sets one with Agent.SetReload. Tokens are not checked until the test sets a resolver
 // with Agent.SetACL.
 //
 // One line starts it, and t.Cleanup stops it:
@@ -19,6 +19,7 @@ package apitest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -31,6 +32,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -72,7 +74,8 @@ func Start(t testing.TB) *Agent {
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
-		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, ACL: a.resolver,
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
+		ACL: a.resolver,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
@@ -93,6 +96,7 @@ func (a *Agent) self() httpapi.Self {
 		NodeName: NodeName, NodeID: a.Store.NodeID(), Datacenter: Datacenter, Site: Site,
 		Version: Version, Revision: "abc123", Addr: "127.0.0.1", GossipPort: 7946, RPCAddr: RPCAddr,
 		Stats: map[string]map[string]string{
+			"rpc":   {"addr": RPCAddr, "trust": "pinned", "insecure_mesh": "false"},
 			"store": {"index": strconv.FormatUint(a.Store.Index(), 10)},
 		},
 	}
@@ -156,6 +160,21 @@ func (r roles) Ping(ctx context.Context, node string) (string, time.Duration, er
 		}
 	}
 	return "", 0, httpapi.ErrUnknownNode
+}
+
+// JoinToken answers GET /v1/agent/join-token as an agent does: with the
+// mesh's key in use (see Mesh.EnableEncryption) and the seeds asked for,
+// else this agent's gossip address, 127.0.0.1:7946; without encryption,
+// with httpapi.ErrNoJoinToken.
+func (r roles) JoinToken(seeds []string) (jointoken.Token, error) {
+	key := r.a.Mesh.primaryKey()
+	if key == "" {
+		return jointoken.Token{}, fmt.Errorf("%w: this mesh is not authenticated, so there is no secret to hand out; set encrypt first", httpapi.ErrNoJoinToken)
+	}
+	if len(seeds) == 0 {
+		seeds = []string{"127.0.0.1:7946"}
+	}
+	return jointoken.Token{Key: key, Seeds: seeds}, nil
 }
 
 // SetReload sets what PUT /v1/agent/reload runs. Until it is called the

@@ -147,6 +147,13 @@ func (m *Mesh) EnableEncryption(key string) {
 	m.keys, m.primary = []string{key}, key
 }
 
+// primaryKey returns the key in use, or "" without encryption.
+func (m *Mesh) primaryKey() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.primary
+}
+
 // FailKeyringOn makes node's keyring replies carry msg as their error.
 func (m *Mesh) FailKeyringOn(node, msg string) {
 	m.mu.Lock()
