@@ -115,6 +115,7 @@ func (d describe) self() httpapi.Self {
 				// Unauthenticated off loopback: insecure_mesh in effect.
 				"insecure_mesh": strconv.FormatBool(d.insecureMesh),
 			},
+			"mesh":        d.mesh.stats(),
 			"http":        d.http(),
 			"replication": d.replica.LocalStats(),
 			"store": {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -220,6 +221,25 @@ func (m *membership) leave() error {
 	m.log.Info("left the mesh; shutting down")
 	m.stopAgent()
 	return nil
+}
+
+// stats are the counters of the gossip carriage and of what it refused,
+// for /v1/agent/self: each refusal counter counts traffic an outsider, a
+// revoked node or a name squatter sent.
+func (m *membership) stats() map[string]string {
+	s := m.net.Stats()
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	return map[string]string{
+		"conns":              strconv.Itoa(s.Conns),
+		"handshakes":         u(s.Handshakes),
+		"refused_handshakes": u(s.Refused),
+		"failed_handshakes":  u(s.FailedHandshakes),
+		"wrong_node":         u(s.WrongNode),
+		"dropped_packets":    u(s.DroppedPackets),
+		"dropped_sends":      u(s.DroppedSends),
+		"undecryptable":      u(m.Undecryptable()),
+		"refused_names":      u(m.Refused()),
+	}
 }
 
 // meshAPI gives the HTTP API the agent's membership operations.

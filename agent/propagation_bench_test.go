@@ -17,6 +17,13 @@ import (
 // startInProcess runs one agent in this process on 127.0.0.1 with free
 // ports, joining join (if set), until the test ends.
 func startInProcess(tb testing.TB, name, join string, adjust func(c *config.Config)) *Agent {
+	a, _ := startStoppable(tb, name, join, adjust)
+	return a
+}
+
+// startStoppable is startInProcess, also returning a function that stops
+// the agent before the test ends (and waits for it).
+func startStoppable(tb testing.TB, name, join string, adjust func(c *config.Config)) (*Agent, func()) {
 	cfg := config.DevDefault()
 	cfg.NodeName = name
 	cfg.DataDir = tb.TempDir()
@@ -36,8 +43,9 @@ func startInProcess(tb testing.TB, name, join string, adjust func(c *config.Conf
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	return a
+	stop := func() { cancel(); <-done }
+	tb.Cleanup(stop)
+	return a, stop
 }
 
 // startMeshOfAgents runs n agents joined through the first, and waits

@@ -6,20 +6,23 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 )
 
 // newMemberlistLogger adapts memberlist's "[LEVEL] memberlist: text" log
 // lines to slog, and turns decryption failures into a message that names
-// the likely cause. stopping reports that the mesh is shutting down: the
-// sends memberlist's timers still make on the closed sockets then fail,
-// which is no news.
-func newMemberlistLogger(l *slog.Logger, stopping func() bool) *log.Logger {
-	return log.New(&memberlistWriter{log: l, stopping: stopping}, "", 0)
+// the likely cause, counting them in undecryptable (memberlist reports
+// them only by logging). stopping reports that the mesh is shutting down:
+// the sends memberlist's timers still make on the closed sockets then
+// fail, which is no news.
+func newMemberlistLogger(l *slog.Logger, stopping func() bool, undecryptable *atomic.Uint64) *log.Logger {
+	return log.New(&memberlistWriter{log: l, stopping: stopping, undecryptable: undecryptable}, "", 0)
 }
 
 type memberlistWriter struct {
-	log      *slog.Logger
-	stopping func() bool
+	log           *slog.Logger
+	stopping      func() bool
+	undecryptable *atomic.Uint64 // nil: not counted
 }
 
 func (w *memberlistWriter) Write(p []byte) (int, error) {
@@ -40,7 +43,10 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 	if level > slog.LevelDebug && w.stopping != nil && w.stopping() && strings.Contains(line, "use of closed network connection") {
 		level = slog.LevelDebug
 	}
-	if strings.Contains(line, "decrypt") {
+	if strings.Contains(line, "decrypt") || strings.Contains(line, "not encrypted") {
+		if w.undecryptable != nil {
+			w.undecryptable.Add(1)
+		}
 		w.log.Error("gossip could not be decrypted: the encrypt key is probably wrong (this node's or the peer's)", "detail", line)
 		return len(p), nil
 	}

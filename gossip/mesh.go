@@ -61,7 +61,9 @@ type Mesh struct {
 	shutdown atomic.Bool
 	pruned   atomic.Uint64 // broadcasts dropped from a full queue
 	refused  atomic.Uint64 // alive messages and merges Handlers.Admit refused
-	leaving  atomic.Bool
+	// undecryptable counts gossip that did not decrypt with the keyring.
+	undecryptable atomic.Uint64
+	leaving       atomic.Bool
 
 	saveMu     sync.Mutex    // orders writes of the peers file
 	peersSaved atomic.Bool   // the peers file was written by this run
@@ -105,7 +107,7 @@ func New(cfg Config) (*Mesh, error) {
 	mc.RequireNodeNames = false
 	d := &delegate{m: m}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
-	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load)
+	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load, &m.undecryptable)
 	m.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes:       m.NumAlive,
 		RetransmitMult: cfg.BroadcastRetransmitMult,
@@ -219,6 +221,10 @@ func (m *Mesh) Member(name string) (Member, bool) {
 // Refused returns how many alive messages and merges Handlers.Admit
 // refused.
 func (m *Mesh) Refused() uint64 { return m.refused.Load() }
+
+// Undecryptable returns how many packets and exchanges did not decrypt
+// with the keyring: sent with another key, or forged.
+func (m *Mesh) Undecryptable() uint64 { return m.undecryptable.Load() }
 
 // NumAlive returns how many members, this node included, are alive or
 // suspect: 1 before Start.

@@ -110,7 +110,11 @@ type Stats struct {
 	Conns      int    // open connections
 	Handshakes uint64 // connections made, both directions
 	Refused    uint64 // handshakes Verify refused
-	WrongNode  uint64 // sends and dials CheckNode refused
+	// FailedHandshakes are incoming connections whose handshake did not
+	// complete: Verify refused the peer, the peer refused this node's
+	// certificate (one of another fleet), or it gave up.
+	FailedHandshakes uint64
+	WrongNode        uint64 // sends and dials CheckNode refused
 	// DroppedPackets are UDP packets QUIC dropped unread: not QUIC, not
 	// decryptable, for no connection.
 	DroppedPackets uint64
@@ -142,8 +146,8 @@ type Transport struct {
 	failed  map[string]time.Time // when a dial to the address last failed
 	closed  bool
 
-	handshakes, refused, wrongNode, droppedSends atomic.Uint64
-	drops                                        dropCounter
+	handshakes, refused, halfOpen, wrongNode, droppedSends atomic.Uint64
+	drops                                                  dropCounter
 }
 
 // conn is an open connection and the peer it authenticated.
@@ -213,7 +217,7 @@ func New(cfg Config) (*Transport, error) {
 		MaxIncomingStreams:    maxStreamsPerConn,
 		MaxIncomingUniStreams: -1, // gossip opens none
 	}
-	t.qt = &quic.Transport{Conn: cfg.PacketConn, Tracer: &t.drops}
+	t.qt = &quic.Transport{Conn: cfg.PacketConn, Tracer: &t.drops, ConnContext: t.connContext}
 	ln, err := t.qt.Listen(t.serverTLS, t.qconf)
 	if err != nil {
 		t.qt.Close()
@@ -221,6 +225,12 @@ func New(cfg Config) (*Transport, error) {
 		return nil, fmt.Errorf("quicnet: listen on %s: %w", cfg.PacketConn.LocalAddr(), err)
 	}
 	t.ln = ln
+	// QUIC hands packets that are not QUIC over only once they are asked
+	// for: ask now, so that none arriving before dropNonQUIC runs is lost
+	// uncounted.
+	asked, cancel := context.WithCancel(t.ctx)
+	cancel()
+	t.qt.ReadNonQUICPacket(asked, nil)
 	t.wg.Go(t.accept)
 	t.wg.Go(t.dropNonQUIC)
 	return t, nil
@@ -248,6 +258,22 @@ func (t *Transport) accept() {
 	}
 }
 
+// handshakeDone marks, in an incoming connection's context, that its
+// handshake completed.
+type handshakeDone struct{}
+
+// connContext counts the incoming connections that close before their
+// handshake completed: ctx ends when the connection does.
+func (t *Transport) connContext(ctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+	done := new(atomic.Bool)
+	context.AfterFunc(ctx, func() {
+		if !done.Load() {
+			t.halfOpen.Add(1)
+		}
+	})
+	return context.WithValue(ctx, handshakeDone{}, done), nil
+}
+
 // dropNonQUIC reads and counts the packets that are not QUIC at all
 // (memberlist's clear wire format among them), which QUIC would otherwise
 // drop without a trace.
@@ -267,6 +293,9 @@ func (t *Transport) add(qc *quic.Conn) (*conn, error) {
 	c := &conn{qc: qc}
 	if len(cs.PeerCertificates) > 0 {
 		c.peer.Fingerprint = tlsmesh.Fingerprint(cs.PeerCertificates[0].Raw)
+	}
+	if done, ok := qc.Context().Value(handshakeDone{}).(*atomic.Bool); ok {
+		done.Store(true)
 	}
 	if len(cs.PeerCertificates) > 0 { // Verify passed it at the handshake
 		c.peer.Node, _ = tlsmesh.NodeName(cs.PeerCertificates[0])
@@ -568,12 +597,13 @@ func (t *Transport) Stats() Stats {
 	n := len(t.conns)
 	t.mu.Unlock()
 	return Stats{
-		Conns:          n,
-		Handshakes:     t.handshakes.Load(),
-		Refused:        t.refused.Load(),
-		WrongNode:      t.wrongNode.Load(),
-		DroppedPackets: t.drops.n.Load(),
-		DroppedSends:   t.droppedSends.Load(),
+		Conns:            n,
+		Handshakes:       t.handshakes.Load(),
+		Refused:          t.refused.Load(),
+		FailedHandshakes: t.halfOpen.Load(),
+		WrongNode:        t.wrongNode.Load(),
+		DroppedPackets:   t.drops.n.Load(),
+		DroppedSends:     t.droppedSends.Load(),
 	}
 }
 

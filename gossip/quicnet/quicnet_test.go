@@ -183,7 +183,7 @@ func TestRefusedPeerDeliversNothing(t *testing.T) {
 	a, outsider := newNode(t, "a"), newNode(t, "outsider")
 	a.deny.deny(outsider.fingerprint())
 	outsider.WriteToAddress([]byte("forged"), memberlist.Address{Addr: a.addr(), Name: "a"})
-	waitFor(t, "the refused handshake", func() bool { return a.Stats().Refused >= 1 })
+	waitFor(t, "the refused handshake", func() bool { return a.Stats().Refused >= 1 && a.Stats().FailedHandshakes >= 1 })
 	// The outsider's side of a refused handshake may complete (TLS 1.3
 	// checks the client's certificate last), but nothing it opens arrives.
 	if c, err := outsider.DialAddressTimeout(memberlist.Address{Addr: a.addr()}, 5*time.Second); err == nil {

@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
 
 var rttLine = regexp.MustCompile(`^(\S+) \((127\.0\.0\.1:\d+)\): seq=1 rtt=\S+\n$`)
@@ -82,8 +86,8 @@ func TestRPCPingInEveryTrustMode(t *testing.T) {
 }
 
 // TestRPCRefusesCertificateFromAnotherCA starts a node whose certificate
-// comes from another CA: it can gossip, but RPC in either direction is
-// refused.
+// comes from another CA: its gossip handshakes are refused and counted,
+// it is never listed, and RPC in either direction is refused.
 func TestRPCRefusesCertificateFromAnotherCA(t *testing.T) {
 	fleetDir, rogueDir := t.TempDir(), t.TempDir()
 	mustRun(t, "tls", "ca", "create", "-dir", fleetDir)
@@ -95,8 +99,18 @@ func TestRPCRefusesCertificateFromAnotherCA(t *testing.T) {
 	rogue := startAgent(t, "-dev", "-node", "rogue", "-retry-interval", "100ms", "-join", seed.gossipAddr,
 		"-tls-ca-file", filepath.Join(fleetDir, "ca.pem"),
 		"-tls-cert-file", filepath.Join(rogueDir, "rogue.pem"), "-tls-key-file", filepath.Join(rogueDir, "rogue-key.pem"))
-	waitMembers(t, seed, "rogue", "alive")
-	if out, errOut, code := seed.cli(t, "rpc", "ping", "rogue"); code == 0 || !strings.Contains(errOut, "502") {
+	testutil.Eventually(t, 30*time.Second, func() error {
+		var self struct{ Stats map[string]map[string]string }
+		getJSON(t, seed.url("/v1/agent/self"), &self)
+		if n := self.Stats["mesh"]["failed_handshakes"]; n == "" || n == "0" {
+			return fmt.Errorf("the seed counted no refused handshake (mesh stats %v)", self.Stats["mesh"])
+		}
+		return nil
+	})
+	if out, _, _ := seed.cli(t, "members"); strings.Contains(out, "rogue") {
+		t.Fatalf("the seed lists the rogue node:\n%s", out)
+	}
+	if out, errOut, code := seed.cli(t, "rpc", "ping", "rogue"); code == 0 || !strings.Contains(errOut, "404") {
 		t.Fatalf("seed reached the rogue node: %s %s", out, errOut)
 	}
 	if out, _, code := rogue.cli(t, "rpc", "ping", "seed"); code == 0 {
