@@ -74,7 +74,7 @@ func TestNewReleasesWhatItBuiltWhenItFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	gossipPort, rpcPort := freeTCPAndUDPPort(t), freeUDPPort(t)
+	gossipPort, rpcPort := freeUDPPort(t), freeUDPPort(t)
 	cfg := config.DevDefault()
 	cfg.NodeName, cfg.DataDir, cfg.HTTPAddr = "n", t.TempDir(), taken.Addr().String()
 	cfg.GossipPort, cfg.RPCPort = gossipPort, rpcPort
@@ -127,25 +127,4 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// freeTCPAndUDPPort returns a port free on 127.0.0.1 for both TCP and UDP
-// a moment ago, as gossip needs.
-func freeTCPAndUDPPort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		c, err := net.ListenPacket("udp", l.Addr().String())
-		l.Close()
-		if err == nil {
-			c.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
 }

@@ -83,6 +83,13 @@ func BenchmarkPropagation(b *testing.B) {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			agents := startMeshOfAgents(b, n, nil)
 			var each, all []time.Duration
+			handshakes := func() (sum uint64) {
+				for _, a := range agents {
+					sum += a.mesh.net.Stats().Handshakes
+				}
+				return sum
+			}
+			shook := handshakes()
 			i := 0
 			for b.Loop() {
 				key := fmt.Sprintf("bench/%d", i)
@@ -127,6 +134,15 @@ func BenchmarkPropagation(b *testing.B) {
 			b.ReportMetric(float64(each[len(each)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(each[len(each)*99/100].Microseconds())/1000, "p99-ms")
 			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "all-p99-ms")
+			// What gossip over QUIC costs while writes flow: the
+			// connections each node holds, and the handshakes each makes
+			// per second (both ends count one).
+			conns := 0
+			for _, a := range agents {
+				conns += a.mesh.net.Stats().Conns
+			}
+			b.ReportMetric(float64(conns)/float64(n), "conns/node")
+			b.ReportMetric(float64(handshakes()-shook)/float64(n)/b.Elapsed().Seconds(), "handshakes/node/s")
 		})
 	}
 }

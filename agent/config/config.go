@@ -39,7 +39,7 @@ type Config struct {
 	// Default "": peers learn the address the agent picks from BindAddr.
 	AdvertiseAddr string
 
-	// GossipPort is the TCP and UDP port for gossip. Key gossip_port, flag
+	// GossipPort is the UDP port gossip runs on, over QUIC. Key gossip_port, flag
 	// -gossip-port. Default 7946.
 	GossipPort int
 

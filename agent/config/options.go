@@ -22,7 +22,7 @@ var options = []option{
 	newOption("data_dir", "data-dir", "state `directory`", func(c *Config) *string { return &c.DataDir }, nil),
 	newOption("bind_addr", "bind", "IP `address` for gossip and RPC", func(c *Config) *string { return &c.BindAddr }, checkBindAddr),
 	newOption("advertise_addr", "advertise", "IP `address` announced to peers", func(c *Config) *string { return &c.AdvertiseAddr }, checkAdvertiseAddr),
-	newOption("gossip_port", "gossip-port", "TCP and UDP `port` for gossip; 0 picks a free port", func(c *Config) *int { return &c.GossipPort }, checkListenPort),
+	newOption("gossip_port", "gossip-port", "UDP `port` for gossip (QUIC with mutual TLS); 0 picks a free port", func(c *Config) *int { return &c.GossipPort }, checkListenPort),
 	newOption("rpc_port", "rpc-port", "UDP `port` for QUIC RPC; 0 picks a free port", func(c *Config) *int { return &c.RPCPort }, checkListenPort),
 	newOption("http_addr", "http-addr", "`host:port` of the local HTTP API; port 0 picks a free port", func(c *Config) *string { return &c.HTTPAddr }, checkHTTPAddr),
 	newOption("http_allowed_hosts", "http-allowed-host", "host `name` or IP address the HTTP API answers besides loopback and this node's; repeat the flag for more", func(c *Config) *[]string { return &c.HTTPAllowedHosts }, checkAllowedHosts),

@@ -56,7 +56,7 @@ func (n *node) fingerprint() []byte { return tlsmesh.Fingerprint(n.cert.Leaf.Raw
 
 // newNode starts a transport on 127.0.0.1 for a node with a fresh
 // self-signed certificate; CheckNode requires the certificate's name.
-func newNode(t *testing.T, name string) *node {
+func newNode(t testing.TB, name string) *node {
 	t.Helper()
 	cert, err := tlsmesh.SelfSigned(name, time.Now)
 	if err != nil {
