@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -73,4 +74,38 @@ func TestMeshOverQUIC(t *testing.T) {
 		t.Fatal(err)
 	}
 	allSee(t, 10*time.Second, []*testNode{nodes[0], nodes[2]}, []string{"q1"}, StatusLeft)
+}
+
+// TestAdmitRefusesANode: a node the application refuses (Handlers.Admit)
+// cannot join, and the refusal is counted.
+func TestAdmitRefusesANode(t *testing.T) {
+	seed := newNode(t, "a0", nil, nil)
+	seed.Handle(Handlers{Admit: func(name string, tags map[string]string) error {
+		if name == "a1" {
+			return errors.New("not this one")
+		}
+		return nil
+	}})
+	if err := seed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The refused node's own Join may succeed: the seed answers a push-pull
+	// with its state before it merges the joiner's. What counts is that
+	// the seed does not take it in.
+	refused := startNode(t, "a1", nil, nil)
+	refused.Join([]string{seed.addr()})
+	Eventually(t, 10*time.Second, func() error {
+		if seed.Refused() == 0 {
+			return errors.New("the refusal was not counted")
+		}
+		return nil
+	})
+	admitted := startNode(t, "a2", nil, nil)
+	if _, err := admitted.Join([]string{seed.addr()}); err != nil {
+		t.Fatal(err)
+	}
+	allSee(t, 10*time.Second, []*testNode{seed}, []string{"a2"}, StatusAlive)
+	if _, ok := seed.Member("a1"); ok {
+		t.Fatal("the refused node is listed")
+	}
 }

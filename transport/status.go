@@ -143,14 +143,19 @@ func statusOf(err error) *Error {
 	return &Error{Code: CodeOf(err), Message: err.Error()}
 }
 
-// ctxError turns the end of a call's context into a status.
+// ctxError turns the end of a call's context into a status. A caller may
+// find the deadline passed before the context's timer has fired, while
+// the context still reports no error: that is a DeadlineExceeded too.
 func ctxError(ctx context.Context, unprocessed bool) *Error {
 	err := context.Cause(ctx)
 	if err == nil {
 		err = ctx.Err()
 	}
+	if err == nil {
+		err = context.DeadlineExceeded
+	}
 	code := Canceled
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || ctx.Err() == nil {
 		code = DeadlineExceeded
 	}
 	return &Error{Code: code, Message: err.Error(), Unprocessed: unprocessed, cause: err}
