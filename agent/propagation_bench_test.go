@@ -29,6 +29,9 @@ func startStoppable(tb testing.TB, name, join string, adjust func(c *config.Conf
 	cfg.DataDir = tb.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GossipPort, cfg.RPCPort = 0, 0
+	// The soft memory limit is the process's, sized for one agent: with
+	// many agents in one process it would make the collector run flat out.
+	cfg.MemoryLimit = "off"
 	if join != "" {
 		cfg.RetryJoin = []string{join}
 		cfg.RetryInterval = config.Duration{Duration: 100 * time.Millisecond}

@@ -154,6 +154,10 @@ type Transport struct {
 type conn struct {
 	qc   *quic.Conn
 	peer Peer
+	// addrs are the keys of byAddr that lead to it: the remote address,
+	// and the address it was dialled by when that is spelled otherwise
+	// (a host name). Guarded by Transport.mu.
+	addrs []string
 }
 
 // dial is a connection being made; packets for its address wait in queue.
@@ -312,7 +316,7 @@ func (t *Transport) add(qc *quic.Conn) (*conn, error) {
 	}
 	t.handshakes.Add(1)
 	t.conns[qc] = c
-	t.byAddr[qc.RemoteAddr().String()] = c
+	t.route(c, qc.RemoteAddr().String())
 	t.wg.Go(func() { t.serve(c) })
 	return c, nil
 }
@@ -351,11 +355,18 @@ func (t *Transport) serve(c *conn) {
 	streams.Wait()
 	t.mu.Lock()
 	delete(t.conns, c.qc)
-	addr := from.String()
-	if t.byAddr[addr] == c {
-		delete(t.byAddr, addr)
+	for _, addr := range c.addrs {
+		if t.byAddr[addr] == c {
+			delete(t.byAddr, addr)
+		}
 	}
 	t.mu.Unlock()
+}
+
+// route makes c the connection for addr. t.mu is held.
+func (t *Transport) route(c *conn, addr string) {
+	t.byAddr[addr] = c
+	c.addrs = append(c.addrs, addr)
 }
 
 // FinalAdvertiseAddr returns the address memberlist announces: ip and
@@ -418,10 +429,13 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 		t.mu.Unlock()
 		return now, nil
 	}
-	if when, ok := t.failed[a.Addr]; ok && now.Sub(when) < redialAfter {
-		t.mu.Unlock()
-		t.droppedSends.Add(1)
-		return now, nil
+	if when, ok := t.failed[a.Addr]; ok {
+		if now.Sub(when) < redialAfter {
+			t.mu.Unlock()
+			t.droppedSends.Add(1)
+			return now, nil
+		}
+		delete(t.failed, a.Addr)
 	}
 	d := t.startDial(a.Addr)
 	d.queue = append(d.queue, queued{b: b, node: a.Name})
@@ -465,8 +479,8 @@ func (t *Transport) startDial(addr string) *dial {
 		d.c, d.err = c, err
 		if err != nil {
 			t.failed[addr] = time.Now()
-		} else {
-			delete(t.failed, addr)
+		} else if t.byAddr[addr] != c && t.conns[c.qc] == c {
+			t.route(c, addr) // dialled by a name: reach it by that name too
 		}
 		t.mu.Unlock()
 		close(d.done)
