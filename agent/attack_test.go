@@ -304,7 +304,7 @@ func revokedAttack(t *testing.T, members []*Agent, mode trustMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rv.Node != "lost" || rv.Fingerprint != lost.mesh.LocalMember().Tags[metaFingerprint] {
+	if rv.Node != "lost" || rv.Fingerprint != lost.mesh.LocalMember().Tags[gossip.MetaFingerprint] {
 		t.Fatalf("revoked %+v, not lost's certificate", rv)
 	}
 	testutil.Eventually(t, 30*time.Second, func() error {

@@ -122,7 +122,7 @@ func newMembership(cfg config.Config, dataDir string, h gossipHooks, log *slog.L
 	})
 	if err != nil {
 		m.net.Shutdown()
-		return nil, fmt.Errorf("agent: gossip: %w", err)
+		return nil, fmt.Errorf("agent: %w", err) // gossip's errors name it
 	}
 	m.joins, m.stopJoins = context.WithCancel(context.Background())
 	return m, nil

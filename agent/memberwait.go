@@ -122,7 +122,7 @@ func (c memberCheck) announcedFingerprint(node string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	fp, err := tlsmesh.ParseFingerprint(mem.Tags[metaFingerprint])
+	fp, err := tlsmesh.ParseFingerprint(mem.Tags[gossip.MetaFingerprint])
 	return fp, err == nil
 }
 

@@ -89,7 +89,7 @@ func (t meshTrust) checkNode(mesh func() *gossip.Mesh) func(node string, p quicn
 		if !ok {
 			return nil
 		}
-		if want, err := tlsmesh.ParseFingerprint(mem.Tags[metaFingerprint]); err == nil && !bytes.Equal(want, p.Fingerprint) {
+		if want, err := tlsmesh.ParseFingerprint(mem.Tags[gossip.MetaFingerprint]); err == nil && !bytes.Equal(want, p.Fingerprint) {
 			return tlsmesh.ErrFingerprintMismatch
 		}
 		return nil

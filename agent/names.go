@@ -8,6 +8,7 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -72,7 +73,7 @@ func (n *nameBindings) admit(name string, tags map[string]string) error {
 	if !n.enforce {
 		return nil
 	}
-	fp := tags[metaFingerprint]
+	fp := tags[gossip.MetaFingerprint]
 	if fp == "" {
 		return fmt.Errorf("%w: node %q announces no certificate", errNameTaken, name)
 	}

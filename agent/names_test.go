@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -22,7 +23,7 @@ func TestNameBindings(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Start(context.Background())
-	fp := func(s string) map[string]string { return map[string]string{metaFingerprint: s} }
+	fp := func(s string) map[string]string { return map[string]string{gossip.MetaFingerprint: s} }
 	if err := n.admit("gw", fp("aa")); err != nil {
 		t.Fatal(err)
 	}

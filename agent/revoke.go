@@ -121,7 +121,7 @@ func (r *revocations) Revoke(target string) (api.Revocation, error) {
 		if !ok {
 			return api.Revocation{}, errRevokeUnknown
 		}
-		if fp, err = tlsmesh.ParseFingerprint(mem.Tags[metaFingerprint]); err != nil {
+		if fp, err = tlsmesh.ParseFingerprint(mem.Tags[gossip.MetaFingerprint]); err != nil {
 			return api.Revocation{}, errRevokeUnknown
 		}
 		node = target
@@ -146,7 +146,7 @@ func (r *revocations) Revoke(target string) (api.Revocation, error) {
 func (r *revocations) nodeOf(fp []byte) string {
 	want := tlsmesh.FormatFingerprint(fp)
 	for _, m := range r.mesh.Members() {
-		if m.Tags[metaFingerprint] == want {
+		if m.Tags[gossip.MetaFingerprint] == want {
 			return m.Name
 		}
 	}

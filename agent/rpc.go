@@ -22,11 +22,6 @@ import (
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 )
 
-// metaFingerprint is the gossip tag under which a node announces the
-// fingerprint of its certificate: the pinned trust modes check peers
-// against it, and a revocation by node name revokes it.
-const metaFingerprint = "fp"
-
 // tlsDirName holds the node's self-signed RPC certificate in the data dir.
 const tlsDirName = "tls"
 
@@ -100,8 +95,8 @@ func (id *rpcIdentity) announce(advertise string) map[string]string {
 	}
 	_, port, _ := net.SplitHostPort(id.sock.LocalAddr().String())
 	return map[string]string{
-		gossip.MetaRPC:  net.JoinHostPort(host, port),
-		metaFingerprint: tlsmesh.FormatFingerprint(tlsmesh.Fingerprint(id.cert.Leaf.Raw)),
+		gossip.MetaRPC:         net.JoinHostPort(host, port),
+		gossip.MetaFingerprint: tlsmesh.FormatFingerprint(tlsmesh.Fingerprint(id.cert.Leaf.Raw)),
 	}
 }
 

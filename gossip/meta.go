@@ -22,7 +22,20 @@ const (
 	// MetaBoot is drawn at random each time a node starts, so that news
 	// about one run of a node (its leave) is not applied to the next.
 	MetaBoot = "boot"
+	// MetaFingerprint is the SHA-256 (hex) of the certificate the node
+	// presents; the application announces it, and checks peers by it.
+	MetaFingerprint = "fp"
 )
+
+// IsReserved reports whether key is one of the reserved metadata keys
+// above, rather than a user tag.
+func IsReserved(key string) bool {
+	switch key {
+	case MetaID, MetaSite, MetaRPC, MetaVersion, MetaBoot, MetaFingerprint:
+		return true
+	}
+	return false
+}
 
 const metaFormat byte = 1
 

@@ -46,7 +46,8 @@ func (a *API) handleMembers(w http.ResponseWriter, r *http.Request) {
 	members := a.mesh.Members()
 	out := make([]api.AgentMember, 0, len(members))
 	for _, m := range members {
-		tags := maps.Clone(m.Tags)
+		tags := make(map[string]string, len(m.Tags)+3)
+		maps.Copy(tags, m.Tags)
 		tags["dc"], tags["role"], tags["status"] = dc, "node", m.Status.String()
 		out = append(out, api.AgentMember{
 			Name: m.Name, Addr: m.Addr.String(), Port: m.Port, Tags: tags, Status: consulStatus(m.Status),
@@ -68,9 +69,11 @@ func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
 		if m.Status == gossip.StatusLeft {
 			continue
 		}
+		// Node meta is the user's tags and the site, not the mesh's own
+		// (id, RPC address, certificate, boot nonce, version).
 		meta := map[string]string{}
 		for k, v := range m.Tags {
-			if k != gossip.MetaID {
+			if !gossip.IsReserved(k) {
 				meta[k] = v
 			}
 		}

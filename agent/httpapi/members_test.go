@@ -176,3 +176,32 @@ func TestOtherDatacenterHasNoPath(t *testing.T) {
 		t.Errorf("Consul client Get in dc1 = %+v, %v", p, err)
 	}
 }
+
+// TestCatalogNodesShowUserTagsOnly: node meta is the user's tags and the
+// site; the mesh's own tags (RPC address, certificate, boot nonce,
+// version, id) stay out. A member without tags is served too.
+func TestCatalogNodesShowUserTagsOnly(t *testing.T) {
+	tagged := member("a", "hq", gossip.StatusAlive)
+	tagged.Tags[gossip.MetaRPC] = "127.0.0.1:7947"
+	tagged.Tags[gossip.MetaFingerprint] = strings.Repeat("ab", 32)
+	tagged.Tags[gossip.MetaBoot] = "nonce"
+	tagged.Tags["rack"] = "r1"
+	bare := member("b", "", gossip.StatusAlive)
+	bare.Tags = nil
+	srv, _ := withMesh(t, &fakeMesh{members: []gossip.Member{tagged, bare}})
+	c := consulClient(t, srv)
+	nodes, _, err := c.Catalog().Nodes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 {
+		t.Fatalf("catalog nodes = %+v", nodes)
+	}
+	if got := nodes[0].Meta; len(got) != 2 || got["rack"] != "r1" || got["site"] != "hq" {
+		t.Errorf("node a's meta = %v, want rack and site only", got)
+	}
+	members, err := c.Agent().Members(false)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("members = %v, %v", members, err)
+	}
+}
