@@ -184,6 +184,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		Replication: a.replica,
 		Ping:        a.rpc,
 		Revoke:      a.revoked,
+		Monitor:     monitorOf(log),
 		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
 		Reload:      reloadAPI{sup},
 		ACL:         acls.resolver,

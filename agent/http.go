@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -160,4 +161,13 @@ func httpHosts(cfg config.Config, listen net.Addr, advertised net.IP) httpapi.Ho
 		}
 	}
 	return p
+}
+
+// monitorOf returns what serves /v1/agent/monitor: the log's handler when
+// it is a *logstream.Hub (the binary's is), else nil, and no endpoint.
+func monitorOf(log *slog.Logger) httpapi.Monitor {
+	if hub, ok := log.Handler().(*logstream.Hub); ok {
+		return hub
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
+	"github.com/edgeplane/edgeplane/agent/logstream"
 )
 
 // TestHTTPAPIGuardAndLimitsAreWired runs an agent with the guard's and the
@@ -158,5 +160,18 @@ func TestHTTPHosts(t *testing.T) {
 		if !slices.Equal(got.Hosts, tt.want.Hosts) || got.InterfaceAddrs != tt.want.InterfaceAddrs {
 			t.Errorf("%s: httpHosts = %+v, want %+v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestMonitorServedFromTheLogHub: /v1/agent/monitor is served when the
+// agent's log goes through a logstream.Hub (the binary's does), and
+// derived loggers keep it.
+func TestMonitorServedFromTheLogHub(t *testing.T) {
+	hub := logstream.New(slog.NewTextHandler(io.Discard, nil))
+	if monitorOf(slog.New(hub).With("node", "a")) == nil {
+		t.Fatal("a hub-backed log serves no monitor")
+	}
+	if monitorOf(discardLog()) != nil {
+		t.Fatal("a plain log claims to serve a monitor")
 	}
 }

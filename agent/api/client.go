@@ -24,6 +24,10 @@ const maxErrorBody = 64 << 10
 // refused or reset, the name does not resolve.
 var ErrUnreachable = errors.New("cannot reach the agent")
 
+// ErrStreamEnded is returned by Monitor when the agent ended the stream:
+// it is shutting down.
+var ErrStreamEnded = errors.New("the agent ended the stream")
+
 // StatusError is an answer other than 2xx.
 type StatusError struct {
 	Code    int    // the HTTP status

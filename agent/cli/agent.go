@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent"
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/agent/version"
 )
 
@@ -82,12 +83,15 @@ func (c *agentCmd) run(e *env) int {
 	return 0
 }
 
+// newLogger writes the agent's log to stderr at level, through a
+// logstream.Hub that also serves it to `edgeplane monitor` at any level.
 func newLogger(std IO, cfg config.Config, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(std.Stderr, opts)
 	if cfg.LogJSON {
-		return slog.New(slog.NewJSONHandler(std.Stderr, opts))
+		h = slog.NewJSONHandler(std.Stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(std.Stderr, opts))
+	return slog.New(logstream.New(h))
 }
 
 type validateCmd struct{ files, dirs multiFlag }

@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 )
@@ -248,4 +249,33 @@ func TestJoinToken(t *testing.T) {
 	run(t, a.Addr, "", "join-token", "-seeds", "10.0.0.1").expect(t, 1, "", "400")
 	run(t, a.Addr, "", "join-token", "-seeds", " , ").expect(t, 1, "", "-seeds names no address")
 	run(t, a.Addr, "", "join-token", "extra").expect(t, 1, "", "join-token takes no arguments")
+}
+
+func TestMonitor(t *testing.T) {
+	a := apitest.Start(t)
+	var out, errb testutil.SyncBuffer
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	code := make(chan int, 1)
+	go func() {
+		code <- Main([]string{"monitor", "-log-level", "debug"}, testEnv(ctx, a.Addr, "", &out, &errb))
+	}()
+	// Log until the stream is open and a line has come through.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		a.Log.Debug("probe sent", "node", "b")
+		if !strings.Contains(out.String(), `level=DEBUG msg="probe sent" node=b`) {
+			return errors.New("no debug line streamed yet")
+		}
+		return nil
+	})
+	stop()
+	select {
+	case c := <-code:
+		if c != 0 || errb.String() != "" {
+			t.Fatalf("monitor ended with %d: %s", c, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("monitor did not end on interrupt")
+	}
+	run(t, a.Addr, "", "monitor", "-log-level", "loud").expect(t, 1, "", "unknown log level")
 }

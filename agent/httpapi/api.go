@@ -40,6 +40,7 @@ type Self struct {
 //   - Replication nil: no /v1/edgeplane/replication: 404.
 //   - Ping nil: no /v1/edgeplane/rpc/ping/<node>: 404.
 //   - Revoke nil: no /v1/edgeplane/revoke, /v1/edgeplane/revoked: 404.
+//   - Monitor nil: no /v1/agent/monitor: 404.
 //   - JoinTokens nil: no /v1/agent/join-token: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
@@ -53,6 +54,7 @@ type Config struct {
 	Replication Replication
 	Ping        Pinger
 	Revoke      Revoker
+	Monitor     Monitor
 	JoinTokens  JoinTokens
 	Reload      Reloader
 	// ACL returns the token resolver in effect, read for each request
@@ -94,6 +96,7 @@ type API struct {
 
 	guard    *guard       // refuses foreign hosts and cross-site writes
 	blocking slots        // blocking queries in flight
+	monitors slots        // log streams open
 	conns    *ConnLimiter // nil: connections are not limited
 	limitLog rateLimitedLog
 }
@@ -108,6 +111,7 @@ func New(cfg Config) *API {
 		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes),
 		guard: newGuard(cfg.Hosts), conns: cfg.Conns}
 	a.blocking.max = int64(cfg.MaxBlockingQueries)
+	a.monitors.max = MaxMonitors
 	a.closed, a.close = context.WithCancel(context.Background())
 	a.mux.HandleFunc("GET /v1/agent/self", a.handleSelf)
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
@@ -127,6 +131,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Revoke != nil {
 		a.handleRevoke(cfg.Revoke)
+	}
+	if cfg.Monitor != nil {
+		a.handleMonitor(cfg.Monitor)
 	}
 	if cfg.JoinTokens != nil {
 		a.handleJoinTokens(cfg.JoinTokens)

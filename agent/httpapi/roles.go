@@ -3,10 +3,12 @@ package httpapi
 import (
 	"context"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
+	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -83,4 +85,9 @@ type Revoker interface {
 	// member announced a certificate under.
 	Revoke(target string) (api.Revocation, error)
 	Revoked() ([]api.Revocation, error)
+}
+
+// Monitor streams the agent's log records; *logstream.Hub implements it.
+type Monitor interface {
+	Subscribe(level slog.Level, json bool, queue int) *logstream.Stream
 }

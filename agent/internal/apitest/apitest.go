@@ -33,6 +33,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
+	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -54,6 +55,8 @@ type Agent struct {
 	API    *httpapi.API
 	Mesh   *Mesh
 	Client *api.Client // a client of URL
+	// Log is the agent's log, served by /v1/agent/monitor.
+	Log *slog.Logger
 
 	mu          sync.Mutex
 	replication *api.Replication                                             // nil: derived from the store
@@ -70,11 +73,12 @@ func Start(t testing.TB) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Agent{Store: st, Mesh: &Mesh{}}
+	hub := logstream.New(slog.NewTextHandler(io.Discard, nil))
+	a := &Agent{Store: st, Mesh: &Mesh{}, Log: slog.New(hub)}
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
-		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a}, Monitor: hub,
 		ACL: a.resolver,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
