@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/transport/resilience"
+	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 	"github.com/quic-go/quic-go"
 )
 
@@ -74,16 +73,11 @@ func (c TLSConfig) validate(prefix string) []error {
 // connection to the previous process learns at its next packet that the
 // connection is gone, instead of waiting for the idle timeout.
 func statelessResetKey(cert *tls.Certificate) *quic.StatelessResetKey {
-	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
+	k, ok := tlsmesh.DeriveKey(cert, "edgeplane/1 stateless reset key")
+	if !ok {
 		return nil
 	}
-	var k quic.StatelessResetKey
-	h := sha256.New()
-	h.Write([]byte("edgeplane/1 stateless reset key\x00"))
-	h.Write(der)
-	copy(k[:], h.Sum(nil))
-	return &k
+	return (*quic.StatelessResetKey)(&k)
 }
 
 func baseTLS(c TLSConfig) *tls.Config {

@@ -222,6 +222,13 @@ func New(cfg Config) (*Transport, error) {
 		MaxIncomingUniStreams: -1, // gossip opens none
 	}
 	t.qt = &quic.Transport{Conn: cfg.PacketConn, Tracer: &t.drops, ConnContext: t.connContext}
+	// Derived from the certificate, the reset key survives a restart: a
+	// peer still holding a connection to this node's earlier run is told
+	// at its next packet that the connection is gone, and dials again,
+	// instead of sending into it until it idles out.
+	if k, ok := tlsmesh.DeriveKey(cfg.Certificate, "edgeplane gossip stateless reset key"); ok {
+		t.qt.StatelessResetKey = (*quic.StatelessResetKey)(&k)
+	}
 	ln, err := t.qt.Listen(t.serverTLS, t.qconf)
 	if err != nil {
 		t.qt.Close()

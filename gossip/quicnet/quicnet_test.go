@@ -319,3 +319,41 @@ func TestSendAfterShutdown(t *testing.T) {
 		t.Fatalf("DialTimeout after Shutdown: %v, want ErrShutdown", err)
 	}
 }
+
+// TestPeerRestartedOnItsAddress: a peer restarts on the same address with
+// the same certificate. The connection to its earlier run is reset at the
+// next packet (the stateless reset key comes from the certificate), and
+// the packet after that reaches the new run, long before the stale
+// connection would have idled out.
+func TestPeerRestartedOnItsAddress(t *testing.T) {
+	a, b := newNode(t, "a"), newNode(t, "b")
+	a.WriteToAddress([]byte("first"), memberlist.Address{Addr: b.addr(), Name: "b"})
+	recvPacket(t, b)
+	addr := b.addr()
+	b.cfg.PacketConn.Close() // as a crash: a is not told the connection closed
+	b.Shutdown()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	again, err := New(Config{PacketConn: pc, Certificate: b.cert, Verify: b.deny.verify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.WriteToAddress([]byte("again"), memberlist.Address{Addr: addr, Name: "b"})
+		select {
+		case p := <-again.PacketCh():
+			if string(p.Buf) != "again" {
+				t.Fatalf("got %q", p.Buf)
+			}
+			return
+		case <-time.After(100 * time.Millisecond): // resend interval
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted peer got nothing: a keeps sending into the stale connection")
+		}
+	}
+}

@@ -171,3 +171,22 @@ func VerifyPinned(announced func(node string) (fingerprint []byte, ok bool)) Ver
 		return node, nil
 	}
 }
+
+// DeriveKey derives a 32-byte secret for purpose from cert's private key:
+// the same certificate gives the same key across restarts, which is what
+// a QUIC stateless reset key needs (a restarted node can then tell its
+// peers that their connections to its earlier run are gone). It reports
+// false when the key cannot be encoded.
+func DeriveKey(cert *tls.Certificate, purpose string) ([32]byte, bool) {
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return [32]byte{}, false
+	}
+	h := sha256.New()
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write(der)
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	return k, true
+}
