@@ -185,6 +185,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		Ping:        a.rpc,
 		Revoke:      a.revoked,
 		Monitor:     monitorOf(log),
+		LogLevel:    sup,
 		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
 		Reload:      reloadAPI{sup},
 		ACL:         acls.resolver,

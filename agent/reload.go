@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/edgeplane/edgeplane/agent/config"
 )
@@ -127,4 +128,26 @@ func (s *supervisor) reloadLocked() (ReloadResult, error) {
 		s.log.Warn("changed options take effect only after a restart", "keys", res.RestartRequired)
 	}
 	return res, nil
+}
+
+// errLogLevelFixed: the agent was given no log level it may change.
+var errLogLevelFixed = errors.New("agent: this agent's log level cannot be changed while it runs")
+
+// SetLogLevel sets the agent's log level until the next restart, or the
+// next reload that finds log_level changed from it (a reload of an
+// unchanged file restores the configured level).
+func (s *supervisor) SetLogLevel(name string) error {
+	level, err := config.ParseLogLevel(name)
+	if err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.LogLevel == nil {
+		return errLogLevelFixed
+	}
+	s.LogLevel.Set(level)
+	s.running.LogLevel = strings.ToLower(name)
+	s.log.Info("log level set through the API", "log_level", s.running.LogLevel)
+	return nil
 }

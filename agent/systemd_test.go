@@ -334,3 +334,33 @@ func TestReloadWithoutSource(t *testing.T) {
 		t.Fatalf("Reload = %v, want ErrReloadUnavailable", err)
 	}
 }
+
+// TestLogLevelThroughTheAPI: PUT /v1/edgeplane/log-level sets the agent's
+// own level at once; a bad level is refused; a reload of an unchanged
+// configuration restores the configured level.
+func TestLogLevelThroughTheAPI(t *testing.T) {
+	ta := newTestAgent(t)
+	ta.level.Set(slog.LevelInfo)
+	cfg := ta.cfg
+	ta.run(t, Hooks{Reload: func() (config.Config, error) { return cfg, nil }})
+	ta.sock.WaitFor(wait, isReady)
+	put := func(level string) int {
+		req, _ := http.NewRequest(http.MethodPut, ta.url("/v1/edgeplane/log-level?level="+level), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put("DEBUG"); code != http.StatusOK || ta.level.Level() != slog.LevelDebug {
+		t.Fatalf("PUT debug = %d, level %s", code, ta.level.Level())
+	}
+	if code := put("loud"); code != http.StatusBadRequest || ta.level.Level() != slog.LevelDebug {
+		t.Fatalf("PUT loud = %d, level %s", code, ta.level.Level())
+	}
+	res, err := ta.Reload()
+	if err != nil || !slices.Equal(res.Applied, []string{"log_level"}) || ta.level.Level() != slog.LevelInfo {
+		t.Fatalf("reload after the API's change = %+v, %v, level %s", res, err, ta.level.Level())
+	}
+}

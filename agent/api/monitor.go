@@ -10,6 +10,12 @@ import (
 // maxLogLine bounds one streamed log line.
 const maxLogLine = 1 << 20
 
+// SetLogLevel sets the agent's own log level (debug, info, warn or error)
+// until it restarts or reloads.
+func (c *Client) SetLogLevel(ctx context.Context, level string) error {
+	return c.do(ctx, request{method: http.MethodPut, path: "/v1/edgeplane/log-level", query: url.Values{"level": {level}}}, nil)
+}
+
 // Monitor streams the agent's log lines at level (trace, debug, info,
 // warn or err; "" for info), as JSON with json, calling fn with each line
 // (without its newline) until ctx ends, which returns nil, or the stream

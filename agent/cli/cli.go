@@ -62,6 +62,7 @@ var commands = []entry{
 	}},
 	{name: "leave", synopsis: "Leave the mesh gracefully and stop the local agent", new: func() command { return new(leaveCmd) }},
 	{name: "members", synopsis: "List the members of the mesh", new: func() command { return new(membersCmd) }},
+	{name: "log-level", synopsis: "Set the local agent's own log level", new: func() command { return new(logLevelCmd) }},
 	{name: "monitor", synopsis: "Stream the local agent's log lines", new: func() command { return new(monitorCmd) }},
 	{name: "node", synopsis: "Revoke the certificates of lost or stolen nodes", sub: []entry{
 		{name: "revoke", synopsis: "Revoke a node's certificate on every node", new: func() command { return new(nodeRevokeCmd) }},

@@ -170,7 +170,7 @@ func TestAgentDown(t *testing.T) {
 		{"kv", "delete", "k"}, {"kv", "delete", "-recurse", "p/"}, {"kv", "delete", "-cas", "-modify-index", "3", "k"},
 		{"kv", "list"}, {"kv", "export"}, {"kv", "watch", "-max-errors", "1"},
 		{"members"}, {"join", "127.0.0.1:7946"}, {"leave"}, {"force-leave", "n"},
-		{"keyring", "-list"}, {"keyring", "-install", "k"}, {"info"}, {"reload"}, {"rpc", "ping", "n"}, {"join-token"}, {"monitor"},
+		{"keyring", "-list"}, {"keyring", "-install", "k"}, {"info"}, {"reload"}, {"rpc", "ping", "n"}, {"join-token"}, {"monitor"}, {"log-level", "debug"},
 		{"snapshot", "save", file},
 	}
 	for _, args := range tests {

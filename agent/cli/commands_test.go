@@ -279,3 +279,12 @@ func TestMonitor(t *testing.T) {
 	}
 	run(t, a.Addr, "", "monitor", "-log-level", "loud").expect(t, 1, "", "unknown log level")
 }
+
+func TestLogLevel(t *testing.T) {
+	a := apitest.Start(t)
+	run(t, a.Addr, "", "log-level", "DEBUG").expect(t, 0, "Log level set to debug\n", "")
+	if got := a.LogLevel(); got != "debug" {
+		t.Fatalf("level set %q", got)
+	}
+	run(t, a.Addr, "", "log-level", "loud").expect(t, 1, "", "not one of debug, info, warn, error")
+}

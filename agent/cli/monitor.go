@@ -5,8 +5,26 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
+
+type logLevelCmd struct{ noFlags }
+
+func (*logLevelCmd) spec() spec {
+	return spec{args: "LEVEL", minArgs: 1, maxArgs: 1, agent: true, help: `
+Sets the local agent's own log level (debug, info, warn or error) at once,
+until it restarts, or until a reload restores the configured log_level.
+To read debug lines without changing what the agent logs, use monitor.`}
+}
+
+func (*logLevelCmd) run(e *env) int {
+	if err := e.client.SetLogLevel(e.ctx, e.arg(0)); err != nil {
+		return fail(e, "%v", err)
+	}
+	fmt.Fprintf(e.Stdout, "Log level set to %s\n", strings.ToLower(e.arg(0)))
+	return 0
+}
 
 type monitorCmd struct {
 	level string

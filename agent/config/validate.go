@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -405,10 +406,18 @@ func (c *Config) ReadJoinToken() (*jointoken.Token, error) {
 }
 
 func checkLogLevel(s string) error {
-	if _, ok := logLevels[strings.ToLower(s)]; !ok {
-		return invalidf("%q is not one of debug, info, warn, error", clip(s))
+	_, err := ParseLogLevel(s)
+	return err
+}
+
+// ParseLogLevel returns the slog level a log_level value names: debug,
+// info, warn or error, in any case.
+func ParseLogLevel(s string) (slog.Level, error) {
+	l, ok := logLevels[strings.ToLower(s)]
+	if !ok {
+		return 0, invalidf("%q is not one of debug, info, warn, error", clip(s))
 	}
-	return nil
+	return l, nil
 }
 
 // minTombstoneTTL keeps deletes long enough to reach every replica.

@@ -41,6 +41,7 @@ type Self struct {
 //   - Ping nil: no /v1/edgeplane/rpc/ping/<node>: 404.
 //   - Revoke nil: no /v1/edgeplane/revoke, /v1/edgeplane/revoked: 404.
 //   - Monitor nil: no /v1/agent/monitor: 404.
+//   - LogLevel nil: no /v1/edgeplane/log-level: 404.
 //   - JoinTokens nil: no /v1/agent/join-token: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
@@ -55,6 +56,7 @@ type Config struct {
 	Ping        Pinger
 	Revoke      Revoker
 	Monitor     Monitor
+	LogLevel    LogLeveler
 	JoinTokens  JoinTokens
 	Reload      Reloader
 	// ACL returns the token resolver in effect, read for each request
@@ -134,6 +136,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Monitor != nil {
 		a.handleMonitor(cfg.Monitor)
+	}
+	if cfg.LogLevel != nil {
+		a.handleLogLevel(cfg.LogLevel)
 	}
 	if cfg.JoinTokens != nil {
 		a.handleJoinTokens(cfg.JoinTokens)

@@ -69,3 +69,21 @@ func (a *API) handleMonitor(m Monitor) {
 		}
 	})
 }
+
+// handleLogLevel adds PUT /v1/edgeplane/log-level?level=NAME, which sets
+// the agent's own log level until a restart or a reload. It needs agent
+// write permission.
+func (a *API) handleLogLevel(l LogLeveler) {
+	a.mux.HandleFunc("PUT /v1/edgeplane/log-level", func(w http.ResponseWriter, r *http.Request) {
+		level := r.URL.Query().Get("level")
+		if level == "" {
+			a.fail(w, http.StatusBadRequest, errors.New("missing ?level=debug|info|warn|error"))
+			return
+		}
+		if err := l.SetLogLevel(level); err != nil {
+			a.fail(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, map[string]string{"Level": strings.ToLower(level)})
+	})
+}

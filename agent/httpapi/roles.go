@@ -91,3 +91,8 @@ type Revoker interface {
 type Monitor interface {
 	Subscribe(level slog.Level, json bool, queue int) *logstream.Stream
 }
+
+// LogLeveler sets the agent's own log level.
+type LogLeveler interface {
+	SetLogLevel(level string) error
+}

@@ -25,12 +25,14 @@ import (
 	"net"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/agent/logstream"
@@ -63,6 +65,7 @@ type Agent struct {
 	ping        func(context.Context, string) (string, time.Duration, error) // nil: the default
 	reload      func() (httpapi.ReloadReport, error)                         // nil: not available
 	acl         *acl.Resolver                                                // nil: ACLs off
+	logLevel    string                                                       // set through the API
 }
 
 // Start serves the API over a fresh store in t.TempDir and stops it when
@@ -78,7 +81,7 @@ func Start(t testing.TB) *Agent {
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
-		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a}, Monitor: hub,
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a}, Monitor: hub, LogLevel: roles{a},
 		ACL: a.resolver,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -224,4 +227,21 @@ func DeadAddress(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func (r roles) SetLogLevel(level string) error {
+	if _, err := config.ParseLogLevel(level); err != nil {
+		return err
+	}
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	r.a.logLevel = strings.ToLower(level)
+	return nil
+}
+
+// LogLevel returns the level last set through the API ("" if none).
+func (a *Agent) LogLevel() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.logLevel
 }
