@@ -40,7 +40,7 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 	if level > slog.LevelInfo && expected(line) {
 		level = slog.LevelInfo
 	}
-	if level > slog.LevelDebug && w.stopping != nil && w.stopping() && strings.Contains(line, "use of closed network connection") {
+	if level > slog.LevelDebug && w.stopping != nil && w.stopping() && closedTransport(line) {
 		level = slog.LevelDebug
 	}
 	if strings.Contains(line, "decrypt") || strings.Contains(line, "not encrypted") {
@@ -61,4 +61,11 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 // Refuting a suspicion stays a warning: it tells of lost probes.
 func expected(line string) bool {
 	return strings.HasPrefix(line, "Refuting a dead message") || strings.HasPrefix(line, "Refuting an alive message")
+}
+
+// closedTransport reports a send that failed because the transport is
+// closed: memberlist's UDP socket, or a transport that says it shut down
+// (quicnet's ErrShutdown, this package's).
+func closedTransport(line string) bool {
+	return strings.Contains(line, "use of closed network connection") || strings.Contains(line, "shut down")
 }

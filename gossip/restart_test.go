@@ -126,6 +126,8 @@ func TestMemberlistLogLevels(t *testing.T) {
 		{"[INFO] memberlist: Marking b as failed, suspect timeout reached", false, slog.LevelInfo},
 		{"[ERR] memberlist: Failed to send gossip to 127.0.0.1:2: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection", true, slog.LevelDebug},
 		{"[ERR] memberlist: Failed to send gossip to 127.0.0.1:2: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection", false, slog.LevelError},
+		{"[ERR] memberlist: Failed to send gossip to 127.0.0.1:2: quicnet: transport shut down", true, slog.LevelDebug},
+		{"[ERR] memberlist: Failed to send gossip to 127.0.0.1:2: quicnet: transport shut down", false, slog.LevelError},
 	}
 	for _, tt := range tests {
 		h := &levelRecorder{}
