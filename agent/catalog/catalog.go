@@ -173,6 +173,9 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 	if c.closed {
 		return ErrClosed
 	}
+	if c.services[reg.Service.ID] == nil && len(c.services) >= MaxServices {
+		return invalid("%d services registered on this node, at most %d", len(c.services), MaxServices)
+	}
 	now := c.clock.Now()
 	in := reg.Service
 	var b batch
@@ -197,6 +200,15 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 		cs.stored = cs.expiry
 		b.putCheck(c.cfg.Node, cs)
 		next[d.ID] = cs
+	}
+	added := 0
+	for id := range next {
+		if c.checks[id] == nil {
+			added++
+		}
+	}
+	if len(c.checks)+added > MaxNodeChecks {
+		return invalid("%d checks registered on this node, at most %d", len(c.checks), MaxNodeChecks)
 	}
 	var gone []string
 	for id, cs := range c.checks {

@@ -3,6 +3,7 @@ package catalog
 import (
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzRegistration feeds ParseRegistration arbitrary bodies: it never
@@ -61,6 +62,27 @@ func FuzzRecord(f *testing.F) {
 		}
 		if _, err := DecodeCheck(b); err != nil && !errors.Is(err, ErrBadRecord) {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzCheckUpdate feeds ParseCheckUpdate arbitrary bodies: it never
+// panics, refuses with ErrInvalid, and accepts only a valid status and an
+// output within MaxOutput.
+func FuzzCheckUpdate(f *testing.F) {
+	f.Add([]byte(`{"Status":"passing","Output":"ok"}`))
+	f.Add([]byte(`{"Status":"warning"}`))
+	f.Add([]byte(`{"Status":"ok","Output":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		status, output, err := ParseCheckUpdate(body)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if !ValidStatus(status) || len(output) > MaxOutput || !utf8.ValidString(output) {
+			t.Fatalf("accepted %q, %d bytes of output", status, len(output))
 		}
 	})
 }

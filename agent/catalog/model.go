@@ -102,7 +102,8 @@ var recordEnc = func() cbor.EncMode {
 }()
 
 // recordDec decodes records of Table, which may come from any member of
-// the fleet, within limits no valid record reaches.
+// the fleet, within limits no valid record reaches. Fields it does not
+// know, which a newer version may add, are skipped.
 var recordDec = func() cbor.DecMode {
 	dm, err := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,

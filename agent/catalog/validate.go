@@ -25,6 +25,10 @@ const (
 	maxTagged       = 16
 	maxChecks       = 32
 	maxWeight       = 65535
+	// MaxServices and MaxNodeChecks bound what one node registers, so
+	// that no local client fills the disk or every replica.
+	MaxServices   = 1024
+	MaxNodeChecks = 4096
 	// MinTTL and MaxTTL bound a TTL check's TTL.
 	MinTTL = time.Second
 	MaxTTL = 30 * 24 * time.Hour
@@ -185,8 +189,10 @@ func (c *Check) validate() error {
 	if err := checkID(c.ServiceID); err != nil || len(c.ServiceID) > maxIDLen {
 		return fmt.Errorf("ServiceID: %v", orLong(err, c.ServiceID, maxIDLen))
 	}
-	if c.Type != CheckTypeTTL {
-		return fmt.Errorf("Type %q: only %q checks are known", c.Type, CheckTypeTTL)
+	// Other types than TTL come with later versions: a reader keeps
+	// their checks, whose status means the same.
+	if c.Type == "" || checkMetaKey("Type", c.Type) != nil {
+		return fmt.Errorf("Type %q: not a check type", c.Type)
 	}
 	if !ValidStatus(c.Status) {
 		return fmt.Errorf("Status %q: passing, warning or critical", c.Status)
