@@ -58,6 +58,10 @@ type wireRegistration struct {
 	Namespace         string
 	Partition         string
 	Locality          json.RawMessage
+
+	// Consul's HTTP API takes these snake_case forms too.
+	EnableTagOverrideSnake bool               `json:"enable_tag_override"`
+	TaggedAddressesSnake   map[string]Address `json:"tagged_addresses"`
 }
 
 // wireCheck is Consul's AgentServiceCheck.
@@ -118,6 +122,10 @@ func ParseRegistration(body []byte) (Registration, error) {
 		EnableTagOverride: w.EnableTagOverride,
 	}}
 	in := &reg.Service
+	in.EnableTagOverride = in.EnableTagOverride || w.EnableTagOverrideSnake
+	if in.TaggedAddresses == nil {
+		in.TaggedAddresses = w.TaggedAddressesSnake
+	}
 	if in.Name == "" {
 		return Registration{}, invalid("missing service Name")
 	}

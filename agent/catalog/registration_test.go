@@ -33,6 +33,10 @@ func TestParseRegistrationDefaults(t *testing.T) {
 	if reg.Checks[0].ID != "mine" || reg.Service.Weights != (Weights{Passing: 3}) {
 		t.Fatalf("registration %+v", reg)
 	}
+	reg, err = ParseRegistration([]byte(`{"name":"web","enable_tag_override":true,"tagged_addresses":{"lan":{"Address":"10.0.0.1","Port":80}}}`))
+	if err != nil || !reg.Service.EnableTagOverride || reg.Service.TaggedAddresses["lan"].Port != 80 {
+		t.Fatalf("snake_case forms: %+v, %v", reg, err)
+	}
 	reg, err = ParseRegistration([]byte(`{"Name":"web","Check":{"TTL":"10s"},"Checks":null}`))
 	if err != nil || reg.Checks[0].ID != "service:web" {
 		t.Fatalf("one check: %+v, %v", reg, err)
