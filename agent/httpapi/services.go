@@ -26,19 +26,9 @@ func (a *API) handleCatalog(c Catalog) {
 		a.serviceRegister(w, r, c)
 	})
 	a.mux.HandleFunc("PUT /v1/agent/service/deregister/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if !a.agentQuery(w, r) {
-			return
+		if in, ok := a.pathService(w, r, c, acl.Write); ok {
+			a.catalogResult(w, c.Deregister(in.ID))
 		}
-		id := r.PathValue("id")
-		in, ok := c.Service(id)
-		if !ok {
-			a.fail(w, http.StatusNotFound, fmt.Errorf("Unknown service ID %q", id))
-			return
-		}
-		if !a.serviceAllowed(w, r, in.Name, acl.Write) {
-			return
-		}
-		a.catalogResult(w, c.Deregister(id))
 	})
 	a.mux.HandleFunc("GET /v1/agent/services", func(w http.ResponseWriter, r *http.Request) {
 		if !a.agentQuery(w, r) {
@@ -58,19 +48,9 @@ func (a *API) handleCatalog(c Catalog) {
 		writeJSON(w, out)
 	})
 	a.mux.HandleFunc("GET /v1/agent/service/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if !a.agentQuery(w, r) {
-			return
+		if in, ok := a.pathService(w, r, c, acl.Read); ok {
+			writeJSON(w, a.agentService(&in))
 		}
-		id := r.PathValue("id")
-		in, ok := c.Service(id)
-		if !ok {
-			a.fail(w, http.StatusNotFound, fmt.Errorf("unknown service ID: %s", id))
-			return
-		}
-		if !a.serviceAllowed(w, r, in.Name, acl.Read) {
-			return
-		}
-		writeJSON(w, a.agentService(&in))
 	})
 	a.mux.HandleFunc("GET /v1/agent/checks", func(w http.ResponseWriter, r *http.Request) {
 		if !a.agentQuery(w, r) {
@@ -116,6 +96,22 @@ func (a *API) handleCatalog(c Catalog) {
 		}
 		a.checkUpdate(w, r, c, status, output)
 	})
+}
+
+// pathService returns the service the request's path names ({id}) once
+// its query passes and its token has access on the service; otherwise
+// it answers 400, 403 or 404 and returns false.
+func (a *API) pathService(w http.ResponseWriter, r *http.Request, c Catalog, access acl.Access) (catalog.Instance, bool) {
+	if !a.agentQuery(w, r) {
+		return catalog.Instance{}, false
+	}
+	id := r.PathValue("id")
+	in, ok := c.Service(id)
+	if !ok {
+		a.fail(w, http.StatusNotFound, fmt.Errorf("unknown service ID %q", id))
+		return catalog.Instance{}, false
+	}
+	return in, a.serviceAllowed(w, r, in.Name, access)
 }
 
 // serviceRegister answers PUT /v1/agent/service/register.
