@@ -110,11 +110,11 @@ func checkMetaKey(what, k string) error {
 
 // validate checks an instance against the rules of a registration.
 func (in *Instance) validate() error {
-	if err := checkID(in.ID); err != nil || len(in.ID) > maxIDLen {
-		return fmt.Errorf("ID: %v", orLong(err, in.ID, maxIDLen))
-	}
 	if err := checkName(in.Name); err != nil {
 		return fmt.Errorf("Name: %w", err)
+	}
+	if err := checkID(in.ID); err != nil || len(in.ID) > maxIDLen {
+		return fmt.Errorf("ID: %v", orLong(err, in.ID, maxIDLen))
 	}
 	if len(in.Tags) > maxTags {
 		return fmt.Errorf("Tags: %d tags, at most %d", len(in.Tags), maxTags)
