@@ -30,7 +30,8 @@ func catalogRecord(a *Agent, key string) (value []byte, found bool) {
 // A service registered on one agent appears, with its check's status, as
 // records of the catalog table on the other; deregistering it leaves
 // tombstones there. A hostile local client of the first gets refusals
-// and spreads nothing.
+// and spreads nothing; a record the other writes under the first's name
+// is removed by the first.
 func TestCatalogSpreads(t *testing.T) {
 	agents := startMeshOfAgents(t, 2, nil)
 	a, b := agents[0], agents[1]
@@ -96,6 +97,27 @@ func TestCatalogSpreads(t *testing.T) {
 				t.Errorf("%s holds %v, want %v", ag.cfg.NodeName, keys, want)
 			}
 		}
+	})
+
+	// Another member writing records under this node's name (a stale
+	// copy, a node that held the name) is overruled by the owner.
+	t.Run("records forged elsewhere", func(t *testing.T) {
+		evil, _ := catalog.EncodeInstance(&catalog.Instance{ID: "evil", Name: "evil", Weights: catalog.DefaultWeights})
+		err := b.store.Update(func(tx *store.Tx) error {
+			_, err := tx.Put(catalog.Table, catalog.ServiceKey(node, "evil"), evil, 0)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 30*time.Second, func() error {
+			for _, ag := range agents {
+				if _, ok := catalogRecord(ag, catalog.ServiceKey(node, "evil")); ok {
+					return fmt.Errorf("%s still holds the forged instance", ag.cfg.NodeName)
+				}
+			}
+			return nil
+		})
 	})
 
 	if err := client.ServiceDeregister(ctx, "web"); err != nil {

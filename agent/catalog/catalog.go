@@ -22,6 +22,14 @@ const DefaultCheckUpdateInterval = 5 * time.Minute
 // disk) before it tries the writes it owes again.
 const writeRetry = 5 * time.Second
 
+// repairEvery is the least time between two repairs of this node's
+// records changed elsewhere, so that two nodes given the same name cannot
+// rewrite each other's records at more than this pace.
+const repairEvery = 10 * time.Second
+
+// feedQueue is the size of the catalog's subscription to the change feed.
+const feedQueue = 256
+
 // Errors the API branches on.
 var (
 	// ErrUnknownService reports a service ID this node has not registered.
@@ -83,9 +91,16 @@ type Catalog struct {
 	closed   bool
 	retryAt  time.Time // the TTL loop waits for it after a failed write
 
-	kick   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	// repairDue: a record of this node was changed elsewhere since the
+	// last repair, at lastRepair.
+	repairDue  bool
+	lastRepair time.Time
+
+	sub     *store.Subscription // changes from elsewhere
+	kick    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{} // run has returned
+	watched chan struct{} // watch has returned
 }
 
 // checkState is a check as this node knows it: its record, its TTL and
@@ -124,14 +139,21 @@ func New(cfg Config) (*Catalog, error) {
 }
 
 // Start makes Table hold exactly what the local bucket says of this node
-// (writing only what differs), then runs the TTL loop until Close.
+// (writing only what differs), then runs until Close the TTL loop and a
+// watch of the change feed: a record of this node that another node
+// changes (a stale copy restored, a node that held this name) is written
+// back, or removed, within repairEvery.
 func (c *Catalog) Start(ctx context.Context) error {
+	c.sub = c.cfg.Store.Subscribe("catalog", feedQueue, store.SourceRemote, store.SourceRestore)
 	if err := c.reconcile(); err != nil {
+		c.sub.Close()
 		return err
 	}
 	loop, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
+	c.watched = make(chan struct{})
 	go c.run(loop)
+	go c.watch(loop)
 	return nil
 }
 
@@ -142,6 +164,8 @@ func (c *Catalog) Close() error {
 	if c.cancel != nil {
 		c.cancel()
 		<-c.done
+		<-c.watched
+		c.sub.Close()
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -314,107 +338,6 @@ func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 	c.mu.Unlock()
 	c.wake()
 	return nil
-}
-
-// expire turns the checks whose TTL has passed critical and writes the
-// outputs held back past CheckUpdateInterval. The TTL loop calls it.
-func (c *Catalog) expire() {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed {
-		return
-	}
-	now := c.clock.Now()
-	var b batch
-	next := map[string]*checkState{}
-	for id, old := range c.checks {
-		cs := *old
-		switch {
-		case expired(&cs, now):
-			cs.Status, cs.Output, cs.expiry = StatusCritical, expiredOutput(cs.Output), time.Time{}
-		case cs.pending && !now.Before(cs.written.Add(c.cfg.CheckUpdateInterval)):
-		default:
-			continue
-		}
-		cs.written, cs.stored, cs.pending = now, cs.expiry, false
-		b.putCheck(c.cfg.Node, &cs)
-		next[id] = &cs
-	}
-	if len(next) == 0 {
-		return
-	}
-	if err := c.commit(&b); err != nil {
-		c.log.Error("writing the state of TTL checks", "err", err, "retry_in", writeRetry)
-		c.retryAt = now.Add(writeRetry)
-		return
-	}
-	c.mu.Lock()
-	maps.Copy(c.checks, next)
-	c.mu.Unlock()
-}
-
-func expired(cs *checkState, now time.Time) bool {
-	return cs.Status != StatusCritical && !cs.expiry.IsZero() && !now.Before(cs.expiry)
-}
-
-// expiredOutput is Consul's output of a TTL check that expired.
-func expiredOutput(last string) string {
-	return CapOutput("TTL expired (last output before timeout follows): " + last)
-}
-
-// nextEvent returns when the TTL loop has work next.
-func (c *Catalog) nextEvent() (time.Time, bool) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	var next time.Time
-	ok := false
-	consider := func(t time.Time) {
-		if !ok || t.Before(next) {
-			next, ok = t, true
-		}
-	}
-	for _, cs := range c.checks {
-		if cs.Status != StatusCritical && !cs.expiry.IsZero() {
-			consider(cs.expiry)
-		}
-		if cs.pending {
-			consider(cs.written.Add(c.cfg.CheckUpdateInterval))
-		}
-	}
-	if ok && next.Before(c.retryAt) {
-		next = c.retryAt
-	}
-	return next, ok
-}
-
-// run is the TTL loop: it sleeps until the next deadline or a change,
-// until ctx ends.
-func (c *Catalog) run(ctx context.Context) {
-	defer close(c.done)
-	for {
-		var fire <-chan time.Time
-		stop := func() {}
-		if next, ok := c.nextEvent(); ok {
-			fire, stop = c.clock.At(next)
-		}
-		select {
-		case <-ctx.Done():
-			stop()
-			return
-		case <-c.kick:
-		case <-fire:
-		}
-		stop()
-		c.expire()
-	}
-}
-
-// wake tells the TTL loop that deadlines changed.
-func (c *Catalog) wake() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Services returns this node's instances, by ID.

@@ -403,3 +403,51 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// A record of this node that another node overwrites, or adds under this
+// node's name, is written back or removed: local state is authoritative.
+// Repairs come at most every repairEvery.
+func TestRepairsRecordsChangedElsewhere(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	clock := newFakeClock()
+	c := startCatalog(t, st, clock)
+	register(t, c, `{"Name":"web","Check":{"TTL":"1h","Status":"passing"}}`, false)
+	forge := func() {
+		t.Helper()
+		var top store.Stamp
+		_ = st.View(func(tx *store.Tx) error {
+			return tx.Scan(Table, "", func(e *store.Entry) error {
+				top = max(top, e.Version)
+				return nil
+			})
+		})
+		critical, _ := EncodeCheck(&Check{ID: "service:web", Name: "n", ServiceID: "web", Type: CheckTypeTTL, Status: StatusCritical})
+		evil, _ := EncodeInstance(&Instance{ID: "evil", Name: "evil", Weights: DefaultWeights})
+		_, err := st.Apply([]store.Record{
+			{Table: Table, Key: CheckKey(node, "service:web"), Value: critical, Version: top + 1, Origin: "other-node"},
+			{Table: Table, Key: ServiceKey(node, "evil"), Value: evil, Version: top + 1, Origin: "other-node"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := recordStatus(t, st, "service:web", StatusCritical); err != nil {
+			t.Fatalf("the forged record did not apply: %v", err)
+		}
+	}
+	repaired := func() error {
+		if err := recordStatus(t, st, "service:web", StatusPassing); err != nil {
+			return err
+		}
+		return st.View(func(tx *store.Tx) error {
+			if e, _, _ := tx.Get(Table, ServiceKey(node, "evil")); !e.Deleted {
+				return errors.New("the forged instance is live")
+			}
+			return nil
+		})
+	}
+	forge()
+	testutil.Eventually(t, 10*time.Second, repaired)
+	forge()
+	clock.Advance(repairEvery)
+	testutil.Eventually(t, 10*time.Second, repaired)
+}

@@ -28,8 +28,11 @@
 // "services", written in the same store transaction as the records, one
 // fsync for both. Start makes Table agree with it, so a restart keeps
 // the registrations, and a record of this node that the bucket does not
-// hold (a snapshot restored, an old copy) becomes a tombstone.
-// Re-registering an ID updates its records in place.
+// hold (a snapshot restored, an old copy) becomes a tombstone. While the
+// agent runs, a record of this node that arrives changed from elsewhere
+// (another node writing under this node's name) is written back, at most
+// every 10 seconds so that two nodes given one name cannot flood the
+// mesh. Re-registering an ID updates its records in place.
 //
 // # Registrations
 //
@@ -42,9 +45,9 @@
 // # TTL checks
 //
 // The application reports a TTL check's status (UpdateTTL); if it does not
-// within the TTL, the check turns critical. The Catalog's one goroutine
-// (started by Start, stopped by Close) sleeps until the next deadline on an
-// injected Clock. Disk writes are economical, for SD cards: a status
+// within the TTL, the check turns critical. The Catalog's TTL loop
+// (loop.go; started by Start, stopped by Close, as is the watch of the
+// change feed) sleeps until the next deadline on an injected Clock. Disk writes are economical, for SD cards: a status
 // change is written at once; the same status with a new output, or a
 // plain refresh of the TTL, at most every CheckUpdateInterval (5 minutes);
 // Close writes what is owed. The deadline is kept in the local bucket, so
