@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/replica"
@@ -156,6 +157,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a.revoked = newRevocations(a.store, a.mesh, id, log)
 	a.add(a.revoked)
 
+	// The service catalog: what the API registers on this node, kept
+	// locally and published in the replicated catalog table.
+	services, err := catalog.New(catalog.Config{Store: a.store, Node: cfg.NodeName, Log: log.With("component", "catalog")})
+	if err != nil {
+		return nil, err
+	}
+	a.add(services)
+
 	// The local HTTP API, and the supervision that tells systemd the agent
 	// is ready once the API answers, runs the watchdog and reloads. The
 	// supervision is built first, as the API reloads through it, and
@@ -188,6 +197,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		LogLevel:    sup,
 		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
 		Reload:      reloadAPI{sup},
+		Catalog:     services,
 		ACL:         acls.resolver,
 		Log:         log,
 

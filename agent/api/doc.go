@@ -14,7 +14,10 @@
 // of its own). The KV calls cover reads, writes, check-and-set and
 // deletes; the agent calls cover members, join, leave, force-leave, the
 // gossip keyring, join tokens, snapshots, reload, replication state, the
-// agent's own description and RPC pings.
+// agent's own description and RPC pings; the service calls register and
+// deregister services (ServiceRegister, ServiceRegisterJSON for a body in
+// Consul's JSON), list them with their checks, and report TTL checks
+// (CheckPass, CheckWarn, CheckFail).
 //
 // # Errors
 //

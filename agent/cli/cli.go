@@ -45,6 +45,11 @@ type entry struct {
 // commands is the command tree, each level listed in the order help shows.
 var commands = []entry{
 	{name: "agent", synopsis: "Run an edgeplane agent", new: func() command { return new(agentCmd) }},
+	{name: "check", synopsis: "Report a TTL check's status", sub: []entry{
+		{name: "pass", synopsis: "Report a TTL check passing", new: func() command { return &checkCmd{verb: "pass"} }},
+		{name: "warn", synopsis: "Report a TTL check warning", new: func() command { return &checkCmd{verb: "warn"} }},
+		{name: "fail", synopsis: "Report a TTL check critical", new: func() command { return &checkCmd{verb: "fail"} }},
+	}},
 	{name: "force-leave", synopsis: "Mark a failed node as left", new: func() command { return new(forceLeaveCmd) }},
 	{name: "info", synopsis: "Show the local agent's identity and state", new: func() command { return new(infoCmd) }},
 	{name: "join", synopsis: "Join the local agent to the mesh through an address", new: func() command { return new(joinCmd) }},
@@ -71,6 +76,11 @@ var commands = []entry{
 	{name: "reload", synopsis: "Make the local agent re-read its configuration", new: func() command { return new(reloadCmd) }},
 	{name: "rpc", synopsis: "Measure the round trip to another agent (rpc ping NODE)", sub: []entry{
 		{name: "ping", synopsis: "Measure the round trip of an RPC to NODE", new: func() command { return new(rpcPingCmd) }},
+	}},
+	{name: "services", synopsis: "Register and list the local agent's services", sub: []entry{
+		{name: "register", synopsis: "Register a service from a JSON file", new: func() command { return new(servicesRegisterCmd) }},
+		{name: "deregister", synopsis: "Deregister a service and its checks", new: func() command { return new(servicesDeregisterCmd) }},
+		{name: "list", synopsis: "List the services and the status of their checks", new: func() command { return new(servicesListCmd) }},
 	}},
 	{name: "snapshot", synopsis: "Save or restore a backup of the store", sub: []entry{
 		{name: "save", synopsis: "Write a backup of the local agent's whole store to FILE", new: func() command { return new(snapshotSaveCmd) }},

@@ -68,7 +68,8 @@ func leaves(path []string, entries []entry) [][]string {
 // TestHelpOnce asks every command, and every group, for help: it is
 // printed once, to stdout, and the exit code is 0.
 func TestHelpOnce(t *testing.T) {
-	lines := append(leaves(nil, commands), nil, []string{"kv"}, []string{"rpc"}, []string{"snapshot"}, []string{"tls"})
+	lines := append(leaves(nil, commands), nil, []string{"kv"}, []string{"rpc"}, []string{"snapshot"}, []string{"tls"},
+		[]string{"services"}, []string{"check"})
 	for _, cmd := range lines {
 		for _, h := range []string{"-h", "-help", "--help"} {
 			r := run(t, "", "", append(cmd, h)...)
@@ -122,6 +123,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "x"}, "version takes no arguments"},
 		{[]string{"tls", "ca", "create", "x"}, "tls ca create takes no arguments"},
 		{[]string{"tls", "cert", "create", "-node", "n", "x"}, "tls cert create takes no arguments"},
+		{[]string{"services", "register"}, "services register takes FILE|-, got 0 arguments"},
+		{[]string{"services", "deregister", "a", "b"}, "services deregister takes ID, got 2 arguments"},
+		{[]string{"services", "list", "x"}, "services list takes no arguments"},
+		{[]string{"check", "warn"}, "check warn takes ID, got 0 arguments"},
 		{[]string{"kv", "put"}, "kv put takes KEY [VALUE], got 0 arguments"},
 		{[]string{"kv", "put", "k", "v", "w"}, "kv put takes KEY [VALUE], got 3 arguments"},
 		{[]string{"kv", "get"}, "kv get takes exactly one KEY"},
@@ -172,6 +177,8 @@ func TestAgentDown(t *testing.T) {
 		{"members"}, {"join", "127.0.0.1:7946"}, {"leave"}, {"force-leave", "n"},
 		{"keyring", "-list"}, {"keyring", "-install", "k"}, {"info"}, {"reload"}, {"rpc", "ping", "n"}, {"join-token"}, {"monitor"}, {"log-level", "debug"},
 		{"snapshot", "save", file},
+		{"services", "list"}, {"services", "deregister", "web"}, {"services", "register", "-"},
+		{"check", "pass", "c"}, {"check", "fail", "-note", "n", "c"},
 	}
 	for _, args := range tests {
 		r := run(t, dead, "", args...)

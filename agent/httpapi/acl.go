@@ -20,6 +20,8 @@ import (
 //     needs key read, a write or delete key write, a recursive delete
 //     write on every key under the prefix; a recursive or keys read is
 //     filtered to the keys the token may read.
+//   - The agent's service endpoints check Consul's service rules in
+//     their handlers (catalogRoute).
 //   - Every other request needs what routeNeeds says: nothing for
 //     /v1/status/*, agent read for the agent's state, agent write for
 //     everything else, so an endpoint added later is closed until it is
@@ -94,6 +96,9 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, 
 // the keyring (whose listing shows the gossip keys), join tokens (which
 // hold the gossip key) and any path not listed here.
 func routeNeeds(method, path string) acl.Access {
+	if catalogRoute(method, path) {
+		return acl.None // the handler checks the service (services.go)
+	}
 	if method != http.MethodGet && method != http.MethodHead {
 		return acl.Write
 	}
@@ -107,6 +112,27 @@ func routeNeeds(method, path string) acl.Access {
 		return acl.Read
 	}
 	return acl.Write
+}
+
+// catalogRoute reports whether a request is one of the agent's service
+// endpoints, which ask Consul's service rules rather than agent access:
+// service:write on the service to register, deregister or report a
+// check; service:read to read one; listings show only the services the
+// token may read.
+func catalogRoute(method, path string) bool {
+	oneSegment := func(prefix string) bool {
+		rest, ok := strings.CutPrefix(path, prefix)
+		return ok && rest != "" && !strings.Contains(rest, "/")
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return path == "/v1/agent/services" || path == "/v1/agent/checks" || oneSegment("/v1/agent/service/")
+	case http.MethodPut:
+		return path == "/v1/agent/service/register" || oneSegment("/v1/agent/service/deregister/") ||
+			oneSegment("/v1/agent/check/pass/") || oneSegment("/v1/agent/check/warn/") ||
+			oneSegment("/v1/agent/check/fail/") || oneSegment("/v1/agent/check/update/")
+	}
+	return false
 }
 
 // deny answers 403 with err's text and logs who was refused what.

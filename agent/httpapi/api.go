@@ -43,6 +43,8 @@ type Self struct {
 //   - Monitor nil: no /v1/agent/monitor: 404.
 //   - LogLevel nil: no /v1/edgeplane/log-level: 404.
 //   - JoinTokens nil: no /v1/agent/join-token: 404.
+//   - Catalog nil: no /v1/agent/service*, /v1/agent/checks,
+//     /v1/agent/check/*: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 type Config struct {
@@ -59,6 +61,7 @@ type Config struct {
 	LogLevel    LogLeveler
 	JoinTokens  JoinTokens
 	Reload      Reloader
+	Catalog     Catalog
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -142,6 +145,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.JoinTokens != nil {
 		a.handleJoinTokens(cfg.JoinTokens)
+	}
+	if cfg.Catalog != nil {
+		a.handleCatalog(cfg.Catalog)
 	}
 	return a
 }

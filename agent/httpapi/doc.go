@@ -1,19 +1,22 @@
 // Package httpapi serves the agent's local HTTP API: the key/value subset
 // of Consul's HTTP API, shaped so that existing Consul clients work against
 // it unchanged, plus /v1/agent/self and /v1/status/*, the membership
-// endpoints, and edgeplane's own under /v1/edgeplane/.
+// endpoints, the agent's service endpoints (register, deregister, list
+// services and checks, report TTL checks: services.go, over the Catalog
+// role), and edgeplane's own under /v1/edgeplane/.
 //
 // New takes everything the API serves from in one Config: the store, the
 // agent's description, and the roles the agent plays for it, each a small
 // interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
-// Reloader). A role left nil leaves its endpoints as an agent without that
+// Reloader, Catalog). A role left nil leaves its endpoints as an agent without that
 // part answers them: not found, or for reload, 500 "reload is not
 // available". The API never reaches into the agent past its roles.
 //
 // With Config.ACL set, requests carry Consul's tokens (?token=,
 // X-Consul-Token, Authorization: Bearer) and are checked before they are
 // routed (acl.go, rules in package acl): a KV request against its key,
-// any other against the agent (read for its state, write for its
+// a service endpoint against the service (Consul's service rules), any
+// other against the agent (read for its state, write for its
 // controls and for any endpoint not classified). A refusal is Consul's
 // 403 "Permission denied: ..."; a prefix read lists only the keys the
 // token may read, as Consul's does.

@@ -87,18 +87,8 @@ func (a *API) block(ctx context.Context, key string, prefix bool, index uint64, 
 }
 
 func (a *API) kvPut(w http.ResponseWriter, r *http.Request, req kvRequest) {
-	if r.ContentLength > MaxValueSize {
-		a.tooLarge(w, r.ContentLength)
-		return
-	}
-	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxValueSize))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		a.tooLarge(w, -1)
-		return
-	}
-	if err != nil {
-		a.fail(w, http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
+	value, ok := a.readBody(w, r, MaxValueSize)
+	if !ok {
 		return
 	}
 	if len(value) == 0 {
@@ -108,12 +98,33 @@ func (a *API) kvPut(w http.ResponseWriter, r *http.Request, req kvRequest) {
 	a.writeResult(w, ok, err)
 }
 
-func (a *API) tooLarge(w http.ResponseWriter, n int64) {
+// readBody reads a request's body of at most limit bytes. It answers 413
+// for a larger one, 400 for one that cannot be read, and then returns
+// false.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if r.ContentLength > limit {
+		a.tooLarge(w, r.ContentLength, limit)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		a.tooLarge(w, -1, limit)
+		return nil, false
+	}
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
+		return nil, false
+	}
+	return body, true
+}
+
+func (a *API) tooLarge(w http.ResponseWriter, n, limit int64) {
 	size := "request body"
 	if n >= 0 {
 		size = fmt.Sprintf("request body (%d bytes)", n)
 	}
-	a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%s too large, max size: %d bytes", size, MaxValueSize))
+	a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%s too large, max size: %d bytes", size, limit))
 }
 
 func (a *API) kvDelete(w http.ResponseWriter, req kvRequest) {

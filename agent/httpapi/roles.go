@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -95,4 +96,23 @@ type Monitor interface {
 // LogLeveler sets the agent's own log level.
 type LogLeveler interface {
 	SetLogLevel(level string) error
+}
+
+// Catalog is this node's part of the service catalog (package catalog):
+// the services and TTL checks registered through the API.
+type Catalog interface {
+	// Register registers an instance and its checks, or updates the one
+	// of the same ID in place; errors wrap catalog.ErrInvalid for what it
+	// refuses.
+	Register(reg catalog.Registration, replaceExistingChecks bool) error
+	// Deregister removes a service and its checks; an unknown ID is
+	// catalog.ErrUnknownService.
+	Deregister(serviceID string) error
+	Services() []catalog.Instance
+	Service(serviceID string) (catalog.Instance, bool)
+	Checks() []catalog.CheckState
+	CheckByID(checkID string) (catalog.CheckState, bool)
+	// UpdateTTL reports a TTL check's status and output; an unknown ID is
+	// catalog.ErrUnknownCheck.
+	UpdateTTL(checkID, status, output string) error
 }

@@ -33,6 +33,9 @@ func TestAbsentRoles(t *testing.T) {
 		{"GET", "/v1/edgeplane/replication", 404, ""},
 		{"GET", "/v1/edgeplane/rpc/ping/node-b", 404, ""},
 		{"GET", "/v1/agent/join-token", 404, ""},
+		{"GET", "/v1/agent/services", 404, ""},
+		{"PUT", "/v1/agent/service/register", 404, ""},
+		{"PUT", "/v1/agent/check/pass/c", 404, ""},
 		{"PUT", "/v1/agent/reload", 500, "reload is not available"},
 		{"GET", "/v1/agent/self", 200, `"NodeName":"node-a"`},
 	} {

@@ -1,9 +1,10 @@
 // Package apitest runs an agent's local HTTP API inside a test: the real
 // httpapi handler over a real store in a temporary directory, served on
 // 127.0.0.1, with in-memory fakes for what a whole agent would add behind
-// it (the mesh, RPC pings, replication state, join tokens). Snapshots
-// save and restore through the real store; reload answers 500 until the
-// test sets one with Agent.SetReload. Tokens are not checked until the test sets a resolver
+// it (the mesh, RPC pings, replication state, join tokens). The service
+// catalog is the real one over the store. Snapshots save and restore
+// through the real store; reload answers 500 until the test sets one with
+// Agent.SetReload. Tokens are not checked until the test sets a resolver
 // with Agent.SetACL.
 //
 // One line starts it, and t.Cleanup stops it:
@@ -32,6 +33,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
@@ -57,6 +59,8 @@ type Agent struct {
 	API    *httpapi.API
 	Mesh   *Mesh
 	Client *api.Client // a client of URL
+	// Catalog is the real service catalog over Store, as node NodeName.
+	Catalog *catalog.Catalog
 	// Log is the agent's log, served by /v1/agent/monitor.
 	Log *slog.Logger
 
@@ -79,16 +83,23 @@ func Start(t testing.TB) *Agent {
 	hub := logstream.New(slog.NewTextHandler(io.Discard, nil))
 	a := &Agent{Store: st, Mesh: &Mesh{}, Log: slog.New(hub)}
 	a.Mesh.SetMembers(Member(NodeName, Site, gossip.StatusAlive))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if a.Catalog, err = catalog.New(catalog.Config{Store: st, Node: NodeName, Log: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Catalog.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
-		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a}, Monitor: hub, LogLevel: roles{a},
-		ACL: a.resolver,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
+		Monitor: hub, LogLevel: roles{a}, Catalog: a.Catalog, ACL: a.resolver, Log: quiet,
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
 	t.Cleanup(func() {
 		a.API.Close()
 		srv.Close()
+		a.Catalog.Close()
 		st.Close()
 	})
 	a.URL, a.Addr = srv.URL, srv.Listener.Addr().String()
