@@ -81,18 +81,8 @@ func (a *API) discovery(c Catalog, p discoveryParams, serve func(w http.Response
 		if name := r.PathValue("name"); name != "" && !a.serviceAllowed(w, r, name, acl.Read) {
 			return
 		}
-		ctx := r.Context()
-		if q.index > 0 {
-			wait := q.wait + rand.N(q.wait/16+1)
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, wait)
-			defer cancel()
-			stop := context.AfterFunc(a.closed, cancel)
-			defer stop()
-		}
-		snap, err := c.Read(ctx, q.index)
-		if err != nil {
-			a.fail(w, http.StatusInternalServerError, err)
+		snap, ok := a.discoveryRead(w, r.Context(), c, q)
+		if !ok {
 			return
 		}
 		if snap.Malformed > 0 {
@@ -107,6 +97,36 @@ func (a *API) discovery(c Catalog, p discoveryParams, serve func(w http.Response
 		setReadMeta(w, snap.Index)
 		serve(w, r, v)
 	}
+}
+
+// discoveryRead reads the catalog; a blocking query (index) first takes
+// a slot of http_max_blocking_queries, or, when none is free, answers at
+// once if the catalog changed past its index and 429 otherwise.
+func (a *API) discoveryRead(w http.ResponseWriter, ctx context.Context, c Catalog, q discoveryQuery) (catalog.Snapshot, bool) {
+	after := q.index
+	if after > 0 {
+		if a.blocking.tryAcquire() {
+			defer a.blocking.release()
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, q.wait+rand.N(q.wait/16+1))
+			defer cancel()
+			stop := context.AfterFunc(a.closed, cancel)
+			defer stop()
+		} else {
+			after = 0
+		}
+	}
+	snap, err := c.Read(ctx, after)
+	if err != nil {
+		a.fail(w, http.StatusInternalServerError, err)
+		return snap, false
+	}
+	if q.index > 0 && after == 0 && snap.TableIndex <= q.index {
+		a.blocking.refused.Add(1)
+		a.tooManyBlocking(w)
+		return snap, false
+	}
+	return snap, true
 }
 
 // parseDiscoveryQuery parses a discovery read's query. Parameters that
