@@ -3,11 +3,13 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
 
+	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -230,4 +232,53 @@ func getStatus(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// Discovery reads ask service:read on the name, and listings leave out
+// what the token may not read; no agent access is needed.
+func TestDiscoveryACL(t *testing.T) {
+	const (
+		webToken = "web-token-0123456789" // reads web only
+		allToken = "all-token-0123456789" // writes every service
+	)
+	res, err := acl.NewResolver(acl.Config{
+		DefaultAllow: false,
+		Tokens: []acl.Token{
+			{Secret: webToken, Description: "web", Policy: acl.Compile(acl.Rules{Service: map[string]acl.Access{"web": acl.Read}})},
+			{Secret: allToken, Description: "all", Policy: acl.Compile(acl.Rules{ServicePrefix: map[string]acl.Access{"": acl.Write}})},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mesh := &fakeMesh{members: []gossip.Member{member("node-a", "shop-7", gossip.StatusAlive)}}
+	srv, _, _ := catalogServer(t, func(c *Config) {
+		c.Mesh = mesh
+		c.ACL = func() *acl.Resolver { return res }
+	})
+	for _, body := range []string{`{"Name":"web","Check":{"TTL":"1m"}}`, `{"Name":"db","Check":{"TTL":"1m"}}`} {
+		if code, _ := send(t, http.MethodPut, srv.URL+"/v1/agent/service/register", "X-Consul-Token", allToken, body); code != http.StatusOK {
+			t.Fatalf("register %s: %d", body, code)
+		}
+	}
+	for _, tc := range []struct {
+		token, path string
+		want        int
+	}{
+		{webToken, "/v1/health/service/web", http.StatusOK},
+		{webToken, "/v1/catalog/service/web", http.StatusOK},
+		{webToken, "/v1/health/service/db", http.StatusForbidden},
+		{webToken, "/v1/health/checks/db", http.StatusForbidden},
+		{"", "/v1/catalog/service/web", http.StatusForbidden},
+	} {
+		if code, _ := send(t, http.MethodGet, srv.URL+tc.path, "X-Consul-Token", tc.token, ""); code != tc.want {
+			t.Errorf("%q GET %s: %d, want %d", tc.token, tc.path, code, tc.want)
+		}
+	}
+	for _, path := range []string{"/v1/catalog/services", "/v1/health/state/any", "/v1/health/node/node-a"} {
+		code, body, h := sendFull(t, http.MethodGet, srv.URL+path, "X-Consul-Token", webToken, "")
+		if code != http.StatusOK || !strings.Contains(body, "web") || strings.Contains(body, "db") || h.Get("X-Consul-Results-Filtered-By-ACLs") != "true" {
+			t.Errorf("GET %s with web's token: %d %s %v", path, code, body, h)
+		}
+	}
 }
