@@ -137,7 +137,6 @@ func parseDiscoveryQuery(raw string, p discoveryParams) (q discoveryQuery, dc st
 	if err != nil {
 		return q, "", badRequest("malformed query: %v", err)
 	}
-	q.wait = DefaultWait
 	for name, vs := range vals {
 		v := vs[0]
 		switch {
@@ -181,6 +180,9 @@ func parseDiscoveryQuery(raw string, p discoveryParams) (q discoveryQuery, dc st
 		default:
 			return q, "", badRequest("unsupported query parameter %q", name)
 		}
+	}
+	if q.wait == 0 {
+		q.wait = DefaultWait
 	}
 	return q, dc, nil
 }

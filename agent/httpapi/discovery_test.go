@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -281,4 +282,30 @@ func TestDiscoveryACL(t *testing.T) {
 			t.Errorf("GET %s with web's token: %d %s %v", path, code, body, h)
 		}
 	}
+}
+
+func FuzzParseDiscoveryQuery(f *testing.F) {
+	for _, s := range []string{
+		"tag=v1&tag=v2&node-meta=site:shop-7&passing", "index=10&wait=5s", "filter=Service.Port==1",
+		"passing=false", "node-meta=:x", "wait=0", "%zz", "wait=-1s", "index=x", "dc=dc1&stale&cached",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, _, err := parseDiscoveryQuery(raw, discoveryParams{tag: true, nodeMeta: true, passing: true})
+		if err != nil {
+			return
+		}
+		if q.wait <= 0 || q.wait > MaxWait {
+			t.Fatalf("wait %v out of range", q.wait)
+		}
+		for k := range q.nodeMeta {
+			if k == "" {
+				t.Fatalf("accepted node meta with an empty key: %q", raw)
+			}
+		}
+		if vals, _ := url.ParseQuery(raw); vals.Get("filter") != "" {
+			t.Fatalf("accepted a filter: %q", raw)
+		}
+	})
 }
