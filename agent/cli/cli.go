@@ -45,6 +45,10 @@ type entry struct {
 // commands is the command tree, each level listed in the order help shows.
 var commands = []entry{
 	{name: "agent", synopsis: "Run an edgeplane agent", new: func() command { return new(agentCmd) }},
+	{name: "catalog", synopsis: "Discover the mesh's services", sub: []entry{
+		{name: "services", synopsis: "List every service of the catalog with its tags", new: func() command { return new(catalogServicesCmd) }},
+		{name: "service", synopsis: "List a service's instances and their health", new: func() command { return new(catalogServiceCmd) }},
+	}},
 	{name: "check", synopsis: "Report a TTL check's status", sub: []entry{
 		{name: "pass", synopsis: "Report a TTL check passing", new: func() command { return &checkCmd{verb: "pass"} }},
 		{name: "warn", synopsis: "Report a TTL check warning", new: func() command { return &checkCmd{verb: "warn"} }},

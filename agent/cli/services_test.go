@@ -44,3 +44,29 @@ func TestServicesCommands(t *testing.T) {
 		t.Fatal("web-1 still registered")
 	}
 }
+
+func TestCatalogCommands(t *testing.T) {
+	a := apitest.Start(t)
+	run(t, a.Addr, `{"ID":"web-1","Name":"web","Port":8080,"Tags":["v1"],"Check":{"TTL":"1m","Status":"passing"}}`,
+		"services", "register", "-").expect(t, 0, "Registered service: web\n", "")
+	run(t, a.Addr, `{"ID":"web-2","Name":"web","Port":8081,"Tags":["v2"],"Check":{"TTL":"1m"}}`,
+		"services", "register", "-").expect(t, 0, "Registered service: web\n", "")
+
+	r := run(t, a.Addr, "", "catalog", "services")
+	if r.code != 0 || !strings.Contains(r.stdout, "web") || !strings.Contains(r.stdout, "v1,v2") {
+		t.Fatalf("catalog services = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, a.Addr, "", "catalog", "service", "web")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 3 || !strings.Contains(lines[1], "web-1") || !strings.Contains(lines[2], "service:web-2=critical") ||
+		!strings.Contains(lines[1], "serfHealth=passing") {
+		t.Fatalf("catalog service web = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, args := range [][]string{{"-passing"}, {"-tag", "v1"}} {
+		r = run(t, a.Addr, "", append(append([]string{"catalog", "service"}, args...), "web")...)
+		lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "web-1") {
+			t.Fatalf("catalog service %v web = %d %q %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}

@@ -126,7 +126,9 @@ func catalogRoute(method, path string) bool {
 	}
 	switch method {
 	case http.MethodGet, http.MethodHead:
-		return path == "/v1/agent/services" || path == "/v1/agent/checks" || oneSegment("/v1/agent/service/")
+		return path == "/v1/agent/services" || path == "/v1/agent/checks" || oneSegment("/v1/agent/service/") ||
+			path == "/v1/catalog/services" || oneSegment("/v1/catalog/service/") || oneSegment("/v1/health/service/") ||
+			oneSegment("/v1/health/checks/") || oneSegment("/v1/health/node/") || oneSegment("/v1/health/state/")
 	case http.MethodPut:
 		return path == "/v1/agent/service/register" || oneSegment("/v1/agent/service/deregister/") ||
 			oneSegment("/v1/agent/check/pass/") || oneSegment("/v1/agent/check/warn/") ||

@@ -45,6 +45,8 @@ type Self struct {
 //   - JoinTokens nil: no /v1/agent/join-token: 404.
 //   - Catalog nil: no /v1/agent/service*, /v1/agent/checks,
 //     /v1/agent/check/*: 404.
+//   - Catalog or Mesh nil: no /v1/catalog/services, /v1/catalog/service/*,
+//     /v1/health/*: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 type Config struct {
@@ -148,6 +150,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Catalog != nil {
 		a.handleCatalog(cfg.Catalog)
+	}
+	if cfg.Catalog != nil && cfg.Mesh != nil {
+		a.handleDiscovery(cfg.Catalog)
 	}
 	return a
 }

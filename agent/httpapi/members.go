@@ -69,24 +69,29 @@ func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
 		if m.Status == gossip.StatusLeft {
 			continue
 		}
-		// Node meta is the user's tags and the site, not the mesh's own
-		// (id, RPC address, certificate, boot nonce, version).
-		meta := map[string]string{}
-		for k, v := range m.Tags {
-			if !gossip.IsReserved(k) {
-				meta[k] = v
-			}
-		}
-		meta["site"] = m.Site
-		addr := m.Addr.String()
-		out = append(out, api.CatalogNode{
-			ID: m.ID, Node: m.Name, Address: addr, Datacenter: dc,
-			TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
-			Meta:            meta, CreateIndex: 1, ModifyIndex: 1,
-		})
+		out = append(out, catalogNode(&m, dc))
 	}
 	setReadMeta(w, a.store.Index())
 	writeJSON(w, out)
+}
+
+// catalogNode is a member as Consul's catalog shows a node.
+func catalogNode(m *gossip.Member, dc string) api.CatalogNode {
+	// Node meta is the user's tags and the site, not the mesh's own (id,
+	// RPC address, certificate, boot nonce, version).
+	meta := map[string]string{}
+	for k, v := range m.Tags {
+		if !gossip.IsReserved(k) {
+			meta[k] = v
+		}
+	}
+	meta["site"] = m.Site
+	addr := m.Addr.String()
+	return api.CatalogNode{
+		ID: m.ID, Node: m.Name, Address: addr, Datacenter: dc,
+		TaggedAddresses: map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+		Meta:            meta, CreateIndex: 1, ModifyIndex: 1,
+	}
 }
 
 func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {

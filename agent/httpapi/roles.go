@@ -115,4 +115,8 @@ type Catalog interface {
 	// UpdateTTL reports a TTL check's status and output; an unknown ID is
 	// catalog.ErrUnknownCheck.
 	UpdateTTL(checkID, status, output string) error
+	// Read reads every node's instances and checks from the replicated
+	// table; with after > 0 it first waits for a change of the table past
+	// that index, or ctx's end (catalog.Read).
+	Read(ctx context.Context, after uint64) (catalog.Snapshot, error)
 }

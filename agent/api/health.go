@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// CatalogService is Consul's CatalogService: a service instance of a
+// node, an element of GET /v1/catalog/service/<name>.
+type CatalogService struct {
+	ID                       string
+	Node                     string
+	Address                  string
+	Datacenter               string
+	TaggedAddresses          map[string]string
+	NodeMeta                 map[string]string
+	ServiceID                string
+	ServiceName              string
+	ServiceAddress           string
+	ServiceTaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
+	ServiceTags              []string
+	ServiceMeta              map[string]string
+	ServicePort              int
+	ServiceWeights           AgentWeights
+	ServiceEnableTagOverride bool
+	CreateIndex              uint64
+	ModifyIndex              uint64
+}
+
+// HealthCheck is Consul's HealthCheck: a check of a node or of one of its
+// service instances, as /v1/health/... return it.
+type HealthCheck struct {
+	Node        string
+	CheckID     string
+	Name        string
+	Status      string
+	Notes       string
+	Output      string
+	ServiceID   string
+	ServiceName string
+	ServiceTags []string
+	Type        string
+	CreateIndex uint64
+	ModifyIndex uint64
+}
+
+// ServiceEntry is Consul's ServiceEntry, an element of GET
+// /v1/health/service/<name>: a node, one of its service instances and
+// the checks of both.
+type ServiceEntry struct {
+	Node    *CatalogNode
+	Service *AgentService
+	Checks  []HealthCheck
+}
+
+// ServiceQuery narrows a discovery read: Tags (all of them, AND),
+// NodeMeta (key:value, all of them) and, for HealthService, Passing (only
+// instances whose every check, the node's included, is passing).
+type ServiceQuery struct {
+	Tags     []string
+	NodeMeta map[string]string
+	Passing  bool
+}
+
+func (q ServiceQuery) values() url.Values {
+	v := url.Values{}
+	for _, t := range q.Tags {
+		v.Add("tag", t)
+	}
+	for k, m := range q.NodeMeta {
+		v.Add("node-meta", k+":"+m)
+	}
+	if q.Passing {
+		v.Set("passing", "1")
+	}
+	return v
+}
+
+// CatalogServices returns every service name of the catalog with the
+// union of its instances' tags.
+func (c *Client) CatalogServices(ctx context.Context) (map[string][]string, error) {
+	var out map[string][]string
+	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/catalog/services"}, &out)
+	return out, err
+}
+
+// HealthService returns the instances of a service across the mesh with
+// their checks, ordered by node then service ID.
+func (c *Client) HealthService(ctx context.Context, name string, q ServiceQuery) ([]ServiceEntry, error) {
+	var out []ServiceEntry
+	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/health/service/" + url.PathEscape(name), query: q.values()}, &out)
+	return out, err
+}
