@@ -56,6 +56,11 @@ type Config struct {
 	// output, and its TTL deadline, written at most this often. Default
 	// DefaultCheckUpdateInterval.
 	CheckUpdateInterval time.Duration
+	// EnableLocalScriptChecks lets script checks run: Register refuses
+	// them without it, and one registered earlier stays critical. Script
+	// checks come only from the agent's configuration files
+	// (ParseOptions.LocalScriptChecks); the API refuses them always.
+	EnableLocalScriptChecks bool
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 }
@@ -101,18 +106,41 @@ type Catalog struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // run has returned
 	watched chan struct{} // watch has returned
+
+	// The runners of the checks the agent runs (runner.go), by check ID;
+	// runCtx is their parent, set by Start.
+	runners map[string]*runner
+	runCtx  context.Context
+	runWG   sync.WaitGroup
+	armed   func(checkID string) // tests: a runner waits for its next run
 }
 
 // checkState is a check as this node knows it: its record, its TTL and
-// deadline, and how its record stands on disk.
+// deadline or its definition, and how its record stands on disk.
 type checkState struct {
 	Check
-	ttl       time.Duration
-	expiry    time.Time // zero: no deadline (critical, or never reported)
-	written   time.Time // when its records were last written
-	stored    time.Time // the expiry on disk
-	pending   bool      // an output not yet written
-	serviceNm string
+	ttl        time.Duration
+	active     *ActiveCheck  // nil for a TTL check
+	deregAfter time.Duration // DeregisterCriticalServiceAfter
+	expiry     time.Time     // zero: no deadline (critical, or never reported)
+	written    time.Time     // when its records were last written
+	stored     time.Time     // the expiry on disk
+	pending    bool          // an output not yet written
+	serviceNm  string
+	// criticalSince is when the check last turned critical, zero when it
+	// is not; in memory only: after a restart it counts from the start.
+	criticalSince time.Time
+}
+
+// markCritical keeps criticalSince: now when the check just turned
+// critical, zero when it is not critical.
+func (cs *checkState) markCritical(now time.Time) {
+	switch {
+	case cs.Status != StatusCritical:
+		cs.criticalSince = time.Time{}
+	case cs.criticalSince.IsZero():
+		cs.criticalSince = now
+	}
 }
 
 // New reads this node's registrations from the local bucket. A TTL
@@ -131,7 +159,8 @@ func New(cfg Config) (*Catalog, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	c := &Catalog{cfg: cfg, clock: cfg.Clock, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Catalog{cfg: cfg, clock: cfg.Clock, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		runners: map[string]*runner{}}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -139,10 +168,11 @@ func New(cfg Config) (*Catalog, error) {
 }
 
 // Start makes Table hold exactly what the local bucket says of this node
-// (writing only what differs), then runs until Close the TTL loop and a
-// watch of the change feed: a record of this node that another node
-// changes (a stale copy restored, a node that held this name) is written
-// back, or removed, within repairEvery.
+// (writing only what differs), then runs until Close the TTL loop, the
+// runners of the checks the agent runs and a watch of the change feed: a
+// record of this node that another node changes (a stale copy restored,
+// a node that held this name) is written back, or removed, within
+// repairEvery.
 func (c *Catalog) Start(ctx context.Context) error {
 	c.sub = c.cfg.Store.Subscribe("catalog", feedQueue, store.SourceRemote, store.SourceRestore)
 	if err := c.reconcile(); err != nil {
@@ -154,35 +184,43 @@ func (c *Catalog) Start(ctx context.Context) error {
 	c.watched = make(chan struct{})
 	go c.run(loop)
 	go c.watch(loop)
+	c.wmu.Lock()
+	c.runCtx = loop
+	c.syncRunners()
+	c.wmu.Unlock()
 	return nil
 }
 
-// Close stops the TTL loop, then writes what it owed: outputs held back
-// by CheckUpdateInterval and the latest TTL deadlines, so that a restart
-// keeps a TTL check that has not expired. Later calls fail with ErrClosed.
+// Close stops the TTL loop and every runner, waiting for them, then
+// writes what was owed: outputs held back by CheckUpdateInterval and the
+// latest TTL deadlines, so that a restart keeps a TTL check that has not
+// expired. Later calls of the other methods fail with ErrClosed.
 func (c *Catalog) Close() error {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return nil
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.wmu.Unlock()
 	if c.cancel != nil {
 		c.cancel()
 		<-c.done
 		<-c.watched
+		c.runWG.Wait()
 		c.sub.Close()
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed {
-		return nil
-	}
 	var b batch
 	for _, cs := range c.checks {
 		if cs.pending || !cs.expiry.Equal(cs.stored) {
 			b.putCheck(c.cfg.Node, cs)
 		}
 	}
-	err := c.commit(&b)
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	return err
+	return c.commit(&b)
 }
 
 // Register registers an instance and its checks, or updates the instance
@@ -210,15 +248,20 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 		if old != nil && old.ServiceID != in.ID {
 			return invalid("check ID %q belongs to service %q", d.ID, old.ServiceID)
 		}
-		cs := &checkState{Check: Check{ID: d.ID, Name: d.Name, ServiceID: in.ID, Type: CheckTypeTTL,
-			Status: StatusCritical, Notes: d.Notes}, ttl: d.TTL, written: now, serviceNm: in.Name}
+		if d.Active != nil && !c.mayRun(d.Active) {
+			return invalid("check %q: script checks are disabled on this agent: enable_local_script_checks is off", d.ID)
+		}
+		cs := &checkState{Check: Check{ID: d.ID, Name: d.Name, ServiceID: in.ID, Type: d.Type(),
+			Status: StatusCritical, Notes: d.Notes}, ttl: d.TTL, active: d.Active,
+			deregAfter: d.DeregisterCriticalServiceAfter, written: now, serviceNm: in.Name}
 		if old != nil {
-			cs.Status, cs.Output = old.Status, old.Output
+			cs.Status, cs.Output, cs.criticalSince = old.Status, old.Output, old.criticalSince
 		}
 		if d.Status != "" {
 			cs.Status = d.Status
 		}
-		if cs.Status != StatusCritical {
+		cs.markCritical(now)
+		if cs.Status != StatusCritical && cs.ttl > 0 {
 			cs.expiry = now.Add(d.TTL)
 		}
 		cs.stored = cs.expiry
@@ -263,6 +306,7 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 		delete(c.checks, id)
 	}
 	c.mu.Unlock()
+	c.syncRunners()
 	c.wake()
 	return nil
 }
@@ -276,6 +320,11 @@ func (c *Catalog) Deregister(serviceID string) error {
 	if c.closed {
 		return ErrClosed
 	}
+	return c.deregister(serviceID)
+}
+
+// deregister is Deregister; the caller holds wmu.
+func (c *Catalog) deregister(serviceID string) error {
 	if c.services[serviceID] == nil {
 		return fmt.Errorf("%w %q", ErrUnknownService, serviceID)
 	}
@@ -297,6 +346,7 @@ func (c *Catalog) Deregister(serviceID string) error {
 		delete(c.checks, id)
 	}
 	c.mu.Unlock()
+	c.syncRunners()
 	c.wake()
 	return nil
 }
@@ -305,7 +355,8 @@ func (c *Catalog) Deregister(serviceID string) error {
 // and output, and restarts its TTL. A new status is written at once; the
 // same status with a new output, or none, at most every
 // CheckUpdateInterval (the latest output then). It fails with
-// ErrUnknownCheck, or an error wrapping ErrInvalid for another status.
+// ErrUnknownCheck, or an error wrapping ErrInvalid for another status or
+// a check the agent runs itself.
 func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 	if !ValidStatus(status) {
 		return invalid("Status %q: passing, warning or critical", status)
@@ -320,9 +371,25 @@ func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 	if old == nil {
 		return fmt.Errorf("%w %q", ErrUnknownCheck, checkID)
 	}
+	if old.active != nil {
+		return invalid("check %q is a %s check, which the agent runs: only a TTL check's status is reported", checkID, old.Type)
+	}
+	return c.setStatus(old, status, output)
+}
+
+// setStatus is the write path of a check's status and output, reported
+// by the application (UpdateTTL) or by a run: a new status is written at
+// once, the same status with a new output, or a TTL refreshed, at most
+// every CheckUpdateInterval; the TTL loop writes what is held back when
+// that interval has passed. The caller holds wmu.
+func (c *Catalog) setStatus(old *checkState, status, output string) error {
 	now := c.clock.Now()
 	cs := *old
-	cs.Status, cs.Output, cs.expiry = status, output, now.Add(cs.ttl)
+	cs.Status, cs.Output = status, output
+	if cs.ttl > 0 {
+		cs.expiry = now.Add(cs.ttl)
+	}
+	cs.markCritical(now)
 	changed := cs.Status != old.Status
 	cs.pending = old.pending || cs.Output != old.Output
 	if changed || now.Sub(old.written) >= c.cfg.CheckUpdateInterval {
@@ -334,9 +401,13 @@ func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 		}
 	}
 	c.mu.Lock()
-	c.checks[checkID] = &cs
+	c.checks[cs.ID] = &cs
 	c.mu.Unlock()
-	c.wake()
+	// The TTL loop's deadlines moved: a TTL's, a held-back output's, a
+	// critical check's reaping.
+	if cs.ttl > 0 || changed || cs.pending != old.pending {
+		c.wake()
+	}
 	return nil
 }
 
@@ -363,11 +434,21 @@ func (c *Catalog) Service(serviceID string) (Instance, bool) {
 }
 
 // CheckState is a check as this node reports it: its latest status and
-// output (also one not yet written), its service's name and its TTL.
+// output (also one not yet written), its service's name, its TTL or its
+// definition, and its DeregisterCriticalServiceAfter.
 type CheckState struct {
 	Check
 	ServiceName string
 	TTL         time.Duration
+	// Active is the definition of a check the agent runs; nil for a TTL
+	// check. It is shared: the caller does not change it.
+	Active                         *ActiveCheck
+	DeregisterCriticalServiceAfter time.Duration
+}
+
+func (cs *checkState) state() CheckState {
+	return CheckState{Check: cs.Check, ServiceName: cs.serviceNm, TTL: cs.ttl, Active: cs.active,
+		DeregisterCriticalServiceAfter: cs.deregAfter}
 }
 
 // Checks returns this node's checks, by ID.
@@ -376,8 +457,7 @@ func (c *Catalog) Checks() []CheckState {
 	defer c.mu.RUnlock()
 	out := make([]CheckState, 0, len(c.checks))
 	for _, id := range slices.Sorted(maps.Keys(c.checks)) {
-		cs := c.checks[id]
-		out = append(out, CheckState{Check: cs.Check, ServiceName: cs.serviceNm, TTL: cs.ttl})
+		out = append(out, c.checks[id].state())
 	}
 	return out
 }
@@ -390,5 +470,5 @@ func (c *Catalog) CheckByID(checkID string) (CheckState, bool) {
 	if !ok {
 		return CheckState{}, false
 	}
-	return CheckState{Check: cs.Check, ServiceName: cs.serviceNm, TTL: cs.ttl}, true
+	return cs.state(), true
 }

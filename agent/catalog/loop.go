@@ -3,14 +3,17 @@ package catalog
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
 
 // The catalog's goroutines: the TTL loop (run), which turns expired TTL
-// checks critical, writes the outputs CheckUpdateInterval held back and
-// repairs this node's records changed elsewhere; and the watch of the
-// change feed, which tells it of those changes.
+// checks critical, writes the outputs CheckUpdateInterval held back,
+// deregisters the services of checks critical past their
+// DeregisterCriticalServiceAfter and repairs this node's records changed
+// elsewhere; the watch of the change feed, which tells it of those
+// changes; and the runners of the checks the agent runs (runner.go).
 
 // expire turns the checks whose TTL has passed critical and writes the
 // outputs held back past CheckUpdateInterval. The TTL loop calls it.
@@ -28,6 +31,7 @@ func (c *Catalog) expire() {
 		switch {
 		case expired(&cs, now):
 			cs.Status, cs.Output, cs.expiry = StatusCritical, expiredOutput(cs.Output), time.Time{}
+			cs.markCritical(now)
 		case cs.pending && !now.Before(cs.written.Add(c.cfg.CheckUpdateInterval)):
 		default:
 			continue
@@ -76,6 +80,9 @@ func (c *Catalog) nextEvent() (time.Time, bool) {
 		if cs.pending {
 			consider(cs.written.Add(c.cfg.CheckUpdateInterval))
 		}
+		if reapAt, ok := cs.reapAt(); ok {
+			consider(reapAt)
+		}
 	}
 	if c.repairDue {
 		consider(c.lastRepair.Add(repairEvery))
@@ -105,6 +112,7 @@ func (c *Catalog) run(ctx context.Context) {
 		}
 		stop()
 		c.expire()
+		c.reap()
 		c.repair()
 	}
 }
@@ -159,5 +167,46 @@ func (c *Catalog) wake() {
 	select {
 	case c.kick <- struct{}{}:
 	default:
+	}
+}
+
+// reapAt returns when the check's service is deregistered, should the
+// check stay critical: DeregisterCriticalServiceAfter after it turned
+// critical.
+func (cs *checkState) reapAt() (time.Time, bool) {
+	if cs.deregAfter <= 0 || cs.Status != StatusCritical || cs.criticalSince.IsZero() {
+		return time.Time{}, false
+	}
+	return cs.criticalSince.Add(cs.deregAfter), true
+}
+
+// reap deregisters the services one of whose checks has been critical
+// for its DeregisterCriticalServiceAfter, as Consul's reaper does (which
+// looks every 30 seconds; this one at the deadline). The TTL loop calls
+// it.
+func (c *Catalog) reap() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return
+	}
+	now := c.clock.Now()
+	for _, id := range slices.Sorted(maps.Keys(c.checks)) {
+		cs := c.checks[id]
+		if cs == nil {
+			continue // its service was reaped in this round
+		}
+		at, ok := cs.reapAt()
+		if !ok || now.Before(at) {
+			continue
+		}
+		critical := now.Sub(cs.criticalSince)
+		if err := c.deregister(cs.ServiceID); err != nil {
+			c.log.Error("deregistering a service whose check is critical", "service", cs.ServiceID, "check", id, "err", err, "retry_in", writeRetry)
+			c.retryAt = now.Add(writeRetry)
+			return
+		}
+		c.log.Info("deregistered a service: its check was critical past DeregisterCriticalServiceAfter",
+			"service", cs.ServiceID, "check", id, "critical_for", critical, "deregister_after", cs.deregAfter)
 	}
 }

@@ -12,13 +12,20 @@ import (
 // authority Table's records of this node are made from:
 //
 //	svc/<serviceID>  the Instance, as its record
-//	chk/<checkID>    a localCheck: the check's record, its TTL, its deadline
+//	chk/<checkID>    a localCheck: the check's record, its TTL and
+//	                 deadline or the definition of the check the agent
+//	                 runs, its DeregisterCriticalServiceAfter
+//
+// The time a check turned critical is not kept: after a restart,
+// DeregisterCriticalServiceAfter counts from the start.
 
 // localCheck is a check as the local bucket keeps it.
 type localCheck struct {
-	Check  Check `cbor:"1,keyasint"`
-	TTL    int64 `cbor:"2,keyasint"`           // milliseconds
-	Expiry int64 `cbor:"3,keyasint,omitempty"` // Unix milliseconds; 0: none
+	Check      Check        `cbor:"1,keyasint"`
+	TTL        int64        `cbor:"2,keyasint"`           // milliseconds
+	Expiry     int64        `cbor:"3,keyasint,omitempty"` // Unix milliseconds; 0: none
+	Active     *ActiveCheck `cbor:"4,keyasint,omitempty"`
+	DeregAfter int64        `cbor:"5,keyasint,omitempty"` // milliseconds
 }
 
 // op is one write of a batch: a local entry and its record in Table, put
@@ -43,7 +50,7 @@ func (b *batch) putService(node string, in *Instance) {
 
 func (b *batch) putCheck(node string, cs *checkState) {
 	v, err := EncodeCheck(&cs.Check)
-	lc := localCheck{Check: cs.Check, TTL: cs.ttl.Milliseconds()}
+	lc := localCheck{Check: cs.Check, TTL: cs.ttl.Milliseconds(), Active: cs.active, DeregAfter: cs.deregAfter.Milliseconds()}
 	if !cs.expiry.IsZero() {
 		lc.Expiry = cs.expiry.UnixMilli()
 	}
@@ -141,14 +148,15 @@ func (c *Catalog) load() error {
 			if err := recordDec.Unmarshal(v, &lc); err != nil {
 				return fmt.Errorf("catalog: local %s: %w", key, err)
 			}
-			if err := lc.Check.validate(); err != nil {
+			if err := lc.validate(); err != nil {
 				return fmt.Errorf("catalog: local %s: %w", key, err)
 			}
 			svc := c.services[lc.Check.ServiceID]
 			if svc == nil {
 				return nil // an orphan: reconcile removes it
 			}
-			cs := &checkState{Check: lc.Check, ttl: time.Duration(lc.TTL) * time.Millisecond, written: now, serviceNm: svc.Name}
+			cs := &checkState{Check: lc.Check, ttl: time.Duration(lc.TTL) * time.Millisecond, active: lc.Active,
+				deregAfter: time.Duration(lc.DeregAfter) * time.Millisecond, written: now, serviceNm: svc.Name}
 			if lc.Expiry != 0 {
 				cs.expiry = time.UnixMilli(lc.Expiry)
 				if cs.expiry.Sub(now) > cs.ttl {
@@ -158,6 +166,10 @@ func (c *Catalog) load() error {
 			if expired(cs, now) {
 				cs.Status, cs.Output, cs.expiry = StatusCritical, expiredOutput(cs.Output), time.Time{}
 			}
+			if cs.active != nil && !c.mayRun(cs.active) {
+				cs.Status, cs.Output = StatusCritical, scriptsDisabled
+			}
+			cs.markCritical(now)
 			c.checks[cs.ID] = cs
 			return nil
 		})
@@ -212,4 +224,28 @@ func (c *Catalog) reconcile() error {
 		return fmt.Errorf("catalog: writing this node's records: %w", err)
 	}
 	return nil
+}
+
+// scriptsDisabled is the output of a script check registered earlier that
+// this agent no longer runs.
+const scriptsDisabled = "Script checks are disabled on this agent (enable_local_script_checks is off): not run"
+
+// validate checks a local entry: its record, and its TTL or definition.
+func (lc *localCheck) validate() error {
+	if err := lc.Check.validate(); err != nil {
+		return err
+	}
+	if lc.DeregAfter < 0 {
+		return fmt.Errorf("DeregisterCriticalServiceAfter %dms: negative", lc.DeregAfter)
+	}
+	if lc.Active == nil {
+		if lc.Check.Type != CheckTypeTTL || lc.TTL <= 0 {
+			return fmt.Errorf("a %s check without a definition", lc.Check.Type)
+		}
+		return nil
+	}
+	if lc.Check.Type != lc.Active.Type {
+		return fmt.Errorf("a %s check defined as %s", lc.Check.Type, lc.Active.Type)
+	}
+	return lc.Active.validate()
 }

@@ -22,15 +22,40 @@ type Registration struct {
 	Checks  []CheckDef
 }
 
-// CheckDef is a check as registered: what its record holds, its TTL, and
-// the status it was registered with ("" when none: a new check starts
-// critical, an existing one keeps its status).
+// CheckDef is a check as registered: what its record holds, its TTL or
+// the definition of the check the agent runs, and the status it was
+// registered with ("" when none: a new check starts critical, an existing
+// one keeps its status).
 type CheckDef struct {
 	ID     string
 	Name   string
 	Notes  string
-	TTL    time.Duration
+	TTL    time.Duration // a TTL check's; 0 for one the agent runs
 	Status string
+	// Active defines an HTTP, TCP or script check; nil for a TTL check.
+	Active *ActiveCheck
+	// DeregisterCriticalServiceAfter, when not 0, has the service
+	// deregistered once this check has been critical that long.
+	DeregisterCriticalServiceAfter time.Duration
+}
+
+// Type returns the check's type: CheckTypeTTL or Active.Type.
+func (d *CheckDef) Type() string {
+	if d.Active != nil {
+		return d.Active.Type
+	}
+	return CheckTypeTTL
+}
+
+// ParseOptions say what a registration may hold, by where it comes from.
+// The zero value is the HTTP API's.
+type ParseOptions struct {
+	// LocalScriptChecks allows script checks (Args, ScriptArgs). Set it
+	// only for registrations read from the agent's own configuration
+	// files with enable_local_script_checks on; never for the HTTP API,
+	// which any local process can call: a script check runs any command
+	// as the agent's user.
+	LocalScriptChecks bool
 }
 
 // wireRegistration is Consul's AgentServiceRegistration as its API client
@@ -97,15 +122,39 @@ type wireCheck struct {
 	FailuresBeforeWarning          int
 	FailuresBeforeCritical         int
 	DeregisterCriticalServiceAfter string
+
+	// Consul's HTTP API takes these snake_case forms too.
+	ScriptArgsSnake                     []string `json:"script_args"`
+	DeregisterCriticalServiceAfterSnake string   `json:"deregister_critical_service_after"`
+	TLSSkipVerifySnake                  bool     `json:"tls_skip_verify"`
+	TLSServerNameSnake                  string   `json:"tls_server_name"`
+	SuccessBeforePassingSnake           int      `json:"success_before_passing"`
+	FailuresBeforeWarningSnake          int      `json:"failures_before_warning"`
+	FailuresBeforeCriticalSnake         int      `json:"failures_before_critical"`
+	DockerContainerIDSnake              string   `json:"docker_container_id"`
+	GRPCUseTLSSnake                     bool     `json:"grpc_use_tls"`
+	H2PingUseTLSSnake                   bool     `json:"h2ping_use_tls"`
+	TCPUseTLSSnake                      bool     `json:"tcp_use_tls"`
+	OSServiceSnake                      string   `json:"os_service"`
+	AliasNodeSnake                      string   `json:"alias_node"`
+	AliasServiceSnake                   string   `json:"alias_service"`
 }
 
 // ParseRegistration decodes a registration body in Consul's JSON
 // (AgentServiceRegistration), refuses what this agent does not support,
 // checks every field and fills in Consul's defaults: ID from Name,
 // Weights {1, 1}, check IDs "service:<id>" ("service:<id>:<n>", n from 1,
-// when there are several) and names "Service '<name>' check". Every
-// error wraps ErrInvalid.
+// when there are several) and names "Service '<name>' check", a check's
+// Method GET and Timeout (10s, 30s for a script). Every error wraps
+// ErrInvalid. It reads a registration of the HTTP API, which refuses
+// script checks: ParseRegistrationWith reads one from elsewhere.
 func ParseRegistration(body []byte) (Registration, error) {
+	return ParseRegistrationWith(body, ParseOptions{})
+}
+
+// ParseRegistrationWith is ParseRegistration for a registration from
+// where opts says.
+func ParseRegistrationWith(body []byte, opts ParseOptions) (Registration, error) {
 	if len(body) > MaxRegistrationSize {
 		return Registration{}, invalid("body of %d bytes, at most %d", len(body), MaxRegistrationSize)
 	}
@@ -159,7 +208,7 @@ func ParseRegistration(body []byte) (Registration, error) {
 	}
 	seen := make(map[string]bool, len(wcs))
 	for i, c := range wcs {
-		def, err := c.def(in, i, len(wcs))
+		def, err := c.def(in, i, len(wcs), opts)
 		if err != nil {
 			return Registration{}, err
 		}
@@ -203,7 +252,8 @@ func (w *wireRegistration) refuseUnsupported() error {
 
 // def checks a registered check and fills in its defaults; it is the
 // i-th of n checks of the instance in.
-func (c *wireCheck) def(in *Instance, i, n int) (CheckDef, error) {
+func (c *wireCheck) def(in *Instance, i, n int, opts ParseOptions) (CheckDef, error) {
+	c.mergeSnake()
 	d := CheckDef{ID: c.CheckID, Name: c.Name, Notes: c.Notes, Status: c.Status}
 	if d.ID == "" {
 		d.ID = "service:" + in.ID
@@ -215,23 +265,24 @@ func (c *wireCheck) def(in *Instance, i, n int) (CheckDef, error) {
 		return d, invalid("CheckID: %v", err)
 	}
 	if kind := c.unsupportedType(); kind != "" {
-		return d, invalid("check %q: %s checks are not supported yet: only TTL checks are", d.ID, kind)
+		return d, invalid("check %q: %s checks are not supported: only TTL, HTTP, TCP and script (Args) checks are", d.ID, kind)
 	}
-	if c.TTL == "" {
-		return d, invalid("check %q: no TTL: only TTL checks are supported yet", d.ID)
+	var err error
+	if d.Active, err = c.active(d.ID, opts); err != nil {
+		return d, err
 	}
-	ttl, err := time.ParseDuration(c.TTL)
-	if err != nil || ttl < MinTTL || ttl > MaxTTL {
-		return d, invalid("check %q: TTL %q: a duration from %v to %v", d.ID, c.TTL, MinTTL, MaxTTL)
+	if d.Active == nil {
+		if d.TTL, err = c.ttl(d.ID); err != nil {
+			return d, err
+		}
 	}
-	d.TTL = ttl
-	switch {
-	case c.Interval != "" || c.Timeout != "":
-		return d, invalid("check %q: Interval and Timeout are for interval checks, not TTL checks", d.ID)
-	case c.SuccessBeforePassing != 0 || c.FailuresBeforeWarning != 0 || c.FailuresBeforeCritical != 0:
-		return d, invalid("check %q: SuccessBeforePassing and FailuresBefore* are not supported yet", d.ID)
-	case c.DeregisterCriticalServiceAfter != "":
-		return d, invalid("check %q: DeregisterCriticalServiceAfter is not supported yet", d.ID)
+	if c.DeregisterCriticalServiceAfter != "" {
+		after, err := time.ParseDuration(c.DeregisterCriticalServiceAfter)
+		if err != nil || after < MinDeregisterAfter || after > MaxInterval {
+			return d, invalid("check %q: DeregisterCriticalServiceAfter %q: a duration from %v to %v",
+				d.ID, c.DeregisterCriticalServiceAfter, MinDeregisterAfter, MaxInterval)
+		}
+		d.DeregisterCriticalServiceAfter = after
 	}
 	if d.Name == "" {
 		d.Name = fmt.Sprintf("Service '%s' check", in.Name)
@@ -248,28 +299,132 @@ func (c *wireCheck) def(in *Instance, i, n int) (CheckDef, error) {
 	return d, nil
 }
 
-// unsupportedType names the kind of a check other than TTL, or "" for
-// none.
+// mergeSnake moves the snake_case forms of fields into their CamelCase
+// ones, as Consul does: the CamelCase form wins when both are given.
+func (c *wireCheck) mergeSnake() {
+	if len(c.ScriptArgs) == 0 {
+		c.ScriptArgs = c.Args
+	}
+	if len(c.ScriptArgs) == 0 {
+		c.ScriptArgs = c.ScriptArgsSnake
+	}
+	if c.DeregisterCriticalServiceAfter == "" {
+		c.DeregisterCriticalServiceAfter = c.DeregisterCriticalServiceAfterSnake
+	}
+	if c.TLSServerName == "" {
+		c.TLSServerName = c.TLSServerNameSnake
+	}
+	c.TLSSkipVerify = c.TLSSkipVerify || c.TLSSkipVerifySnake
+	if c.SuccessBeforePassing == 0 {
+		c.SuccessBeforePassing = c.SuccessBeforePassingSnake
+	}
+	if c.FailuresBeforeWarning == 0 {
+		c.FailuresBeforeWarning = c.FailuresBeforeWarningSnake
+	}
+	if c.FailuresBeforeCritical == 0 {
+		c.FailuresBeforeCritical = c.FailuresBeforeCriticalSnake
+	}
+}
+
+// ttl checks a TTL check and returns its TTL.
+func (c *wireCheck) ttl(id string) (time.Duration, error) {
+	if c.TTL == "" {
+		return 0, invalid("check %q: no TTL, HTTP, TCP or Args: which kind of check is it?", id)
+	}
+	ttl, err := time.ParseDuration(c.TTL)
+	if err != nil || ttl < MinTTL || ttl > MaxTTL {
+		return 0, invalid("check %q: TTL %q: a duration from %v to %v", id, c.TTL, MinTTL, MaxTTL)
+	}
+	switch {
+	case c.Interval != "" || c.Timeout != "":
+		return 0, invalid("check %q: Interval and Timeout are for HTTP, TCP and script checks, not TTL checks", id)
+	case c.SuccessBeforePassing != 0 || c.FailuresBeforeWarning != 0 || c.FailuresBeforeCritical != 0:
+		return 0, invalid("check %q: SuccessBeforePassing and FailuresBefore* are for HTTP, TCP and script checks, not TTL checks", id)
+	case set(c.Header) || c.Method != "" || c.Body != "" || c.TLSServerName != "" || c.TLSSkipVerify:
+		return 0, invalid("check %q: Header, Method, Body and TLS settings are for HTTP checks", id)
+	}
+	return ttl, nil
+}
+
+// active returns the definition of an HTTP, TCP or script check, or nil
+// for a TTL check.
+func (c *wireCheck) active(id string, opts ParseOptions) (*ActiveCheck, error) {
+	a := &ActiveCheck{HTTP: c.HTTP, Method: c.Method, Body: c.Body, TLSSkipVerify: c.TLSSkipVerify,
+		TLSServerName: c.TLSServerName, TCP: c.TCP, Args: c.ScriptArgs,
+		SuccessBeforePassing: c.SuccessBeforePassing, FailuresBeforeWarning: c.FailuresBeforeWarning,
+		FailuresBeforeCritical: c.FailuresBeforeCritical}
+	kinds := 0
+	for _, k := range []struct {
+		given bool
+		typ   string
+	}{{c.TTL != "", CheckTypeTTL}, {c.HTTP != "", CheckTypeHTTP}, {c.TCP != "", CheckTypeTCP}, {len(c.ScriptArgs) > 0, CheckTypeScript}} {
+		if k.given {
+			kinds++
+			a.Type = k.typ
+		}
+	}
+	switch {
+	case kinds > 1:
+		return nil, invalid("check %q: one of TTL, HTTP, TCP and Args, not several", id)
+	case kinds == 0 || a.Type == CheckTypeTTL:
+		return nil, nil
+	case a.Type == CheckTypeScript && !opts.LocalScriptChecks:
+		return nil, invalid("check %q: script checks (Args, ScriptArgs) are refused through the HTTP API: "+
+			"a script check runs any command as the agent's user, a remote code execution "+
+			"that Consul too refuses unless enable_script_checks is on; define it in a configuration "+
+			"file, with enable_local_script_checks", id)
+	}
+	if set(c.Header) {
+		if err := json.Unmarshal(c.Header, &a.Header); err != nil {
+			return nil, invalid("check %q: Header: an object of lists of strings", id)
+		}
+		if len(a.Header) == 0 {
+			a.Header = nil
+		}
+	}
+	if c.Interval == "" {
+		return nil, invalid("check %q: no Interval: %s checks run every Interval", id, a.Type)
+	}
+	var err error
+	if a.Interval, err = time.ParseDuration(c.Interval); err != nil {
+		return nil, invalid("check %q: Interval %q: a duration from %v to %v", id, c.Interval, MinInterval, MaxInterval)
+	}
+	a.Timeout = DefaultTimeout
+	if a.Type == CheckTypeScript {
+		a.Timeout = DefaultScriptTimeout
+	}
+	if c.Timeout != "" {
+		if a.Timeout, err = time.ParseDuration(c.Timeout); err != nil {
+			return nil, invalid("check %q: Timeout %q: a duration", id, c.Timeout)
+		}
+	}
+	if a.Type == CheckTypeHTTP && a.Method == "" {
+		a.Method = "GET"
+	}
+	if err := a.validate(); err != nil {
+		return nil, invalid("check %q: %v", id, err)
+	}
+	return a, nil
+}
+
+// unsupportedType names the kind of a check this agent does not run, or
+// "" for none.
 func (c *wireCheck) unsupportedType() string {
 	switch {
-	case len(c.ScriptArgs) > 0 || len(c.Args) > 0:
-		return "script (Args)"
-	case c.HTTP != "" || set(c.Header) || c.Method != "" || c.Body != "" || c.TLSServerName != "" || c.TLSSkipVerify:
-		return "HTTP"
-	case c.TCP != "" || c.TCPUseTLS:
-		return "TCP"
 	case c.UDP != "":
 		return "UDP"
-	case c.GRPC != "" || c.GRPCUseTLS:
+	case c.GRPC != "" || c.GRPCUseTLS || c.GRPCUseTLSSnake:
 		return "gRPC"
-	case c.H2PING != "" || c.H2PingUseTLS:
+	case c.H2PING != "" || c.H2PingUseTLS || c.H2PingUseTLSSnake:
 		return "H2PING"
-	case c.DockerContainerID != "" || c.Shell != "":
+	case c.DockerContainerID != "" || c.DockerContainerIDSnake != "" || c.Shell != "":
 		return "Docker"
-	case c.AliasService != "" || c.AliasNode != "":
+	case c.AliasService != "" || c.AliasNode != "" || c.AliasServiceSnake != "" || c.AliasNodeSnake != "":
 		return "alias"
-	case c.OSService != "":
+	case c.OSService != "" || c.OSServiceSnake != "":
 		return "OS service"
+	case c.TCPUseTLS || c.TCPUseTLSSnake:
+		return "TCP with TLS (TCPUseTLS)"
 	}
 	return ""
 }

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,9 +66,33 @@ func TestParseRegistrationRefusals(t *testing.T) {
 		{`{"Name":"web","Meta":{"consul-x":"1"}}`, "reserved"},
 		{`{"Name":"web","Meta":{"a.b":"1"}}`, "Meta"},
 		{`{"Name":"web","Tags":["a\u0000"]}`, "control"},
-		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s"}}`, "HTTP checks are not supported yet"},
-		{`{"Name":"web","Check":{"TCP":"127.0.0.1:80","Interval":"10s"}}`, "TCP checks"},
-		{`{"Name":"web","Check":{"ScriptArgs":["true"],"Interval":"10s"}}`, "script"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/"}}`, "no Interval"},
+		{`{"Name":"web","Check":{"HTTP":"ftp://127.0.0.1/","Interval":"10s"}}`, "http:// or https://"},
+		{`{"Name":"web","Check":{"HTTP":"http:///x","Interval":"10s"}}`, "with a host"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"500ms"}}`, "Interval"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s","Timeout":"0s"}}`, "Timeout"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s","Timeout":"x"}}`, "Timeout"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s","Method":"GE T"}}`, "Method"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s","Header":{"X\nY":["1"]}}}`, "Header"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s","Header":{"X":["a\r\nB: c"]}}}`, "control"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","Interval":"10s","Header":{"X":"1"}}}`, "Header"},
+		{`{"Name":"web","Check":{"HTTP":"http://127.0.0.1/","TCP":"127.0.0.1:80","Interval":"10s"}}`, "one of"},
+		{`{"Name":"web","Check":{"TTL":"10s","HTTP":"http://127.0.0.1/"}}`, "one of"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1","Interval":"10s"}}`, "host:port"},
+		{`{"Name":"web","Check":{"TCP":":80","Interval":"10s"}}`, "host:port"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1:0","Interval":"10s"}}`, "host:port"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1:80","Interval":"10s","Method":"POST"}}`, "only TCP"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1:80","Interval":"10s","TCPUseTLS":true}}`, "TCPUseTLS"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1:80","Interval":"10s","FailuresBeforeWarning":3,"FailuresBeforeCritical":2}}`, "FailuresBeforeWarning"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1:80","Interval":"10s","SuccessBeforePassing":-1}}`, "SuccessBeforePassing"},
+		{`{"Name":"web","Check":{"TCP":"127.0.0.1:80","Interval":"10s","DeregisterCriticalServiceAfter":"30s"}}`, "DeregisterCriticalServiceAfter"},
+		{`{"Name":"web","Check":{"ScriptArgs":["true"],"Interval":"10s"}}`, "remote code execution"},
+		{`{"Name":"web","Check":{"Args":["true"],"Interval":"10s"}}`, "remote code execution"},
+		{`{"Name":"web","Check":{"args":["true"],"Interval":"10s"}}`, "remote code execution"},
+		{`{"Name":"web","Check":{"script_args":["true"],"Interval":"10s"}}`, "remote code execution"},
+		{`{"Name":"web","Check":{"OSService":"sshd","Interval":"10s"}}`, "OS service"},
+		{`{"Name":"web","Check":{"TTL":"10s","SuccessBeforePassing":2}}`, "not TTL checks"},
+		{`{"Name":"web","Check":{"TTL":"10s","Method":"GET"}}`, "for HTTP checks"},
 		{`{"Name":"web","Check":{"GRPC":"127.0.0.1:9000"}}`, "gRPC"},
 		{`{"Name":"web","Check":{"H2PING":"127.0.0.1:9000"}}`, "H2PING"},
 		{`{"Name":"web","Check":{"UDP":"127.0.0.1:53"}}`, "UDP"},
@@ -77,7 +103,6 @@ func TestParseRegistrationRefusals(t *testing.T) {
 		{`{"Name":"web","Check":{"TTL":"10ms"}}`, "TTL"},
 		{`{"Name":"web","Check":{"TTL":"10s","Interval":"5s"}}`, "Interval"},
 		{`{"Name":"web","Check":{"TTL":"10s","Status":"ok"}}`, "Status"},
-		{`{"Name":"web","Check":{"TTL":"10s","DeregisterCriticalServiceAfter":"1m"}}`, "Deregister"},
 		{`{"Name":"web","Check":{"TTL":"10s","CheckID":"a/b"}}`, "CheckID"},
 		{`{"Name":"web","Check":{"TTL":"10s","CheckID":"c"},"Checks":[{"TTL":"10s","CheckID":"c"}]}`, "twice"},
 		{`{"Name":"web","Tags":[` + strings.Repeat(`"t",`, maxTags) + `"t"]}`, "Tags"},
@@ -122,6 +147,54 @@ func TestParseKey(t *testing.T) {
 		kind, node, id, ok := ParseKey(tc.key)
 		if kind != tc.kind || node != tc.node || id != tc.id || ok != tc.ok {
 			t.Errorf("ParseKey(%q) = %q %q %q %v", tc.key, kind, node, id, ok)
+		}
+	}
+}
+
+func TestParseActiveChecks(t *testing.T) {
+	reg, err := ParseRegistration([]byte(`{"Name":"web","Checks":[
+		{"HTTP":"https://127.0.0.1:8443/health","Interval":"10s","Header":{"X-A":["1","2"]},"Method":"POST","Body":"{}",
+		 "tls_skip_verify":true,"tls_server_name":"web.local","success_before_passing":2,"failures_before_critical":3,
+		 "deregister_critical_service_after":"90m"},
+		{"TCP":"localhost:5432","Interval":"5s","Timeout":"1s","FailuresBeforeWarning":1,"FailuresBeforeCritical":2},
+		{"TTL":"30s","DeregisterCriticalServiceAfter":"1m"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, tcp, ttl := reg.Checks[0], reg.Checks[1], reg.Checks[2]
+	want := ActiveCheck{Type: CheckTypeHTTP, HTTP: "https://127.0.0.1:8443/health", Method: "POST", Body: "{}",
+		Header: map[string][]string{"X-A": {"1", "2"}}, TLSSkipVerify: true, TLSServerName: "web.local",
+		Interval: 10 * time.Second, Timeout: DefaultTimeout, SuccessBeforePassing: 2, FailuresBeforeCritical: 3}
+	if h.Active == nil || !reflect.DeepEqual(*h.Active, want) || h.DeregisterCriticalServiceAfter != 90*time.Minute || h.TTL != 0 {
+		t.Fatalf("HTTP check %+v %+v", h, h.Active)
+	}
+	want = ActiveCheck{Type: CheckTypeTCP, TCP: "localhost:5432", Interval: 5 * time.Second, Timeout: time.Second,
+		FailuresBeforeWarning: 1, FailuresBeforeCritical: 2}
+	if tcp.Active == nil || !reflect.DeepEqual(*tcp.Active, want) || tcp.Type() != CheckTypeTCP {
+		t.Fatalf("TCP check %+v %+v", tcp, tcp.Active)
+	}
+	if ttl.Active != nil || ttl.TTL != 30*time.Second || ttl.DeregisterCriticalServiceAfter != time.Minute || ttl.Type() != CheckTypeTTL {
+		t.Fatalf("TTL check %+v", ttl)
+	}
+
+	// Method defaults to GET; script checks only from configuration
+	// files, with their own default timeout.
+	reg, err = ParseRegistration([]byte(`{"Name":"web","Check":{"http":"http://127.0.0.1/","interval":"1s"}}`))
+	if err != nil || reg.Checks[0].Active.Method != "GET" {
+		t.Fatalf("lower-case keys, default method: %+v, %v", reg, err)
+	}
+	for _, body := range []string{
+		`{"Name":"web","Check":{"Args":["/bin/check","-v"],"Interval":"10s"}}`,
+		`{"Name":"web","Check":{"ScriptArgs":["/bin/check","-v"],"Interval":"10s"}}`,
+		`{"Name":"web","Check":{"script_args":["/bin/check","-v"],"Interval":"10s"}}`,
+	} {
+		reg, err = ParseRegistrationWith([]byte(body), ParseOptions{LocalScriptChecks: true})
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		a := reg.Checks[0].Active
+		if a.Type != CheckTypeScript || !slices.Equal(a.Args, []string{"/bin/check", "-v"}) || a.Timeout != DefaultScriptTimeout {
+			t.Fatalf("%s: %+v", body, a)
 		}
 	}
 }

@@ -1,0 +1,18 @@
+//go:build unix
+
+package catalog
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// ownProcessGroup runs cmd in a process group of its own and has its
+// cancellation kill the whole group, so that a script's children do not
+// outlive its timeout.
+func ownProcessGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
