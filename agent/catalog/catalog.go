@@ -374,15 +374,15 @@ func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 	if old.active != nil {
 		return invalid("check %q is a %s check, which the agent runs: only a TTL check's status is reported", checkID, old.Type)
 	}
-	return c.setStatus(old, status, output)
+	return c.setStatus(old, status, output, false)
 }
 
 // setStatus is the write path of a check's status and output, reported
 // by the application (UpdateTTL) or by a run: a new status is written at
 // once, the same status with a new output, or a TTL refreshed, at most
 // every CheckUpdateInterval; the TTL loop writes what is held back when
-// that interval has passed. The caller holds wmu.
-func (c *Catalog) setStatus(old *checkState, status, output string) error {
+// that interval has passed; with force, at once. The caller holds wmu.
+func (c *Catalog) setStatus(old *checkState, status, output string, force bool) error {
 	now := c.clock.Now()
 	cs := *old
 	cs.Status, cs.Output = status, output
@@ -392,7 +392,7 @@ func (c *Catalog) setStatus(old *checkState, status, output string) error {
 	cs.markCritical(now)
 	changed := cs.Status != old.Status
 	cs.pending = old.pending || cs.Output != old.Output
-	if changed || now.Sub(old.written) >= c.cfg.CheckUpdateInterval {
+	if changed || force || now.Sub(old.written) >= c.cfg.CheckUpdateInterval {
 		var b batch
 		cs.written, cs.stored, cs.pending = now, cs.expiry, false
 		b.putCheck(c.cfg.Node, &cs)

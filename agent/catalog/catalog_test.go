@@ -68,6 +68,28 @@ func (c *fakeClock) Advance(d time.Duration) {
 	}
 }
 
+// pending returns the deadlines the clock's pending timers wait for.
+func (c *fakeClock) pending() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Time
+	for t := range c.timers {
+		out = append(out, t.at)
+	}
+	return out
+}
+
+// waitTimer waits until a timer waits for deadline.
+func (c *fakeClock) waitTimer(t *testing.T, deadline time.Time) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if slices.ContainsFunc(c.pending(), deadline.Equal) {
+			return nil
+		}
+		return fmt.Errorf("no timer for %v: %v", deadline, c.pending())
+	})
+}
+
 // openStore opens a store in dir, closed at cleanup (after what the
 // test registered later).
 func openStore(t *testing.T, dir string) *store.Store {

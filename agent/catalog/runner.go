@@ -64,6 +64,7 @@ func (c *Catalog) runCheck(ctx context.Context, id string, r *runner) {
 	p := newProbe(&r.def)
 	defer p.close()
 	d := newDamper(&r.def)
+	first := true
 	due := c.clock.Now().Add(rand.N(r.def.Interval))
 	for {
 		fire, stop := c.clock.At(due)
@@ -82,7 +83,8 @@ func (c *Catalog) runCheck(ctx context.Context, id string, r *runner) {
 			return
 		}
 		if status, ok := d.update(status); ok {
-			c.report(id, r, status, output)
+			c.report(id, r, status, output, first)
+			first = false
 		}
 		due = c.clock.Now().Add(r.def.Interval)
 	}
@@ -111,14 +113,16 @@ func (c *Catalog) runOnce(ctx context.Context, p probe, timeout time.Duration) (
 }
 
 // report writes a run's result, unless the runner was stopped meanwhile.
-func (c *Catalog) report(id string, r *runner, status, output string) {
+// The first result of a runner is written at once, status changed or not,
+// so that a check just registered or restarted shows its output.
+func (c *Catalog) report(id string, r *runner, status, output string, first bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	cs := c.checks[id]
 	if c.closed || c.runners[id] != r || cs == nil {
 		return
 	}
-	if err := c.setStatus(cs, status, output); err != nil {
+	if err := c.setStatus(cs, status, output, first); err != nil {
 		c.log.Error("writing a check's result", "check", id, "err", err)
 	}
 }
