@@ -35,7 +35,8 @@ type AgentService struct {
 }
 
 // AgentCheck is Consul's AgentCheck: a check registered on the agent, an
-// element of GET /v1/agent/checks. Type is "ttl".
+// element of GET /v1/agent/checks. Type is "ttl", "http", "tcp" or
+// "script"; Interval and Timeout are those of a check the agent runs.
 type AgentCheck struct {
 	Node        string
 	CheckID     string
@@ -53,9 +54,21 @@ type AgentCheck struct {
 }
 
 // AgentCheckDefinition is the part of a check's definition Consul
-// reports with it.
+// reports with it (its HealthCheckDefinition): durations as Go strings
+// ("10s"), fields that do not apply to the check's type left out. A
+// script check's command is not reported.
 type AgentCheckDefinition struct {
-	TTL string `json:",omitempty"`
+	HTTP                           string              `json:",omitempty"`
+	Header                         map[string][]string `json:",omitempty"`
+	Method                         string              `json:",omitempty"`
+	Body                           string              `json:",omitempty"`
+	TLSServerName                  string              `json:",omitempty"`
+	TLSSkipVerify                  bool                `json:",omitempty"`
+	TCP                            string              `json:",omitempty"`
+	Interval                       string              `json:",omitempty"`
+	Timeout                        string              `json:",omitempty"`
+	DeregisterCriticalServiceAfter string              `json:",omitempty"`
+	TTL                            string              `json:",omitempty"`
 }
 
 // AgentServiceRegistration is the body of PUT /v1/agent/service/register:
@@ -74,14 +87,31 @@ type AgentServiceRegistration struct {
 	Checks            []*AgentServiceCheck      `json:",omitempty"`
 }
 
-// AgentServiceCheck is a check registered with a service: a TTL check,
-// the only kind edgeplane supports yet.
+// AgentServiceCheck is a check registered with a service: a TTL check
+// (TTL), or one the agent runs every Interval, an HTTP (HTTP) or TCP
+// (TCP) check. Script checks come only from the agent's configuration
+// files: the API refuses them.
 type AgentServiceCheck struct {
 	CheckID string `json:",omitempty"`
 	Name    string `json:",omitempty"`
 	TTL     string `json:",omitempty"`
 	Status  string `json:",omitempty"`
 	Notes   string `json:",omitempty"`
+
+	HTTP          string              `json:",omitempty"`
+	Header        map[string][]string `json:",omitempty"`
+	Method        string              `json:",omitempty"`
+	Body          string              `json:",omitempty"`
+	TLSServerName string              `json:",omitempty"`
+	TLSSkipVerify bool                `json:",omitempty"`
+	TCP           string              `json:",omitempty"`
+	Interval      string              `json:",omitempty"`
+	Timeout       string              `json:",omitempty"`
+
+	SuccessBeforePassing           int    `json:",omitempty"`
+	FailuresBeforeWarning          int    `json:",omitempty"`
+	FailuresBeforeCritical         int    `json:",omitempty"`
+	DeregisterCriticalServiceAfter string `json:",omitempty"`
 }
 
 // ServiceRegister registers a service on the agent, or updates the one of

@@ -56,3 +56,26 @@ func TestServices(t *testing.T) {
 		t.Fatalf("second deregister = %v", err)
 	}
 }
+
+// An HTTP check round-trips through the typed client: its definition
+// comes back in Checks.
+func TestServicesActiveCheck(t *testing.T) {
+	a := apitest.Start(t)
+	ctx := t.Context()
+	err := a.Client.ServiceRegister(ctx, api.AgentServiceRegistration{Name: "web", Check: &api.AgentServiceCheck{
+		CheckID: "web-http", HTTP: "http://127.0.0.1:1/health", Method: "GET", Interval: "30s", Timeout: "2s",
+		Header: map[string][]string{"X-Probe": {"1"}}, SuccessBeforePassing: 2, FailuresBeforeCritical: 3,
+		DeregisterCriticalServiceAfter: "5m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := a.Client.Checks(ctx)
+	c := checks["web-http"]
+	if err != nil || c.Type != "http" || c.Interval != "30s" || c.Timeout != "2s" || c.Definition.HTTP != "http://127.0.0.1:1/health" ||
+		c.Definition.Header["X-Probe"][0] != "1" || c.Definition.DeregisterCriticalServiceAfter != "5m0s" || c.Definition.TTL != "" {
+		t.Fatalf("Checks = %+v, %v", checks, err)
+	}
+	if err := a.Client.CheckPass(ctx, "web-http", ""); err == nil {
+		t.Fatal("a TTL report of an HTTP check was accepted")
+	}
+}

@@ -99,7 +99,7 @@ type LogLeveler interface {
 }
 
 // Catalog is this node's part of the service catalog (package catalog):
-// the services and TTL checks registered through the API.
+// the services and checks registered through the API.
 type Catalog interface {
 	// Register registers an instance and its checks, or updates the one
 	// of the same ID in place; errors wrap catalog.ErrInvalid for what it

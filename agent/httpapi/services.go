@@ -17,8 +17,9 @@ import (
 // output is cut to catalog.MaxOutput bytes, but JSON may escape it.
 const maxCheckUpdateSize = 64 << 10
 
-// handleCatalog adds the agent's service endpoints, as Consul's: register,
-// deregister, list the services and checks, and report TTL checks. Their
+// handleCatalog adds the agent's service endpoints, as Consul's: register
+// (with TTL, HTTP and TCP checks; script checks are refused), deregister,
+// list the services and checks, and report TTL checks. Their
 // ACLs are Consul's (see catalogRoute): service:write on the service for
 // a change, service:read for a read, listings filtered.
 func (a *API) handleCatalog(c Catalog) {
@@ -254,7 +255,20 @@ func (a *API) agentCheck(cs *catalog.CheckState, tags []string) api.AgentCheck {
 	if tags == nil {
 		tags = []string{}
 	}
-	return api.AgentCheck{Node: a.self().NodeName, CheckID: cs.ID, Name: cs.Name, Status: cs.Status,
+	c := api.AgentCheck{Node: a.self().NodeName, CheckID: cs.ID, Name: cs.Name, Status: cs.Status,
 		Notes: cs.Notes, Output: cs.Output, ServiceID: cs.ServiceID, ServiceName: cs.ServiceName,
-		ServiceTags: tags, Type: cs.Type, Definition: api.AgentCheckDefinition{TTL: cs.TTL.String()}}
+		ServiceTags: tags, Type: cs.Type}
+	if d := cs.DeregisterCriticalServiceAfter; d > 0 {
+		c.Definition.DeregisterCriticalServiceAfter = d.String()
+	}
+	def := cs.Active
+	if def == nil {
+		c.Definition.TTL = cs.TTL.String()
+		return c
+	}
+	c.Interval, c.Timeout = def.Interval.String(), def.Timeout.String()
+	c.Definition.Interval, c.Definition.Timeout = c.Interval, c.Timeout
+	c.Definition.HTTP, c.Definition.Header, c.Definition.Method, c.Definition.Body = def.HTTP, def.Header, def.Method, def.Body
+	c.Definition.TLSServerName, c.Definition.TLSSkipVerify, c.Definition.TCP = def.TLSServerName, def.TLSSkipVerify, def.TCP
+	return c
 }

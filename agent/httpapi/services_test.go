@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	consul "github.com/hashicorp/consul/api"
 
@@ -158,8 +159,13 @@ func TestConsulClientRefusals(t *testing.T) {
 		reg  consul.AgentServiceRegistration
 		want string
 	}{
-		{consul.AgentServiceRegistration{Name: "web", Check: &consul.AgentServiceCheck{HTTP: "http://127.0.0.1:8080/health", Interval: "10s"}}, "HTTP checks are not supported yet"},
-		{consul.AgentServiceRegistration{Name: "web", Checks: consul.AgentServiceChecks{{TTL: "10s"}, {TCP: "127.0.0.1:80", Interval: "10s"}}}, "TCP checks are not supported yet"},
+		{consul.AgentServiceRegistration{Name: "web", Check: &consul.AgentServiceCheck{GRPC: "127.0.0.1:9000", Interval: "10s"}}, "gRPC checks are not supported"},
+		{consul.AgentServiceRegistration{Name: "web", Checks: consul.AgentServiceChecks{{TTL: "10s"}, {UDP: "127.0.0.1:53", Interval: "10s"}}}, "UDP checks are not supported"},
+		{consul.AgentServiceRegistration{Name: "web", Check: &consul.AgentServiceCheck{HTTP: "file:///etc/passwd", Interval: "10s"}}, "http:// or https://"},
+		{consul.AgentServiceRegistration{Name: "web", Check: &consul.AgentServiceCheck{TCP: "127.0.0.1:80", Interval: "100ms"}}, "Interval"},
+		// Script checks run commands: never through the API.
+		{consul.AgentServiceRegistration{Name: "web", Check: &consul.AgentServiceCheck{Args: []string{"/bin/sh", "-c", "id"}, Interval: "10s"}}, "remote code execution"},
+		{consul.AgentServiceRegistration{Name: "web", Checks: consul.AgentServiceChecks{{TTL: "10s"}, {Args: []string{"/bin/true"}, Interval: "10s"}}}, "remote code execution"},
 		{consul.AgentServiceRegistration{Name: "web-proxy", Kind: consul.ServiceKindConnectProxy}, "Kind"},
 		{consul.AgentServiceRegistration{Name: "web", Connect: &consul.AgentServiceConnect{Native: true}}, "Connect"},
 		{consul.AgentServiceRegistration{Name: "web", Namespace: "team"}, "Namespace"},
@@ -183,6 +189,61 @@ func TestConsulClientRefusals(t *testing.T) {
 	code, _ = send(t, http.MethodPut, srv.URL+"/v1/agent/check/update/x", "", "", `{"Status":"passing","Extra":1}`)
 	if code != http.StatusBadRequest {
 		t.Fatalf("update with an unknown field: %d", code)
+	}
+	for _, body := range []string{
+		`{"Name":"web","Check":{"script_args":["/bin/true"],"Interval":"10s"}}`,
+		`{"Name":"web","Check":{"args":["/bin/true"],"interval":"10s"}}`,
+		`{"Name":"web","Check":{"DockerContainerID":"c","Args":["/bin/true"],"Interval":"10s"}}`,
+	} {
+		code, body := send(t, http.MethodPut, srv.URL+"/v1/agent/service/register", "", "", body)
+		if code != http.StatusBadRequest {
+			t.Fatalf("a script check: %d %s", code, body)
+		}
+	}
+	if keys := catalogRecords(t, st); len(keys) != 0 {
+		t.Fatalf("refused registrations wrote %v", keys)
+	}
+}
+
+// HTTP and TCP checks register through Consul's client and show their
+// type and definition; the agent runs them, so they take no TTL report.
+// A check of a server that never answers does not hold the registration
+// or the agent's shutdown.
+func TestConsulClientActiveChecks(t *testing.T) {
+	srv, _, _ := catalogServer(t, nil)
+	agent := consulClient(t, srv).Agent()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	err := agent.ServiceRegister(&consul.AgentServiceRegistration{Name: "web", Checks: consul.AgentServiceChecks{
+		{CheckID: "web-http", HTTP: slow.URL + "/health", Interval: "1s", Timeout: "3s", Method: "HEAD",
+			Header: map[string][]string{"X-Probe": {"1"}}, DeregisterCriticalServiceAfter: "10m", FailuresBeforeCritical: 2},
+		{CheckID: "web-tcp", TCP: "127.0.0.1:1", Interval: "1m"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := agent.Checks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, tcp := checks["web-http"], checks["web-tcp"]
+	if h == nil || h.Type != "http" || h.Definition.IntervalDuration != time.Second || h.Definition.TimeoutDuration != 3*time.Second ||
+		h.Definition.HTTP != slow.URL+"/health" || h.Definition.Method != "HEAD" || h.Definition.Header["X-Probe"][0] != "1" ||
+		h.Definition.DeregisterCriticalServiceAfterDuration != 10*time.Minute {
+		t.Fatalf("HTTP check %+v", h)
+	}
+	if tcp == nil || tcp.Type != "tcp" || tcp.Definition.TCP != "127.0.0.1:1" || tcp.Definition.TimeoutDuration != 10*time.Second {
+		t.Fatalf("TCP check %+v", tcp)
+	}
+	if err := agent.PassTTL("web-http", ""); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("PassTTL of an HTTP check: %v", err)
 	}
 }
 
