@@ -58,17 +58,25 @@ type AgentCheck struct {
 // ("10s"), fields that do not apply to the check's type left out. A
 // script check's command is not reported.
 type AgentCheckDefinition struct {
-	HTTP                           string              `json:",omitempty"`
-	Header                         map[string][]string `json:",omitempty"`
-	Method                         string              `json:",omitempty"`
-	Body                           string              `json:",omitempty"`
-	TLSServerName                  string              `json:",omitempty"`
-	TLSSkipVerify                  bool                `json:",omitempty"`
-	TCP                            string              `json:",omitempty"`
-	Interval                       string              `json:",omitempty"`
-	Timeout                        string              `json:",omitempty"`
-	DeregisterCriticalServiceAfter string              `json:",omitempty"`
-	TTL                            string              `json:",omitempty"`
+	CheckTarget
+	DeregisterCriticalServiceAfter string `json:",omitempty"`
+	TTL                            string `json:",omitempty"`
+}
+
+// CheckTarget is what a check the agent runs probes, and how often: an
+// HTTP request (HTTP, Header, Method, Body, TLS settings) or a TCP
+// connect (TCP), every Interval, each run within Timeout. Durations are
+// Go strings ("10s").
+type CheckTarget struct {
+	HTTP          string              `json:",omitempty"`
+	Header        map[string][]string `json:",omitempty"`
+	Method        string              `json:",omitempty"`
+	Body          string              `json:",omitempty"`
+	TLSServerName string              `json:",omitempty"`
+	TLSSkipVerify bool                `json:",omitempty"`
+	TCP           string              `json:",omitempty"`
+	Interval      string              `json:",omitempty"`
+	Timeout       string              `json:",omitempty"`
 }
 
 // AgentServiceRegistration is the body of PUT /v1/agent/service/register:
@@ -97,16 +105,7 @@ type AgentServiceCheck struct {
 	TTL     string `json:",omitempty"`
 	Status  string `json:",omitempty"`
 	Notes   string `json:",omitempty"`
-
-	HTTP          string              `json:",omitempty"`
-	Header        map[string][]string `json:",omitempty"`
-	Method        string              `json:",omitempty"`
-	Body          string              `json:",omitempty"`
-	TLSServerName string              `json:",omitempty"`
-	TLSSkipVerify bool                `json:",omitempty"`
-	TCP           string              `json:",omitempty"`
-	Interval      string              `json:",omitempty"`
-	Timeout       string              `json:",omitempty"`
+	CheckTarget
 
 	SuccessBeforePassing           int    `json:",omitempty"`
 	FailuresBeforeWarning          int    `json:",omitempty"`

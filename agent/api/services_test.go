@@ -63,8 +63,8 @@ func TestServicesActiveCheck(t *testing.T) {
 	a := apitest.Start(t)
 	ctx := t.Context()
 	err := a.Client.ServiceRegister(ctx, api.AgentServiceRegistration{Name: "web", Check: &api.AgentServiceCheck{
-		CheckID: "web-http", HTTP: "http://127.0.0.1:1/health", Method: "GET", Interval: "30s", Timeout: "2s",
-		Header: map[string][]string{"X-Probe": {"1"}}, SuccessBeforePassing: 2, FailuresBeforeCritical: 3,
+		CheckID: "web-http", CheckTarget: api.CheckTarget{HTTP: "http://127.0.0.1:1/health", Method: "GET", Interval: "30s",
+			Timeout: "2s", Header: map[string][]string{"X-Probe": {"1"}}}, SuccessBeforePassing: 2, FailuresBeforeCritical: 3,
 		DeregisterCriticalServiceAfter: "5m"}})
 	if err != nil {
 		t.Fatal(err)

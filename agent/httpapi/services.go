@@ -267,8 +267,8 @@ func (a *API) agentCheck(cs *catalog.CheckState, tags []string) api.AgentCheck {
 		return c
 	}
 	c.Interval, c.Timeout = def.Interval.String(), def.Timeout.String()
-	c.Definition.Interval, c.Definition.Timeout = c.Interval, c.Timeout
-	c.Definition.HTTP, c.Definition.Header, c.Definition.Method, c.Definition.Body = def.HTTP, def.Header, def.Method, def.Body
-	c.Definition.TLSServerName, c.Definition.TLSSkipVerify, c.Definition.TCP = def.TLSServerName, def.TLSSkipVerify, def.TCP
+	c.Definition.CheckTarget = api.CheckTarget{HTTP: def.HTTP, Header: def.Header, Method: def.Method, Body: def.Body,
+		TLSServerName: def.TLSServerName, TLSSkipVerify: def.TLSSkipVerify, TCP: def.TCP,
+		Interval: c.Interval, Timeout: c.Timeout}
 	return c
 }
