@@ -15,9 +15,10 @@
 // deletes; the agent calls cover members, join, leave, force-leave, the
 // gossip keyring, join tokens, snapshots, reload, replication state, the
 // agent's own description and RPC pings; the service calls register and
-// deregister services (ServiceRegister, ServiceRegisterJSON for a body in
-// Consul's JSON), list them with their checks, and report TTL checks
-// (CheckPass, CheckWarn, CheckFail).
+// deregister services with TTL, HTTP and TCP checks (ServiceRegister,
+// ServiceRegisterJSON for a body in Consul's JSON), list them with their
+// checks and the checks' definitions, and report TTL checks (CheckPass,
+// CheckWarn, CheckFail).
 //
 // # Errors
 //

@@ -9,9 +9,10 @@
 //
 //	svc/<node>/<serviceID>  an Instance: ID, name, tags, addresses, port,
 //	                        meta, weights
-//	chk/<node>/<checkID>    a Check: ID, name, service ID, type ("ttl"),
-//	                        status (passing, warning, critical), notes,
-//	                        output (at most MaxOutput bytes)
+//	chk/<node>/<checkID>    a Check: ID, name, service ID, type ("ttl",
+//	                        "http", "tcp", "script"), status (passing,
+//	                        warning, critical), notes, output (at most
+//	                        MaxOutput bytes); never the check's definition
 //
 // Values are CBOR with integer keys, encoded canonically: a third or less
 // of the size of the same record in JSON (a check's record is about 55
@@ -37,10 +38,24 @@
 // # Registrations
 //
 // ParseRegistration reads Consul's AgentServiceRegistration JSON strictly:
-// unknown fields, Kind, Proxy, Connect, namespaces, partitions and every
-// check type but TTL are refused with an error wrapping ErrInvalid, never
-// ignored. IDs are ASCII letters, digits, '-', '_', '.' and ':' (never '/':
-// an ID is a segment of a key and of a URL).
+// unknown fields, Kind, Proxy, Connect, namespaces, partitions and the
+// check types this agent does not run (gRPC, H2PING, UDP, Docker, alias,
+// OS service, TCP with TLS) are refused with an error wrapping
+// ErrInvalid, never ignored. IDs are ASCII letters, digits, '-', '_', '.'
+// and ':' (never '/': an ID is a segment of a key and of a URL). Like
+// Consul's API, it takes the snake_case forms of a service's and a
+// check's fields (tagged_addresses, script_args, tls_skip_verify,
+// deregister_critical_service_after, success_before_passing,
+// failures_before_critical, ...), and field names in any case.
+//
+// Script checks (Args, ScriptArgs) run a command as the agent's user, so
+// ParseRegistration, which reads the HTTP API's registrations, refuses
+// them: any local process may call the API, and a script check from it
+// would be remote code execution (Consul refuses it too unless
+// enable_script_checks). ParseRegistrationWith and
+// ParseOptions.LocalScriptChecks read a registration from the agent's
+// configuration files, which may hold them when enable_local_script_checks
+// is on; the Catalog runs them only with Config.EnableLocalScriptChecks.
 //
 // # TTL checks
 //
@@ -55,6 +70,53 @@
 // critical; after a crash, the deadline on disk is at most
 // CheckUpdateInterval old, and one further ahead than its TTL (a clock
 // set back) is brought back to one TTL from now.
+//
+// # Checks the agent runs
+//
+// An HTTP check (HTTP, Method default GET, Header, Body, TLSSkipVerify,
+// TLSServerName) is passing on a 2xx answer, warning on 429, critical on
+// anything else or none; its output is Consul's, "HTTP GET <url>: 200 OK
+// Output: <body>", of which at most MaxOutput bytes of the body are read.
+// It sends Consul's User-Agent and Accept unless Header sets them, goes
+// straight to the URL (no proxy from the environment) on a new connection
+// each run. A TCP check (TCP "host:port") is passing when the connection
+// is made, critical when not. A script check (Args) is passing on exit 0,
+// warning on 1, critical otherwise; its output is its stdout and stderr
+// together, the last MaxOutput bytes; past its timeout its whole process
+// group is killed. Each runs every Interval (at least MinInterval, 1s,
+// Consul's minimum, which a registration here must meet rather than being
+// raised to it), each run within Timeout (DefaultTimeout, 10s, and
+// DefaultScriptTimeout, 30s, for a script, as Consul's).
+//
+// A runner goroutine per check (runner.go), owned by the Catalog, runs it
+// on the Catalog's Clock: the first run at a random phase within the
+// interval, as Consul's, then Interval after the end of each run. Start
+// starts the runners, Register starts, restarts (a changed definition) or
+// stops them, Deregister stops them, Close stops them all and waits. A
+// new check starts critical. Flapping is damped as Consul's StatusHandler
+// does: a result of passing or warning changes the status only after
+// SuccessBeforePassing such results in a row, a failure only after
+// FailuresBeforeWarning (to warning) or FailuresBeforeCritical (to
+// critical) failures in a row; the first result after a runner starts
+// counts at once. A result then takes the write path of a TTL report:
+// a new status is written at once, the same status with a new output at
+// most every CheckUpdateInterval, so that a check that stays passing
+// while its output changes every run costs one write of its record every
+// 5 minutes, plus one when its runner starts. A TTL report
+// (UpdateTTL) of a check the agent runs is refused.
+//
+// The local bucket keeps each check's definition, so a restart runs it
+// again; Table's record holds only its type.
+//
+// # Deregistering critical services
+//
+// A check with DeregisterCriticalServiceAfter (at least
+// MinDeregisterAfter, 1 minute, Consul's minimum, which a registration
+// here must meet) has this node deregister its service, and the service's
+// other checks, once the check has been critical that long. The TTL loop
+// does it at that deadline, on the Clock (Consul's reaper looks every 30
+// seconds). When a check turned critical is kept in memory only: after a
+// restart, a critical check counts from the start.
 //
 // # Reading every node's records
 //

@@ -18,9 +18,10 @@ func (*servicesRegisterCmd) spec() spec {
 	return spec{args: "FILE|-", minArgs: 1, maxArgs: 1, agent: true, help: `
 Registers a service on the local agent from a JSON file ("-": standard
 input) in the shape of Consul's registration API, or a Consul service
-definition: {"service": {...}}. Only TTL checks are supported yet; the agent
-refuses anything else with its reason. Registering an ID again updates it
-in place.`}
+definition: {"service": {...}}. TTL, HTTP and TCP checks are supported
+(script checks only in the agent's configuration files); the agent refuses
+anything else with its reason. Registering an ID again updates it in
+place.`}
 }
 
 func (*servicesRegisterCmd) run(e *env) int {

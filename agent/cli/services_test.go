@@ -17,8 +17,8 @@ func TestServicesCommands(t *testing.T) {
 	run(t, a.Addr, "", "services", "register", file).expect(t, 0, "Registered service: web\n", "")
 	run(t, a.Addr, `{"Name":"db","Checks":[{"TTL":"1m"},{"TTL":"2m"}]}`, "services", "register", "-").
 		expect(t, 0, "Registered service: db\n", "")
-	run(t, a.Addr, `{"Name":"web","Check":{"HTTP":"http://127.0.0.1/"}}`, "services", "register", "-").
-		expect(t, 1, "", "HTTP checks are not supported yet")
+	run(t, a.Addr, `{"Name":"web","Check":{"Args":["/bin/true"],"Interval":"10s"}}`, "services", "register", "-").
+		expect(t, 1, "", "remote code execution")
 	run(t, a.Addr, "", "services", "register", file+".missing").expect(t, 1, "", "no such file")
 
 	run(t, a.Addr, "", "check", "pass", "-note", "ready", "service:web-1").expect(t, 0, "", "")

@@ -5,6 +5,17 @@
 // services and checks, report TTL checks: services.go, over the Catalog
 // role), and edgeplane's own under /v1/edgeplane/.
 //
+// A registration's checks are TTL, HTTP and TCP checks, which the agent
+// runs (package catalog); /v1/agent/checks reports each with its Type
+// ("ttl", "http", "tcp", "script") and Definition (URL, method, headers,
+// body, TLS settings, TCP address, Interval, Timeout,
+// DeregisterCriticalServiceAfter, TTL; never a script's command). A
+// script check (Args, ScriptArgs) is refused with 400 whoever asks: it
+// would run any command as the agent's user, so script checks come only
+// from the agent's configuration files. A TTL report
+// (/v1/agent/check/pass|warn|fail|update) of a check the agent runs is a
+// 400 too.
+//
 // New takes everything the API serves from in one Config: the store, the
 // agent's description, and the roles the agent plays for it, each a small
 // interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
