@@ -96,9 +96,10 @@ func (p httpProbe) run(ctx context.Context) (string, string) {
 	if err != nil {
 		return StatusCritical, CapOutput(prefix + err.Error())
 	}
-	req.Header = http.Header(a.Header).Clone()
-	if req.Header == nil {
-		req.Header = http.Header{}
+	for name, vals := range a.Header {
+		for _, v := range vals {
+			req.Header.Add(name, v)
+		}
 	}
 	if host := req.Header.Get("Host"); host != "" {
 		req.Host = host

@@ -541,3 +541,34 @@ func TestHTTPCheckHugeBody(t *testing.T) {
 		t.Fatalf("the check read the whole body: %d bytes", n)
 	}
 }
+
+// An HTTP check sends its method, headers and body, Consul's User-Agent,
+// and a Host header as the request's host; TLSSkipVerify accepts a
+// certificate no authority signed, which is refused otherwise.
+func TestHTTPCheckRequest(t *testing.T) {
+	r := startRunners(t, nil)
+	got := make(chan *http.Request, 1)
+	bodies := make(chan string, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		select {
+		case got <- req:
+			bodies <- string(b)
+		default: // a later run
+		}
+	}))
+	defer srv.Close()
+	r.registered(t, `{"Name":"web","Check":{"HTTP":"`+srv.URL+`/h","Interval":"10s","Method":"PUT","Body":"ping",
+		"Header":{"x-key":["a","b"],"Host":["svc.local"]},"tls_skip_verify":true}}`, "service:web")
+	r.step(t, "service:web", 10*time.Second)
+	wantRecord(t, r.st, "service:web", StatusPassing, "HTTP PUT "+srv.URL+"/h: 200 OK")
+	req, body := <-got, <-bodies
+	if req.Method != http.MethodPut || body != "ping" || req.Host != "svc.local" || req.UserAgent() != httpUserAgent ||
+		strings.Join(req.Header.Values("X-Key"), ",") != "a,b" || req.Header.Get("Accept") != httpAccept {
+		t.Fatalf("request %s %s host %s headers %v body %q", req.Method, req.URL, req.Host, req.Header, body)
+	}
+
+	r.registered(t, `{"Name":"strict","Check":{"HTTP":"`+srv.URL+`","Interval":"10s"}}`, "service:strict")
+	r.step(t, "service:strict", 10*time.Second)
+	wantRecord(t, r.st, "service:strict", StatusCritical, "certificate")
+}
