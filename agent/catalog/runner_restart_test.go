@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -123,10 +122,5 @@ func TestRestartScriptsDisabled(t *testing.T) {
 		t.Fatal("deregistered before its time")
 	}
 	clock.Advance(time.Second)
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if _, ok := c.Service("job"); ok {
-			return errors.New("job still registered")
-		}
-		return nil
-	})
+	waitDeregistered(t, c, st, "job")
 }

@@ -400,25 +400,12 @@ func TestDeregisterCriticalServiceAfter(t *testing.T) {
 		t.Fatal("db deregistered before its time")
 	}
 	clock.Advance(time.Second)
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if _, ok := c.Service("db"); ok {
-			return errors.New("db still registered")
-		}
-		if _, ok := recordCheck(t, st, "service:db"); ok {
-			return errors.New("db's check record is live")
-		}
-		return nil
-	})
+	waitDeregistered(t, c, st, "db")
 	if _, ok := c.Service("web"); !ok {
 		t.Fatal("web deregistered though it passed 30s ago")
 	}
 	clock.Advance(30 * time.Second)
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if _, ok := c.Service("web"); ok {
-			return errors.New("web still registered")
-		}
-		return nil
-	})
+	waitDeregistered(t, c, st, "web")
 }
 
 // Deregistering or replacing a check stops its runner; registering a
@@ -514,4 +501,19 @@ func TestHTTPCheckRequest(t *testing.T) {
 	r.registered(t, `{"Name":"strict","Check":{"HTTP":"`+srv.URL+`","Interval":"10s"}}`, "service:strict")
 	r.step(t, "service:strict", 10*time.Second)
 	wantRecord(t, r.st, "service:strict", StatusCritical, "certificate")
+}
+
+// waitDeregistered waits until service id and its check "service:<id>"
+// are gone, their records too.
+func waitDeregistered(t *testing.T, c *Catalog, st *store.Store, id string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, ok := c.Service(id); ok {
+			return fmt.Errorf("%s still registered", id)
+		}
+		if _, ok := recordCheck(t, st, "service:"+id); ok {
+			return fmt.Errorf("%s's check record is live", id)
+		}
+		return nil
+	})
 }
