@@ -473,3 +473,21 @@ func TestRepairsRecordsChangedElsewhere(t *testing.T) {
 	clock.Advance(repairEvery)
 	testutil.Eventually(t, 10*time.Second, repaired)
 }
+
+// A record written by a newer version, with a field this one does not
+// know, still decodes: during a rolling upgrade old readers keep serving
+// new writers' records.
+func TestRecordsOfANewerVersionDecode(t *testing.T) {
+	type newerCheck struct {
+		Check
+		Extra string `cbor:"40,keyasint"`
+	}
+	b, err := recordEnc.Marshal(newerCheck{Check: Check{ID: "service:web", Name: "web", ServiceID: "web", Type: CheckTypeTTL, Status: StatusPassing}, Extra: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := DecodeCheck(b)
+	if err != nil || c.ID != "service:web" || c.Status != StatusPassing {
+		t.Fatalf("DecodeCheck(newer record) = %+v, %v", c, err)
+	}
+}

@@ -106,13 +106,12 @@ var recordEnc = func() cbor.EncMode {
 // know, which a newer version may add, are skipped.
 var recordDec = func() cbor.DecMode {
 	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  maxTags,
-		MaxMapPairs:       maxMeta,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  4,
+		MaxArrayElements: maxTags,
+		MaxMapPairs:      maxMeta,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
 	}.DecMode()
 	if err != nil {
 		panic(err)
