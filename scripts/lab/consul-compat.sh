@@ -216,7 +216,7 @@ on 1 kv put app/greeting hello >/dev/null
 
 # --- Prometheus ------------------------------------------------------------
 
-step "2. Prometheus $("$prometheus" --version 2>&1 | head -n 1 | awk '{print $3}') with consul_sd_configs against node1"
+step "2. Prometheus with consul_sd_configs against node1"
 cat >"$work/prometheus.yml" <<EOF
 global:
   scrape_interval: 1h
@@ -251,7 +251,7 @@ prom_targets() {
 	if ! jq -e 'all(.[]; .__meta_consul_health == "passing"
 			and .__meta_consul_service == "web"
 			and (.__meta_consul_service_metadata_version | type) == "string"
-			and .__meta_consul_tagged_address_lan == .__address__
+			and .__meta_consul_tagged_address_lan == .__meta_consul_address
 			and .__meta_consul_node != null
 			and (.__meta_consul_tags | contains(",prod,")))' <<<"$labels" >/dev/null; then
 		why="labels: $labels"
@@ -273,7 +273,7 @@ web 2 web2 19102 '["prod"]' '{"version":"1"}'
 
 # --- consul-template -------------------------------------------------------
 
-step "3. consul-template $("$consul_template" -version 2>&1 | awk '{print $2}') against node3 (siteB)"
+step "3. consul-template against node3 (siteB)"
 cat >"$work/in.ctmpl" <<'EOF'
 passing:{{ range service "web" }} {{ .ID }}{{ end }}
 any:{{ range service "web|any" }} {{ .ID }}={{ .Status }}{{ end }}
