@@ -76,14 +76,20 @@ func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
 
 // block waits, as a Consul blocking query, until the index of key (or
 // prefix) passes index, the wait (plus up to wait/16 of jitter) runs out,
-// the client goes away or the API closes.
+// the client goes away or the API closes. A query a change answered counts
+// in blocking_woken.
 func (a *API) block(ctx context.Context, key string, prefix bool, index uint64, wait time.Duration) {
+	if a.indexPassed(ctx, key, prefix, index) {
+		return
+	}
 	wait += rand.N(wait/16 + 1)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	stop := context.AfterFunc(a.closed, cancel)
 	defer stop()
-	_, _ = a.store.WaitIndex(ctx, key, prefix, index)
+	if idx, err := a.store.WaitIndex(ctx, key, prefix, index); err == nil && idx > index {
+		a.blocking.woken.Add(1)
+	}
 }
 
 func (a *API) kvPut(w http.ResponseWriter, r *http.Request, req kvRequest) {

@@ -35,6 +35,10 @@ type slots struct {
 	max     int64 // 0: no cap
 	used    atomic.Int64
 	refused atomic.Uint64
+	// woken counts blocking queries answered because their index passed
+	// (not because their wait ran out, their client left or the API
+	// closed): what a change woke.
+	woken atomic.Uint64
 }
 
 // tryAcquire takes a slot if one is free.
@@ -60,16 +64,23 @@ func (a *API) blockingSlot(ctx context.Context, key string, prefix bool, index u
 	if a.blocking.tryAcquire() {
 		return a.blocking.release, true
 	}
-	// WaitIndex with an ended context only reads the index.
-	done, cancel := context.WithCancel(ctx)
-	cancel()
-	if idx, err := a.store.WaitIndex(done, key, prefix, index); err != nil || idx > index {
+	if a.indexPassed(ctx, key, prefix, index) {
 		return func() {}, true // the read that follows answers (or fails) at once
 	}
 	a.blocking.refused.Add(1)
 	a.limitLog.log(a.log, "http api refused blocking queries past http_max_blocking_queries",
 		"max", a.blocking.max, "refused", a.blocking.refused.Load())
 	return nil, false
+}
+
+// indexPassed reports whether the index of key (or prefix) is already past
+// index, or cannot be read: a blocking query that answers at once.
+func (a *API) indexPassed(ctx context.Context, key string, prefix bool, index uint64) bool {
+	// WaitIndex with an ended context only reads the index.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	idx, err := a.store.WaitIndex(done, key, prefix, index)
+	return err != nil || idx > index
 }
 
 // tooManyBlocking answers a blocking query refused for want of a slot.
@@ -242,6 +253,7 @@ func (a *API) Stats() map[string]string {
 		"max_blocking_queries": strconv.FormatInt(a.blocking.max, 10),
 		"blocking_queries":     strconv.FormatInt(a.blocking.used.Load(), 10),
 		"refused_blocking":     strconv.FormatUint(a.blocking.refused.Load(), 10),
+		"blocking_woken":       strconv.FormatUint(a.blocking.woken.Load(), 10),
 		"refused_host":         strconv.FormatUint(a.guard.refusedHost.Load(), 10),
 		"refused_cross_site":   strconv.FormatUint(a.guard.refusedCrossSite.Load(), 10),
 		"idle_timeout":         IdleTimeout.String(),

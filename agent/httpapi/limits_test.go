@@ -103,6 +103,10 @@ func TestBlockingQueriesPastTheCapAreRefused(t *testing.T) {
 	cancelOther()
 	<-second
 	waitStat(t, api, "blocking_queries", "0")
+	// The change woke one query; the client that went away woke none.
+	if got := api.Stats()["blocking_woken"]; got != "1" {
+		t.Errorf("blocking_woken = %q, want 1", got)
+	}
 	third := blockingGet(ctx, fmt.Sprintf("%s/v1/kv/k?index=%d&wait=1m", srv.URL, st.Index()))
 	fourth := blockingGet(ctx, fmt.Sprintf("%s/v1/kv/other?index=%d&wait=1m", srv.URL, st.Index()))
 	waitStat(t, api, "blocking_queries", "2")
