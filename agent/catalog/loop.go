@@ -80,6 +80,9 @@ func (c *Catalog) nextEvent() (time.Time, bool) {
 	if c.repairDue {
 		consider(c.lastRepair.Add(repairEvery))
 	}
+	if !c.nextSync.IsZero() {
+		consider(c.nextSync)
+	}
 	if ok && next.Before(c.retryAt) {
 		next = c.retryAt
 	}
@@ -106,6 +109,7 @@ func (c *Catalog) run(ctx context.Context) {
 		stop()
 		c.expire()
 		c.repair()
+		c.antiEntropy()
 	}
 }
 

@@ -34,6 +34,9 @@ type op struct {
 type batch struct {
 	ops []op
 	err error
+	// force rewrites records that already hold what the batch writes,
+	// with a fresh version (Restamp).
+	force bool
 }
 
 func (b *batch) putService(node string, in *Instance) {
@@ -82,6 +85,13 @@ func (c *Catalog) commit(b *batch) error {
 	return c.cfg.Store.Update(func(tx *store.Tx) error {
 		l := tx.Local(localBucket)
 		for _, o := range b.ops {
+			if o.key == "" {
+				// A local entry alone (markSource).
+				if err := putLocal(l, &o); err != nil {
+					return err
+				}
+				continue
+			}
 			e, found, err := tx.Get(Table, o.key)
 			if err != nil {
 				return err
@@ -105,7 +115,7 @@ func (c *Catalog) commit(b *batch) error {
 					return err
 				}
 			}
-			if !live || !bytes.Equal(e.Value, o.value) {
+			if !live || b.force || !bytes.Equal(e.Value, o.value) {
 				if _, err := tx.Put(Table, o.key, o.value, 0); err != nil {
 					return err
 				}
@@ -145,10 +155,13 @@ func (c *Catalog) load() error {
 				return fmt.Errorf("catalog: local %s: %w", key, err)
 			}
 			svc := c.services[lc.Check.ServiceID]
-			if svc == nil {
+			if svc == nil && lc.Check.ServiceID != "" {
 				return nil // an orphan: reconcile removes it
 			}
-			cs := &checkState{Check: lc.Check, ttl: time.Duration(lc.TTL) * time.Millisecond, written: now, serviceNm: svc.Name}
+			cs := &checkState{Check: lc.Check, ttl: time.Duration(lc.TTL) * time.Millisecond, written: now}
+			if svc != nil {
+				cs.serviceNm = svc.Name
+			}
 			if lc.Expiry != 0 {
 				cs.expiry = time.UnixMilli(lc.Expiry)
 				if cs.expiry.Sub(now) > cs.ttl {
@@ -168,10 +181,17 @@ func (c *Catalog) load() error {
 // hold the state load read: records this node no longer registers become
 // tombstones, missing or different ones are written, orphan local
 // entries are removed. When everything agrees, it writes nothing.
-func (c *Catalog) reconcile() error {
+func (c *Catalog) reconcile() error { return c.rewrite(false) }
+
+// rewrite is reconcile; with force, every record of this node is
+// written again with a fresh version, also those that agree (Restamp).
+func (c *Catalog) rewrite(force bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var b batch
+	if c.closed {
+		return ErrClosed
+	}
+	b := batch{force: force}
 	for _, in := range c.services {
 		b.putService(c.cfg.Node, in)
 	}

@@ -20,6 +20,9 @@ const MaxRegistrationSize = 64 << 10
 type Registration struct {
 	Service Instance
 	Checks  []CheckDef
+	// Source is where the registration came from: the API (the zero
+	// value) or the agent's configuration file (see ParseOptions).
+	Source Source
 }
 
 // CheckDef is a check as registered: what its record holds, its TTL, and
