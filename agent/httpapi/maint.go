@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
@@ -57,29 +58,37 @@ func (a *API) handleMaintenance(c Catalog) {
 // at most catalog.MaxMaintReason bytes, which escaping may triple.
 const maxMaintQuery = 4 << 10
 
-// maintQuery reads enable (required: true or false, as strconv.ParseBool
-// reads them) and reason, answering 400 for a missing or bad enable, a
-// query too long or another parameter.
+// maintQuery reads enable and reason (parseMaintQuery), answering 400
+// for a query it refuses or a parameter the endpoint does not take.
 func (a *API) maintQuery(w http.ResponseWriter, r *http.Request) (enable bool, reason string, ok bool) {
-	if len(r.URL.RawQuery) > maxMaintQuery {
-		a.fail(w, http.StatusBadRequest, fmt.Errorf("query of %d bytes, at most %d", len(r.URL.RawQuery), maxMaintQuery))
+	enable, reason, err := parseMaintQuery(r.URL.RawQuery)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, err)
 		return false, "", false
 	}
-	if !a.agentQuery(w, r, "enable", "reason") {
-		return false, "", false
+	return enable, reason, a.agentQuery(w, r, "enable", "reason")
+}
+
+// parseMaintQuery parses a maintenance request's query: enable is
+// required, true or false as strconv.ParseBool reads them; reason is
+// optional (the catalog checks it). A query over maxMaintQuery bytes is
+// refused before it is parsed.
+func parseMaintQuery(raw string) (enable bool, reason string, err error) {
+	if len(raw) > maxMaintQuery {
+		return false, "", fmt.Errorf("query of %d bytes, at most %d", len(raw), maxMaintQuery)
 	}
-	q := r.URL.Query()
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return false, "", fmt.Errorf("malformed query: %w", err)
+	}
 	v, set := q["enable"]
 	if !set || v[0] == "" {
-		a.fail(w, http.StatusBadRequest, errors.New("missing value for enable"))
-		return false, "", false
+		return false, "", errors.New("missing value for enable")
 	}
-	enable, err := strconv.ParseBool(v[0])
-	if err != nil {
-		a.fail(w, http.StatusBadRequest, fmt.Errorf("invalid value for enable: %q", clipText(v[0])))
-		return false, "", false
+	if enable, err = strconv.ParseBool(v[0]); err != nil {
+		return false, "", fmt.Errorf("invalid value for enable: %q", clipText(v[0]))
 	}
-	return enable, q.Get("reason"), true
+	return enable, q.Get("reason"), nil
 }
 
 // clipText cuts s for an error message.

@@ -131,3 +131,23 @@ func TestMaintenanceAttacks(t *testing.T) {
 		t.Fatalf("attacks wrote %v", keys)
 	}
 }
+
+func FuzzParseMaintQuery(f *testing.F) {
+	for _, s := range []string{"enable=true", "enable=false&reason=disk", "enable=", "", "enable=yes", "%zz",
+		"enable=1&enable=0", "reason=x", "enable=true&reason=" + strings.Repeat("r", 5000)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		enable, reason, err := parseMaintQuery(raw)
+		if err != nil {
+			return
+		}
+		if len(raw) > maxMaintQuery || len(reason) > len(raw) {
+			t.Fatalf("accepted %d bytes, reason of %d", len(raw), len(reason))
+		}
+		q, _ := url.ParseQuery(raw)
+		if want := q.Get("enable"); want == "" || (enable != (want == "true" || want == "1" || want == "t" || want == "T" || want == "TRUE" || want == "True")) {
+			t.Fatalf("enable %v from %q", enable, raw)
+		}
+	})
+}
