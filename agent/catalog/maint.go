@@ -92,7 +92,10 @@ func (c *Catalog) enableMaint(chk Check, reason, defaultReason string) error {
 		}
 		svcName = in.Name
 	}
-	if c.checks[chk.ID] != nil {
+	if old := c.checks[chk.ID]; old != nil {
+		if old.Type != CheckTypeMaintenance {
+			return invalid("check ID %q is registered as a check of service %q", chk.ID, old.ServiceID)
+		}
 		return nil
 	}
 	if len(c.checks) >= MaxNodeChecks {

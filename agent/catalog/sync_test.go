@@ -297,6 +297,14 @@ func TestMaintenance(t *testing.T) {
 	if err := c.UpdateTTL(NodeMaintCheckID, StatusPassing, ""); !errors.Is(err, ErrInvalid) {
 		t.Errorf("reporting a maintenance check: %v", err)
 	}
+	// A check registered under a maintenance ID is not taken for one.
+	register(t, c, `{"Name":"squat","Check":{"CheckID":"_service_maintenance:squat","TTL":"1m"}}`, false)
+	if err := c.EnableServiceMaintenance("squat", ""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("maintenance over a squatted check ID: %v", err)
+	}
+	if err := c.Deregister("squat"); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
