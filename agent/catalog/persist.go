@@ -34,9 +34,6 @@ type op struct {
 type batch struct {
 	ops []op
 	err error
-	// force rewrites records that already hold what the batch writes,
-	// with a fresh version (Restamp).
-	force bool
 }
 
 func (b *batch) putService(node string, in *Instance) {
@@ -115,7 +112,7 @@ func (c *Catalog) commit(b *batch) error {
 					return err
 				}
 			}
-			if !live || b.force || !bytes.Equal(e.Value, o.value) {
+			if !live || !bytes.Equal(e.Value, o.value) {
 				if _, err := tx.Put(Table, o.key, o.value, 0); err != nil {
 					return err
 				}
@@ -181,17 +178,10 @@ func (c *Catalog) load() error {
 // hold the state load read: records this node no longer registers become
 // tombstones, missing or different ones are written, orphan local
 // entries are removed. When everything agrees, it writes nothing.
-func (c *Catalog) reconcile() error { return c.rewrite(false) }
-
-// rewrite is reconcile; with force, every record of this node is
-// written again with a fresh version, also those that agree (Restamp).
-func (c *Catalog) rewrite(force bool) error {
+func (c *Catalog) reconcile() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed {
-		return ErrClosed
-	}
-	b := batch{force: force}
+	var b batch
 	for _, in := range c.services {
 		b.putService(c.cfg.Node, in)
 	}

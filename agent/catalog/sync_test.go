@@ -348,3 +348,39 @@ func TestMaintenance(t *testing.T) {
 		}
 	}
 }
+
+// Anti-entropy writes what the local bucket holds, the records as last
+// written: an output held back by CheckUpdateInterval stays held back,
+// and when nothing was lost it writes nothing at all.
+func TestSyncKeepsWriteEconomy(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	clock := newFakeClock()
+	c := startCatalogWith(t, st, clock, Config{})
+	register(t, c, `{"Name":"web","Check":{"TTL":"1h","Status":"passing"}}`, false)
+	if err := c.UpdateTTL("service:web", StatusPassing, "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateTTL("service:web", StatusPassing, "held back"); err != nil {
+		t.Fatal(err)
+	}
+	before := st.Index()
+	if err := c.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Index() != before {
+		t.Errorf("a sync with nothing lost wrote: index %d → %d", before, st.Index())
+	}
+	if rec, _ := recordCheck(t, st, "service:web"); rec.Output != "" {
+		t.Errorf("the sync wrote the held-back output: %+v", rec)
+	}
+	// A lost record comes back as last written (the repair the change
+	// feed would trigger is left out).
+	c.sub.Close()
+	tombstoneAsRemote(t, st, CheckKey(node, "service:web"))
+	if err := c.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if rec, live := recordCheck(t, st, "service:web"); !live || rec.Status != StatusPassing || rec.Output != "" {
+		t.Errorf("after a sync: %+v (live %v)", rec, live)
+	}
+}
