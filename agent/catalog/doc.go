@@ -41,7 +41,10 @@
 // catalog sync, default a minute; sync.go), and when the agent calls
 // Sync (on reload): a record that went missing or changed without the
 // feed telling (a lost resync, a restore) is rewritten, a record of this
-// node the bucket lacks becomes a tombstone. When the node comes back to
+// node the bucket lacks becomes a tombstone. Records are written as the
+// bucket holds them, as last written, so an output CheckUpdateInterval
+// holds back stays held back and a sync that finds nothing lost writes
+// nothing. When the node comes back to
 // the mesh the agent calls Restamp, which writes every record again with
 // a fresh version: the others may have reaped this node meanwhile and
 // written tombstones of its records (RemoveNode, which the agent calls
