@@ -159,11 +159,20 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 
 	// The service catalog: what the API registers on this node, kept
 	// locally and published in the replicated catalog table.
-	services, err := catalog.New(catalog.Config{Store: a.store, Node: cfg.NodeName, Log: log.With("component", "catalog")})
+	// Its configured services are registered at start and on reload; it
+	// follows membership to remove reaped nodes' records and re-stamp its
+	// own after a rejoin.
+	regs, err := cfg.ServiceRegistrations()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	services, err := catalog.New(catalog.Config{Store: a.store, Node: cfg.NodeName, Log: log.With("component", "catalog"),
+		SyncInterval: cfg.CatalogSyncInterval.Duration, Services: regs, EnableLocalScriptChecks: cfg.EnableLocalScriptChecks})
 	if err != nil {
 		return nil, err
 	}
 	a.add(services)
+	a.add(newCatalogMesh(services, a.mesh.Mesh, log.With("component", "catalog")))
 
 	// The local HTTP API, and the supervision that tells systemd the agent
 	// is ready once the API answers, runs the watchdog and reloads. The
@@ -182,7 +191,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		a.mesh.rejoin(next)
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
-	sup.acl, sup.probe.Token = acls, acls.probeToken
+	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
 		insecureMesh: a.insecureMesh, http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{

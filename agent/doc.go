@@ -22,6 +22,12 @@
 //     spreading the store's writes and running anti-entropy. New hands
 //     it to gossip (gossip.Handlers) and RPC (the peers' clock readings)
 //     once it is built.
+//     After it come the revocations and the service catalog (package
+//     catalog): configured services registered at start and on every
+//     reload, anti-entropy every catalog_sync_interval, and catalogMesh
+//     (catalogmesh.go), which follows membership: a failed member that
+//     is reaped has its records tombstoned, and this node's records are
+//     re-stamped when it (re)joins the mesh.
 //  5. http: the local Consul-compatible API (package httpapi), built from
 //     one httpapi.Config naming the role each component plays for it.
 //     Close ends blocking queries and drains requests.

@@ -56,6 +56,14 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		running.RetryJoin = next.RetryJoin
 		return true
 	},
+	// Configured services: every reload registers them (reloadCatalog).
+	"services": func(s *supervisor, running *config.Config, next config.Config) bool {
+		if s.catalog == nil {
+			return false
+		}
+		running.Services = next.Services
+		return true
+	},
 	// The tokens of the local HTTP API, applied as one section.
 	"acl.enabled":            applyACL,
 	"acl.default_policy":     applyACL,
@@ -122,6 +130,7 @@ func (s *supervisor) reloadLocked() (ReloadResult, error) {
 		}
 	}
 	s.rereadACLSecrets(running, res)
+	s.reloadCatalog(next)
 	s.running = running
 	s.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
 	if len(res.RestartRequired) > 0 {
@@ -150,4 +159,24 @@ func (s *supervisor) SetLogLevel(name string) error {
 	s.running.LogLevel = strings.ToLower(name)
 	s.log.Info("log level set through the API", "log_level", s.running.LogLevel)
 	return nil
+}
+
+// reloadCatalog registers the configured services, as Consul does on
+// every reload: new and changed ones are registered again, removed ones
+// deregistered, one deregistered through the API since comes back; then
+// anti-entropy runs. Registrations through the API are left alone.
+func (s *supervisor) reloadCatalog(next config.Config) {
+	if s.catalog == nil {
+		return
+	}
+	regs, err := next.ServiceRegistrations()
+	if err == nil {
+		err = s.catalog.SetConfigServices(regs)
+	}
+	if err != nil {
+		s.log.Error("registering the configured services", "err", err)
+	}
+	if err := s.catalog.Sync(); err != nil {
+		s.log.Error("anti-entropy after a reload", "err", err)
+	}
 }

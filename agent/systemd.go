@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/sdnotify"
 	"github.com/edgeplane/edgeplane/store"
@@ -56,6 +57,8 @@ type supervisor struct {
 	probe   sdnotify.HealthProbe // the health check unless Hooks replaces it
 	rejoin  func(next config.Config)
 	acl     *localACL // the HTTP API's tokens, rebuilt on reload
+	// catalog gets the configured services on reload, and syncs.
+	catalog *catalog.Catalog
 
 	mu       sync.Mutex    // serialises reloads and the start of shutdown
 	running  config.Config // the configuration in effect, live changes applied

@@ -63,6 +63,14 @@ type Config struct {
 	EnableLocalScriptChecks bool
 	// Log defaults to slog.Default().
 	Log *slog.Logger
+	// SyncInterval is how often anti-entropy makes Table agree with the
+	// local bucket again (Consul's catalog sync): records of this node
+	// that are missing or differ are rewritten, those the bucket lacks
+	// become tombstones. Default DefaultSyncInterval.
+	SyncInterval time.Duration
+	// Services are the services of the configuration file, registered by
+	// Start (see SetConfigServices).
+	Services []Registration
 }
 
 // Validate checks cfg; its errors name the field.
@@ -74,6 +82,8 @@ func (cfg *Config) Validate() error {
 		return fmt.Errorf("catalog: Config.Node %q: a node name, without '/'", cfg.Node)
 	case cfg.CheckUpdateInterval < 0:
 		return fmt.Errorf("catalog: Config.CheckUpdateInterval %v: negative", cfg.CheckUpdateInterval)
+	case cfg.SyncInterval < 0:
+		return fmt.Errorf("catalog: Config.SyncInterval %v: negative", cfg.SyncInterval)
 	}
 	return nil
 }
@@ -100,6 +110,8 @@ type Catalog struct {
 	// last repair, at lastRepair.
 	repairDue  bool
 	lastRepair time.Time
+	// nextSync is when anti-entropy runs next (sync.go).
+	nextSync time.Time
 
 	sub     *store.Subscription // changes from elsewhere
 	kick    chan struct{}
@@ -159,6 +171,9 @@ func New(cfg Config) (*Catalog, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
 	c := &Catalog{cfg: cfg, clock: cfg.Clock, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{}),
 		runners: map[string]*runner{}}
 	if err := c.load(); err != nil {
@@ -168,17 +183,25 @@ func New(cfg Config) (*Catalog, error) {
 }
 
 // Start makes Table hold exactly what the local bucket says of this node
-// (writing only what differs), then runs until Close the TTL loop, the
-// runners of the checks the agent runs and a watch of the change feed: a
-// record of this node that another node changes (a stale copy restored,
-// a node that held this name) is written back, or removed, within
-// repairEvery.
+// (writing only what differs), registers the configured services
+// (Config.Services), then runs until Close the TTL loop, anti-entropy
+// every SyncInterval, the runners of the checks the agent runs and a
+// watch of the change feed: a record of this node that another node
+// changes (a stale copy restored, a node that held this name) is written
+// back, or removed, within repairEvery.
 func (c *Catalog) Start(ctx context.Context) error {
 	c.sub = c.cfg.Store.Subscribe("catalog", feedQueue, store.SourceRemote, store.SourceRestore)
 	if err := c.reconcile(); err != nil {
 		c.sub.Close()
 		return err
 	}
+	if err := c.SetConfigServices(c.cfg.Services); err != nil {
+		c.sub.Close()
+		return err
+	}
+	c.wmu.Lock()
+	c.nextSync = c.clock.Now().Add(c.cfg.SyncInterval)
+	c.wmu.Unlock()
 	loop, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.watched = make(chan struct{})
@@ -282,7 +305,7 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 		if cs.ServiceID != in.ID || next[id] != nil {
 			continue
 		}
-		if replaceExistingChecks {
+		if replaceExistingChecks && cs.Type != CheckTypeMaintenance {
 			b.deleteCheck(c.cfg.Node, id)
 			gone = append(gone, id)
 		} else if cs.serviceNm != in.Name {
@@ -293,6 +316,7 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 			next[id] = &cp
 		}
 	}
+	b.markSource(in.ID, reg.Source)
 	if err := c.commit(&b); err != nil {
 		return err
 	}
@@ -330,6 +354,7 @@ func (c *Catalog) deregister(serviceID string) error {
 	}
 	var b batch
 	b.deleteService(c.cfg.Node, serviceID)
+	b.markSource(serviceID, SourceAPI)
 	var gone []string
 	for id, cs := range c.checks {
 		if cs.ServiceID == serviceID {
@@ -370,6 +395,9 @@ func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 	old := c.checks[checkID]
 	if old == nil {
 		return fmt.Errorf("%w %q", ErrUnknownCheck, checkID)
+	}
+	if old.Type == CheckTypeMaintenance {
+		return invalid("check %q: a maintenance check is changed through maintenance mode, not reported", checkID)
 	}
 	if old.active != nil {
 		return invalid("check %q is a %s check, which the agent runs: only a TTL check's status is reported", checkID, old.Type)

@@ -25,8 +25,8 @@
 //
 // # Local state is authoritative
 //
-// What the API registered is kept in the local (unreplicated) bucket
-// "services", written in the same store transaction as the records, one
+// What the API and the configuration registered is kept in the local
+// (unreplicated) bucket "services", written in the same store transaction as the records, one
 // fsync for both. Start makes Table agree with it, so a restart keeps
 // the registrations, and a record of this node that the bucket does not
 // hold (a snapshot restored, an old copy) becomes a tombstone. While the
@@ -34,6 +34,52 @@
 // (another node writing under this node's name) is written back, at most
 // every 10 seconds so that two nodes given one name cannot flood the
 // mesh. Re-registering an ID updates its records in place.
+//
+// # Anti-entropy
+//
+// Besides the repair of changes seen on the change feed, the catalog
+// makes Table agree with the local bucket every SyncInterval (Consul's
+// catalog sync, default a minute; sync.go), and when the agent calls
+// Sync (on reload): a record that went missing or changed without the
+// feed telling (a lost resync, a restore) is rewritten, a record of this
+// node the bucket lacks becomes a tombstone. Records are written as the
+// bucket holds them, as last written, so an output CheckUpdateInterval
+// holds back stays held back and a sync that finds nothing lost writes
+// nothing. When the node comes back to
+// the mesh the agent calls Restamp, which writes every record again with
+// a fresh version: the others may have reaped this node meanwhile and
+// written tombstones of its records (RemoveNode, which the agent calls
+// on every node that sees a failed member reaped), or even collected
+// those tombstones. A local write is stamped after the version this
+// replica holds, so the re-stamp beats a tombstone it has seen; one it
+// has not seen yet is stamped earlier in wall time, and should it still
+// win somewhere it arrives here as a change of this node's records and
+// is written back within repairEvery. A node that left keeps its
+// records; readers hide them.
+//
+// # Configured services
+//
+// The agent's configuration file may define services (package config,
+// key services). They are parsed by the same parser as the API's, from
+// the same JSON (ParseRegistrationWith, Source SourceConfig), registered
+// by Start (Config.Services) and again on every reload
+// (SetConfigServices): new and changed ones are registered, their checks
+// replaced, and removed ones deregistered. The local bucket marks the
+// services that came from the configuration (src/<serviceID>), so a
+// reload after a restart still knows them. As with Consul, a configured
+// service may be deregistered through the API; the next reload brings
+// it back. An API registration of a configured ID takes it over.
+//
+// # Maintenance
+//
+// EnableNodeMaintenance and EnableServiceMaintenance add Consul's
+// maintenance checks (maint.go): critical checks of type "maintenance",
+// _node_maintenance (of no service: its record's ServiceID is empty) and
+// _service_maintenance:<id>, named "Node Maintenance Mode" and "Service
+// Maintenance Mode", whose notes are the reason or Consul's default
+// text. They are kept in the local bucket as any check, so maintenance
+// survives a restart; they never expire, cannot be reported, and a
+// re-registration replacing its checks keeps its service's.
 //
 // # Registrations
 //

@@ -87,6 +87,9 @@ func (c *Catalog) nextEvent() (time.Time, bool) {
 	if c.repairDue {
 		consider(c.lastRepair.Add(repairEvery))
 	}
+	if !c.nextSync.IsZero() {
+		consider(c.nextSync)
+	}
 	if ok && next.Before(c.retryAt) {
 		next = c.retryAt
 	}
@@ -114,6 +117,7 @@ func (c *Catalog) run(ctx context.Context) {
 		c.expire()
 		c.reap()
 		c.repair()
+		c.antiEntropy()
 	}
 }
 

@@ -89,6 +89,13 @@ func (c *Catalog) commit(b *batch) error {
 	return c.cfg.Store.Update(func(tx *store.Tx) error {
 		l := tx.Local(localBucket)
 		for _, o := range b.ops {
+			if o.key == "" {
+				// A local entry alone (markSource).
+				if err := putLocal(l, &o); err != nil {
+					return err
+				}
+				continue
+			}
 			e, found, err := tx.Get(Table, o.key)
 			if err != nil {
 				return err
@@ -152,11 +159,14 @@ func (c *Catalog) load() error {
 				return fmt.Errorf("catalog: local %s: %w", key, err)
 			}
 			svc := c.services[lc.Check.ServiceID]
-			if svc == nil {
+			if svc == nil && lc.Check.ServiceID != "" {
 				return nil // an orphan: reconcile removes it
 			}
 			cs := &checkState{Check: lc.Check, ttl: time.Duration(lc.TTL) * time.Millisecond, active: lc.Active,
-				deregAfter: time.Duration(lc.DeregAfter) * time.Millisecond, written: now, serviceNm: svc.Name}
+				deregAfter: time.Duration(lc.DeregAfter) * time.Millisecond, written: now}
+			if svc != nil {
+				cs.serviceNm = svc.Name
+			}
 			if lc.Expiry != 0 {
 				cs.expiry = time.UnixMilli(lc.Expiry)
 				if cs.expiry.Sub(now) > cs.ttl {
@@ -239,6 +249,9 @@ func (lc *localCheck) validate() error {
 		return fmt.Errorf("DeregisterCriticalServiceAfter %dms: negative", lc.DeregAfter)
 	}
 	if lc.Active == nil {
+		if lc.Check.Type == CheckTypeMaintenance && lc.TTL == 0 {
+			return nil // maintenance mode's check: no TTL, no runs
+		}
 		if lc.Check.Type != CheckTypeTTL || lc.TTL <= 0 {
 			return fmt.Errorf("a %s check without a definition", lc.Check.Type)
 		}

@@ -20,6 +20,9 @@ const MaxRegistrationSize = 64 << 10
 type Registration struct {
 	Service Instance
 	Checks  []CheckDef
+	// Source is where the registration came from: the API (the zero
+	// value) or the agent's configuration file (see ParseOptions).
+	Source Source
 }
 
 // CheckDef is a check as registered: what its record holds, its TTL or
@@ -56,6 +59,11 @@ type ParseOptions struct {
 	// which any local process can call: a script check runs any command
 	// as the agent's user.
 	LocalScriptChecks bool
+	// Source is where the body comes from, kept in Registration.Source.
+	// Default SourceAPI. The agent's configuration file converts each
+	// service definition to the registration JSON, so that both sources
+	// obey the same rules.
+	Source Source
 }
 
 // wireRegistration is Consul's AgentServiceRegistration as its API client
@@ -218,6 +226,7 @@ func ParseRegistrationWith(body []byte, opts ParseOptions) (Registration, error)
 		seen[def.ID] = true
 		reg.Checks = append(reg.Checks, def)
 	}
+	reg.Source = opts.Source
 	return reg, nil
 }
 

@@ -186,7 +186,8 @@ func (c *Check) validate() error {
 	if err := checkText("Name", c.Name, maxTextLen); err != nil {
 		return err
 	}
-	if err := checkID(c.ServiceID); err != nil || len(c.ServiceID) > maxIDLen {
+	// A node's own checks (maintenance) belong to no service.
+	if err := checkID(c.ServiceID); c.ServiceID != "" && (err != nil || len(c.ServiceID) > maxIDLen) {
 		return fmt.Errorf("ServiceID: %v", orLong(err, c.ServiceID, maxIDLen))
 	}
 	// Other types than TTL come with later versions: a reader keeps

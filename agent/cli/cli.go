@@ -70,6 +70,7 @@ var commands = []entry{
 		{name: "watch", synopsis: "Print each change under a prefix as it arrives", new: func() command { return new(kvWatchCmd) }},
 	}},
 	{name: "leave", synopsis: "Leave the mesh gracefully and stop the local agent", new: func() command { return new(leaveCmd) }},
+	{name: "maint", synopsis: "Put the node or a service in maintenance mode, or take it out", new: func() command { return new(maintCmd) }},
 	{name: "members", synopsis: "List the members of the mesh", new: func() command { return new(membersCmd) }},
 	{name: "log-level", synopsis: "Set the local agent's own log level", new: func() command { return new(logLevelCmd) }},
 	{name: "monitor", synopsis: "Stream the local agent's log lines", new: func() command { return new(monitorCmd) }},

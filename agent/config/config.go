@@ -203,6 +203,26 @@ type Config struct {
 	// (ACLConfig). Default: disabled.
 	ACL ACLConfig
 
+	// Services are service definitions (ServiceDef) registered at start;
+	// on reload new and changed ones are registered again and removed
+	// ones deregistered. Key services, in files only: the lists of every
+	// file are appended. Default: none.
+	Services []ServiceDef
+
+	// EnableLocalScriptChecks lets script checks (args) be registered,
+	// from the configuration file or the local HTTP API. Key
+	// enable_local_script_checks, flag -enable-local-script-checks.
+	// Default false.
+	EnableLocalScriptChecks bool
+
+	// CatalogSyncInterval is how often the catalog's anti-entropy makes
+	// the replicated catalog agree with what this node registered:
+	// missing or changed records of this node are written again, records
+	// under its name it does not hold are removed. Key
+	// catalog_sync_interval, flag -catalog-sync-interval. Default 60s; at
+	// least 1s.
+	CatalogSyncInterval Duration
+
 	// Dev is set by the -dev flag (it has no key or environment variable):
 	// the agent keeps its state in a temporary directory when DataDir is
 	// empty. See DevDefault.
@@ -243,6 +263,8 @@ func Default() Config {
 		MaxBroadcastQueue: 4096,
 		MemoryLimit:       DefaultMemoryLimit,
 		ACL:               ACLConfig{DefaultPolicy: "deny"},
+
+		CatalogSyncInterval: Duration{time.Minute},
 	}
 }
 

@@ -98,6 +98,8 @@ leave_on_terminate: false
 max_clock_drift: 2m
 max_broadcast_queue: 100
 acl: {enabled: true, default_policy: allow}
+enable_local_script_checks: true
+catalog_sync_interval: 30s
 `)
 	want := Config{
 		NodeName: "file-node", Datacenter: "edge-1", Site: "store-42",
@@ -112,7 +114,8 @@ acl: {enabled: true, default_policy: allow}
 		ReconnectInterval: Duration{10 * time.Second}, ReconnectTimeout: Duration{time.Hour},
 		DeadNodeReclaim: Duration{5 * time.Second}, LeaveOnTerminate: false,
 		MaxClockDrift: Duration{2 * time.Minute}, MaxBroadcastQueue: 100,
-		ACL: ACLConfig{Enabled: true, DefaultPolicy: "allow"},
+		ACL:                     ACLConfig{Enabled: true, DefaultPolicy: "allow"},
+		EnableLocalScriptChecks: true, CatalogSyncInterval: Duration{30 * time.Second},
 	}
 	env := map[string]string{
 		"EDGEPLANE_NODE_NAME": "file-node", "EDGEPLANE_DATACENTER": "edge-1", "EDGEPLANE_SITE": "store-42",
@@ -129,6 +132,7 @@ acl: {enabled: true, default_policy: allow}
 		"EDGEPLANE_RECONNECT_TIMEOUT": "1h", "EDGEPLANE_DEAD_NODE_RECLAIM": "5s",
 		"EDGEPLANE_LEAVE_ON_TERMINATE": "false", "EDGEPLANE_MAX_CLOCK_DRIFT": "2m", "EDGEPLANE_MAX_BROADCAST_QUEUE": "100",
 		"EDGEPLANE_ACL_ENABLED": "true", "EDGEPLANE_ACL_DEFAULT_POLICY": "allow",
+		"EDGEPLANE_ENABLE_LOCAL_SCRIPT_CHECKS": "true", "EDGEPLANE_CATALOG_SYNC_INTERVAL": "30s",
 	}
 	flags := []string{
 		"-node", "file-node", "-datacenter", "edge-1", "-site", "store-42", "-data-dir", "/srv/edgeplane",
@@ -141,6 +145,7 @@ acl: {enabled: true, default_policy: allow}
 		"-reconnect-interval", "10s", "-reconnect-timeout", "1h", "-dead-node-reclaim", "5s",
 		"-leave-on-terminate=false", "-max-clock-drift", "2m", "-max-broadcast-queue", "100",
 		"-acl-enabled", "-acl-default-policy", "allow",
+		"-enable-local-script-checks", "-catalog-sync-interval", "30s",
 	}
 	tests := []struct {
 		name string

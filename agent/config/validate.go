@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -51,6 +52,22 @@ func validate(c *Config, from origins) error {
 			if v == "" {
 				errs = append(errs, &Error{Source: from.source(key), Key: key,
 					Err: invalidf("must be set: the fleet CA mode needs ca_file, cert_file and key_file together")})
+			}
+		}
+	}
+	if !c.EnableLocalScriptChecks {
+		for i := range c.Services {
+			s := &c.Services[i]
+			for j, ck := range append([]CheckDef{s.Check}, s.Checks...) {
+				if len(ck.Args) == 0 {
+					continue
+				}
+				key := fmt.Sprintf("services[%d].check.args", i)
+				if j > 0 {
+					key = fmt.Sprintf("services[%d].checks[%d].args", i, j-1)
+				}
+				errs = append(errs, &Error{Source: from.source(key), Key: key,
+					Err: invalidf("a script check runs only with enable_local_script_checks: true")})
 			}
 		}
 	}

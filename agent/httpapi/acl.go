@@ -116,8 +116,8 @@ func routeNeeds(method, path string) acl.Access {
 
 // catalogRoute reports whether a request is one of the agent's service
 // endpoints, which ask Consul's service rules rather than agent access:
-// service:write on the service to register, deregister or report a
-// check; service:read to read one; listings show only the services the
+// service:write on the service to register, deregister, report a
+// check or put it in maintenance; service:read to read one; listings show only the services the
 // token may read.
 func catalogRoute(method, path string) bool {
 	oneSegment := func(prefix string) bool {
@@ -132,7 +132,8 @@ func catalogRoute(method, path string) bool {
 	case http.MethodPut:
 		return path == "/v1/agent/service/register" || oneSegment("/v1/agent/service/deregister/") ||
 			oneSegment("/v1/agent/check/pass/") || oneSegment("/v1/agent/check/warn/") ||
-			oneSegment("/v1/agent/check/fail/") || oneSegment("/v1/agent/check/update/")
+			oneSegment("/v1/agent/check/fail/") || oneSegment("/v1/agent/check/update/") ||
+			oneSegment("/v1/agent/service/maintenance/")
 	}
 	return false
 }

@@ -150,6 +150,7 @@ func New(cfg Config) *API {
 	}
 	if cfg.Catalog != nil {
 		a.handleCatalog(cfg.Catalog)
+		a.handleMaintenance(cfg.Catalog)
 	}
 	if cfg.Catalog != nil && cfg.Mesh != nil {
 		a.handleDiscovery(cfg.Catalog)

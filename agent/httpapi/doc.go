@@ -3,7 +3,8 @@
 // it unchanged, plus /v1/agent/self and /v1/status/*, the membership
 // endpoints, the agent's service endpoints (register, deregister, list
 // services and checks, report TTL checks: services.go, over the Catalog
-// role), and edgeplane's own under /v1/edgeplane/.
+// role), Consul's maintenance mode for the node and its services
+// (maint.go), and edgeplane's own under /v1/edgeplane/.
 //
 // A registration's checks are TTL, HTTP and TCP checks, which the agent
 // runs (package catalog); /v1/agent/checks reports each with its Type
@@ -26,7 +27,8 @@
 // With Config.ACL set, requests carry Consul's tokens (?token=,
 // X-Consul-Token, Authorization: Bearer) and are checked before they are
 // routed (acl.go, rules in package acl): a KV request against its key,
-// a service endpoint against the service (Consul's service rules), any
+// a service endpoint (a service's maintenance included) against the
+// service (Consul's service rules), any
 // other against the agent (read for its state, write for its
 // controls and for any endpoint not classified). A refusal is Consul's
 // 403 "Permission denied: ..."; a prefix read lists only the keys the

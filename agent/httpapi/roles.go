@@ -119,4 +119,12 @@ type Catalog interface {
 	// table; with after > 0 it first waits for a change of the table past
 	// that index, or ctx's end (catalog.Read).
 	Read(ctx context.Context, after uint64) (catalog.Snapshot, error)
+	// EnableNodeMaintenance and the others put the node, or one of its
+	// services, in maintenance and take it out (catalog's maintenance
+	// mode); an unknown service is catalog.ErrUnknownService, a reason
+	// too long catalog.ErrInvalid.
+	EnableNodeMaintenance(reason string) error
+	DisableNodeMaintenance() error
+	EnableServiceMaintenance(serviceID, reason string) error
+	DisableServiceMaintenance(serviceID string) error
 }
