@@ -32,12 +32,25 @@ type NodeCheck struct {
 	CreateIndex, ModifyIndex uint64
 }
 
+// Tombstone is a removed instance or check of a node, as its tombstone
+// in Table shows it: a tombstone keeps the key, not the value, so it
+// names no service.
+type Tombstone struct {
+	Node, ID string
+	Check    bool // a check's; an instance's otherwise
+	// Index is the tombstone's local modify index.
+	Index uint64
+}
+
 // Snapshot is Table as one read transaction saw it.
 type Snapshot struct {
 	// Instances are ordered by node name, then service ID; Checks by node
 	// name, then check ID.
 	Instances []NodeInstance
 	Checks    []NodeCheck
+	// Tombstones are the removed instances and checks whose tombstones
+	// Table still holds, in key order.
+	Tombstones []Tombstone
 	// TableIndex is the largest local modify index of a record of Table,
 	// tombstones included (0 when it has none).
 	TableIndex uint64
@@ -108,6 +121,7 @@ func read(s *store.Store) (Snapshot, error) {
 		err := tx.Scan(Table, servicePrefix, func(e *store.Entry) error {
 			snap.TableIndex = max(snap.TableIndex, e.ModifyIndex)
 			if e.Deleted {
+				snap.addTombstone(e, false)
 				return nil
 			}
 			in, node, err := decodeInstanceRecord(e)
@@ -125,6 +139,7 @@ func read(s *store.Store) (Snapshot, error) {
 		return tx.Scan(Table, checkPrefix, func(e *store.Entry) error {
 			snap.TableIndex = max(snap.TableIndex, e.ModifyIndex)
 			if e.Deleted {
+				snap.addTombstone(e, true)
 				return nil
 			}
 			c, node, err := decodeCheckRecord(e)
@@ -149,6 +164,13 @@ func read(s *store.Store) (Snapshot, error) {
 		return cmp.Or(strings.Compare(a.Node, b.Node), strings.Compare(a.ID, b.ID))
 	})
 	return snap, nil
+}
+
+// addTombstone records a tombstone whose key is of Table's form.
+func (snap *Snapshot) addTombstone(e *store.Entry, check bool) {
+	if _, node, id, ok := ParseKey(e.Key); ok {
+		snap.Tombstones = append(snap.Tombstones, Tombstone{Node: node, ID: id, Check: check, Index: e.ModifyIndex})
+	}
 }
 
 // decodeInstanceRecord decodes a live record under svc/ whose key and

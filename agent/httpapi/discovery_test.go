@@ -200,8 +200,11 @@ func TestDiscoveryBlockingQuery(t *testing.T) {
 func TestDiscoveryRefusals(t *testing.T) {
 	c, base := discoveryServer(t)
 	for _, path := range []string{
-		"/v1/health/service/web?filter=Service.Port==1",
-		"/v1/catalog/service/web?near=_agent",
+		"/v1/health/service/web?filter=Service.Port%20==",
+		"/v1/health/service/web?filter=Nope==1",
+		"/v1/health/service/web?filter=" + strings.Repeat("a", maxFilterLen+1),
+		"/v1/catalog/services?near=_agent",
+		"/v1/health/node/node-a?near=_agent",
 		"/v1/catalog/services?ns=team",
 		"/v1/health/service/web?peer=other",
 		"/v1/health/state/any?tag=v1",
@@ -220,8 +223,8 @@ func TestDiscoveryRefusals(t *testing.T) {
 	if code := getStatus(t, base+"/v1/catalog/services?dc=elsewhere"); code != http.StatusInternalServerError {
 		t.Errorf("dc=elsewhere: %d, want Consul's 500 no path to datacenter", code)
 	}
-	if _, _, err := c.Catalog().Services(&consul.QueryOptions{Filter: "ServiceName == web"}); err == nil {
-		t.Error("Catalog().Services with a filter: answered, want 400")
+	if _, _, err := c.Catalog().Services(&consul.QueryOptions{Filter: "Nope == web"}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("Catalog().Services with a filter on no field: %v, want 400", err)
 	}
 }
 
@@ -304,8 +307,8 @@ func FuzzParseDiscoveryQuery(f *testing.F) {
 				t.Fatalf("accepted node meta with an empty key: %q", raw)
 			}
 		}
-		if vals, _ := url.ParseQuery(raw); vals.Get("filter") != "" {
-			t.Fatalf("accepted a filter: %q", raw)
+		if vals, _ := url.ParseQuery(raw); len(vals.Get("filter")) > maxFilterLen {
+			t.Fatalf("accepted a filter of %d bytes", len(vals.Get("filter")))
 		}
 	})
 }
