@@ -111,9 +111,13 @@ type API struct {
 	// removed remembers the discovery reads' removals (discovery_index.go).
 	memberIndex *MemberIndex
 	removed     *removals
-	monitors    slots        // log streams open
-	conns       *ConnLimiter // nil: connections are not limited
-	limitLog    rateLimitedLog
+	// evaluated, when set, is told of every discovery answer made,
+	// blocking turns included, with the table and membership indexes it
+	// saw (tests).
+	evaluated func(r *http.Request, table, members uint64)
+	monitors  slots        // log streams open
+	conns     *ConnLimiter // nil: connections are not limited
+	limitLog  rateLimitedLog
 }
 
 // New returns the API over cfg's store, serving the endpoints of the

@@ -208,6 +208,9 @@ func (a *API) waitDiscovery(ctx context.Context, c Catalog, after uint64, change
 
 // evaluate builds the view of a snapshot and answers from it.
 func (a *API) evaluate(r *http.Request, snap catalog.Snapshot, q discoveryQuery, serve discoveryEndpoint) (discoveryAnswer, error) {
+	if a.evaluated != nil {
+		a.evaluated(r, snap.TableIndex, a.memberIndex.Max())
+	}
 	a.removed.observe(&snap)
 	self := a.self()
 	v := &discoveryView{snap: snap, members: map[string]gossip.Member{}, dc: self.Datacenter, self: self.NodeName,
