@@ -43,11 +43,11 @@ const (
 	serfCheckName = "Serf Health Status"
 )
 
-// Filter expressions are bounded: a longer expression, or one of more
-// clauses, is refused (400).
+// Filter expressions are bounded: a longer expression, or one whose
+// parse takes more steps (the parser's rule matches), is refused (400).
 const (
-	maxFilterLen         = 4 << 10
-	maxFilterExpressions = 256
+	maxFilterLen        = 4 << 10
+	maxFilterParseSteps = 1 << 20
 )
 
 // nearAgent is near's name for this agent's node.
@@ -305,7 +305,7 @@ func parseFilter(expr string) (*bexpr.Evaluator, error) {
 	if len(expr) > maxFilterLen {
 		return nil, badRequest("filter: expression of %d bytes, more than %d", len(expr), maxFilterLen)
 	}
-	ev, err := bexpr.CreateEvaluator(expr, bexpr.WithMaxExpressions(maxFilterExpressions))
+	ev, err := bexpr.CreateEvaluator(expr, bexpr.WithMaxExpressions(maxFilterParseSteps))
 	if err != nil {
 		return nil, badRequest("Failed to create boolean expression evaluator: %v", err)
 	}
@@ -756,8 +756,8 @@ func (a *API) agentHealth(c Catalog, byName bool) http.HandlerFunc {
 			return
 		}
 		format := r.URL.Query().Get("format")
-		if format != "" && format != "text" {
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("format %q: text, or none for JSON", format))
+		if format != "" && format != "text" && format != "json" {
+			a.fail(w, http.StatusBadRequest, fmt.Errorf("format %q: text or json", format))
 			return
 		}
 		key := r.PathValue("id")
