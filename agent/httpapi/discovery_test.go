@@ -11,6 +11,7 @@ import (
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -291,11 +292,12 @@ func FuzzParseDiscoveryQuery(f *testing.F) {
 	for _, s := range []string{
 		"tag=v1&tag=v2&node-meta=site:shop-7&passing", "index=10&wait=5s", "filter=Service.Port==1",
 		"passing=false", "node-meta=:x", "wait=0", "%zz", "wait=-1s", "index=x", "dc=dc1&stale&cached",
+		"near=_agent", "near=node-b&filter=Node.Meta.site%20%3D%3D%20shop-7", "filter=%28%28%28", "format=text",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, _, err := parseDiscoveryQuery(raw, discoveryParams{tag: true, nodeMeta: true, passing: true})
+		q, _, err := parseDiscoveryQuery(raw, discoveryParams{tag: true, nodeMeta: true, passing: true, near: true, filter: true})
 		if err != nil {
 			return
 		}
@@ -310,5 +312,36 @@ func FuzzParseDiscoveryQuery(f *testing.F) {
 		if vals, _ := url.ParseQuery(raw); len(vals.Get("filter")) > maxFilterLen {
 			t.Fatalf("accepted a filter of %d bytes", len(vals.Get("filter")))
 		}
+	})
+}
+
+// FuzzFilter: a filter expression from a client is compiled and run on a
+// health entry without a panic, and one longer than maxFilterLen is
+// refused.
+func FuzzFilter(f *testing.F) {
+	for _, s := range []string{
+		`Service.Meta.version == "2"`, `Node.Meta.site != "shop-7" and Service.Port > 80`,
+		`any Checks as c { c.Status == "critical" }`, `Service.Tags contains "v1" or not (Service.ID matches "^web-[0-9]+$")`,
+		`Service.Meta is empty`, `"v1" in Service.Tags`, `((((((`, `Nope == 1`, `Service.Port == "x"`,
+		`all Service.Meta as k, v { v != "" }`, strings.Repeat("(", 2000) + "a==b" + strings.Repeat(")", 2000),
+	} {
+		f.Add(s)
+	}
+	entry := &api.ServiceEntry{
+		Node: &api.CatalogNode{Node: "node-a", Meta: map[string]string{"site": "shop-7"}, TaggedAddresses: map[string]string{"lan": "127.0.0.1"}},
+		Service: &api.AgentService{ID: "web-1", Service: "web", Tags: []string{"v1"}, Meta: map[string]string{"version": "2"}, Port: 8080,
+			TaggedAddresses: map[string]api.ServiceAddress{"lan": {Address: "127.0.0.1", Port: 8080}}},
+		Checks: []api.HealthCheck{{Node: "node-a", CheckID: "serfHealth", Status: "passing", ServiceTags: []string{}}},
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		ev, err := parseFilter(expr)
+		if len(expr) > maxFilterLen && err == nil {
+			t.Fatalf("accepted a filter of %d bytes", len(expr))
+		}
+		if err != nil || ev == nil {
+			return
+		}
+		v := &discoveryView{q: discoveryQuery{filter: ev}}
+		v.keep(entry)
 	})
 }
