@@ -109,6 +109,17 @@ type discoveryView struct {
 	index   *MemberIndex
 	removed *removals
 	rtt     func(node string) (time.Duration, bool)
+
+	// Built on first use.
+	nodes        map[string]visibleNode // node name → as node returns it
+	checksByNode map[string][]int       // node name → its checks in snap.Checks
+}
+
+// visibleNode is a node as the catalog shows it, and whether it is
+// visible.
+type visibleNode struct {
+	n  api.CatalogNode
+	ok bool
 }
 
 // discovery wraps an endpoint: it parses the query (400 for what it does
@@ -329,6 +340,18 @@ func (v *discoveryView) keep(datum any) (bool, error) {
 // node returns a node as the catalog shows it, and whether it is visible
 // (a member that has not left) with the query's node meta.
 func (v *discoveryView) node(name string) (api.CatalogNode, bool) {
+	if vn, ok := v.nodes[name]; ok {
+		return vn.n, vn.ok
+	}
+	if v.nodes == nil {
+		v.nodes = map[string]visibleNode{}
+	}
+	n, ok := v.lookupNode(name)
+	v.nodes[name] = visibleNode{n, ok}
+	return n, ok
+}
+
+func (v *discoveryView) lookupNode(name string) (api.CatalogNode, bool) {
 	m, ok := v.members[name]
 	if !ok {
 		return api.CatalogNode{}, false
@@ -459,11 +482,18 @@ func serfCheck(m *gossip.Member, index uint64) api.HealthCheck {
 func (v *discoveryView) nodeChecks(node, serviceID string, tags map[string][]string) []api.HealthCheck {
 	m := v.members[node]
 	out := []api.HealthCheck{serfCheck(&m, v.index.Node(node))}
-	for _, c := range v.snap.Checks {
-		if c.Node != node || c.ServiceID != "" && serviceID != "" && c.ServiceID != serviceID {
+	if v.checksByNode == nil {
+		v.checksByNode = map[string][]int{}
+		for i := range v.snap.Checks {
+			v.checksByNode[v.snap.Checks[i].Node] = append(v.checksByNode[v.snap.Checks[i].Node], i)
+		}
+	}
+	for _, i := range v.checksByNode[node] {
+		c := &v.snap.Checks[i]
+		if c.ServiceID != "" && serviceID != "" && c.ServiceID != serviceID {
 			continue
 		}
-		out = append(out, healthCheck(&c, tags[node+"/"+c.ServiceID]))
+		out = append(out, healthCheck(c, tags[node+"/"+c.ServiceID]))
 	}
 	return out
 }
