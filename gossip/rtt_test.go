@@ -1,8 +1,11 @@
 package gossip
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/edgeplane/edgeplane/gossip/faultnet"
 )
 
 func TestRTTAverage(t *testing.T) {
@@ -21,5 +24,26 @@ func TestRTTAverage(t *testing.T) {
 	r.observe("a", -time.Second)
 	if d, _ := r.get("a"); d != 12*time.Millisecond {
 		t.Fatalf("a negative RTT moved the average to %v", d)
+	}
+}
+
+// TestMeshRTT: probes between two members give each a round trip to the
+// other; this node is 0 and a stranger has none.
+func TestMeshRTT(t *testing.T) {
+	nodes := startMesh(t, "rtt-", 2, faultnet.New(1), nil)
+	Eventually(t, 30*time.Second, func() error {
+		for i, n := range nodes {
+			other := nodes[1-i].cfg.NodeName
+			if d, ok := n.RTT(other); !ok || d < 0 {
+				return fmt.Errorf("%s has no round trip to %s yet (%v, %v)", n.cfg.NodeName, other, d, ok)
+			}
+		}
+		return nil
+	})
+	if d, ok := nodes[0].RTT(nodes[0].cfg.NodeName); !ok || d != 0 {
+		t.Fatalf("RTT to itself = %v, %v; want 0", d, ok)
+	}
+	if _, ok := nodes[0].RTT("stranger"); ok {
+		t.Fatal("a stranger has a round trip")
 	}
 }
