@@ -426,6 +426,17 @@ func TestConsulClientAgentHealth(t *testing.T) {
 	if code, body := text("/v1/agent/health/service/name/web?format=text"); code != http.StatusOK || body != "passing" {
 		t.Fatalf("format=text after PassTTL: %d %q, want 200 passing", code, body)
 	}
+	services, err := ag.ServicesWithFilter(`Meta.version == "1" and "v1" in Tags`)
+	if err != nil || len(services) != 1 || services["web-a"] == nil {
+		t.Fatalf("ServicesWithFilter = %v, %v; want web-a", services, err)
+	}
+	if services, err := ag.ServicesWithFilter(`Service != "web"`); err != nil || len(services) != 0 {
+		t.Fatalf("ServicesWithFilter(not web) = %v, %v; want none", services, err)
+	}
+	checks, err := ag.ChecksWithFilter(`Status == "passing" and ServiceName == "web"`)
+	if err != nil || len(checks) != 1 || checks["web-a-ttl"] == nil {
+		t.Fatalf("ChecksWithFilter = %v, %v; want web-a-ttl", checks, err)
+	}
 	if status, info, err := ag.AgentHealthServiceByID("nope"); err != nil || status != consul.HealthCritical || info != nil {
 		t.Fatalf("AgentHealthServiceByID(nope) = %s, %+v, %v; want Consul's not found", status, info, err)
 	}

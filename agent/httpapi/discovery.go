@@ -323,18 +323,38 @@ func parseFilter(expr string) (*bexpr.Evaluator, error) {
 	return ev, nil
 }
 
-// keep reports whether the query's filter keeps datum; an expression
-// that does not apply to it (a selector of no field) is the client's
-// error.
-func (v *discoveryView) keep(datum any) (bool, error) {
-	if v.q.filter == nil {
+// filterExpr is a compiled filter; nil keeps everything.
+type filterExpr struct{ ev *bexpr.Evaluator }
+
+// keep reports whether the filter keeps datum; an expression that does
+// not apply to it (a selector of no field) is the client's error.
+func (f filterExpr) keep(datum any) (bool, error) {
+	if f.ev == nil {
 		return true, nil
 	}
-	ok, err := v.q.filter.Evaluate(datum)
+	ok, err := f.ev.Evaluate(datum)
 	if err != nil {
 		return false, badRequest("filter: %v", err)
 	}
 	return ok, nil
+}
+
+// keep reports whether the query's filter keeps datum.
+func (v *discoveryView) keep(datum any) (bool, error) { return filterExpr{v.q.filter}.keep(datum) }
+
+// agentFilter checks the query of a listing of the agent's own services
+// or checks (agentQuery, with filter) and compiles its filter, on the
+// fields of an AgentService or AgentCheck as Consul names them.
+func (a *API) agentFilter(w http.ResponseWriter, r *http.Request) (filterExpr, bool) {
+	if !a.agentQuery(w, r, "filter") {
+		return filterExpr{}, false
+	}
+	ev, err := parseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+		return filterExpr{}, false
+	}
+	return filterExpr{ev}, true
 }
 
 // node returns a node as the catalog shows it, and whether it is visible
