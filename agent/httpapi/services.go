@@ -197,9 +197,8 @@ func (a *API) catalogResult(w http.ResponseWriter, err error) {
 
 // agentQuery refuses query parameters the endpoint does not take: ns and
 // partition (not supported), filter (unless listed) and blocking queries
-// (not yet), and
-// any other than token, pretty and those listed. It answers 400 and
-// returns false.
+// (not yet), and any other than token, pretty and those listed. It
+// answers 400 and returns false.
 func (a *API) agentQuery(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
