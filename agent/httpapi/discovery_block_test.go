@@ -45,7 +45,7 @@ func (m *syncMesh) setStatus(name string, st gossip.Status) {
 // blockingAPI is an API over a catalog on node-a, with node-b and node-c
 // alive, and membership numbered by the MemberIndex it returns. Its
 // requests are served in process, without a listener.
-func blockingAPI(t *testing.T) (*API, *store.Store, *MemberIndex, *syncMesh) {
+func blockingAPI(t testing.TB) (*API, *store.Store, *MemberIndex, *syncMesh) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {

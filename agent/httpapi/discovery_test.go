@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 
 // putRecords writes records into the catalog table as another node's
 // replica would hold them.
-func putRecords(t *testing.T, st *store.Store, recs map[string][]byte) {
+func putRecords(t testing.TB, st *store.Store, recs map[string][]byte) {
 	t.Helper()
 	err := st.Update(func(tx *store.Tx) error {
 		for k, v := range recs {
@@ -34,7 +35,7 @@ func putRecords(t *testing.T, st *store.Store, recs map[string][]byte) {
 	}
 }
 
-func encodeInstance(t *testing.T, in catalog.Instance) []byte {
+func encodeInstance(t testing.TB, in catalog.Instance) []byte {
 	t.Helper()
 	b, err := catalog.EncodeInstance(&in)
 	if err != nil {
@@ -43,7 +44,7 @@ func encodeInstance(t *testing.T, in catalog.Instance) []byte {
 	return b
 }
 
-func encodeCheck(t *testing.T, c catalog.Check) []byte {
+func encodeCheck(t testing.TB, c catalog.Check) []byte {
 	t.Helper()
 	b, err := catalog.EncodeCheck(&c)
 	if err != nil {
@@ -343,5 +344,48 @@ func FuzzFilter(f *testing.F) {
 		}
 		v := &discoveryView{q: discoveryQuery{filter: ev}}
 		v.keep(entry)
+	})
+}
+
+// FuzzDiscoveryRequest serves a query to each discovery endpoint, on an
+// API whose blocking queries are over (Close): whatever the query, the
+// answer is a client error or an answer, never a failure of the agent's
+// own (a 500 other than Consul's for another dc) nor a panic, and an
+// answer carries an index.
+func FuzzDiscoveryRequest(f *testing.F) {
+	for _, s := range []string{
+		"", "index=5&wait=1s", "near=_agent&filter=Node.Node%20%3D%3D%20node-b", "tag=v1&passing", "node-meta=site:shop-7",
+		"filter=any%20Checks%20as%20c%20%7B%20c.Status%20%3D%3D%20critical%20%7D", "format=text", "dc=dc1", "dc=x", "near=nowhere",
+	} {
+		f.Add(uint8(0), s)
+	}
+	a, st, _, _ := blockingAPI(f)
+	putRecords(f, st, map[string][]byte{
+		catalog.ServiceKey("node-b", "web-1"): encodeInstance(f, catalog.Instance{ID: "web-1", Name: "web", Tags: []string{"v1"}, Weights: catalog.DefaultWeights}),
+		catalog.CheckKey("node-b", "web-1-ttl"): encodeCheck(f, catalog.Check{ID: "web-1-ttl", Name: "ttl", ServiceID: "web-1",
+			Type: catalog.CheckTypeTTL, Status: catalog.StatusWarning}),
+	})
+	a.Close()
+	paths := []string{
+		"/v1/catalog/services", "/v1/catalog/service/web", "/v1/catalog/node/node-b", "/v1/catalog/node-services/node-b",
+		"/v1/catalog/nodes", "/v1/catalog/datacenters", "/v1/health/service/web", "/v1/health/checks/web",
+		"/v1/health/node/node-b", "/v1/health/state/any", "/v1/agent/health/service/name/web", "/v1/agent/health/service/id/web-1",
+		"/v1/agent/services", "/v1/agent/checks",
+	}
+	f.Fuzz(func(t *testing.T, which uint8, raw string) {
+		path := paths[int(which)%len(paths)]
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8500"+path, nil)
+		req.URL.RawQuery = raw
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, req)
+		switch code := rec.Code; {
+		case code == http.StatusInternalServerError && strings.Contains(rec.Body.String(), noPathToDatacenter):
+		case code == http.StatusOK && !strings.HasPrefix(path, "/v1/agent/") && path != "/v1/catalog/datacenters":
+			if i := rec.Header().Get("X-Consul-Index"); i == "" || i == "0" {
+				t.Fatalf("GET %s?%s: index %q", path, raw, i)
+			}
+		case code >= 500 && !strings.HasPrefix(path, "/v1/agent/health/"):
+			t.Fatalf("GET %s?%s: %d %s", path, raw, code, rec.Body)
+		}
 	})
 }
