@@ -61,6 +61,10 @@ func TestRead(t *testing.T) {
 		snap.Checks[0].ServiceName != "web" || snap.Index < snap.TableIndex || snap.TableIndex == 0 {
 		t.Fatalf("Read = %v, %d malformed, checks %+v, index %d/%d", got, snap.Malformed, snap.Checks, snap.Index, snap.TableIndex)
 	}
+	if len(snap.Tombstones) != 1 || snap.Tombstones[0].Node != "a" || snap.Tombstones[0].ID != "gone" ||
+		snap.Tombstones[0].Check || snap.Tombstones[0].Index == 0 || snap.Tombstones[0].Index > snap.TableIndex {
+		t.Fatalf("Tombstones = %+v, want a/gone's", snap.Tombstones)
+	}
 
 	// A blocking read waits past a KV write, and wakes on a change of
 	// the table.
