@@ -97,6 +97,7 @@ type Catalog struct {
 	lastRepair time.Time
 
 	sub     *store.Subscription // changes from elsewhere
+	reader  *Reader             // every node's records, for discovery (read.go)
 	kick    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{} // run has returned
@@ -131,7 +132,8 @@ func New(cfg Config) (*Catalog, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	c := &Catalog{cfg: cfg, clock: cfg.Clock, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Catalog{cfg: cfg, clock: cfg.Clock, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		reader: NewReader(cfg.Store)}
 	if err := c.load(); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ type removals struct {
 	started bool
 	base    uint64 // the table's index at the first snapshot
 	seen    uint64 // the store index of the newest snapshot taken in
+	table   uint64 // and its table index
 	names   map[recordKey]namedAt
 	service map[string]uint64 // service name → index of its last removal
 	node    map[string]uint64 // node name → index of its last removal
@@ -51,10 +52,10 @@ func newRemovals() *removals {
 func (r *removals) observe(snap *catalog.Snapshot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if snap.Index < r.seen {
-		return
+	if snap.Index < r.seen || r.started && snap.Index == r.seen && snap.TableIndex == r.table {
+		return // older, or the same table (every write of it has a new index)
 	}
-	r.seen = snap.Index
+	r.seen, r.table = snap.Index, snap.TableIndex
 	if !r.started {
 		r.started, r.base = true, max(snap.TableIndex, 1)
 	}
