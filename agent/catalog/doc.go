@@ -69,5 +69,8 @@
 // reader. Which nodes are shown,
 // and their health, is the caller's business: it comes from membership.
 // A blocking Read waits on the store's change feed for any change of
-// Table past the caller's index.
+// Table past the caller's index. Catalog.Read reads through a Reader,
+// which keeps its last Snapshot while the store's index stands, so that
+// the many blocking readers one change wakes scan Table once; its
+// Snapshots are shared and read-only.
 package catalog
