@@ -192,6 +192,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
+	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
+	a.add(members)
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
 		insecureMesh: a.insecureMesh, http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
@@ -212,6 +214,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 
 		Hosts:              httpHosts(cfg, ln.Addr(), a.mesh.LocalMember().Addr),
 		MaxBlockingQueries: cfg.HTTPMaxBlockingQueries,
+		MemberIndex:        members.index,
 		Conns:              httpapi.NewConnLimiter(cfg.HTTPMaxConnsPerClient, cfg.HTTPMaxConns, log),
 	}, func(err error) { a.stop(err) }, log)
 	a.add(a.http)

@@ -3,6 +3,10 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +85,51 @@ func TestDiscoveryAcrossAgents(t *testing.T) {
 		}
 	})
 
+	// A blocking read on disc-b wakes when disc-a fails: serfHealth is
+	// membership, numbered by disc-b's membership index.
+	type answer struct {
+		index uint64
+		body  string
+		err   error
+	}
+	blocking := func(index uint64) answer {
+		resp, err := http.Get(fmt.Sprintf("http://%s/v1/health/service/web?index=%d&wait=50s", b.HTTPAddr(), index))
+		if err != nil {
+			return answer{err: err}
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		i, _ := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+		return answer{i, string(body), err}
+	}
+	first := blocking(0)
+	if first.err != nil || first.index == 0 {
+		t.Fatalf("disc-b's web: index %d, %v", first.index, first.err)
+	}
+	woke := make(chan answer, 1)
+	go func() {
+		// Other changes of web may answer first: follow them, up to 5.
+		a := first
+		for range 5 {
+			next := blocking(a.index)
+			if next.err != nil || next.index <= a.index || strings.Contains(next.body, `"Status":"critical","Notes":"","Output":"Agent not live`) {
+				woke <- next
+				return
+			}
+			a = next
+		}
+		woke <- answer{err: errors.New("web changed 5 times without disc-a failing")}
+	}()
+
 	stopA()
+	select {
+	case got := <-woke:
+		if got.err != nil || got.index <= first.index {
+			t.Fatalf("blocking read after disc-a stopped: index %d (from %d), %v; want woken at a higher index", got.index, first.index, got.err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the blocking read did not answer")
+	}
 	testutil.Eventually(t, time.Minute, func() error {
 		entries, err := cb.HealthService(ctx, "web", api.ServiceQuery{})
 		if err != nil || len(entries) != 1 {

@@ -250,7 +250,10 @@ type meshAPI struct {
 
 func (a meshAPI) Members() []gossip.Member         { return a.m.Members() }
 func (a meshAPI) Join(addrs []string) (int, error) { return a.m.Join(addrs) }
-func (a meshAPI) Leave() error                     { return a.m.leave() }
+
+// RTT is the smoothed gossip round trip to node, for near.
+func (a meshAPI) RTT(node string) (time.Duration, bool) { return a.m.RTT(node) }
+func (a meshAPI) Leave() error                          { return a.m.leave() }
 func (a meshAPI) ForceLeave(node string, prune bool) error {
 	if !prune {
 		return a.m.ForceLeave(node)

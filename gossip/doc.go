@@ -29,6 +29,10 @@
 // Config.Clock) until a seed answers or the attempts run out, so an agent
 // serves its local API at once, alone if need be.
 //
+// RTT returns the smoothed round trip of memberlist's probes from this
+// node to a member (an exponentially weighted moving average fed by
+// memberlist's PingDelegate), for ordering by distance.
+//
 // Each member has a Status: alive, suspect (memberlist is probing it),
 // leaving, left (it said goodbye) or failed (it stopped answering). The
 // numbers of alive, leaving, left and failed are Serf's, which Consul's

@@ -48,6 +48,7 @@ type Mesh struct {
 
 	events eventHub
 	table  table
+	rtt    rtts // smoothed probe round trips, by member
 
 	queries queries
 
@@ -107,6 +108,7 @@ func New(cfg Config) (*Mesh, error) {
 	mc.RequireNodeNames = false
 	d := &delegate{m: m}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
+	mc.Ping = pingDelegate{m: m}
 	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load, &m.undecryptable)
 	m.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes:       m.NumAlive,

@@ -92,3 +92,27 @@ func (c *Client) HealthService(ctx context.Context, name string, q ServiceQuery)
 	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/health/service/" + url.PathEscape(name), query: q.values()}, &out)
 	return out, err
 }
+
+// CatalogNodeServices is Consul's CatalogNode, the answer of GET
+// /v1/catalog/node/<node>: a node and its service instances by ID.
+type CatalogNodeServices struct {
+	Node     *CatalogNode
+	Services map[string]AgentService
+}
+
+// CatalogNodeServiceList is Consul's CatalogNodeServiceList, the answer
+// of GET /v1/catalog/node-services/<node>: a node and its service
+// instances in ID order.
+type CatalogNodeServiceList struct {
+	Node     *CatalogNode
+	Services []AgentService
+}
+
+// AgentServiceChecksInfo is Consul's AgentServiceChecksInfo, the answer
+// of GET /v1/agent/health/service/...: a local instance, its checks and
+// this node's, and their aggregated status.
+type AgentServiceChecksInfo struct {
+	AggregatedStatus string
+	Service          *AgentService
+	Checks           []HealthCheck
+}

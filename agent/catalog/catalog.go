@@ -114,6 +114,7 @@ type Catalog struct {
 	nextSync time.Time
 
 	sub     *store.Subscription // changes from elsewhere
+	reader  *Reader             // every node's records, for discovery (read.go)
 	kick    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{} // run has returned
@@ -175,7 +176,7 @@ func New(cfg Config) (*Catalog, error) {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
 	c := &Catalog{cfg: cfg, clock: cfg.Clock, log: cfg.Log, kick: make(chan struct{}, 1), done: make(chan struct{}),
-		runners: map[string]*runner{}}
+		runners: map[string]*runner{}, reader: NewReader(cfg.Store)}
 	if err := c.load(); err != nil {
 		return nil, err
 	}

@@ -169,11 +169,16 @@
 // Read (read.go) is the read side the discovery endpoints answer from:
 // every node's instances and checks as this node's replica holds them,
 // read in one store transaction, ordered by node name then ID.
-// Tombstones are skipped; so are records that do not decode, break the
+// Tombstones are listed apart (Snapshot.Tombstones: node, ID and index;
+// a tombstone names no service). Records that do not decode, break the
 // rules of a registration, disagree with their key, or check a service
-// their node has no instance of (counted in Snapshot.Malformed), so a
-// record forged by a member never fails a reader. Which nodes are shown,
+// their node has no instance of are skipped (counted in
+// Snapshot.Malformed), so a record forged by a member never fails a
+// reader. Which nodes are shown,
 // and their health, is the caller's business: it comes from membership.
 // A blocking Read waits on the store's change feed for any change of
-// Table past the caller's index.
+// Table past the caller's index. Catalog.Read reads through a Reader,
+// which keeps its last Snapshot while the store's index stands, so that
+// the many blocking readers one change wakes scan Table once; its
+// Snapshots are shared and read-only.
 package catalog

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -32,12 +33,25 @@ type NodeCheck struct {
 	CreateIndex, ModifyIndex uint64
 }
 
+// Tombstone is a removed instance or check of a node, as its tombstone
+// in Table shows it: a tombstone keeps the key, not the value, so it
+// names no service.
+type Tombstone struct {
+	Node, ID string
+	Check    bool // a check's; an instance's otherwise
+	// Index is the tombstone's local modify index.
+	Index uint64
+}
+
 // Snapshot is Table as one read transaction saw it.
 type Snapshot struct {
 	// Instances are ordered by node name, then service ID; Checks by node
 	// name, then check ID.
 	Instances []NodeInstance
 	Checks    []NodeCheck
+	// Tombstones are the removed instances and checks whose tombstones
+	// Table still holds, in key order.
+	Tombstones []Tombstone
 	// TableIndex is the largest local modify index of a record of Table,
 	// tombstones included (0 when it has none).
 	TableIndex uint64
@@ -61,21 +75,7 @@ const readFeedQueue = 64
 // It waits for any change of Table, not only of the records the caller
 // will look at.
 func Read(ctx context.Context, s *store.Store, after uint64) (Snapshot, error) {
-	if after == 0 {
-		return read(s)
-	}
-	// Subscribe before reading, so no change falls between the two.
-	sub := s.Subscribe("catalog read", readFeedQueue)
-	defer sub.Close()
-	for {
-		snap, err := read(s)
-		if err != nil || snap.TableIndex > after {
-			return snap, err
-		}
-		if !waitTable(ctx, sub, after) {
-			return read(s)
-		}
-	}
+	return NewReader(s).Read(ctx, after)
 }
 
 // waitTable waits for a change of Table past after, or for a resync of
@@ -108,6 +108,7 @@ func read(s *store.Store) (Snapshot, error) {
 		err := tx.Scan(Table, servicePrefix, func(e *store.Entry) error {
 			snap.TableIndex = max(snap.TableIndex, e.ModifyIndex)
 			if e.Deleted {
+				snap.addTombstone(e, false)
 				return nil
 			}
 			in, node, err := decodeInstanceRecord(e)
@@ -125,6 +126,7 @@ func read(s *store.Store) (Snapshot, error) {
 		return tx.Scan(Table, checkPrefix, func(e *store.Entry) error {
 			snap.TableIndex = max(snap.TableIndex, e.ModifyIndex)
 			if e.Deleted {
+				snap.addTombstone(e, true)
 				return nil
 			}
 			c, node, err := decodeCheckRecord(e)
@@ -149,6 +151,13 @@ func read(s *store.Store) (Snapshot, error) {
 		return cmp.Or(strings.Compare(a.Node, b.Node), strings.Compare(a.ID, b.ID))
 	})
 	return snap, nil
+}
+
+// addTombstone records a tombstone whose key is of Table's form.
+func (snap *Snapshot) addTombstone(e *store.Entry, check bool) {
+	if _, node, id, ok := ParseKey(e.Key); ok {
+		snap.Tombstones = append(snap.Tombstones, Tombstone{Node: node, ID: id, Check: check, Index: e.ModifyIndex})
+	}
 }
 
 // decodeInstanceRecord decodes a live record under svc/ whose key and
@@ -179,8 +188,66 @@ func decodeCheckRecord(e *store.Entry) (Check, string, error) {
 	return c, node, nil
 }
 
-// Read reads every node's records of Table from the catalog's store (see
-// the package function Read).
+// Read reads every node's records of Table from the catalog's store, as
+// the package function Read does, through the catalog's Reader: reads
+// while Table does not change share one Snapshot.
 func (c *Catalog) Read(ctx context.Context, after uint64) (Snapshot, error) {
-	return Read(ctx, c.cfg.Store, after)
+	return c.reader.Read(ctx, after)
+}
+
+// Reader reads Table as Read does, and keeps the last Snapshot it read
+// with the store's index from before that read: while the store's index
+// has not moved, every read answers that Snapshot again, so that many
+// readers woken by one change (blocking discovery queries) scan Table
+// once, and a read of an unchanged store costs no scan. A write's index
+// is set once it is committed and before it is published on the change
+// feed or its writer returns, so a reader after a writer, or woken by
+// its change, always reads again. The Snapshots it returns share their
+// slices and maps: callers must not modify them.
+type Reader struct {
+	s *store.Store
+
+	mu   sync.Mutex
+	last *Snapshot
+	seen uint64 // the store's index before last was read
+}
+
+// NewReader returns a Reader of s's Table.
+func NewReader(s *store.Store) *Reader { return &Reader{s: s} }
+
+// Read is the package function Read, answered from the kept Snapshot
+// while the store has not changed.
+func (r *Reader) Read(ctx context.Context, after uint64) (Snapshot, error) {
+	if after == 0 {
+		return r.current()
+	}
+	// Subscribe before reading, so no change falls between the two.
+	sub := r.s.Subscribe("catalog read", readFeedQueue)
+	defer sub.Close()
+	for {
+		snap, err := r.current()
+		if err != nil || snap.TableIndex > after {
+			return snap, err
+		}
+		if !waitTable(ctx, sub, after) {
+			return r.current()
+		}
+	}
+}
+
+// current returns the kept Snapshot if the store's index has not moved
+// since before it was read, and reads Table otherwise.
+func (r *Reader) current() (Snapshot, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := r.s.Index()
+	if r.last != nil && seen == r.seen {
+		return *r.last, nil
+	}
+	snap, err := read(r.s)
+	if err != nil {
+		return snap, err
+	}
+	r.last, r.seen = &snap, seen
+	return snap, nil
 }

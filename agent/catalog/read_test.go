@@ -61,6 +61,10 @@ func TestRead(t *testing.T) {
 		snap.Checks[0].ServiceName != "web" || snap.Index < snap.TableIndex || snap.TableIndex == 0 {
 		t.Fatalf("Read = %v, %d malformed, checks %+v, index %d/%d", got, snap.Malformed, snap.Checks, snap.Index, snap.TableIndex)
 	}
+	if len(snap.Tombstones) != 1 || snap.Tombstones[0].Node != "a" || snap.Tombstones[0].ID != "gone" ||
+		snap.Tombstones[0].Check || snap.Tombstones[0].Index == 0 || snap.Tombstones[0].Index > snap.TableIndex {
+		t.Fatalf("Tombstones = %+v, want a/gone's", snap.Tombstones)
+	}
 
 	// A blocking read waits past a KV write, and wakes on a change of
 	// the table.
@@ -87,5 +91,37 @@ func TestRead(t *testing.T) {
 	cancel()
 	if s, err := Read(ctx, st, snap.Index+1000); err != nil || len(s.Instances) != 4 {
 		t.Fatalf("read after its context ended: %d instances, %v", len(s.Instances), err)
+	}
+}
+
+// A Reader answers its kept Snapshot while the store does not change,
+// and reads again after any write.
+func TestReaderKeepsSnapshot(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	inst, err := EncodeInstance(&Instance{ID: "w1", Name: "web", Weights: DefaultWeights})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putRecord(t, st, ServiceKey("a", "w1"), inst, false)
+	r := NewReader(st)
+	first, err := r.Read(t.Context(), 0)
+	if err != nil || len(first.Instances) != 1 {
+		t.Fatalf("Read = %+v, %v", first, err)
+	}
+	again, _ := r.Read(t.Context(), 0)
+	if &again.Instances[0] != &first.Instances[0] {
+		t.Fatal("an unchanged store was read again")
+	}
+	if _, err := st.Put("kv/x", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	afterKV, _ := r.Read(t.Context(), 0)
+	if &afterKV.Instances[0] == &first.Instances[0] || afterKV.TableIndex != first.TableIndex {
+		t.Fatal("a write did not make the Reader read again, or changed the table's index")
+	}
+	putRecord(t, st, ServiceKey("a", "w1"), nil, true)
+	gone, _ := r.Read(t.Context(), 0)
+	if len(gone.Instances) != 0 || gone.TableIndex <= first.TableIndex {
+		t.Fatalf("after the removal: %+v", gone)
 	}
 }

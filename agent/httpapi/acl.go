@@ -103,7 +103,7 @@ func routeNeeds(method, path string) acl.Access {
 		return acl.Write
 	}
 	switch path {
-	case "/v1/status/leader", "/v1/status/peers":
+	case "/v1/status/leader", "/v1/status/peers", "/v1/catalog/datacenters":
 		return acl.None
 	case "/v1/agent/self", "/v1/agent/members", "/v1/catalog/nodes", "/v1/edgeplane/replication", "/v1/agent/monitor":
 		return acl.Read
@@ -128,7 +128,9 @@ func catalogRoute(method, path string) bool {
 	case http.MethodGet, http.MethodHead:
 		return path == "/v1/agent/services" || path == "/v1/agent/checks" || oneSegment("/v1/agent/service/") ||
 			path == "/v1/catalog/services" || oneSegment("/v1/catalog/service/") || oneSegment("/v1/health/service/") ||
-			oneSegment("/v1/health/checks/") || oneSegment("/v1/health/node/") || oneSegment("/v1/health/state/")
+			oneSegment("/v1/health/checks/") || oneSegment("/v1/health/node/") || oneSegment("/v1/health/state/") ||
+			oneSegment("/v1/catalog/node/") || oneSegment("/v1/catalog/node-services/") ||
+			oneSegment("/v1/agent/health/service/name/") || oneSegment("/v1/agent/health/service/id/")
 	case http.MethodPut:
 		return path == "/v1/agent/service/register" || oneSegment("/v1/agent/service/deregister/") ||
 			oneSegment("/v1/agent/check/pass/") || oneSegment("/v1/agent/check/warn/") ||

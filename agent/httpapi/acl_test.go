@@ -295,8 +295,8 @@ func TestACLRoutes(t *testing.T) {
 		{"GET", "/v1/operator/keyring", want{403, 403, 200}},
 		{"GET", "/v1/agent/join-token", want{403, 403, 200}},
 		{"GET", "/v1/edgeplane/snapshot", want{403, 403, 200}},
-		{"GET", "/v1/catalog/node/node-b", want{403, 403, 404}}, // not served: 404 once allowed
-		{"GET", "/v1/catalog/services", want{404, 404, 404}},    // service rules, checked by its handler (none here)
+		{"GET", "/v1/catalog/gateway-services/gw", want{403, 403, 404}}, // not served: 404 once allowed
+		{"GET", "/v1/catalog/services", want{404, 404, 404}},            // service rules, checked by its handler (none here)
 	} {
 		for _, tok := range []struct {
 			secret string

@@ -74,6 +74,10 @@ type Config struct {
 	// MaxBlockingQueries caps the blocking queries in flight; past it
 	// they are answered 429 (limits.go). 0 sets no cap.
 	MaxBlockingQueries int
+	// MemberIndex numbers membership changes, which the agent reports to
+	// it, for the index of discovery reads. Nil numbers none: a node's
+	// serfHealth and meta then change no index, and wake no blocking read.
+	MemberIndex *MemberIndex
 	// Conns, when set, is the per-client connection limiter applied to
 	// the API's listener; its figures are reported in /v1/agent/self.
 	Conns *ConnLimiter
@@ -101,11 +105,19 @@ type API struct {
 	// readBudget bounds the memory prefix reads hold at once.
 	readBudget *byteBudget
 
-	guard    *guard       // refuses foreign hosts and cross-site writes
-	blocking slots        // blocking queries in flight
-	monitors slots        // log streams open
-	conns    *ConnLimiter // nil: connections are not limited
-	limitLog rateLimitedLog
+	guard    *guard // refuses foreign hosts and cross-site writes
+	blocking slots  // blocking queries in flight
+	// memberIndex numbers membership changes (nil: none are numbered);
+	// removed remembers the discovery reads' removals (discovery_index.go).
+	memberIndex *MemberIndex
+	removed     *removals
+	// evaluated, when set, is told of every discovery answer made,
+	// blocking turns included, with the table and membership indexes it
+	// saw (tests).
+	evaluated func(r *http.Request, table, members uint64)
+	monitors  slots        // log streams open
+	conns     *ConnLimiter // nil: connections are not limited
+	limitLog  rateLimitedLog
 }
 
 // New returns the API over cfg's store, serving the endpoints of the
@@ -116,7 +128,7 @@ func New(cfg Config) *API {
 	}
 	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
 		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes),
-		guard: newGuard(cfg.Hosts), conns: cfg.Conns}
+		guard: newGuard(cfg.Hosts), conns: cfg.Conns, memberIndex: cfg.MemberIndex, removed: newRemovals()}
 	a.blocking.max = int64(cfg.MaxBlockingQueries)
 	a.monitors.max = MaxMonitors
 	a.closed, a.close = context.WithCancel(context.Background())
@@ -124,6 +136,7 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /v1/status/leader", a.handleLeader)
 	a.mux.HandleFunc("GET /v1/status/peers", a.handlePeers)
 	a.mux.HandleFunc("PUT /v1/agent/reload", a.handleReload)
+	a.mux.HandleFunc("GET /v1/catalog/datacenters", a.handleDatacenters)
 	if cfg.Mesh != nil {
 		a.handleMesh()
 	}

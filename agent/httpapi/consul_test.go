@@ -13,6 +13,8 @@ import (
 
 	consul "github.com/hashicorp/consul/api"
 
+	"github.com/edgeplane/edgeplane/agent/catalog"
+	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -246,5 +248,199 @@ func TestOversizedPutIsRefused(t *testing.T) {
 	}
 	if _, err := c.KV().Put(&consul.KVPair{Key: "small", Value: make([]byte, MaxValueSize)}, nil); err != nil {
 		t.Fatalf("a value of exactly the limit: %v", err)
+	}
+}
+
+// rttMesh is a fakeMesh that measures round trips.
+type rttMesh struct {
+	fakeMesh
+	rtt map[string]time.Duration
+}
+
+func (m *rttMesh) RTT(node string) (time.Duration, bool) {
+	d, ok := m.rtt[node]
+	return d, ok
+}
+
+// nearServer serves web on node-a (this agent, shop-7, registered with a
+// TTL check), node-b (shop-7, tag v2), node-c (shop-8), node-d (shop-9,
+// meta version 2) and node-e (shop-9, never probed).
+func nearServer(t *testing.T) (*consul.Client, string) {
+	t.Helper()
+	mesh := &rttMesh{
+		fakeMesh: fakeMesh{members: []gossip.Member{
+			member("node-a", "shop-7", gossip.StatusAlive), member("node-b", "shop-7", gossip.StatusAlive),
+			member("node-c", "shop-8", gossip.StatusAlive), member("node-d", "shop-9", gossip.StatusAlive),
+			member("node-e", "shop-9", gossip.StatusAlive),
+		}},
+		rtt: map[string]time.Duration{"node-a": 0, "node-b": time.Millisecond, "node-c": 5 * time.Millisecond, "node-d": 2 * time.Millisecond},
+	}
+	srv, st, _ := catalogServer(t, func(c *Config) { c.Mesh = mesh })
+	c := consulClient(t, srv)
+	err := c.Agent().ServiceRegister(&consul.AgentServiceRegistration{
+		ID: "web-a", Name: "web", Tags: []string{"v1"}, Port: 8080,
+		Meta:            map[string]string{"version": "1"},
+		TaggedAddresses: map[string]consul.ServiceAddress{"wan": {Address: "192.0.2.1", Port: 80}},
+		Check:           &consul.AgentServiceCheck{CheckID: "web-a-ttl", TTL: "30s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(node string, tags []string, meta map[string]string) catalog.Instance {
+		return catalog.Instance{ID: "web-" + node[len(node)-1:], Name: "web", Tags: tags, Meta: meta, Port: 8081, Weights: catalog.DefaultWeights}
+	}
+	putRecords(t, st, map[string][]byte{
+		catalog.ServiceKey("node-b", "web-b"): encodeInstance(t, in("node-b", []string{"v2"}, nil)),
+		catalog.ServiceKey("node-c", "web-c"): encodeInstance(t, in("node-c", []string{"v1"}, nil)),
+		catalog.ServiceKey("node-d", "web-d"): encodeInstance(t, in("node-d", []string{"v1"}, map[string]string{"version": "2"})),
+		catalog.ServiceKey("node-e", "web-e"): encodeInstance(t, in("node-e", nil, nil)),
+	})
+	return c, srv.URL
+}
+
+func entryNodes(entries []*consul.ServiceEntry) []string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Node.Node)
+	}
+	return out
+}
+
+// TestConsulClientQueries: the Consul client's near, filter, tag and
+// passing options, and the catalog's node reads, decode as Consul's.
+func TestConsulClientQueries(t *testing.T) {
+	c, _ := nearServer(t)
+	h := c.Health()
+
+	all, _, err := h.Service("web", "", false, nil)
+	if err != nil || !slices.Equal(entryNodes(all), []string{"node-a", "node-b", "node-c", "node-d", "node-e"}) {
+		t.Fatalf("Health().Service(web) = %v, %v; want node order", entryNodes(all), err)
+	}
+	near, _, err := h.Service("web", "", false, &consul.QueryOptions{Near: "_agent"})
+	if err != nil || !slices.Equal(entryNodes(near), []string{"node-a", "node-b", "node-d", "node-c", "node-e"}) {
+		t.Fatalf("near _agent = %v, %v; want this node, its site, then by round trip, unmeasured last", entryNodes(near), err)
+	}
+	nearC, _, err := h.Service("web", "", false, &consul.QueryOptions{Near: "node-d"})
+	if err != nil || !slices.Equal(entryNodes(nearC), []string{"node-d", "node-e", "node-a", "node-b", "node-c"}) {
+		t.Fatalf("near node-d = %v, %v; want node-d, its site, then by round trip", entryNodes(nearC), err)
+	}
+	unknown, _, err := h.Service("web", "", false, &consul.QueryOptions{Near: "nowhere"})
+	if err != nil || !slices.Equal(entryNodes(unknown), entryNodes(all)) {
+		t.Fatalf("near an unknown node = %v, %v; want the usual order", entryNodes(unknown), err)
+	}
+
+	v2, _, err := h.Service("web", "", false, &consul.QueryOptions{Filter: `Service.Meta.version == "2"`})
+	if err != nil || !slices.Equal(entryNodes(v2), []string{"node-d"}) {
+		t.Fatalf("filter on meta = %v, %v; want node-d", entryNodes(v2), err)
+	}
+	tagged, _, err := h.ServiceMultipleTags("web", []string{"v1"}, false, &consul.QueryOptions{Filter: `Node.Meta.site != "shop-8"`})
+	if err != nil || !slices.Equal(entryNodes(tagged), []string{"node-a", "node-d"}) {
+		t.Fatalf("tag v1 and filter on site = %v, %v", entryNodes(tagged), err)
+	}
+	checks, _, err := h.Service("web", "", false, &consul.QueryOptions{Filter: `any Checks as c { c.Status == "critical" }`})
+	if err != nil || !slices.Equal(entryNodes(checks), []string{"node-a"}) {
+		t.Fatalf("filter on checks = %v, %v; want node-a, whose TTL check has not reported", entryNodes(checks), err)
+	}
+	passing, _, err := h.Service("web", "v1", true, &consul.QueryOptions{Near: "_agent"})
+	if err != nil || !slices.Equal(entryNodes(passing), []string{"node-d", "node-c"}) {
+		t.Fatalf("passing v1 near _agent = %v, %v", entryNodes(passing), err)
+	}
+	if _, _, err := h.Service("web", "", false, &consul.QueryOptions{Filter: "Service.Port =="}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("a bad filter: %v, want 400", err)
+	}
+
+	cs, _, err := c.Catalog().Service("web", "", &consul.QueryOptions{Filter: `ServiceMeta.version == "1"`})
+	if err != nil || len(cs) != 1 || cs[0].ServiceID != "web-a" || cs[0].ServiceTaggedAddresses["wan"].Address != "192.0.2.1" ||
+		cs[0].ServiceMeta["version"] != "1" || cs[0].NodeMeta["site"] != "shop-7" {
+		t.Fatalf("Catalog().Service(web, meta version 1) = %+v, %v", cs, err)
+	}
+	names, _, err := c.Catalog().Services(&consul.QueryOptions{Filter: `NodeMeta.site == "shop-9"`})
+	if err != nil || len(names) != 1 || !slices.Equal(names["web"], []string{"v1"}) {
+		t.Fatalf("Catalog().Services(site shop-9) = %v, %v", names, err)
+	}
+
+	node, meta, err := c.Catalog().Node("node-d", nil)
+	if err != nil || node == nil || node.Node.Node != "node-d" || node.Node.Meta["site"] != "shop-9" ||
+		node.Services["web-d"] == nil || node.Services["web-d"].Meta["version"] != "2" || meta.LastIndex == 0 {
+		t.Fatalf("Catalog().Node(node-d) = %+v, %v", node, err)
+	}
+	if node, _, err := c.Catalog().Node("nowhere", nil); err != nil || node != nil {
+		t.Fatalf("Catalog().Node(nowhere) = %+v, %v; want nil", node, err)
+	}
+	list, _, err := c.Catalog().NodeServiceList("node-a", nil)
+	if err != nil || list.Node.Node != "node-a" || len(list.Services) != 1 || list.Services[0].ID != "web-a" ||
+		list.Services[0].TaggedAddresses["wan"].Port != 80 {
+		t.Fatalf("Catalog().NodeServiceList(node-a) = %+v, %v", list, err)
+	}
+	dcs, err := c.Catalog().Datacenters()
+	if err != nil || !slices.Equal(dcs, []string{"dc1"}) {
+		t.Fatalf("Catalog().Datacenters() = %v, %v", dcs, err)
+	}
+	nodes, _, err := c.Catalog().Nodes(&consul.QueryOptions{Near: "_agent", Filter: `Meta.site != "shop-7"`})
+	if err != nil || len(nodes) != 3 || nodes[0].Node != "node-d" || nodes[1].Node != "node-c" {
+		t.Fatalf("Catalog().Nodes(near, filter) = %+v, %v", nodes, err)
+	}
+}
+
+// TestConsulClientAgentHealth: the local instances' health, by name and
+// by ID, with Consul's codes.
+func TestConsulClientAgentHealth(t *testing.T) {
+	c, base := nearServer(t)
+	ag := c.Agent()
+	text := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := text("/v1/agent/health/service/id/web-a?format=text"); code != http.StatusServiceUnavailable || body != "critical" {
+		t.Fatalf("format=text: %d %q, want 503 critical", code, body)
+	}
+	if code, _ := text("/v1/agent/health/service/id/web-a?format=yaml"); code != http.StatusBadRequest {
+		t.Fatalf("format=yaml: %d, want 400", code)
+	}
+	if code, _ := text("/v1/agent/health/service/id/web-a?index=1"); code != http.StatusBadRequest {
+		t.Fatalf("index on agent health: %d, want 400", code)
+	}
+	status, infos, err := ag.AgentHealthServiceByName("web")
+	if err != nil || status != consul.HealthCritical || len(infos) != 1 || infos[0].Service.ID != "web-a" ||
+		len(infos[0].Checks) != 1 || infos[0].Checks[0].CheckID != "web-a-ttl" {
+		t.Fatalf("AgentHealthServiceByName(web) = %s, %+v, %v; want only this node's web-a, critical", status, infos, err)
+	}
+	if err := ag.WarnTTL("web-a-ttl", "slow"); err != nil {
+		t.Fatal(err)
+	}
+	status, info, err := ag.AgentHealthServiceByID("web-a")
+	if err != nil || status != consul.HealthWarning || info == nil || info.AggregatedStatus != consul.HealthWarning {
+		t.Fatalf("AgentHealthServiceByID(web-a) = %s, %+v, %v; want warning", status, info, err)
+	}
+	if err := ag.PassTTL("web-a-ttl", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, err := ag.AgentHealthServiceByName("web"); err != nil || status != consul.HealthPassing {
+		t.Fatalf("after PassTTL: %s, %v", status, err)
+	}
+	if code, body := text("/v1/agent/health/service/name/web?format=text"); code != http.StatusOK || body != "passing" {
+		t.Fatalf("format=text after PassTTL: %d %q, want 200 passing", code, body)
+	}
+	services, err := ag.ServicesWithFilter(`Meta.version == "1" and "v1" in Tags`)
+	if err != nil || len(services) != 1 || services["web-a"] == nil {
+		t.Fatalf("ServicesWithFilter = %v, %v; want web-a", services, err)
+	}
+	if services, err := ag.ServicesWithFilter(`Service != "web"`); err != nil || len(services) != 0 {
+		t.Fatalf("ServicesWithFilter(not web) = %v, %v; want none", services, err)
+	}
+	checks, err := ag.ChecksWithFilter(`Status == "passing" and ServiceName == "web"`)
+	if err != nil || len(checks) != 1 || checks["web-a-ttl"] == nil {
+		t.Fatalf("ChecksWithFilter = %v, %v; want web-a-ttl", checks, err)
+	}
+	if status, info, err := ag.AgentHealthServiceByID("nope"); err != nil || status != consul.HealthCritical || info != nil {
+		t.Fatalf("AgentHealthServiceByID(nope) = %s, %+v, %v; want Consul's not found", status, info, err)
+	}
+	if status, infos, err := ag.AgentHealthServiceByName("nope"); err != nil || status != consul.HealthCritical || len(infos) != 0 {
+		t.Fatalf("AgentHealthServiceByName(nope) = %s, %+v, %v; want Consul's not found", status, infos, err)
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -18,7 +20,7 @@ import (
 
 // putRecords writes records into the catalog table as another node's
 // replica would hold them.
-func putRecords(t *testing.T, st *store.Store, recs map[string][]byte) {
+func putRecords(t testing.TB, st *store.Store, recs map[string][]byte) {
 	t.Helper()
 	err := st.Update(func(tx *store.Tx) error {
 		for k, v := range recs {
@@ -33,7 +35,7 @@ func putRecords(t *testing.T, st *store.Store, recs map[string][]byte) {
 	}
 }
 
-func encodeInstance(t *testing.T, in catalog.Instance) []byte {
+func encodeInstance(t testing.TB, in catalog.Instance) []byte {
 	t.Helper()
 	b, err := catalog.EncodeInstance(&in)
 	if err != nil {
@@ -42,7 +44,7 @@ func encodeInstance(t *testing.T, in catalog.Instance) []byte {
 	return b
 }
 
-func encodeCheck(t *testing.T, c catalog.Check) []byte {
+func encodeCheck(t testing.TB, c catalog.Check) []byte {
 	t.Helper()
 	b, err := catalog.EncodeCheck(&c)
 	if err != nil {
@@ -200,8 +202,11 @@ func TestDiscoveryBlockingQuery(t *testing.T) {
 func TestDiscoveryRefusals(t *testing.T) {
 	c, base := discoveryServer(t)
 	for _, path := range []string{
-		"/v1/health/service/web?filter=Service.Port==1",
-		"/v1/catalog/service/web?near=_agent",
+		"/v1/health/service/web?filter=Service.Port%20==",
+		"/v1/health/service/web?filter=Nope==1",
+		"/v1/health/service/web?filter=" + strings.Repeat("a", maxFilterLen+1),
+		"/v1/catalog/services?near=_agent",
+		"/v1/health/node/node-a?near=_agent",
 		"/v1/catalog/services?ns=team",
 		"/v1/health/service/web?peer=other",
 		"/v1/health/state/any?tag=v1",
@@ -220,8 +225,8 @@ func TestDiscoveryRefusals(t *testing.T) {
 	if code := getStatus(t, base+"/v1/catalog/services?dc=elsewhere"); code != http.StatusInternalServerError {
 		t.Errorf("dc=elsewhere: %d, want Consul's 500 no path to datacenter", code)
 	}
-	if _, _, err := c.Catalog().Services(&consul.QueryOptions{Filter: "ServiceName == web"}); err == nil {
-		t.Error("Catalog().Services with a filter: answered, want 400")
+	if _, _, err := c.Catalog().Services(&consul.QueryOptions{Filter: "Nope == web"}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("Catalog().Services with a filter on no field: %v, want 400", err)
 	}
 }
 
@@ -288,11 +293,12 @@ func FuzzParseDiscoveryQuery(f *testing.F) {
 	for _, s := range []string{
 		"tag=v1&tag=v2&node-meta=site:shop-7&passing", "index=10&wait=5s", "filter=Service.Port==1",
 		"passing=false", "node-meta=:x", "wait=0", "%zz", "wait=-1s", "index=x", "dc=dc1&stale&cached",
+		"near=_agent", "near=node-b&filter=Node.Meta.site%20%3D%3D%20shop-7", "filter=%28%28%28", "format=text",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, _, err := parseDiscoveryQuery(raw, discoveryParams{tag: true, nodeMeta: true, passing: true})
+		q, _, err := parseDiscoveryQuery(raw, discoveryParams{tag: true, nodeMeta: true, passing: true, near: true, filter: true})
 		if err != nil {
 			return
 		}
@@ -304,8 +310,82 @@ func FuzzParseDiscoveryQuery(f *testing.F) {
 				t.Fatalf("accepted node meta with an empty key: %q", raw)
 			}
 		}
-		if vals, _ := url.ParseQuery(raw); vals.Get("filter") != "" {
-			t.Fatalf("accepted a filter: %q", raw)
+		if vals, _ := url.ParseQuery(raw); len(vals.Get("filter")) > maxFilterLen {
+			t.Fatalf("accepted a filter of %d bytes", len(vals.Get("filter")))
+		}
+	})
+}
+
+// FuzzFilter: a filter expression from a client is compiled and run on a
+// health entry without a panic, and one longer than maxFilterLen is
+// refused.
+func FuzzFilter(f *testing.F) {
+	for _, s := range []string{
+		`Service.Meta.version == "2"`, `Node.Meta.site != "shop-7" and Service.Port > 80`,
+		`any Checks as c { c.Status == "critical" }`, `Service.Tags contains "v1" or not (Service.ID matches "^web-[0-9]+$")`,
+		`Service.Meta is empty`, `"v1" in Service.Tags`, `((((((`, `Nope == 1`, `Service.Port == "x"`,
+		`all Service.Meta as k, v { v != "" }`, strings.Repeat("(", 2000) + "a==b" + strings.Repeat(")", 2000),
+	} {
+		f.Add(s)
+	}
+	entry := &api.ServiceEntry{
+		Node: &api.CatalogNode{Node: "node-a", Meta: map[string]string{"site": "shop-7"}, TaggedAddresses: map[string]string{"lan": "127.0.0.1"}},
+		Service: &api.AgentService{ID: "web-1", Service: "web", Tags: []string{"v1"}, Meta: map[string]string{"version": "2"}, Port: 8080,
+			TaggedAddresses: map[string]api.ServiceAddress{"lan": {Address: "127.0.0.1", Port: 8080}}},
+		Checks: []api.HealthCheck{{Node: "node-a", CheckID: "serfHealth", Status: "passing", ServiceTags: []string{}}},
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		ev, err := parseFilter(expr)
+		if len(expr) > maxFilterLen && err == nil {
+			t.Fatalf("accepted a filter of %d bytes", len(expr))
+		}
+		if err != nil || ev == nil {
+			return
+		}
+		v := &discoveryView{q: discoveryQuery{filter: ev}}
+		v.keep(entry)
+	})
+}
+
+// FuzzDiscoveryRequest serves a query to each discovery endpoint, on an
+// API whose blocking queries are over (Close): whatever the query, the
+// answer is a client error or an answer, never a failure of the agent's
+// own (a 500 other than Consul's for another dc) nor a panic, and an
+// answer carries an index.
+func FuzzDiscoveryRequest(f *testing.F) {
+	for _, s := range []string{
+		"", "index=5&wait=1s", "near=_agent&filter=Node.Node%20%3D%3D%20node-b", "tag=v1&passing", "node-meta=site:shop-7",
+		"filter=any%20Checks%20as%20c%20%7B%20c.Status%20%3D%3D%20critical%20%7D", "format=text", "dc=dc1", "dc=x", "near=nowhere",
+	} {
+		f.Add(uint8(0), s)
+	}
+	a, st, _, _ := blockingAPI(f)
+	putRecords(f, st, map[string][]byte{
+		catalog.ServiceKey("node-b", "web-1"): encodeInstance(f, catalog.Instance{ID: "web-1", Name: "web", Tags: []string{"v1"}, Weights: catalog.DefaultWeights}),
+		catalog.CheckKey("node-b", "web-1-ttl"): encodeCheck(f, catalog.Check{ID: "web-1-ttl", Name: "ttl", ServiceID: "web-1",
+			Type: catalog.CheckTypeTTL, Status: catalog.StatusWarning}),
+	})
+	a.Close()
+	paths := []string{
+		"/v1/catalog/services", "/v1/catalog/service/web", "/v1/catalog/node/node-b", "/v1/catalog/node-services/node-b",
+		"/v1/catalog/nodes", "/v1/catalog/datacenters", "/v1/health/service/web", "/v1/health/checks/web",
+		"/v1/health/node/node-b", "/v1/health/state/any", "/v1/agent/health/service/name/web", "/v1/agent/health/service/id/web-1",
+		"/v1/agent/services", "/v1/agent/checks",
+	}
+	f.Fuzz(func(t *testing.T, which uint8, raw string) {
+		path := paths[int(which)%len(paths)]
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8500"+path, nil)
+		req.URL.RawQuery = raw
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, req)
+		switch code := rec.Code; {
+		case code == http.StatusInternalServerError && strings.Contains(rec.Body.String(), noPathToDatacenter):
+		case code == http.StatusOK && !strings.HasPrefix(path, "/v1/agent/") && path != "/v1/catalog/datacenters":
+			if i := rec.Header().Get("X-Consul-Index"); i == "" || i == "0" {
+				t.Fatalf("GET %s?%s: index %q", path, raw, i)
+			}
+		case code >= 500 && !strings.HasPrefix(path, "/v1/agent/health/"):
+			t.Fatalf("GET %s?%s: %d %s", path, raw, code, rec.Body)
 		}
 	})
 }

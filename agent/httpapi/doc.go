@@ -55,6 +55,38 @@
 // and in all at accept (limits.go); Stats reports the caps and what they
 // refused.
 //
+// # Discovery
+//
+// Consul's catalog and health reads (discovery.go: /v1/catalog/services,
+// service/<name>, node/<node>, node-services/<node>, nodes, datacenters;
+// /v1/health/service, checks, node, state; /v1/agent/health/service/name
+// and /id for this agent's own instances) are answered from this node's
+// replica of every node's records (catalog.Read) and from membership, in
+// Consul's JSON shapes (package api). A node's serfHealth is its member
+// status.
+//
+// They take Consul's parameters where Consul does: tag, node-meta,
+// passing, filter (Consul's expression language, hashicorp/go-bexpr, on
+// the fields of the answer's elements as Consul names them: Node.*,
+// Service.*, Checks for /v1/health/service; ServiceName, ServiceTags,
+// ServiceMeta, NodeMeta... for /v1/catalog/service and services; a
+// check's fields for the health checks; a node's for /v1/catalog/nodes;
+// an instance's for the node's services) and near (_agent or a node
+// name: that node first, then the nodes of its site, then the others by
+// this agent's smoothed gossip round trip to them, unmeasured last, ties
+// by name; an unknown node leaves the usual order, by node name then
+// ID). A filter over 4 KiB, or whose parse takes too many steps, is
+// refused 400, as is one that does not parse or names no field.
+//
+// A discovery answer's X-Consul-Index is its own: the largest local
+// modify index of what it is made of (its instances' and checks'
+// records, their nodes' membership state as MemberIndex numbers it, and
+// the last removal of a record of its service or node, which removals
+// keeps from the snapshots read), at least 1. A blocking discovery read
+// re-reads at each change of the catalog table or of membership and
+// answers once its own index passes the client's: a change of another
+// service, or of a node it does not show, never answers it.
+//
 // Requests are parsed strictly (parseKVRequest, fuzzed): an unknown or
 // malformed parameter is a 400 with a message, sessions (acquire, release)
 // and namespaces (ns, partition) are refused with 400, and a PUT body over

@@ -22,7 +22,7 @@ const keyringTimeout = 15 * time.Second
 // /v1/catalog/nodes, join, leave, force-leave and /v1/operator/keyring.
 func (a *API) handleMesh() {
 	a.mux.HandleFunc("GET /v1/agent/members", a.handleMembers)
-	a.mux.HandleFunc("GET /v1/catalog/nodes", a.handleCatalogNodes)
+	a.mux.HandleFunc("GET /v1/catalog/nodes", a.discovery(nil, discoveryParams{nodeMeta: true, near: true, filter: true}, a.catalogNodes))
 	a.mux.HandleFunc("PUT /v1/agent/join/{addr}", a.handleJoin)
 	a.mux.HandleFunc("PUT /v1/agent/leave", a.handleLeave)
 	a.mux.HandleFunc("PUT /v1/agent/force-leave/{node}", a.handleForceLeave)
@@ -54,24 +54,6 @@ func (a *API) handleMembers(w http.ResponseWriter, r *http.Request) {
 			ProtocolMin: 1, ProtocolMax: 5, ProtocolCur: 2, DelegateMin: 2, DelegateMax: 5, DelegateCur: 4,
 		})
 	}
-	writeJSON(w, out)
-}
-
-// handleCatalogNodes lists the members that have not left: failed ones
-// stay in the catalog, as in Consul, until they are reaped.
-func (a *API) handleCatalogNodes(w http.ResponseWriter, r *http.Request) {
-	if a.otherDatacenter(w, r.URL.Query().Get("dc")) {
-		return
-	}
-	dc := a.self().Datacenter
-	out := []api.CatalogNode{}
-	for _, m := range a.mesh.Members() {
-		if m.Status == gossip.StatusLeft {
-			continue
-		}
-		out = append(out, catalogNode(&m, dc))
-	}
-	setReadMeta(w, a.store.Index())
 	writeJSON(w, out)
 }
 

@@ -32,7 +32,8 @@ func (a *API) handleCatalog(c Catalog) {
 		}
 	})
 	a.mux.HandleFunc("GET /v1/agent/services", func(w http.ResponseWriter, r *http.Request) {
-		if !a.agentQuery(w, r) {
+		f, ok := a.agentFilter(w, r)
+		if !ok {
 			return
 		}
 		z := authorizer(r.Context())
@@ -43,7 +44,13 @@ func (a *API) handleCatalog(c Catalog) {
 				filtered = true
 				continue
 			}
-			out[in.ID] = a.agentService(&in)
+			s := a.agentService(&in)
+			if keep, err := f.keep(&s); err != nil {
+				a.fail(w, http.StatusBadRequest, err)
+				return
+			} else if keep {
+				out[in.ID] = s
+			}
 		}
 		reportFiltered(w, z, filtered)
 		writeJSON(w, out)
@@ -54,7 +61,8 @@ func (a *API) handleCatalog(c Catalog) {
 		}
 	})
 	a.mux.HandleFunc("GET /v1/agent/checks", func(w http.ResponseWriter, r *http.Request) {
-		if !a.agentQuery(w, r) {
+		f, ok := a.agentFilter(w, r)
+		if !ok {
 			return
 		}
 		z := authorizer(r.Context())
@@ -69,7 +77,13 @@ func (a *API) handleCatalog(c Catalog) {
 				filtered = true
 				continue
 			}
-			out[cs.ID] = a.agentCheck(&cs, tags[cs.ServiceID])
+			ac := a.agentCheck(&cs, tags[cs.ServiceID])
+			if keep, err := f.keep(&ac); err != nil {
+				a.fail(w, http.StatusBadRequest, err)
+				return
+			} else if keep {
+				out[cs.ID] = ac
+			}
 		}
 		reportFiltered(w, z, filtered)
 		writeJSON(w, out)
@@ -183,9 +197,9 @@ func (a *API) catalogResult(w http.ResponseWriter, err error) {
 }
 
 // agentQuery refuses query parameters the endpoint does not take: ns and
-// partition (not supported), filter and blocking queries (not yet), and
-// any other than token, pretty and those listed. It answers 400 and
-// returns false.
+// partition (not supported), filter (unless listed) and blocking queries
+// (not yet), and any other than token, pretty and those listed. It
+// answers 400 and returns false.
 func (a *API) agentQuery(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
