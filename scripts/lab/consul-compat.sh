@@ -300,7 +300,7 @@ near=$(grep '^near:' "$work/out.txt")
 [[ $near == "near: web3 "* ]] || die "consul-template: web~_agent rendered '$near', node3's web3 should be first"
 note "$near"
 
-on 1 check fail service:web1 -note "lab: web1 down" >/dev/null
+on 1 check fail -note "lab: web1 down" service:web1 >/dev/null
 wait_for "re-renders when web1 turns critical" 30 rendered "passing: web2 web3" \
 	"any: web1=critical web2=passing web3=passing" || die "consul-template: no re-render on critical"
 on 2 kv put app/greeting "hello again" >/dev/null
