@@ -55,7 +55,19 @@ type Agent struct {
 // its ports and opens its files here, so that a port or data dir conflict
 // fails New, before anything runs; each gets what it needs of the others
 // as it is built.
-func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
+func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
+	return newAgent(cfg, log, buildOptions{})
+}
+
+// buildOptions are what tests change of an agent beyond its
+// configuration.
+type buildOptions struct {
+	// catalogClock is the catalog's clock (check runs, TTLs,
+	// anti-entropy); nil: the system clock.
+	catalogClock catalog.Clock
+}
+
+func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent, err error) {
 	a := &Agent{cfg: cfg, log: log}
 	a.halt, a.stop = context.WithCancelCause(context.Background())
 	defer func() {
@@ -166,7 +178,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	services, err := catalog.New(catalog.Config{Store: a.store, Node: cfg.NodeName, Log: log.With("component", "catalog"),
+	services, err := catalog.New(catalog.Config{Store: a.store, Node: cfg.NodeName, Log: log.With("component", "catalog"), Clock: opts.catalogClock,
 		SyncInterval: cfg.CatalogSyncInterval.Duration, Services: regs, EnableLocalScriptChecks: cfg.EnableLocalScriptChecks})
 	if err != nil {
 		return nil, err

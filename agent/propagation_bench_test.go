@@ -24,6 +24,11 @@ func startInProcess(tb testing.TB, name, join string, adjust func(c *config.Conf
 // startStoppable is startInProcess, also returning a function that stops
 // the agent before the test ends (and waits for it).
 func startStoppable(tb testing.TB, name, join string, adjust func(c *config.Config)) (*Agent, func()) {
+	return startWith(tb, name, join, adjust, buildOptions{})
+}
+
+// startWith is startStoppable with build options.
+func startWith(tb testing.TB, name, join string, adjust func(c *config.Config), opts buildOptions) (*Agent, func()) {
 	cfg := config.DevDefault()
 	cfg.NodeName = name
 	cfg.DataDir = tb.TempDir()
@@ -39,7 +44,7 @@ func startStoppable(tb testing.TB, name, join string, adjust func(c *config.Conf
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := newAgent(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

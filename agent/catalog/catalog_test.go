@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,76 +17,10 @@ import (
 const node = "node-a"
 
 // fakeClock is a Clock that moves only when Advance is called.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]bool
-}
-
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
+type fakeClock = testutil.FakeClock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), timers: map[*fakeTimer]bool{}}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) At(deadline time.Time) (<-chan time.Time, func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: deadline, ch: make(chan time.Time, 1)}
-	if !deadline.After(c.now) {
-		t.ch <- c.now
-		return t.ch, func() {}
-	}
-	c.timers[t] = true
-	return t.ch, func() {
-		c.mu.Lock()
-		delete(c.timers, t)
-		c.mu.Unlock()
-	}
-}
-
-// Advance moves the clock by d and fires the timers it passes.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t := range c.timers {
-		if !t.at.After(c.now) {
-			t.ch <- c.now
-			delete(c.timers, t)
-		}
-	}
-}
-
-// pending returns the deadlines the clock's pending timers wait for.
-func (c *fakeClock) pending() []time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []time.Time
-	for t := range c.timers {
-		out = append(out, t.at)
-	}
-	return out
-}
-
-// waitTimer waits until a timer waits for deadline.
-func (c *fakeClock) waitTimer(t *testing.T, deadline time.Time) {
-	t.Helper()
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if slices.ContainsFunc(c.pending(), deadline.Equal) {
-			return nil
-		}
-		return fmt.Errorf("no timer for %v: %v", deadline, c.pending())
-	})
+	return testutil.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // openStore opens a store in dir, closed at cleanup (after what the

@@ -112,7 +112,7 @@ func TestRestartScriptsDisabled(t *testing.T) {
 	defer c.Close()
 	wantRecord(t, st, "service:job", StatusCritical, "Script checks are disabled")
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if n := len(clock.pending()); n != 1 {
+		if n := len(clock.Pending()); n != 1 {
 			return fmt.Errorf("%d timers, want the reaper's only: the script check must not run", n)
 		}
 		return nil

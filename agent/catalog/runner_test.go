@@ -35,7 +35,7 @@ const noSync = 1000 * time.Hour
 // catalog loop's timer for anti-entropy.
 func (r *runners) timers() []time.Time {
 	var out []time.Time
-	for _, at := range r.clock.pending() {
+	for _, at := range r.clock.Pending() {
 		if at.Before(r.horizon) {
 			out = append(out, at)
 		}
@@ -276,7 +276,7 @@ func TestCheckTimeout(t *testing.T) {
 	}
 	r.waitArmed(t, "service:job")
 	r.clock.Advance(10 * time.Second)
-	r.clock.waitTimer(t, r.clock.Now().Add(5*time.Second))
+	r.clock.WaitTimer(t, r.clock.Now().Add(5*time.Second))
 	r.clock.Advance(5 * time.Second)
 	r.waitArmed(t, "service:job")
 	wantRecord(t, r.st, "service:job", StatusCritical, "Timed out (5s) running check")
