@@ -169,6 +169,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 	// is ready once the API answers, runs the watchdog and reloads. The
 	// supervision is built first, as the API reloads through it, and
 	// started after it.
+	metrics, err := a.newMetrics(services)
+	if err != nil {
+		return nil, err
+	}
 	acls, err := newLocalACL(cfg.ACL, log)
 	if err != nil {
 		return nil, err
@@ -198,6 +202,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Agent, err error) {
 		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
 		Reload:      reloadAPI{sup},
 		Catalog:     services,
+		Metrics:     metrics,
 		ACL:         acls.resolver,
 		Log:         log,
 
