@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/internal/promtext"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
@@ -107,35 +108,25 @@ func fullConfig(t *testing.T, peers int) Config {
 	}
 }
 
-func scrape(t *testing.T, m *Metrics) map[string]*family {
+func scrape(t *testing.T, m *Metrics) map[string]*promtext.Family {
 	t.Helper()
 	var b bytes.Buffer
 	m.WritePrometheus(&b)
-	fams, err := parseExposition(b.String())
+	fams, err := promtext.Parse(b.String())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	return fams
 }
 
-// value returns the value of name's series whose labels are labels.
-func value(t *testing.T, fams map[string]*family, name string, labels ...string) float64 {
+// value returns the value of name's series whose labels include labels.
+func value(t *testing.T, fams map[string]*promtext.Family, name string, labels ...string) float64 {
 	t.Helper()
-	f := fams[name]
-	if f == nil {
-		t.Fatalf("no family %s", name)
+	v, ok := promtext.Value(fams, name, labels...)
+	if !ok {
+		t.Fatalf("no series %s%v", name, labels)
 	}
-	for _, s := range f.series {
-		ok := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			ok = ok && s.labels[labels[i]] == labels[i+1]
-		}
-		if ok {
-			return s.value
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
+	return v
 }
 
 func mustNew(t *testing.T, cfg Config) *Metrics {
@@ -159,12 +150,12 @@ func TestExposition(t *testing.T) {
 			t.Errorf("%s is missing", d.Name)
 			continue
 		}
-		if f.kind != string(d.Kind) || f.help != d.Help {
-			t.Errorf("%s: type %s, help %q; want %s, %q", d.Name, f.kind, f.help, d.Kind, d.Help)
+		if f.Kind != string(d.Kind) || f.Help != d.Help {
+			t.Errorf("%s: type %s, help %q; want %s, %q", d.Name, f.Kind, f.Help, d.Kind, d.Help)
 		}
-		for _, s := range f.series {
-			if len(s.labels) != len(d.Labels) {
-				t.Errorf("%s has labels %v, want %v", d.Name, s.labels, d.Labels)
+		for _, s := range f.Series {
+			if len(s.Labels) != len(d.Labels) {
+				t.Errorf("%s has labels %v, want %v", d.Name, s.Labels, d.Labels)
 			}
 		}
 	}
@@ -216,7 +207,7 @@ func TestExposition(t *testing.T) {
 	if runtime.GOOS == "linux" {
 		for _, name := range []string{"process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
 			"process_max_fds", "process_start_time_seconds", "go_goroutines", "go_memstats_heap_inuse_bytes"} {
-			if f := fams[name]; f == nil || len(f.series) != 1 {
+			if f := fams[name]; f == nil || len(f.Series) != 1 {
 				t.Errorf("%s is missing", name)
 			}
 		}
@@ -254,8 +245,8 @@ func TestPeerSeriesCapped(t *testing.T) {
 	cfg.PeerLimit = 3
 	fams := scrape(t, mustNew(t, cfg))
 	var peers []string
-	for _, s := range fams[ReplicationPeerFailing].series {
-		peers = append(peers, s.labels["peer"])
+	for _, s := range fams[ReplicationPeerFailing].Series {
+		peers = append(peers, s.Labels["peer"])
 	}
 	// Failing first (the odd ones), the longest since their round first.
 	if want := []string{"peer-099", "peer-097", "peer-095", "other"}; !slices.Equal(peers, want) {
@@ -395,7 +386,7 @@ func TestConfigValidate(t *testing.T) {
 func TestLabelEscapes(t *testing.T) {
 	cfg := fullConfig(t, 0)
 	cfg.Version = "a\\b\"c\nd"
-	if got := scrape(t, mustNew(t, cfg))[BuildInfo].series[0].labels["version"]; got != cfg.Version {
+	if got := scrape(t, mustNew(t, cfg))[BuildInfo].Series[0].Labels["version"]; got != cfg.Version {
 		t.Errorf("version label %q, want %q", got, cfg.Version)
 	}
 }
@@ -407,13 +398,13 @@ func TestAnnotate(t *testing.T) {
 		"go_h_seconds_bucket{le=\"1\"} 1\ngo_h_seconds_bucket{le=\"+Inf\"} 2\ngo_cpu_count 2\n"
 	var b bytes.Buffer
 	annotate(&b, []byte(src))
-	fams, err := parseExposition(b.String())
+	fams, err := promtext.Parse(b.String())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	kinds := map[string]string{}
 	for name, f := range fams {
-		kinds[name] = f.kind
+		kinds[name] = f.Kind
 	}
 	want := map[string]string{"go_x_total": "counter", "go_gauge": "gauge", "go_sum_seconds": "summary", "go_h_seconds": "histogram"}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
@@ -427,7 +418,7 @@ func TestAnnotate(t *testing.T) {
 func TestCatalogueNames(t *testing.T) {
 	seen := map[string]bool{}
 	for _, d := range Catalogue {
-		if seen[d.Name] || !strings.HasPrefix(d.Name, "edgeplane_") || !metricName.MatchString(d.Name) {
+		if seen[d.Name] || !strings.HasPrefix(d.Name, "edgeplane_") || !promtext.MetricName.MatchString(d.Name) {
 			t.Errorf("%s: duplicate or badly named", d.Name)
 		}
 		seen[d.Name] = true

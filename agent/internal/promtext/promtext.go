@@ -1,4 +1,6 @@
-package telemetry
+// Package promtext parses the Prometheus text exposition format, version
+// 0.0.4, strictly, for tests: the binary never imports it.
+package promtext
 
 import (
 	"fmt"
@@ -7,32 +9,33 @@ import (
 	"strings"
 )
 
-// family is one metric family of an exposition, as parseExposition reads
-// it.
-type family struct {
-	help, kind string
-	series     []parsedSeries
+// Family is one metric family of an exposition.
+type Family struct {
+	Help, Kind string
+	Series     []Series
 }
 
-type parsedSeries struct {
-	name   string // the sample's name: the family's, or with _bucket, _sum, _count
-	labels map[string]string
-	value  float64
+// Series is one sample of a family.
+type Series struct {
+	Name   string // the sample's name: the family's, or with _bucket, _sum, _count
+	Labels map[string]string
+	Value  float64
 }
 
 var (
-	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	// MetricName matches a valid metric name.
+	MetricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 )
 
-// parseExposition parses the Prometheus text format, version 0.0.4, more
+// Parse parses the Prometheus text format, version 0.0.4, more
 // strictly than Prometheus does: every family has one HELP line with text
 // and one TYPE line before its first sample, its samples are contiguous,
 // no series appears twice, counters end in _total and no other type does,
 // and only histograms and summaries have _bucket, _sum or _count samples.
-func parseExposition(text string) (map[string]*family, error) {
-	fams := map[string]*family{}
-	var cur *family
+func Parse(text string) (map[string]*Family, error) {
+	fams := map[string]*Family{}
+	var cur *Family
 	curName := ""
 	seen := map[string]bool{}
 	for n, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
@@ -44,19 +47,19 @@ func parseExposition(text string) (map[string]*family, error) {
 		}
 		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
 			name, help, _ := strings.Cut(rest, " ")
-			if !metricName.MatchString(name) || help == "" {
+			if !MetricName.MatchString(name) || help == "" {
 				return nil, fail("a HELP line needs a name and text")
 			}
 			if fams[name] != nil {
 				return nil, fail("second HELP of %s", name)
 			}
-			cur, curName = &family{help: help}, name
+			cur, curName = &Family{Help: help}, name
 			fams[name] = cur
 			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
 			name, kind, _ := strings.Cut(rest, " ")
-			if name != curName || cur.kind != "" || len(cur.series) > 0 {
+			if name != curName || cur.Kind != "" || len(cur.Series) > 0 {
 				return nil, fail("TYPE of %s not right after its HELP", name)
 			}
 			switch kind {
@@ -67,7 +70,7 @@ func parseExposition(text string) (map[string]*family, error) {
 			if (kind == "counter") != strings.HasSuffix(name, "_total") {
 				return nil, fail("a counter's name, and only a counter's, ends in _total")
 			}
-			cur.kind = kind
+			cur.Kind = kind
 			continue
 		}
 		if strings.HasPrefix(line, "#") {
@@ -77,40 +80,40 @@ func parseExposition(text string) (map[string]*family, error) {
 		if err != nil {
 			return nil, fail("%v", err)
 		}
-		if cur == nil || cur.kind == "" {
+		if cur == nil || cur.Kind == "" {
 			return nil, fail("a sample before its family's HELP and TYPE")
 		}
-		suffix, ok := strings.CutPrefix(s.name, curName)
+		suffix, ok := strings.CutPrefix(s.Name, curName)
 		if !ok {
-			return nil, fail("a sample of %s among those of %s", s.name, curName)
+			return nil, fail("a sample of %s among those of %s", s.Name, curName)
 		}
 		switch {
 		case suffix == "":
-		case (suffix == "_sum" || suffix == "_count") && (cur.kind == "histogram" || cur.kind == "summary"),
-			suffix == "_bucket" && cur.kind == "histogram":
+		case (suffix == "_sum" || suffix == "_count") && (cur.Kind == "histogram" || cur.Kind == "summary"),
+			suffix == "_bucket" && cur.Kind == "histogram":
 		default:
-			return nil, fail("a sample of %s among those of %s", s.name, curName)
+			return nil, fail("a sample of %s among those of %s", s.Name, curName)
 		}
-		key := s.name + fmt.Sprint(s.labels)
+		key := s.Name + fmt.Sprint(s.Labels)
 		if seen[key] {
 			return nil, fail("series repeated")
 		}
 		seen[key] = true
-		cur.series = append(cur.series, s)
+		cur.Series = append(cur.Series, s)
 	}
 	return fams, nil
 }
 
 // parseSample parses `name{label="value",...} value`.
-func parseSample(line string) (parsedSeries, error) {
-	s := parsedSeries{labels: map[string]string{}}
+func parseSample(line string) (Series, error) {
+	s := Series{Labels: map[string]string{}}
 	i := strings.IndexAny(line, "{ ")
 	if i < 0 {
 		return s, fmt.Errorf("no value")
 	}
-	s.name, line = line[:i], line[i:]
-	if !metricName.MatchString(s.name) {
-		return s, fmt.Errorf("bad metric name %q", s.name)
+	s.Name, line = line[:i], line[i:]
+	if !MetricName.MatchString(s.Name) {
+		return s, fmt.Errorf("bad metric name %q", s.Name)
 	}
 	if line[0] == '{' {
 		line = line[1:]
@@ -146,10 +149,10 @@ func parseSample(line string) (parsedSeries, error) {
 			if j == len(rest) {
 				return s, fmt.Errorf("unterminated label value")
 			}
-			if _, dup := s.labels[name]; dup {
+			if _, dup := s.Labels[name]; dup {
 				return s, fmt.Errorf("label %s twice", name)
 			}
-			s.labels[name] = value.String()
+			s.Labels[name] = value.String()
 			line = strings.TrimPrefix(rest[j+1:], ",")
 		}
 	}
@@ -158,8 +161,36 @@ func parseSample(line string) (parsedSeries, error) {
 		return s, fmt.Errorf("want one space and a value (no timestamp), have %q", line)
 	}
 	var err error
-	if s.value, err = strconv.ParseFloat(v, 64); err != nil {
+	if s.Value, err = strconv.ParseFloat(v, 64); err != nil {
 		return s, fmt.Errorf("bad value: %w", err)
 	}
 	return s, nil
+}
+
+// Count returns the number of samples in fams.
+func Count(fams map[string]*Family) int {
+	n := 0
+	for _, f := range fams {
+		n += len(f.Series)
+	}
+	return n
+}
+
+// Value returns the value of the first sample of fams' family name whose
+// labels include labels (name, value pairs), and whether there is one.
+func Value(fams map[string]*Family, name string, labels ...string) (float64, bool) {
+	f := fams[name]
+	if f == nil {
+		return 0, false
+	}
+	for _, s := range f.Series {
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			ok = ok && s.Labels[labels[i]] == labels[i+1]
+		}
+		if ok {
+			return s.Value, true
+		}
+	}
+	return 0, false
 }
