@@ -69,7 +69,7 @@ func check(id, serviceID, status string) catalog.CheckState {
 
 // fullConfig is a configuration with every source set, and peers peers,
 // each synced a second apart, the odd ones failing.
-func fullConfig(t *testing.T, peers int) Config {
+func fullConfig(t testing.TB, peers int) Config {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "data.db")
 	if err := os.WriteFile(file, make([]byte, 1234), 0o600); err != nil {
