@@ -45,9 +45,15 @@ func writeText(w io.Writer, r reading) {
 }
 
 func writeMeta(w *bufio.Writer, name string, kind Kind, help string) {
-	w.WriteString("# HELP " + name + " " + escapeHelp(help) + "\n")
-	w.WriteString("# TYPE " + name + " " + string(kind) + "\n")
+	for _, s := range [...]string{"# HELP ", name, " ", escapeHelp(help), "\n# TYPE ", name, " ", string(kind), "\n"} {
+		w.WriteString(s)
+	}
 }
+
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
 
 // escapeLabel escapes a label value as the text format requires:
 // backslash, double quote and line feed.
@@ -55,12 +61,15 @@ func escapeLabel(s string) string {
 	if !strings.ContainsAny(s, "\\\"\n") {
 		return s
 	}
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+	return labelEscaper.Replace(s)
 }
 
 // escapeHelp escapes a HELP text: backslash and line feed.
 func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+	if !strings.ContainsAny(s, "\\\n") {
+		return s
+	}
+	return helpEscaper.Replace(s)
 }
 
 func formatValue(v float64) string {
@@ -126,8 +135,7 @@ func annotate(w io.Writer, src []byte) {
 		if family != prev {
 			if _, seen := kinds[family]; !seen {
 				kinds[family] = kind
-				bw.WriteString("# HELP " + family + " " + processHelp(family) + "\n")
-				bw.WriteString("# TYPE " + family + " " + kind + "\n")
+				writeMeta(bw, family, Kind(kind), processHelp(family))
 			}
 			prev = family
 		}
