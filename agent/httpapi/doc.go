@@ -3,7 +3,10 @@
 // it unchanged, plus /v1/agent/self and /v1/status/*, the membership
 // endpoints, the agent's service endpoints (register, deregister, list
 // services and checks, report TTL checks: services.go, over the Catalog
-// role), and edgeplane's own under /v1/edgeplane/.
+// role), the agent's metrics (GET /metrics and /v1/agent/metrics, in the
+// Prometheus text format or Consul's JSON: metrics.go, over the Metrics
+// role, which package telemetry plays), and edgeplane's own under
+// /v1/edgeplane/.
 //
 // A registration's checks are TTL, HTTP and TCP checks, which the agent
 // runs (package catalog); /v1/agent/checks reports each with its Type
@@ -19,7 +22,7 @@
 // New takes everything the API serves from in one Config: the store, the
 // agent's description, and the roles the agent plays for it, each a small
 // interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
-// Reloader, Catalog). A role left nil leaves its endpoints as an agent without that
+// Reloader, Catalog) or beside its endpoints (Metrics). A role left nil leaves its endpoints as an agent without that
 // part answers them: not found, or for reload, 500 "reload is not
 // available". The API never reaches into the agent past its roles.
 //
@@ -51,7 +54,7 @@
 // Blocking queries past Config.MaxBlockingQueries are answered 429 with
 // Retry-After, and a ConnLimiter caps the connections per client address
 // and in all at accept (limits.go); Stats reports the caps and what they
-// refused.
+// refused, and Limits the same as typed figures, for the metrics.
 //
 // Requests are parsed strictly (parseKVRequest, fuzzed): an unknown or
 // malformed parameter is a 400 with a message, sessions (acquire, release)

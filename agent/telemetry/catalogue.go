@@ -1,5 +1,10 @@
 package telemetry
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Kind is a metric's Prometheus type.
 type Kind string
 
@@ -103,4 +108,24 @@ func describe(name string) Desc {
 		}
 	}
 	panic("telemetry: " + name + " is not in the catalogue")
+}
+
+// Markdown returns the catalogue as a Markdown table (name, type, labels,
+// help), the form the README shows between the lines
+//
+//	<!-- BEGIN metrics catalogue: go test ./agent/telemetry -run TestREADME -update -->
+//	<!-- END metrics catalogue -->
+//
+// which TestREADME keeps equal to it.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| Name | Type | Labels | Help |\n|---|---|---|---|\n")
+	for _, d := range Catalogue {
+		labels := "—"
+		if len(d.Labels) > 0 {
+			labels = "`" + strings.Join(d.Labels, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, d.Kind, labels, strings.ReplaceAll(d.Help, "|", `\|`))
+	}
+	return b.String()
 }
