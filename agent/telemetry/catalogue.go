@@ -74,8 +74,8 @@ var Catalogue = []Desc{
 	{GossipWrongNode, Counter, nil, "Gossip sends and dials refused because the certificate at the address is another node's."},
 	{GossipDroppedPackets, Counter, nil, "UDP packets the gossip carriage dropped unread: not QUIC, not decryptable, for no connection."},
 	{GossipDroppedSends, Counter, nil, "Gossip packets not sent: no connection could be made, too many queued, or too large."},
-	{GossipUndecryptable, Counter, nil, "Gossip messages that no key of the keyring decrypts."},
-	{GossipRefusedNames, Counter, nil, "Nodes refused a place in the mesh for a name another certificate owns."},
+	{GossipUndecryptable, Counter, nil, "Gossip packets and state exchanges that no key of the keyring decrypts: sent with another key, or forged."},
+	{GossipRefusedNames, Counter, nil, "Gossip announcements (alive messages, state merges) refused for naming a node whose name another certificate owns."},
 	{GossipBroadcastQueue, Gauge, nil, "Broadcasts waiting to be gossiped (max_broadcast_queue caps them)."},
 	{GossipBroadcastPruned, Counter, nil, "Broadcasts dropped from a full queue, left to anti-entropy."},
 
