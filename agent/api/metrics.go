@@ -4,7 +4,9 @@ package api
 // the shape of Consul's (the Consul Go client's Agent().Metrics() decodes
 // it): the agent's gauges and counters as the Prometheus form names them.
 // A counter's total since the agent started is its Sum, Min, Max and Mean,
-// with Count 1: unlike Consul's, the figures are not per interval.
+// with Count 1: unlike Consul's, the figures are not per interval, and
+// there is no Rate (per second over the interval) or PrecisionGauges,
+// which Consul's go-metrics writes and its Go client does not read.
 type MetricsInfo struct {
 	// Timestamp is the time of the reading, as Consul writes it
 	// ("2006-01-02 15:04:05 +0000 UTC"), to the second.
