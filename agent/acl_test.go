@@ -72,6 +72,10 @@ func TestACLAgent(t *testing.T) {
 		{"PUT", "/v1/agent/leave", "", 403},
 		{"PUT", "/v1/agent/reload", "", 403},
 		{"GET", "/v1/edgeplane/snapshot", "", 403},
+		{"GET", "/metrics", "", 403},
+		{"GET", "/metrics", ops, 200},
+		{"GET", "/v1/agent/metrics", "", 403},
+		{"GET", "/v1/agent/metrics?format=prometheus", ops, 200},
 	} {
 		if code, body := ta.call(t, c.method, c.path, c.token); code != c.want {
 			t.Fatalf("%s %s with %q = %d %q, want %d", c.method, c.path, c.token, code, body, c.want)

@@ -190,6 +190,10 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	// is ready once the API answers, runs the watchdog and reloads. The
 	// supervision is built first, as the API reloads through it, and
 	// started after it.
+	metrics, err := a.newMetrics(services)
+	if err != nil {
+		return nil, err
+	}
 	acls, err := newLocalACL(cfg.ACL, log)
 	if err != nil {
 		return nil, err
@@ -221,6 +225,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
 		Reload:      reloadAPI{sup},
 		Catalog:     services,
+		Metrics:     metrics,
 		ACL:         acls.resolver,
 		Log:         log,
 

@@ -8,17 +8,21 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/agent/telemetry"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/store"
 )
 
 // httpServer serves the local HTTP API on its listener from Start until
@@ -127,6 +131,27 @@ func (d describe) self() httpapi.Self {
 			},
 		},
 	}
+}
+
+// newMetrics builds the agent's metrics over the components built so far
+// and the HTTP API, which is built next and read only at scrape time.
+func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error) {
+	m, err := telemetry.New(telemetry.Config{
+		Mesh:        a.mesh.Mesh,
+		Transport:   a.mesh.net,
+		Replication: a.replica,
+		Store:       a.store,
+		StoreFile:   filepath.Join(a.data.dir, store.FileName),
+		HTTP:        func() httpapi.Limits { return a.http.api.Limits() },
+		Catalog:     services,
+		PeerLimit:   a.cfg.MetricsPeerLimit,
+		Version:     version.Version,
+		Commit:      version.Commit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return m, nil
 }
 
 // reloadAPI runs PUT /v1/agent/reload.

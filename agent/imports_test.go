@@ -177,3 +177,22 @@ func underAny(name string, dirs []string) bool {
 	}
 	return false
 }
+
+// TestOneMetricsPackage fails when a package other than agent/telemetry
+// imports a metrics library: the other parts of the agent keep typed
+// counters, which telemetry reads at scrape time.
+func TestOneMetricsPackage(t *testing.T) {
+	libraries := []string{"github.com/VictoriaMetrics/", "github.com/prometheus/", "github.com/hashicorp/go-metrics", "github.com/armon/go-metrics"}
+	for name, p := range listPackages(t) {
+		if name == "agent/telemetry" {
+			continue
+		}
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			for _, lib := range libraries {
+				if strings.HasPrefix(imp, lib) {
+					t.Errorf("%s imports %s: metrics are read by agent/telemetry only", name, imp)
+				}
+			}
+		}
+	}
+}

@@ -81,6 +81,13 @@ type Config struct {
 	// -http-max-blocking-queries. Default 1024.
 	HTTPMaxBlockingQueries int
 
+	// MetricsPeerLimit is how many peers get metric series of their own
+	// (per-peer replication series of /metrics): those whose anti-entropy
+	// is in the worst state; the others are summed up under
+	// peer="other", so that a large fleet cannot swell a scrape. 0 lists
+	// none. Key metrics_peer_limit, flag -metrics-peer-limit. Default 32.
+	MetricsPeerLimit int
+
 	// RetryJoin lists seed addresses, host or host:port, joined at start and
 	// retried until one answers. Key retry_join, flag -join (repeatable),
 	// environment variable comma-separated. Default: none.
@@ -252,6 +259,7 @@ func Default() Config {
 		HTTPMaxConnsPerClient:  200,
 		HTTPMaxConns:           2048,
 		HTTPMaxBlockingQueries: 1024,
+		MetricsPeerLimit:       32,
 
 		RetryInterval:     Duration{5 * time.Second},
 		Profile:           "lan",

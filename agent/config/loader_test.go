@@ -81,6 +81,7 @@ http_allowed_hosts: [edge.example, 192.0.2.7]
 http_max_conns_per_client: 50
 http_max_conns: 900
 http_max_blocking_queries: 300
+metrics_peer_limit: 5
 retry_join: ["10.1.0.6", "seed.example:8301"]
 encrypt: AAECAwQFBgcICQoLDA0ODw==
 log_level: DEBUG
@@ -106,8 +107,9 @@ catalog_sync_interval: 30s
 		DataDir: "/srv/edgeplane", BindAddr: "10.1.0.5", AdvertiseAddr: "192.0.2.10",
 		GossipPort: 8301, RPCPort: 8302, HTTPAddr: "localhost:0",
 		HTTPAllowedHosts: []string{"edge.example", "192.0.2.7"}, HTTPMaxConnsPerClient: 50, HTTPMaxConns: 900, HTTPMaxBlockingQueries: 300,
-		RetryJoin: []string{"10.1.0.6", "seed.example:8301"},
-		Encrypt:   "AAECAwQFBgcICQoLDA0ODw==", LogLevel: "DEBUG", LogJSON: true,
+		MetricsPeerLimit: 5,
+		RetryJoin:        []string{"10.1.0.6", "seed.example:8301"},
+		Encrypt:          "AAECAwQFBgcICQoLDA0ODw==", LogLevel: "DEBUG", LogJSON: true,
 		TombstoneTTL: Duration{24 * time.Hour}, MemoryLimit: "300MiB",
 		RetryMax: 7, RetryInterval: Duration{2 * time.Second}, Profile: "edge",
 		Tags:              map[string]string{"rack": "r1", "tier": "2"},
@@ -123,8 +125,8 @@ catalog_sync_interval: 30s
 		"EDGEPLANE_ADVERTISE_ADDR": "192.0.2.10", "EDGEPLANE_GOSSIP_PORT": "8301",
 		"EDGEPLANE_RPC_PORT": "8302", "EDGEPLANE_HTTP_ADDR": "localhost:0",
 		"EDGEPLANE_HTTP_ALLOWED_HOSTS": "edge.example, 192.0.2.7", "EDGEPLANE_HTTP_MAX_CONNS_PER_CLIENT": "50", "EDGEPLANE_HTTP_MAX_CONNS": "900",
-		"EDGEPLANE_HTTP_MAX_BLOCKING_QUERIES": "300",
-		"EDGEPLANE_RETRY_JOIN":                "10.1.0.6,seed.example:8301", "EDGEPLANE_ENCRYPT": "AAECAwQFBgcICQoLDA0ODw==",
+		"EDGEPLANE_HTTP_MAX_BLOCKING_QUERIES": "300", "EDGEPLANE_METRICS_PEER_LIMIT": "5",
+		"EDGEPLANE_RETRY_JOIN": "10.1.0.6,seed.example:8301", "EDGEPLANE_ENCRYPT": "AAECAwQFBgcICQoLDA0ODw==",
 		"EDGEPLANE_LOG_LEVEL": "DEBUG", "EDGEPLANE_LOG_JSON": "true", "EDGEPLANE_TOMBSTONE_TTL": "24h",
 		"EDGEPLANE_MEMORY_LIMIT": "300MiB",
 		"EDGEPLANE_RETRY_MAX":    "7", "EDGEPLANE_RETRY_INTERVAL": "2s", "EDGEPLANE_PROFILE": "edge",
@@ -138,7 +140,7 @@ catalog_sync_interval: 30s
 		"-node", "file-node", "-datacenter", "edge-1", "-site", "store-42", "-data-dir", "/srv/edgeplane",
 		"-bind", "10.1.0.5", "-advertise", "192.0.2.10", "-gossip-port", "8301", "-rpc-port", "8302",
 		"-http-addr", "localhost:0", "-http-allowed-host", "edge.example", "-http-allowed-host", "192.0.2.7",
-		"-http-max-conns-per-client", "50", "-http-max-conns", "900", "-http-max-blocking-queries", "300", "-join", "10.1.0.6", "-join", "seed.example:8301",
+		"-http-max-conns-per-client", "50", "-http-max-conns", "900", "-http-max-blocking-queries", "300", "-metrics-peer-limit", "5", "-join", "10.1.0.6", "-join", "seed.example:8301",
 		"-encrypt", "AAECAwQFBgcICQoLDA0ODw==", "-log-level", "DEBUG", "-log-json", "-tombstone-ttl", "24h",
 		"-memory-limit", "300MiB",
 		"-retry-max", "7", "-retry-interval", "2s", "-profile", "edge", "-tag", "rack=r1", "-tag", "tier=2",

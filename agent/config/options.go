@@ -29,6 +29,7 @@ var options = []option{
 	newOption("http_max_conns_per_client", "http-max-conns-per-client", "most HTTP API `connections` from one client IP address; 0: no limit", func(c *Config) *int { return &c.HTTPMaxConnsPerClient }, checkNonNegative),
 	newOption("http_max_conns", "http-max-conns", "most HTTP API `connections` from all clients together; 0: no limit", func(c *Config) *int { return &c.HTTPMaxConns }, checkNonNegative),
 	newOption("http_max_blocking_queries", "http-max-blocking-queries", "most blocking `queries` served at once, past it 429; 0: no limit", func(c *Config) *int { return &c.HTTPMaxBlockingQueries }, checkNonNegative),
+	newOption("metrics_peer_limit", "metrics-peer-limit", "most `peers` with metric series of their own (the worst first); the rest are summed up as peer=\"other\"", func(c *Config) *int { return &c.MetricsPeerLimit }, checkNonNegative),
 	newOption("retry_join", "join", "seed `address` host[:port]; repeat the flag for more", func(c *Config) *[]string { return &c.RetryJoin }, checkRetryJoin),
 	newOption("retry_max", "retry-max", "join `attempts` before giving up and serving alone; 0 retries forever", func(c *Config) *int { return &c.RetryMax }, checkNonNegative),
 	newOption("retry_interval", "retry-interval", "first wait between join attempts (`duration`); doubles up to 5m, with jitter", func(c *Config) *Duration { return &c.RetryInterval }, checkPositive),

@@ -105,7 +105,8 @@ func routeNeeds(method, path string) acl.Access {
 	switch path {
 	case "/v1/status/leader", "/v1/status/peers", "/v1/catalog/datacenters":
 		return acl.None
-	case "/v1/agent/self", "/v1/agent/members", "/v1/catalog/nodes", "/v1/edgeplane/replication", "/v1/agent/monitor":
+	case "/v1/agent/self", "/v1/agent/members", "/v1/catalog/nodes", "/v1/edgeplane/replication", "/v1/agent/monitor",
+		"/v1/agent/metrics", "/metrics":
 		return acl.Read
 	}
 	if node, ok := strings.CutPrefix(path, "/v1/edgeplane/rpc/ping/"); ok && node != "" && node != "." && node != ".." && !strings.Contains(node, "/") {

@@ -90,6 +90,7 @@ func aclServer(t *testing.T, defaultAllow bool) (srv *httptest.Server, st *store
 	}}
 	srv, st = testServerWith(t, func(c *Config) {
 		c.Mesh, c.Snapshots, c.Replication, c.Ping, c.Reload, c.JoinTokens = mesh, snaps, roles, roles, roles, roles
+		c.Metrics = fakeMetrics{}
 		c.ACL = func() *acl.Resolver { return res }
 	})
 	return srv, st, &mesh.ops

@@ -49,6 +49,7 @@ type Self struct {
 //     /v1/health/*: 404.
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
+//   - Metrics nil: no /metrics, /v1/agent/metrics: 404.
 type Config struct {
 	Store Store
 	// Self describes the agent; it is called for each request that needs
@@ -64,6 +65,7 @@ type Config struct {
 	JoinTokens  JoinTokens
 	Reload      Reloader
 	Catalog     Catalog
+	Metrics     Metrics
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -164,6 +166,9 @@ func New(cfg Config) *API {
 	if cfg.Catalog != nil {
 		a.handleCatalog(cfg.Catalog)
 		a.handleMaintenance(cfg.Catalog)
+	}
+	if cfg.Metrics != nil {
+		a.handleMetrics(cfg.Metrics)
 	}
 	if cfg.Catalog != nil && cfg.Mesh != nil {
 		a.handleDiscovery(cfg.Catalog)

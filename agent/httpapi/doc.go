@@ -4,7 +4,10 @@
 // endpoints, the agent's service endpoints (register, deregister, list
 // services and checks, report TTL checks: services.go, over the Catalog
 // role), Consul's maintenance mode for the node and its services
-// (maint.go), and edgeplane's own under /v1/edgeplane/.
+// (maint.go), the agent's metrics (GET /metrics and /v1/agent/metrics, in
+// the Prometheus text format or Consul's JSON: metrics.go, over the
+// Metrics role, which package telemetry plays), and edgeplane's own under
+// /v1/edgeplane/.
 //
 // A registration's checks are TTL, HTTP and TCP checks, which the agent
 // runs (package catalog); /v1/agent/checks reports each with its Type
@@ -20,7 +23,7 @@
 // New takes everything the API serves from in one Config: the store, the
 // agent's description, and the roles the agent plays for it, each a small
 // interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
-// Reloader, Catalog). A role left nil leaves its endpoints as an agent without that
+// Reloader, Catalog) or beside its endpoints (Metrics). A role left nil leaves its endpoints as an agent without that
 // part answers them: not found, or for reload, 500 "reload is not
 // available". The API never reaches into the agent past its roles.
 //
@@ -53,7 +56,7 @@
 // Blocking queries past Config.MaxBlockingQueries are answered 429 with
 // Retry-After, and a ConnLimiter caps the connections per client address
 // and in all at accept (limits.go); Stats reports the caps and what they
-// refused.
+// refused, and Limits the same as typed figures, for the metrics.
 //
 // # Discovery
 //

@@ -173,15 +173,11 @@ func everydayLocal(ip netip.Addr) bool {
 	return ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || ip == netip.IPv6Loopback()
 }
 
-// stats reports the caps, the connections open and those refused.
-func (l *ConnLimiter) stats(s map[string]string) {
+// openConns returns the connections open.
+func (l *ConnLimiter) openConns() int {
 	l.mu.Lock()
-	open := l.sum
-	l.mu.Unlock()
-	s["max_conns_per_client"] = strconv.Itoa(l.perClient)
-	s["max_conns"] = strconv.Itoa(l.total)
-	s["conns"] = strconv.Itoa(open)
-	s["refused_conns"] = strconv.FormatUint(l.refused.Load(), 10)
+	defer l.mu.Unlock()
+	return l.sum
 }
 
 // limitListener is a listener whose Accept skips the connections its
@@ -246,20 +242,56 @@ func (r *rateLimitedLog) log(log *slog.Logger, msg string, args ...any) {
 	}
 }
 
+// Limits are the API's caps, what it holds against them and what they
+// refused, since New.
+type Limits struct {
+	MaxBlockingQueries int64  // http_max_blocking_queries; 0: no cap
+	BlockingQueries    int64  // in flight
+	RefusedBlocking    uint64 // blocking queries answered 429
+	BlockingWoken      uint64 // blocking queries a change answered
+	RefusedHost        uint64 // requests refused for their Host (guard.go)
+	RefusedCrossSite   uint64 // cross-site requests that may change state, refused
+	// The connection caps, connections open and those closed at accept;
+	// all zero without Config.Conns.
+	MaxConnsPerClient, MaxConns int
+	Conns                       int
+	RefusedConns                uint64
+}
+
+// Limits reports the API's limits and what they refused.
+func (a *API) Limits() Limits {
+	l := Limits{
+		MaxBlockingQueries: a.blocking.max,
+		BlockingQueries:    a.blocking.used.Load(),
+		RefusedBlocking:    a.blocking.refused.Load(),
+		BlockingWoken:      a.blocking.woken.Load(),
+		RefusedHost:        a.guard.refusedHost.Load(),
+		RefusedCrossSite:   a.guard.refusedCrossSite.Load(),
+	}
+	if c := a.conns; c != nil {
+		l.MaxConnsPerClient, l.MaxConns, l.Conns, l.RefusedConns = c.perClient, c.total, c.openConns(), c.refused.Load()
+	}
+	return l
+}
+
 // Stats reports the API's limits and what they refused, for the agent to
 // show in /v1/agent/self (and so in `edgeplane info`).
 func (a *API) Stats() map[string]string {
+	l := a.Limits()
 	s := map[string]string{
-		"max_blocking_queries": strconv.FormatInt(a.blocking.max, 10),
-		"blocking_queries":     strconv.FormatInt(a.blocking.used.Load(), 10),
-		"refused_blocking":     strconv.FormatUint(a.blocking.refused.Load(), 10),
-		"blocking_woken":       strconv.FormatUint(a.blocking.woken.Load(), 10),
-		"refused_host":         strconv.FormatUint(a.guard.refusedHost.Load(), 10),
-		"refused_cross_site":   strconv.FormatUint(a.guard.refusedCrossSite.Load(), 10),
+		"max_blocking_queries": strconv.FormatInt(l.MaxBlockingQueries, 10),
+		"blocking_queries":     strconv.FormatInt(l.BlockingQueries, 10),
+		"refused_blocking":     strconv.FormatUint(l.RefusedBlocking, 10),
+		"blocking_woken":       strconv.FormatUint(l.BlockingWoken, 10),
+		"refused_host":         strconv.FormatUint(l.RefusedHost, 10),
+		"refused_cross_site":   strconv.FormatUint(l.RefusedCrossSite, 10),
 		"idle_timeout":         IdleTimeout.String(),
 	}
 	if a.conns != nil {
-		a.conns.stats(s)
+		s["max_conns_per_client"] = strconv.Itoa(l.MaxConnsPerClient)
+		s["max_conns"] = strconv.Itoa(l.MaxConns)
+		s["conns"] = strconv.Itoa(l.Conns)
+		s["refused_conns"] = strconv.FormatUint(l.RefusedConns, 10)
 	}
 	return s
 }

@@ -1,0 +1,133 @@
+package telemetry
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is a metric's Prometheus type.
+type Kind string
+
+// The kinds of the catalogue's metrics.
+const (
+	Counter Kind = "counter" // only goes up while the agent runs; its name ends in _total
+	Gauge   Kind = "gauge"   // goes up and down
+)
+
+// Desc describes one metric of the catalogue.
+type Desc struct {
+	Name   string
+	Kind   Kind
+	Labels []string // label names, in the order series carry them
+	Help   string
+}
+
+// The catalogue's metric names.
+const (
+	BuildInfo = "edgeplane_build_info"
+
+	GossipMembers          = "edgeplane_gossip_members"
+	GossipConns            = "edgeplane_gossip_conns"
+	GossipHandshakes       = "edgeplane_gossip_handshakes_total"
+	GossipRefused          = "edgeplane_gossip_refused_handshakes_total"
+	GossipFailedHandshakes = "edgeplane_gossip_failed_handshakes_total"
+	GossipWrongNode        = "edgeplane_gossip_wrong_node_total"
+	GossipDroppedPackets   = "edgeplane_gossip_dropped_packets_total"
+	GossipDroppedSends     = "edgeplane_gossip_dropped_sends_total"
+	GossipUndecryptable    = "edgeplane_gossip_undecryptable_total"
+	GossipRefusedNames     = "edgeplane_gossip_refused_names_total"
+	GossipBroadcastQueue   = "edgeplane_gossip_broadcast_queue"
+	GossipBroadcastPruned  = "edgeplane_gossip_broadcast_pruned_total"
+
+	ReplicationDeltas           = "edgeplane_replication_deltas_total"
+	ReplicationSyncs            = "edgeplane_replication_syncs_total"
+	ReplicationSyncFailures     = "edgeplane_replication_sync_failures_total"
+	ReplicationSyncBytes        = "edgeplane_replication_sync_bytes_total"
+	ReplicationSinceSync        = "edgeplane_replication_seconds_since_sync"
+	ReplicationPeerFailing      = "edgeplane_replication_peer_failing"
+	ReplicationPeerSinceAttempt = "edgeplane_replication_peer_seconds_since_attempt"
+
+	StoreFileSize = "edgeplane_store_file_size_bytes"
+	StoreIndex    = "edgeplane_store_index"
+
+	HTTPBlockingQueries    = "edgeplane_http_blocking_queries"
+	HTTPMaxBlockingQueries = "edgeplane_http_max_blocking_queries"
+	HTTPConns              = "edgeplane_http_conns"
+	HTTPRefused            = "edgeplane_http_refused_total"
+	HTTPBlockingWoken      = "edgeplane_http_blocking_woken_total"
+
+	CatalogLocalInstances = "edgeplane_catalog_local_instances"
+	CatalogLocalChecks    = "edgeplane_catalog_local_checks"
+)
+
+// Catalogue lists every edgeplane_ metric the agent exposes, in the order
+// it writes them: the one place their names, types, labels and help are
+// defined. The go_ and process_ series of the Go runtime and the process
+// come after them (see Metrics.WritePrometheus).
+var Catalogue = []Desc{
+	{BuildInfo, Gauge, []string{"version", "commit"}, "Always 1; the labels name the agent's version and commit."},
+
+	{GossipMembers, Gauge, []string{"state"}, "Members of the gossip mesh this node knows, itself included, by state: alive, suspect, failed, leaving, left."},
+	{GossipConns, Gauge, nil, "QUIC connections open in the gossip carriage."},
+	{GossipHandshakes, Counter, nil, "Gossip connections made, both directions."},
+	{GossipRefused, Counter, nil, "Gossip handshakes refused for the peer's certificate (an outsider or a revoked node)."},
+	{GossipFailedHandshakes, Counter, nil, "Incoming gossip connections whose handshake did not complete."},
+	{GossipWrongNode, Counter, nil, "Gossip sends and dials refused because the certificate at the address is another node's."},
+	{GossipDroppedPackets, Counter, nil, "UDP packets the gossip carriage dropped unread: not QUIC, not decryptable, for no connection."},
+	{GossipDroppedSends, Counter, nil, "Gossip packets not sent: no connection could be made, too many queued, or too large."},
+	{GossipUndecryptable, Counter, nil, "Gossip packets and state exchanges that no key of the keyring decrypts: sent with another key, or forged."},
+	{GossipRefusedNames, Counter, nil, "Gossip announcements (alive messages, state merges) refused for naming a node whose name another certificate owns."},
+	{GossipBroadcastQueue, Gauge, nil, "Broadcasts waiting to be gossiped (max_broadcast_queue caps them)."},
+	{GossipBroadcastPruned, Counter, nil, "Broadcasts dropped from a full queue, left to anti-entropy."},
+
+	{ReplicationDeltas, Counter, []string{"result"}, "Replicated records received from peers, by result: applied, duplicate (held already), rejected (refused, such as stamped too far ahead), malformed (records and gossip payloads that did not decode)."},
+	{ReplicationSyncs, Counter, nil, "Anti-entropy rounds whose digest exchange with a peer completed."},
+	{ReplicationSyncFailures, Counter, []string{"reason"}, "Anti-entropy rounds that failed, by reason: error, refused (over the tombstone horizon or a clock running fast), deferred (the peer was pulling a snapshot)."},
+	{ReplicationSyncBytes, Counter, []string{"direction"}, "Bytes of anti-entropy (records and hashes, approximate), by direction: sent, received."},
+	{ReplicationSinceSync, Gauge, nil, "Seconds since this node's last complete anti-entropy sync (its sync mark, kept across restarts); -1 before the first."},
+	{ReplicationPeerFailing, Gauge, []string{"peer"}, "1 when the last anti-entropy round with the peer failed, else 0; for peer=\"other\", the number of such peers among those not listed."},
+	{ReplicationPeerSinceAttempt, Gauge, []string{"peer"}, "Seconds since the last anti-entropy round with the peer, whatever its result; for peer=\"other\", the largest among the peers not listed."},
+
+	{StoreFileSize, Gauge, nil, "Size of the store's data file."},
+	{StoreIndex, Gauge, nil, "The store's index: the local modify index of its latest change."},
+
+	{HTTPBlockingQueries, Gauge, nil, "Blocking queries of the HTTP API in flight."},
+	{HTTPMaxBlockingQueries, Gauge, nil, "The cap on blocking queries in flight (http_max_blocking_queries); 0: none."},
+	{HTTPConns, Gauge, nil, "Connections open to the HTTP API."},
+	{HTTPBlockingWoken, Counter, nil, "Blocking queries answered because what they watch changed (not because their wait ran out): what writes woke."},
+	{HTTPRefused, Counter, []string{"reason"}, "HTTP API requests and connections refused, by reason: blocking (a blocking query past http_max_blocking_queries), host (a Host the API does not answer), cross_site (a browser's cross-site write), conns (a connection past http_max_conns or http_max_conns_per_client)."},
+
+	{CatalogLocalInstances, Gauge, []string{"status"}, "Service instances registered on this node, by aggregated health: the worst status of their checks and the node's (passing with none)."},
+	{CatalogLocalChecks, Gauge, []string{"status"}, "Health checks registered on this node, by status: passing, warning, critical."},
+}
+
+// describe returns the catalogue's entry for name; it panics for a name
+// not in it, a programming error.
+func describe(name string) Desc {
+	for _, d := range Catalogue {
+		if d.Name == name {
+			return d
+		}
+	}
+	panic("telemetry: " + name + " is not in the catalogue")
+}
+
+// Markdown returns the catalogue as a Markdown table (name, type, labels,
+// help), the form the README shows between the lines
+//
+//	<!-- BEGIN metrics catalogue: go test ./agent/telemetry -run TestREADME -update -->
+//	<!-- END metrics catalogue -->
+//
+// which TestREADME keeps equal to it.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| Name | Type | Labels | Help |\n|---|---|---|---|\n")
+	for _, d := range Catalogue {
+		labels := "—"
+		if len(d.Labels) > 0 {
+			labels = "`" + strings.Join(d.Labels, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, d.Kind, labels, strings.ReplaceAll(d.Help, "|", `\|`))
+	}
+	return b.String()
+}
