@@ -216,8 +216,9 @@ type Config struct {
 	// file are appended. Default: none.
 	Services []ServiceDef
 
-	// EnableLocalScriptChecks lets script checks (args) be registered,
-	// from the configuration file or the local HTTP API. Key
+	// EnableLocalScriptChecks lets the services of the configuration files
+	// have script checks (args); the local HTTP API refuses them always,
+	// as any local process may call it. Key
 	// enable_local_script_checks, flag -enable-local-script-checks.
 	// Default false.
 	EnableLocalScriptChecks bool

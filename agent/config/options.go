@@ -58,7 +58,7 @@ var options = []option{
 	newOption("max_broadcast_queue", "max-broadcast-queue", "most gossip `messages` waiting to be sent; the oldest are dropped past it", func(c *Config) *int { return &c.MaxBroadcastQueue }, checkPositiveInt),
 	newOption("max_clock_drift", "max-clock-drift", "how far ahead of this node's clock a replicated write's stamp may be (`duration`); later ones are rejected", func(c *Config) *Duration { return &c.MaxClockDrift }, checkPositive),
 	newBlockOption("services", "service definitions registered at start and on reload", func(c *Config) *[]ServiceDef { return &c.Services }, checkServices),
-	newOption("enable_local_script_checks", "enable-local-script-checks", "allow script checks (args) from the configuration and the local HTTP API", func(c *Config) *bool { return &c.EnableLocalScriptChecks }, nil),
+	newOption("enable_local_script_checks", "enable-local-script-checks", "run script checks (args) of the services in the configuration files; the HTTP API refuses them always", func(c *Config) *bool { return &c.EnableLocalScriptChecks }, nil),
 	newOption("catalog_sync_interval", "catalog-sync-interval", "how often the catalog's anti-entropy rewrites this node's missing or changed records (`duration`)", func(c *Config) *Duration { return &c.CatalogSyncInterval }, checkSyncInterval),
 	newOption("memory_limit", "memory-limit", "Go soft memory `limit` such as 192MiB, or off", func(c *Config) *string { return &c.MemoryLimit }, checkMemoryLimit),
 }
