@@ -29,8 +29,13 @@ func TestConsulClientMaintenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	node, svc := checks[catalog.NodeMaintCheckID], checks["_service_maintenance:web"]
-	if node == nil || node.Name != "Node Maintenance Mode" || node.Notes != "rebooting" || node.Status != "critical" || node.ServiceID != "" {
+	if node == nil || node.Name != "Node Maintenance Mode" || node.Notes != "rebooting" || node.Status != "critical" || node.ServiceID != "" ||
+		node.Type != "maintenance" {
 		t.Errorf("node maintenance check %+v", node)
+	}
+	// A maintenance check has no TTL to show.
+	if _, body := send(t, http.MethodGet, srv.URL+"/v1/agent/checks", "", "", ""); strings.Contains(body, `"TTL":"0s"`) {
+		t.Errorf("/v1/agent/checks shows a TTL of 0s: %s", body)
 	}
 	if svc == nil || svc.Name != "Service Maintenance Mode" || svc.Notes != catalog.DefaultServiceMaintReason ||
 		svc.Status != "critical" || svc.ServiceID != "web" || svc.ServiceName != "web" {

@@ -277,7 +277,9 @@ func (a *API) agentCheck(cs *catalog.CheckState, tags []string) api.AgentCheck {
 	}
 	def := cs.Active
 	if def == nil {
-		c.Definition.TTL = cs.TTL.String()
+		if cs.TTL > 0 { // a maintenance check has none
+			c.Definition.TTL = cs.TTL.String()
+		}
 		return c
 	}
 	c.Interval, c.Timeout = def.Interval.String(), def.Timeout.String()
