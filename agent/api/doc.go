@@ -18,7 +18,10 @@
 // deregister services with TTL, HTTP and TCP checks (ServiceRegister,
 // ServiceRegisterJSON for a body in Consul's JSON), list them with their
 // checks and the checks' definitions, and report TTL checks (CheckPass,
-// CheckWarn, CheckFail).
+// CheckWarn, CheckFail); the discovery calls list the catalog's services
+// (CatalogServices) and a service's instances across the mesh with their
+// health (HealthService), narrowed by a ServiceQuery: tags, node meta,
+// site, passing only.
 //
 // # Errors
 //
@@ -37,6 +40,9 @@
 // resilience.Retry), starting from a fresh read; a request the agent
 // refuses (a 4xx other than 429) is yielded as is and ends the watch. The
 // watch ends when its context does or the loop breaks.
+// HealthServiceWatch does the same for a service's instances: each answer
+// is a HealthList, every instance matching the ServiceQuery and the index
+// it was read at, as soon as one of them, its checks or its node changes.
 //
 //	for list, err := range c.KV().Watch(ctx, "app/", api.WatchOptions{}) {
 //		if err != nil {

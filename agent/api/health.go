@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"iter"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // CatalogService is Consul's CatalogService: a service instance of a
@@ -55,11 +57,13 @@ type ServiceEntry struct {
 }
 
 // ServiceQuery narrows a discovery read: Tags (all of them, AND),
-// NodeMeta (key:value, all of them) and, for HealthService, Passing (only
-// instances whose every check, the node's included, is passing).
+// NodeMeta (key:value, all of them), Site (only nodes of that site: the
+// node meta site:<Site>, with NodeMeta's) and, for HealthService, Passing
+// (only instances whose every check, the node's included, is passing).
 type ServiceQuery struct {
 	Tags     []string
 	NodeMeta map[string]string
+	Site     string
 	Passing  bool
 }
 
@@ -70,6 +74,9 @@ func (q ServiceQuery) values() url.Values {
 	}
 	for k, m := range q.NodeMeta {
 		v.Add("node-meta", k+":"+m)
+	}
+	if q.Site != "" {
+		v.Add("node-meta", "site:"+q.Site)
 	}
 	if q.Passing {
 		v.Set("passing", "1")
@@ -89,8 +96,52 @@ func (c *Client) CatalogServices(ctx context.Context) (map[string][]string, erro
 // their checks, ordered by node then service ID.
 func (c *Client) HealthService(ctx context.Context, name string, q ServiceQuery) ([]ServiceEntry, error) {
 	var out []ServiceEntry
-	err := c.do(ctx, request{method: http.MethodGet, path: "/v1/health/service/" + url.PathEscape(name), query: q.values()}, &out)
+	err := c.do(ctx, request{method: http.MethodGet, path: healthServicePath(name), query: q.values()}, &out)
 	return out, err
+}
+
+func healthServicePath(name string) string { return "/v1/health/service/" + url.PathEscape(name) }
+
+// HealthList is the answer of HealthService and the index it was read at
+// (X-Consul-Index: the largest local modify index of its instances, their
+// checks and their nodes' membership, and of the service's last removed
+// record).
+type HealthList struct {
+	Entries []ServiceEntry
+	Index   uint64
+}
+
+// HealthServiceWatch ranges over blocking queries on the instances of a
+// service, as HealthService reads them: the first answer comes at once,
+// each later one when an instance, one of its checks or its node's
+// membership changed (or a query's wait ran out), and holds every
+// instance again. A change of another service wakes nobody. Failures,
+// retries, an index that goes backwards and the end of the watch are as
+// KV.Watch says.
+func (c *Client) HealthServiceWatch(ctx context.Context, name string, q ServiceQuery, opts WatchOptions) iter.Seq2[HealthList, error] {
+	return watch(ctx, opts, func(ctx context.Context, index uint64, wait time.Duration) (HealthList, uint64, error) {
+		l, err := c.healthService(ctx, name, q, index, wait)
+		return l, l.Index, err
+	})
+}
+
+// healthService reads the instances of a service and the index they were
+// read at. With index > 0 it is a blocking query: the agent answers once
+// the answer's index passes index, or after wait.
+func (c *Client) healthService(ctx context.Context, name string, q ServiceQuery, index uint64, wait time.Duration) (HealthList, error) {
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: healthServicePath(name), query: blockingQuery(q.values(), index, wait)})
+	if err != nil {
+		return HealthList{}, err
+	}
+	if err := statusError(resp); err != nil {
+		return HealthList{}, err
+	}
+	defer resp.Body.Close()
+	var l HealthList
+	if l.Index, err = answerIndex(resp); err != nil {
+		return HealthList{}, err
+	}
+	return l, decode(resp.Body, &l.Entries)
 }
 
 // CatalogNodeServices is Consul's CatalogNode, the answer of GET

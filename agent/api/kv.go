@@ -53,11 +53,7 @@ func (kv *KV) List(ctx context.Context, prefix string) ([]KVPair, error) {
 // query: the agent answers once the prefix's index passes index, or after
 // wait. A 404 is an empty list.
 func (kv *KV) list(ctx context.Context, prefix string, index uint64, wait time.Duration) (KVList, error) {
-	q := url.Values{"recurse": {""}}
-	if index > 0 {
-		q.Set("index", strconv.FormatUint(index, 10))
-		q.Set("wait", wait.String())
-	}
+	q := blockingQuery(url.Values{"recurse": {""}}, index, wait)
 	resp, err := kv.c.send(ctx, request{method: http.MethodGet, path: kvPath(prefix), query: q})
 	if err != nil {
 		return KVList{}, err
@@ -69,9 +65,8 @@ func (kv *KV) list(ctx context.Context, prefix string, index uint64, wait time.D
 	}
 	defer resp.Body.Close()
 	var l KVList
-	h := resp.Header.Get("X-Consul-Index")
-	if l.Index, err = strconv.ParseUint(h, 10, 64); err != nil {
-		return KVList{}, fmt.Errorf("api: answer without a valid X-Consul-Index: %q", h)
+	if l.Index, err = answerIndex(resp); err != nil {
+		return KVList{}, err
 	}
 	if resp.StatusCode == http.StatusNotFound {
 		return l, decode(resp.Body, nil)

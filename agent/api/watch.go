@@ -7,6 +7,8 @@ import (
 	"iter"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/edgeplane/edgeplane/transport/resilience"
@@ -32,7 +34,7 @@ var DefaultWatchBackoff = resilience.Retry{BackoffBase: time.Second, BackoffCap:
 // wait/16) a blocking query may take before it is given up.
 const watchSlack = 30 * time.Second
 
-// WatchOptions tune KV.Watch. The zero value is the defaults.
+// WatchOptions tune KV.Watch and HealthServiceWatch. The zero value is the defaults.
 type WatchOptions struct {
 	// Wait bounds each blocking query; 0 means DefaultWatchWait. The agent
 	// caps it at MaxWatchWait.
@@ -98,9 +100,26 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // cannot mend, is yielded as is and ends the watch. The watch ends
 // without yielding when ctx ends, and when the loop body breaks.
 func (kv *KV) Watch(ctx context.Context, prefix string, opts WatchOptions) iter.Seq2[KVList, error] {
+	return watch(ctx, opts, func(ctx context.Context, index uint64, wait time.Duration) (KVList, uint64, error) {
+		l, err := kv.list(ctx, prefix, index, wait)
+		return l, l.Index, err
+	})
+}
+
+// watchQuery is one query of a watch: with index 0 a read that does not
+// block, else a blocking query on index that waits at most wait. It
+// returns the answer and the index it was read at.
+type watchQuery[T any] func(ctx context.Context, index uint64, wait time.Duration) (T, uint64, error)
+
+// watch is the loop of every watch: it ranges over the answers of query,
+// each bounded by its wait, the agent's jitter and some slack, spaced by
+// opts.MinInterval, retrying failures after opts.Backoff, as KV.Watch
+// documents.
+func watch[T any](ctx context.Context, opts WatchOptions, query watchQuery[T]) iter.Seq2[T, error] {
 	opts = opts.withDefaults()
-	return func(yield func(KVList, error) bool) {
+	return func(yield func(T, error) bool) {
 		var (
+			zero     T
 			index    uint64
 			failures int
 			last     time.Time
@@ -112,19 +131,21 @@ func (kv *KV) Watch(ctx context.Context, prefix string, opts WatchOptions) iter.
 				}
 			}
 			last = opts.Clock.Now()
-			list, err := kv.watchQuery(ctx, prefix, index, opts.Wait)
+			qctx, cancel := context.WithTimeout(ctx, opts.Wait+opts.Wait/16+watchSlack)
+			answer, at, err := query(qctx, index, opts.Wait)
+			cancel()
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil {
 				if !retryable(err) {
-					yield(KVList{}, err)
+					yield(zero, err)
 					return
 				}
 				failures++
 				index = 0
 				delay := opts.Backoff.Backoff(failures, opts.Jitter())
-				if !yield(KVList{}, &RetryError{Err: err, Failures: failures, Delay: delay}) {
+				if !yield(zero, &RetryError{Err: err, Failures: failures, Delay: delay}) {
 					return
 				}
 				if opts.Clock.Sleep(ctx, delay) != nil {
@@ -133,31 +154,43 @@ func (kv *KV) Watch(ctx context.Context, prefix string, opts WatchOptions) iter.
 				continue
 			}
 			failures = 0
-			if !yield(list, nil) {
+			if !yield(answer, nil) {
 				return
 			}
 			// As Consul's clients: an index that goes backwards (the
 			// agent's store was replaced) restarts from 0, which answers
-			// at once with the whole prefix; an index of 0 would never
+			// at once with the whole answer; an index of 0 would never
 			// block, so it becomes 1.
 			switch {
-			case list.Index < index:
+			case at < index:
 				index = 0
-			case list.Index == 0:
+			case at == 0:
 				index = 1
 			default:
-				index = list.Index
+				index = at
 			}
 		}
 	}
 }
 
-// watchQuery is one query of a watch, bounded by its wait, the agent's
-// jitter and some slack.
-func (kv *KV) watchQuery(ctx context.Context, prefix string, index uint64, wait time.Duration) (KVList, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+watchSlack)
-	defer cancel()
-	return kv.list(ctx, prefix, index, wait)
+// blockingQuery adds a blocking query's parameters to q: with index > 0
+// the agent answers once its index passes index, or after wait.
+func blockingQuery(q url.Values, index uint64, wait time.Duration) url.Values {
+	if index > 0 {
+		q.Set("index", strconv.FormatUint(index, 10))
+		q.Set("wait", wait.String())
+	}
+	return q
+}
+
+// answerIndex reads the index an answer was read at, X-Consul-Index.
+func answerIndex(resp *http.Response) (uint64, error) {
+	h := resp.Header.Get("X-Consul-Index")
+	index, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("api: answer without a valid X-Consul-Index: %q", h)
+	}
+	return index, nil
 }
 
 // retryable reports whether asking again may mend err: anything but a

@@ -82,10 +82,11 @@ var commands = []entry{
 	{name: "rpc", synopsis: "Measure the round trip to another agent (rpc ping NODE)", sub: []entry{
 		{name: "ping", synopsis: "Measure the round trip of an RPC to NODE", new: func() command { return new(rpcPingCmd) }},
 	}},
-	{name: "services", synopsis: "Register and list the local agent's services", sub: []entry{
+	{name: "services", synopsis: "Register and list the local agent's services; watch a service", sub: []entry{
 		{name: "register", synopsis: "Register a service from a JSON file", new: func() command { return new(servicesRegisterCmd) }},
 		{name: "deregister", synopsis: "Deregister a service and its checks", new: func() command { return new(servicesDeregisterCmd) }},
 		{name: "list", synopsis: "List the services and the status of their checks", new: func() command { return new(servicesListCmd) }},
+		{name: "watch", synopsis: "Print a service's instances across the mesh each time they change", new: func() command { return new(servicesWatchCmd) }},
 	}},
 	{name: "snapshot", synopsis: "Save or restore a backup of the store", sub: []entry{
 		{name: "save", synopsis: "Write a backup of the local agent's whole store to FILE", new: func() command { return new(snapshotSaveCmd) }},

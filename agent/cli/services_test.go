@@ -62,11 +62,15 @@ func TestCatalogCommands(t *testing.T) {
 		!strings.Contains(lines[1], "serfHealth=passing") {
 		t.Fatalf("catalog service web = %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	for _, args := range [][]string{{"-passing"}, {"-tag", "v1"}} {
+	for _, args := range [][]string{{"-passing"}, {"-tag", "v1"}, {"-site", apitest.Site, "-passing"}} {
 		r = run(t, a.Addr, "", append(append([]string{"catalog", "service"}, args...), "web")...)
 		lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
 		if r.code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "web-1") {
 			t.Fatalf("catalog service %v web = %d %q %q", args, r.code, r.stdout, r.stderr)
 		}
+	}
+	r = run(t, a.Addr, "", "catalog", "service", "-site", "elsewhere", "web")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.HasPrefix(r.stdout, "Node") {
+		t.Fatalf("catalog service -site elsewhere web = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }

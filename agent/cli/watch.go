@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,11 +30,60 @@ type watchEvent struct {
 	Deleted     bool   `json:"deleted"`
 }
 
+// watchFlags are the flags of every watch command: the output format,
+// how long each blocking query waits, and how many failed requests in a
+// row end the command.
+type watchFlags struct {
+	format    string
+	wait      time.Duration
+	maxErrors int
+}
+
+func (w *watchFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&w.format, "format", "text", "output format: text or json")
+	fs.DurationVar(&w.wait, "wait", api.DefaultWatchWait, "how long each blocking query waits at most (at most 10m)")
+	fs.IntVar(&w.maxErrors, "max-errors", 10, "failed requests in a row before giving up; 0 retries forever")
+}
+
+// start checks the flags, reporting a bad one as fail does (code 1), and
+// returns the context of the watch: e's, ended by SIGINT or SIGTERM too.
+func (w *watchFlags) start(e *env) (ctx context.Context, stop context.CancelFunc, code int) {
+	switch {
+	case w.format != "text" && w.format != "json":
+		code = fail(e, "-format must be text or json, not %q", w.format)
+	case w.wait <= 0 || w.wait > api.MaxWatchWait:
+		code = fail(e, "-wait must be more than 0 and at most 10m, not %v", w.wait)
+	case w.maxErrors < 0:
+		code = fail(e, "-max-errors must be 0 or more, not %d", w.maxErrors)
+	default:
+		ctx, stop = signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+		return ctx, stop, 0
+	}
+	return nil, func() {}, code
+}
+
+// options are the watch options the flags ask for.
+func (w *watchFlags) options() api.WatchOptions { return api.WatchOptions{Wait: w.wait} }
+
+// failed handles an error a watch of what yielded: a request it retries
+// is reported and the command goes on (ok), unless it was the
+// -max-errors-th failure in a row; any other error ends the command with
+// the exit code returned.
+func (w *watchFlags) failed(e *env, what string, err error) (code int, ok bool) {
+	var retry *api.RetryError
+	if !errors.As(err, &retry) {
+		return fail(e, "watching %s: %v", what, err), false // retrying cannot help
+	}
+	if w.maxErrors > 0 && retry.Failures >= w.maxErrors {
+		return fail(e, "watching %s: giving up after %d failed requests in a row: %v", what, retry.Failures, retry.Err), false
+	}
+	fmt.Fprintf(e.Stderr, "Error watching %s: %v\n", what, retry)
+	return 0, true
+}
+
 type kvWatchCmd struct {
-	format      string
+	watchFlags
 	changesOnly bool
-	wait        time.Duration
-	maxErrors   int
 }
 
 func (*kvWatchCmd) spec() spec {
@@ -58,37 +108,25 @@ and all of a step that starts at 1 s and doubles up to 30 s); after
 }
 
 func (c *kvWatchCmd) define(fs *flag.FlagSet) {
-	fs.StringVar(&c.format, "format", "text", "output format: text or json")
 	fs.BoolVar(&c.changesOnly, "changes-only", false, "do not print the current keys first, only later changes")
-	fs.DurationVar(&c.wait, "wait", api.DefaultWatchWait, "how long each blocking query waits at most (at most 10m)")
-	fs.IntVar(&c.maxErrors, "max-errors", 10, "failed requests in a row before giving up; 0 retries forever")
+	c.watchFlags.define(fs)
 }
 
 func (c *kvWatchCmd) run(e *env) int {
-	if c.format != "text" && c.format != "json" {
-		return fail(e, "-format must be text or json, not %q", c.format)
-	}
-	if c.wait <= 0 || c.wait > api.MaxWatchWait {
-		return fail(e, "-wait must be more than 0 and at most 10m, not %v", c.wait)
-	}
-	if c.maxErrors < 0 {
-		return fail(e, "-max-errors must be 0 or more, not %d", c.maxErrors)
-	}
-	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop, code := c.start(e)
 	defer stop()
+	if code != 0 {
+		return code
+	}
 	prefix := e.arg(0)
+	what := strconv.Quote(prefix)
 	var known map[string]api.KVPair // nil until the first answer
-	for list, err := range e.client.KV().Watch(ctx, prefix, api.WatchOptions{Wait: c.wait}) {
-		var retry *api.RetryError
-		switch {
-		case errors.As(err, &retry):
-			if c.maxErrors > 0 && retry.Failures >= c.maxErrors {
-				return fail(e, "watching %q: giving up after %d failed requests in a row: %v", prefix, retry.Failures, retry.Err)
+	for list, err := range e.client.KV().Watch(ctx, prefix, c.options()) {
+		if err != nil {
+			if code, ok := c.failed(e, what, err); !ok {
+				return code
 			}
-			fmt.Fprintf(e.Stderr, "Error watching %q: %v\n", prefix, retry)
 			continue
-		case err != nil:
-			return fail(e, "watching %q: %v", prefix, err) // retrying cannot help
 		}
 		current := make(map[string]api.KVPair, len(list.Pairs))
 		for _, p := range list.Pairs {
