@@ -62,15 +62,11 @@ readonly NODES=(1 2 3)
 readonly PROM_ADDR=127.0.0.1:17590
 readonly QUIET=60 # seconds of unrelated writes
 
-now_us() { echo "${EPOCHREALTIME/./}"; }
-lab_start=$(now_us)
-secs_since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+. scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for
 
 work=
 failed=0
 pids=()
-step() { echo "== [$(secs_since "$lab_start")s] $*"; }
-note() { echo "   $*"; }
 die() {
 	failed=1
 	echo "consul lab: FAIL: $*" >&2
@@ -140,28 +136,6 @@ self_stat() { # self_stat N KEY: a counter of node N's Stats.http
 	curl -fsS --max-time 5 "http://$(http_of "$1")/v1/agent/self" | jq -r ".Stats.http.$2"
 }
 
-# wait_for DESC SECONDS FUNC [ARGS]: polls FUNC every 0.5 s until it
-# succeeds; FUNC sets `why` to say what is still missing.
-why=
-wait_for() {
-	local desc=$1 limit=$2 t0 deadline
-	shift 2
-	t0=$(now_us)
-	deadline=$((t0 + limit * 1000000))
-	while :; do
-		why=
-		if "$@"; then
-			note "$desc: after $(secs_since "$t0")s"
-			return 0
-		fi
-		if [ "$(now_us)" -ge "$deadline" ]; then
-			echo "   $desc: not after ${limit}s" >&2
-			printf '%s\n' "$why" | sed 's/^/   /' >&2
-			return 1
-		fi
-		sleep 0.5
-	done
-}
 
 # --- the mesh --------------------------------------------------------------
 

@@ -69,18 +69,12 @@ ns_of() { echo "$PFX-n$1"; }
 ip_of() { if [ "$1" -le 3 ]; then echo "$SUBNET.1$1"; else echo "$SUBNET.2$(($1 - 3))"; fi; }
 where() { echo "$(site_of "$1") node$1"; }
 
-now_us() { echo "${EPOCHREALTIME/./}"; }
-lab_start=$(now_us)
-# secs_since T [DIGITS] prints the seconds since T (from now_us), to 0.1 s
-# or DIGITS decimals.
-secs_since() { awk -v a="$1" -v b="$(now_us)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, (b - a) / 1e6 }'; }
+. scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for
 
 work=
 failed=0
 pids=()
 
-step() { echo "== [$(secs_since "$lab_start")s] $*"; }
-note() { echo "   $*"; }
 die() {
 	failed=1
 	echo "partition lab: FAIL: $*" >&2
@@ -163,30 +157,6 @@ on() {
 	timeout 20 ip netns exec "$(ns_of "$n")" "$bin" "$@"
 }
 
-# wait_for DESC SECONDS FUNC [ARGS]: polls FUNC every 0.5 s until it
-# succeeds; FUNC sets `why` to say what is still missing. Prints the time
-# taken, or fails the lab at the deadline.
-why=
-wait_for() {
-	local desc=$1 limit=$2
-	shift 2
-	local t0 deadline
-	t0=$(now_us)
-	deadline=$((t0 + limit * 1000000))
-	while :; do
-		why=
-		if "$@"; then
-			note "$desc: after $(secs_since "$t0")s"
-			return 0
-		fi
-		if [ "$(now_us)" -ge "$deadline" ]; then
-			echo "   $desc: not after ${limit}s" >&2
-			printf '%s\n' "$why" | sed 's/^/   /' >&2
-			return 1
-		fi
-		sleep 0.5
-	done
-}
 
 # count N ARGS...: the number of members node N lists with `members ARGS`.
 count() {

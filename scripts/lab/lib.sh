@@ -1,0 +1,36 @@
+# Shared by the labs (source it): timing, step lines and bounded waits.
+# lab_start is set when it is sourced.
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+lab_start=$(now_us)
+# secs_since T [DIGITS] prints the seconds since T (from now_us), to 0.1 s
+# or DIGITS decimals.
+secs_since() { awk -v a="$1" -v b="$(now_us)" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, (b - a) / 1e6 }'; }
+
+step() { echo "== [$(secs_since "$lab_start")s] $*"; }
+note() { echo "   $*"; }
+
+# wait_for DESC SECONDS FUNC [ARGS]: polls FUNC every 0.5 s until it
+# succeeds; FUNC sets `why` to say what is still missing. Prints the time
+# taken, or returns 1 at the deadline, with why.
+why=
+wait_for() {
+	local desc=$1 limit=$2
+	shift 2
+	local t0 deadline
+	t0=$(now_us)
+	deadline=$((t0 + limit * 1000000))
+	while :; do
+		why=
+		if "$@"; then
+			note "$desc: after $(secs_since "$t0")s"
+			return 0
+		fi
+		if [ "$(now_us)" -ge "$deadline" ]; then
+			echo "   $desc: not after ${limit}s" >&2
+			printf '%s\n' "$why" | sed 's/^/   /' >&2
+			return 1
+		fi
+		sleep 0.5
+	done
+}
