@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Debian packages from binaries made by scripts/cross-build.sh,
 # with nfpm and build/nfpm.yaml: the same unit, default configuration,
-# sysctl snippet and sysusers entry as scripts/install.sh installs.
+# sysctl snippet and sysusers entry as scripts/install.sh installs, and the
+# Prometheus alert rules (build/prometheus/edgeplane-rules.yml) under
+# /usr/share/edgeplane/prometheus for the operator's Prometheus server.
 #
 #   scripts/package-deb.sh [-o DIR] [TARGET...]
 #

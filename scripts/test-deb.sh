@@ -38,7 +38,8 @@ for deb in "${debs[@]}"; do
 
 	dpkg_root -i "$deb" | sed 's/^/   /'
 	for f in /usr/bin/edgeplane /lib/systemd/system/edgeplane.service /etc/edgeplane/edgeplane.yaml \
-		/usr/lib/sysctl.d/60-edgeplane.conf /usr/lib/sysusers.d/edgeplane.conf; do
+		/usr/lib/sysctl.d/60-edgeplane.conf /usr/lib/sysusers.d/edgeplane.conf \
+		/usr/share/edgeplane/prometheus/edgeplane-rules.yml; do
 		[ -f "$root$f" ] || fail "$arch: $f not installed"
 	done
 	grep -q '^edgeplane:' "$root/etc/passwd" || fail "$arch: user edgeplane not created"
@@ -63,7 +64,8 @@ for deb in "${debs[@]}"; do
 	[ -L "$wants" ] || fail "$arch: reinstall disabled the service"
 
 	dpkg_root -r edgeplane >/dev/null
-	for f in /usr/bin/edgeplane /lib/systemd/system/edgeplane.service /usr/lib/sysctl.d/60-edgeplane.conf; do
+	for f in /usr/bin/edgeplane /lib/systemd/system/edgeplane.service /usr/lib/sysctl.d/60-edgeplane.conf \
+		/usr/share/edgeplane; do
 		[ ! -e "$root$f" ] || fail "$arch: dpkg -r left $f"
 	done
 	[ ! -e "$wants" ] || fail "$arch: dpkg -r left the service enabled"
