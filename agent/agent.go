@@ -174,7 +174,18 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	// Its configured services are registered at start and on reload; it
 	// follows membership to remove reaped nodes' records and re-stamp its
 	// own after a rejoin.
-	regs, err := cfg.ServiceRegistrations()
+	// The agent's own service is registered on the HTTP API's port, so
+	// that port is bound first.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: http api: %w", err)
+	}
+	defer func() {
+		if err != nil && a.http == nil { // the HTTP server closes it once built
+			ln.Close()
+		}
+	}()
+	regs, err := configuredServices(cfg, ln.Addr())
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -185,6 +196,12 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	a.add(services)
 	a.add(newCatalogMesh(services, a.mesh.Mesh, log.With("component", "catalog")))
+	selfClock := opts.catalogClock
+	if selfClock == nil {
+		selfClock = catalog.SystemClock{}
+	}
+	a.add(&selfHealth{cat: services, clock: selfClock, dataDir: a.data.dir, maxAhead: cfg.MaxClockDrift.Duration / 2,
+		storeNow: func() time.Time { return a.store.Clock().Peek().Time() }, log: log.With("component", "catalog")})
 
 	// The local HTTP API, and the supervision that tells systemd the agent
 	// is ready once the API answers, runs the watchdog and reloads. The
@@ -197,10 +214,6 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	acls, err := newLocalACL(cfg.ACL, log)
 	if err != nil {
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("agent: http api: %w", err)
 	}
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)

@@ -16,10 +16,14 @@ import (
 )
 
 // serviceIDs returns the IDs of the services registered on a.
+// serviceIDs returns the IDs of the services a registered, but for its
+// own service.
 func serviceIDs(a *Agent) []string {
 	var ids []string
 	for _, in := range a.sup.catalog.Services() {
-		ids = append(ids, in.ID)
+		if in.ID != catalog.AgentServiceID {
+			ids = append(ids, in.ID)
+		}
 	}
 	return ids
 }

@@ -80,8 +80,8 @@ func TestDiscoveryAcrossAgents(t *testing.T) {
 			t.Fatalf("with forged records, disc-b serves %+v, %v; want disc-a's web only", entries, err)
 		}
 		services, err := cb.CatalogServices(ctx)
-		if err != nil || len(services) != 1 {
-			t.Fatalf("CatalogServices = %v, %v; want web only", services, err)
+		if _, web := services["web"]; err != nil || len(services) != 2 || !web {
+			t.Fatalf("CatalogServices = %v, %v; want the agents' own edgeplane and web only", services, err)
 		}
 	})
 

@@ -169,7 +169,7 @@ func (s *supervisor) reloadCatalog(next config.Config) {
 	if s.catalog == nil {
 		return
 	}
-	regs, err := next.ServiceRegistrations()
+	regs, err := configuredServices(next, s.probe.API)
 	if err == nil {
 		err = s.catalog.SetConfigServices(regs)
 	}

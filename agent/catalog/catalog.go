@@ -306,7 +306,7 @@ func (c *Catalog) Register(reg Registration, replaceExistingChecks bool) error {
 		if cs.ServiceID != in.ID || next[id] != nil {
 			continue
 		}
-		if replaceExistingChecks && cs.Type != CheckTypeMaintenance {
+		if replaceExistingChecks && !setByAgent(cs.Type) {
 			b.deleteCheck(c.cfg.Node, id)
 			gone = append(gone, id)
 		} else if cs.serviceNm != in.Name {
@@ -397,8 +397,8 @@ func (c *Catalog) UpdateTTL(checkID, status, output string) error {
 	if old == nil {
 		return fmt.Errorf("%w %q", ErrUnknownCheck, checkID)
 	}
-	if old.Type == CheckTypeMaintenance {
-		return invalid("check %q: a maintenance check is changed through maintenance mode, not reported", checkID)
+	if setByAgent(old.Type) {
+		return invalid("check %q: a %s check is set by the agent, not reported", checkID, old.Type)
 	}
 	if old.active != nil {
 		return invalid("check %q is a %s check, which the agent runs: only a TTL check's status is reported", checkID, old.Type)

@@ -249,8 +249,8 @@ func (lc *localCheck) validate() error {
 		return fmt.Errorf("DeregisterCriticalServiceAfter %dms: negative", lc.DeregAfter)
 	}
 	if lc.Active == nil {
-		if lc.Check.Type == CheckTypeMaintenance && lc.TTL == 0 {
-			return nil // maintenance mode's check: no TTL, no runs
+		if setByAgent(lc.Check.Type) && lc.TTL == 0 {
+			return nil // set by the agent: no TTL, no runs
 		}
 		if lc.Check.Type != CheckTypeTTL || lc.TTL <= 0 {
 			return fmt.Errorf("a %s check without a definition", lc.Check.Type)

@@ -226,6 +226,9 @@ func ParseRegistrationWith(body []byte, opts ParseOptions) (Registration, error)
 		seen[def.ID] = true
 		reg.Checks = append(reg.Checks, def)
 	}
+	if reg.Service.ID == AgentServiceID || reg.Service.Name == AgentServiceID {
+		return Registration{}, invalid("service %q: the name and ID of the agent's own service, which it registers itself", AgentServiceID)
+	}
 	reg.Source = opts.Source
 	return reg, nil
 }

@@ -28,6 +28,10 @@ func (a *API) handleCatalog(c Catalog) {
 	})
 	a.mux.HandleFunc("PUT /v1/agent/service/deregister/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if in, ok := a.pathService(w, r, c, acl.Write); ok {
+			if in.ID == catalog.AgentServiceID {
+				a.fail(w, http.StatusBadRequest, fmt.Errorf("service %q is the agent's own: it stays while the agent runs", in.ID))
+				return
+			}
 			a.catalogResult(w, c.Deregister(in.ID))
 		}
 	})

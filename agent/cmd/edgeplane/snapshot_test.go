@@ -25,7 +25,8 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	}
 
 	dst := startAgent(t, "-dev", "-node", "dst")
-	if out, errOut, code := dst.cli(t, "snapshot", "restore", file); code != 0 || !strings.Contains(out, "3 records changed") {
+	// The three keys, and src's own service with its two checks.
+	if out, errOut, code := dst.cli(t, "snapshot", "restore", file); code != 0 || !strings.Contains(out, "6 records changed") {
 		t.Fatalf("snapshot restore = %d %q %s", code, out, errOut)
 	}
 	c, err := consul.NewClient(&consul.Config{Address: dst.httpAddr})
