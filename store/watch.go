@@ -15,6 +15,7 @@ type Watch struct {
 	c      chan struct{}
 	key    string
 	prefix bool
+	keys   []WatchKey // set by WatchKeys: the watch covers these instead
 	set    *watchSet
 }
 
@@ -22,6 +23,9 @@ type Watch struct {
 func (w *Watch) Stop() { w.set.remove(w) }
 
 func (w *Watch) covers(key string) bool {
+	if w.keys != nil {
+		return coversAny(w.keys, key)
+	}
 	if w.prefix {
 		return strings.HasPrefix(key, w.key)
 	}
@@ -37,7 +41,13 @@ type watchSet struct {
 // true.
 func (s *Store) Watch(key string, prefix bool) *Watch {
 	c := make(chan struct{})
-	w := &Watch{C: c, c: c, key: key, prefix: prefix, set: &s.watch}
+	return s.register(&Watch{C: c, c: c, key: key, prefix: prefix, set: &s.watch})
+}
+
+// register adds w to the store's watches, or fires it at once when the
+// store is closed.
+func (s *Store) register(w *Watch) *Watch {
+	c := w.c
 	s.watch.mu.Lock()
 	defer s.watch.mu.Unlock()
 	if s.closed.Load() {
