@@ -98,9 +98,17 @@ func (ws *watchSet) closeAll() {
 // true) passes after, the store closes, or ctx ends, and returns the index
 // then. It is the core of a blocking query.
 func (s *Store) WaitIndex(ctx context.Context, key string, prefix bool, after uint64) (uint64, error) {
+	return s.waitPast(ctx, after, func() *Watch { return s.Watch(key, prefix) },
+		func() (uint64, error) { return s.indexOf(key, prefix) })
+}
+
+// waitPast registers a watch, reads an index, and while the index is not
+// past after waits for the watch to fire and starts again; it returns the
+// last index read when it passes, the store closes or ctx ends.
+func (s *Store) waitPast(ctx context.Context, after uint64, watch func() *Watch, read func() (uint64, error)) (uint64, error) {
 	for {
-		w := s.Watch(key, prefix)
-		idx, err := s.indexOf(key, prefix)
+		w := watch()
+		idx, err := read()
 		if err != nil || idx > after || s.closed.Load() {
 			w.Stop()
 			return idx, err

@@ -44,25 +44,15 @@ func (s *Store) WatchKeys(keys []WatchKey) *Watch {
 // again only when a key that keys cover changes, so writes elsewhere do
 // not wake it. index should floor what it computes with Tx.FloorIndex.
 func (s *Store) WaitKeys(ctx context.Context, keys []WatchKey, after uint64, index func(tx *Tx) (uint64, error)) (uint64, error) {
-	for {
-		w := s.WatchKeys(keys)
+	return s.waitPast(ctx, after, func() *Watch { return s.WatchKeys(keys) }, func() (uint64, error) {
 		var idx uint64
 		err := s.View(func(tx *Tx) error {
 			var err error
 			idx, err = index(tx)
 			return err
 		})
-		if err != nil || idx > after || s.closed.Load() {
-			w.Stop()
-			return idx, err
-		}
-		select {
-		case <-w.C:
-		case <-ctx.Done():
-			w.Stop()
-			return idx, nil
-		}
-	}
+		return idx, err
+	})
 }
 
 // FloorIndex raises an index computed over several keys as the store's
