@@ -198,6 +198,10 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	if err != nil {
 		return nil, err
 	}
+	layered, err := newLayered(a.store, cfg)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
@@ -208,6 +212,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
+	sup.layers = layered
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
@@ -226,6 +231,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Reload:      reloadAPI{sup},
 		Catalog:     services,
 		Metrics:     metrics,
+		Layers:      layered,
 		ACL:         acls.resolver,
 		Log:         log,
 
@@ -275,7 +281,8 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs (log_level, memory_limit, retry_join);
+// can change while the agent runs (log_level, memory_limit, retry_join,
+// layers, environment, the acl section, services);
 // other changed options are listed as needing a restart. It fails with
 // ErrReloadUnavailable, ErrReloadRejected (the running configuration
 // stays) or ErrStopping. SIGHUP, `edgeplane reload` and PUT
