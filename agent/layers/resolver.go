@@ -179,7 +179,7 @@ func (r *Resolver) ResolvePrefix(tx *store.Tx, q Query) ([]Resolved, uint64, err
 			return nil, 0, err
 		}
 	}
-	sortResolved(out)
+	slices.SortFunc(out, func(a, b Resolved) int { return strings.Compare(a.Key, b.Key) })
 	return out, tx.FloorIndex(idx), nil
 }
 
@@ -247,8 +247,4 @@ func (r *Resolver) LookupPrefix(s Store, q Query) ([]Resolved, uint64, error) {
 		return err
 	})
 	return out, idx, err
-}
-
-func sortResolved(rs []Resolved) {
-	slices.SortFunc(rs, func(a, b Resolved) int { return strings.Compare(a.Key, b.Key) })
 }
