@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -47,16 +46,7 @@ func TestACLAgent(t *testing.T) {
 		Rules: config.ACLRules{Agent: "write", KeyPrefix: map[string]string{"": "write"}},
 	}}}
 	ta := newTestAgentWith(t, func(c *config.Config) { c.ACL = acl })
-	var (
-		mu   sync.Mutex
-		next = ta.cfg
-	)
-	ta.run(t, Hooks{Reload: func() (config.Config, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return next, nil
-	}})
-	ta.sock.WaitFor(wait, isReady)
+	change := ta.runReloadable(t)
 
 	const ops = "ops-secret-0123456789"
 	for _, c := range []struct {
@@ -100,10 +90,10 @@ func TestACLAgent(t *testing.T) {
 	}
 
 	// New policies apply on reload, through the API too.
-	mu.Lock()
-	next.ACL.Policies = []config.ACLPolicy{{Name: "public", Rules: config.ACLRules{KeyPrefix: map[string]string{"app/": "read"}}}}
-	next.ACL.AnonymousPolicies = []string{"public"}
-	mu.Unlock()
+	change(func(c *config.Config) {
+		c.ACL.Policies = []config.ACLPolicy{{Name: "public", Rules: config.ACLRules{KeyPrefix: map[string]string{"app/": "read"}}}}
+		c.ACL.AnonymousPolicies = []string{"public"}
+	})
 	code, body := ta.call(t, "PUT", "/v1/agent/reload", "ops-secret-rotated-0123")
 	if code != 200 || !strings.Contains(body, `"acl.anonymous_policies","acl.policies"`) {
 		t.Fatalf("reload through the API = %d %q", code, body)
@@ -113,9 +103,7 @@ func TestACLAgent(t *testing.T) {
 	}
 
 	// Turning ACLs off on reload opens the API again.
-	mu.Lock()
-	next.ACL.Enabled = false
-	mu.Unlock()
+	change(func(c *config.Config) { c.ACL.Enabled = false })
 	res, err := ta.Reload()
 	if err != nil || !slices.Equal(res.Applied, []string{"acl.enabled"}) {
 		t.Fatalf("Reload = %+v, %v", res, err)

@@ -215,12 +215,17 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	if err != nil {
 		return nil, err
 	}
+	layered, err := newLayered(a.store, cfg)
+	if err != nil {
+		return nil, err
+	}
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)
 		a.mesh.rejoin(next)
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
+	sup.layers = layered
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
@@ -239,6 +244,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Reload:      reloadAPI{sup},
 		Catalog:     services,
 		Metrics:     metrics,
+		Layers:      layered,
 		ACL:         acls.resolver,
 		Log:         log,
 
@@ -288,7 +294,8 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs (log_level, memory_limit, retry_join);
+// can change while the agent runs (log_level, memory_limit, retry_join,
+// layers, environment, the acl section, services);
 // other changed options are listed as needing a restart. It fails with
 // ErrReloadUnavailable, ErrReloadRejected (the running configuration
 // stays) or ErrStopping. SIGHUP, `edgeplane reload` and PUT

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,16 +38,7 @@ func TestConfiguredServices(t *testing.T) {
 		{Name: "db", Port: 5432},
 	}
 	ta := newTestAgentWith(t, func(c *config.Config) { c.DataDir, c.Services = dir, services })
-	var (
-		mu   sync.Mutex
-		next = ta.cfg
-	)
-	ta.run(t, Hooks{Reload: func() (config.Config, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return next, nil
-	}})
-	ta.sock.WaitFor(wait, isReady)
+	change := ta.runReloadable(t)
 	if ids := serviceIDs(ta.Agent); fmt.Sprint(ids) != "[db web]" {
 		t.Fatalf("services at start: %v", ids)
 	}
@@ -63,9 +53,7 @@ func TestConfiguredServices(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mu.Lock()
-	next.Services = []config.ServiceDef{{Name: "web", Port: 8080}, {Name: "cache"}}
-	mu.Unlock()
+	change(func(c *config.Config) { c.Services = []config.ServiceDef{{Name: "web", Port: 8080}, {Name: "cache"}} })
 	res, err := ta.Reload()
 	if err != nil || !slices.Contains(res.Applied, "services") {
 		t.Fatalf("Reload = %+v, %v", res, err)

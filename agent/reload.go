@@ -64,6 +64,9 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		running.Services = next.Services
 		return true
 	},
+	// The layers keys are resolved through (/v1/edgeplane/resolve/).
+	"layers":      applyLayers,
+	"environment": applyLayers,
 	// The tokens of the local HTTP API, applied as one section.
 	"acl.enabled":            applyACL,
 	"acl.default_policy":     applyACL,
@@ -73,8 +76,8 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs: log_level, memory_limit, retry_join
-// and the acl section (whose secret files are re-read on every reload). Other
+// can change while the agent runs: log_level, memory_limit, retry_join,
+// layers, environment and the acl section (whose secret files are re-read on every reload). Other
 // changed options are listed in RestartRequired and logged. An invalid
 // configuration is rejected with ErrReloadRejected, logged with its
 // reasons, and the running configuration stays in effect. Once the agent

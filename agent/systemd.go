@@ -57,6 +57,7 @@ type supervisor struct {
 	probe   sdnotify.HealthProbe // the health check unless Hooks replaces it
 	rejoin  func(next config.Config)
 	acl     *localACL // the HTTP API's tokens, rebuilt on reload
+	layers  *layered  // the layers keys resolve through, rebuilt on reload
 	// catalog gets the configured services on reload, and syncs.
 	catalog *catalog.Catalog
 

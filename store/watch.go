@@ -15,6 +15,7 @@ type Watch struct {
 	c      chan struct{}
 	key    string
 	prefix bool
+	keys   []WatchKey // set by WatchKeys: the watch covers these instead
 	set    *watchSet
 }
 
@@ -22,6 +23,9 @@ type Watch struct {
 func (w *Watch) Stop() { w.set.remove(w) }
 
 func (w *Watch) covers(key string) bool {
+	if w.keys != nil {
+		return coversAny(w.keys, key)
+	}
 	if w.prefix {
 		return strings.HasPrefix(key, w.key)
 	}
@@ -37,7 +41,13 @@ type watchSet struct {
 // true.
 func (s *Store) Watch(key string, prefix bool) *Watch {
 	c := make(chan struct{})
-	w := &Watch{C: c, c: c, key: key, prefix: prefix, set: &s.watch}
+	return s.register(&Watch{C: c, c: c, key: key, prefix: prefix, set: &s.watch})
+}
+
+// register adds w to the store's watches, or fires it at once when the
+// store is closed.
+func (s *Store) register(w *Watch) *Watch {
+	c := w.c
 	s.watch.mu.Lock()
 	defer s.watch.mu.Unlock()
 	if s.closed.Load() {
@@ -88,9 +98,17 @@ func (ws *watchSet) closeAll() {
 // true) passes after, the store closes, or ctx ends, and returns the index
 // then. It is the core of a blocking query.
 func (s *Store) WaitIndex(ctx context.Context, key string, prefix bool, after uint64) (uint64, error) {
+	return s.waitPast(ctx, after, func() *Watch { return s.Watch(key, prefix) },
+		func() (uint64, error) { return s.indexOf(key, prefix) })
+}
+
+// waitPast registers a watch, reads an index, and while the index is not
+// past after waits for the watch to fire and starts again; it returns the
+// last index read when it passes, the store closes or ctx ends.
+func (s *Store) waitPast(ctx context.Context, after uint64, watch func() *Watch, read func() (uint64, error)) (uint64, error) {
 	for {
-		w := s.Watch(key, prefix)
-		idx, err := s.indexOf(key, prefix)
+		w := watch()
+		idx, err := read()
 		if err != nil || idx > after || s.closed.Load() {
 			w.Stop()
 			return idx, err

@@ -63,6 +63,7 @@ var commands = []entry{
 	{name: "kv", synopsis: "Read and write the key/value store", sub: []entry{
 		{name: "put", synopsis: "Write a key", new: func() command { return new(kvPutCmd) }},
 		{name: "get", synopsis: "Read a key or a prefix", new: func() command { return new(kvGetCmd) }},
+		{name: "resolve", synopsis: "Read a key through the node, site, environment and global layers", new: func() command { return new(kvResolveCmd) }},
 		{name: "delete", synopsis: "Delete a key or a prefix", new: func() command { return new(kvDeleteCmd) }},
 		{name: "list", synopsis: "List the keys under a prefix", new: func() command { return new(kvListCmd) }},
 		{name: "export", synopsis: "Export keys under a prefix as JSON", new: func() command { return new(kvExportCmd) }},

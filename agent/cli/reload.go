@@ -57,8 +57,8 @@ type reloadCmd struct{ noFlags }
 func (*reloadCmd) spec() spec {
 	return spec{agent: true, help: `
 Asks the local agent to re-read its configuration files, as SIGHUP does.
-Options that can change while the agent runs (log_level, memory_limit) take
-effect at once; the command lists any other changed option, which takes
+Options that can change while the agent runs (log_level, memory_limit,
+retry_join, layers, environment, acl, services) take effect at once; the command lists any other changed option, which takes
 effect at the next restart. An invalid configuration is rejected with its
 reasons and the running one stays in effect.`}
 }

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/edgeplane/edgeplane/agent/layers"
 )
 
 // Config is the agent's complete configuration. Each field is one option;
@@ -24,6 +27,20 @@ type Config struct {
 	// Site names the edge location (a store, a tower, a truck). Key site,
 	// flag -site. Default "" (none).
 	Site string
+
+	// Environment names the environment the node runs in (dev, staging,
+	// prod...), as site names go; it fills the {{env}} placeholder of
+	// Layers. Key environment, flag -environment. Default "" (none).
+	Environment string
+
+	// Layers lists the KV key prefixes a key is resolved through (package
+	// agent/layers, /v1/edgeplane/resolve/), most specific first. The
+	// placeholders {{node}}, {{site}} and {{env}} stand for NodeName, Site
+	// and Environment; a layer whose placeholder is empty is skipped. At
+	// most 16. Key layers, flag -layer (repeatable), environment variable
+	// comma-separated. Default node/{{node}}, site/{{site}}, env/{{env}},
+	// global.
+	Layers []string
 
 	// DataDir holds the node's persistent state. Key data_dir, flag
 	// -data-dir. Default "/var/lib/edgeplane"; empty in dev mode, where the
@@ -256,6 +273,7 @@ func Default() Config {
 		HTTPAddr:     "127.0.0.1:8500",
 		LogLevel:     "info",
 		TombstoneTTL: Duration{72 * time.Hour},
+		Layers:       slices.Clone(layers.Default),
 
 		HTTPMaxConnsPerClient:  200,
 		HTTPMaxConns:           2048,

@@ -71,6 +71,8 @@ func TestEveryOptionFromEverySource(t *testing.T) {
 node_name: file-node
 datacenter: edge-1
 site: store-42
+environment: prod
+layers: ["host/{{node}}", "site/{{site}}/{{env}}", "global"]
 data_dir: /srv/edgeplane
 bind_addr: 10.1.0.5
 advertise_addr: 192.0.2.10
@@ -104,6 +106,7 @@ catalog_sync_interval: 30s
 `)
 	want := Config{
 		NodeName: "file-node", Datacenter: "edge-1", Site: "store-42",
+		Environment: "prod", Layers: []string{"host/{{node}}", "site/{{site}}/{{env}}", "global"},
 		DataDir: "/srv/edgeplane", BindAddr: "10.1.0.5", AdvertiseAddr: "192.0.2.10",
 		GossipPort: 8301, RPCPort: 8302, HTTPAddr: "localhost:0",
 		HTTPAllowedHosts: []string{"edge.example", "192.0.2.7"}, HTTPMaxConnsPerClient: 50, HTTPMaxConns: 900, HTTPMaxBlockingQueries: 300,
@@ -121,6 +124,7 @@ catalog_sync_interval: 30s
 	}
 	env := map[string]string{
 		"EDGEPLANE_NODE_NAME": "file-node", "EDGEPLANE_DATACENTER": "edge-1", "EDGEPLANE_SITE": "store-42",
+		"EDGEPLANE_ENVIRONMENT": "prod", "EDGEPLANE_LAYERS": "host/{{node}}, site/{{site}}/{{env}}, global",
 		"EDGEPLANE_DATA_DIR": "/srv/edgeplane", "EDGEPLANE_BIND_ADDR": "10.1.0.5",
 		"EDGEPLANE_ADVERTISE_ADDR": "192.0.2.10", "EDGEPLANE_GOSSIP_PORT": "8301",
 		"EDGEPLANE_RPC_PORT": "8302", "EDGEPLANE_HTTP_ADDR": "localhost:0",
@@ -138,6 +142,7 @@ catalog_sync_interval: 30s
 	}
 	flags := []string{
 		"-node", "file-node", "-datacenter", "edge-1", "-site", "store-42", "-data-dir", "/srv/edgeplane",
+		"-environment", "prod", "-layer", "host/{{node}}", "-layer", "site/{{site}}/{{env}}", "-layer", "global",
 		"-bind", "10.1.0.5", "-advertise", "192.0.2.10", "-gossip-port", "8301", "-rpc-port", "8302",
 		"-http-addr", "localhost:0", "-http-allowed-host", "edge.example", "-http-allowed-host", "192.0.2.7",
 		"-http-max-conns-per-client", "50", "-http-max-conns", "900", "-http-max-blocking-queries", "300", "-metrics-peer-limit", "5", "-join", "10.1.0.6", "-join", "seed.example:8301",

@@ -19,6 +19,8 @@ var options = []option{
 	newOption("node_name", "node", "node `name`, unique in the mesh", func(c *Config) *string { return &c.NodeName }, checkNodeName),
 	newOption("datacenter", "datacenter", "datacenter `name` reported to Consul clients", func(c *Config) *string { return &c.Datacenter }, checkDatacenter),
 	newOption("site", "site", "edge location `name`", func(c *Config) *string { return &c.Site }, checkSite),
+	newOption("environment", "environment", "environment `name` (dev, staging, prod...) filling {{env}} in layers", func(c *Config) *string { return &c.Environment }, checkSite),
+	newOption("layers", "layer", "KV key `prefix` a key is resolved through, most specific first, with {{node}}, {{site}} or {{env}}; repeat the flag for more", func(c *Config) *[]string { return &c.Layers }, checkLayers),
 	newOption("data_dir", "data-dir", "state `directory`", func(c *Config) *string { return &c.DataDir }, nil),
 	newOption("bind_addr", "bind", "IP `address` for gossip and RPC", func(c *Config) *string { return &c.BindAddr }, checkBindAddr),
 	newOption("advertise_addr", "advertise", "IP `address` announced to peers", func(c *Config) *string { return &c.AdvertiseAddr }, checkAdvertiseAddr),

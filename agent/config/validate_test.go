@@ -45,6 +45,19 @@ func TestValidate(t *testing.T) {
 		{"site name", func(c *Config) { c.Site = "Store.42" }, ""},
 		{"site slash", func(c *Config) { c.Site = "a/b" }, "site"},
 
+		{"environment empty", func(c *Config) { c.Environment = "" }, ""},
+		{"environment name", func(c *Config) { c.Environment = "prod" }, ""},
+		{"environment slash", func(c *Config) { c.Environment = "prod/eu" }, "environment"},
+		{"environment placeholder", func(c *Config) { c.Environment = "{{node}}" }, "environment"},
+
+		{"layers custom", func(c *Config) { c.Layers = []string{"host/{{node}}", "{{site}}-{{env}}", "all"} }, ""},
+		{"layers none", func(c *Config) { c.Layers = nil }, "layers"},
+		{"layers empty entry", func(c *Config) { c.Layers = []string{"node/{{node}}", ""} }, "layers"},
+		{"layers leading slash", func(c *Config) { c.Layers = []string{"/global"} }, "layers"},
+		{"layers unknown placeholder", func(c *Config) { c.Layers = []string{"dc/{{dc}}"} }, "layers"},
+		{"layers 16", func(c *Config) { c.Layers = numbered(16) }, ""},
+		{"layers 17", func(c *Config) { c.Layers = numbered(17) }, "layers"},
+
 		{"data dir empty", func(c *Config) { c.DataDir = "" }, "data_dir"},
 		{"data dir empty in dev", func(c *Config) { c.DataDir = ""; c.Dev = true }, ""},
 
@@ -271,4 +284,13 @@ func TestDuration(t *testing.T) {
 			}
 		}
 	}
+}
+
+// numbered returns n distinct layers.
+func numbered(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "l" + strings.Repeat("x", i)
+	}
+	return out
 }

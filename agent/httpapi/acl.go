@@ -20,6 +20,8 @@ import (
 //     needs key read, a write or delete key write, a recursive delete
 //     write on every key under the prefix; a recursive or keys read is
 //     filtered to the keys the token may read.
+//   - Layered reads (/v1/edgeplane/resolve/) check key read on each
+//     layer's key in handleResolve, skipping the layers refused.
 //   - The agent's service endpoints check Consul's service rules in
 //     their handlers (catalogRoute).
 //   - Every other request needs what routeNeeds says: nothing for
@@ -98,6 +100,9 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, 
 func routeNeeds(method, path string) acl.Access {
 	if catalogRoute(method, path) {
 		return acl.None // the handler checks the service (services.go)
+	}
+	if strings.HasPrefix(path, resolvePrefix) && (method == http.MethodGet || method == http.MethodHead) {
+		return acl.None // the handler checks each layer's key (resolve.go)
 	}
 	if method != http.MethodGet && method != http.MethodHead {
 		return acl.Write

@@ -50,6 +50,7 @@ type Self struct {
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 //   - Metrics nil: no /metrics, /v1/agent/metrics: 404.
+//   - Layers nil: no /v1/edgeplane/resolve/: 404.
 type Config struct {
 	Store Store
 	// Self describes the agent; it is called for each request that needs
@@ -66,6 +67,7 @@ type Config struct {
 	Reload      Reloader
 	Catalog     Catalog
 	Metrics     Metrics
+	Layers      Layers
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -96,6 +98,8 @@ type API struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	mesh  Mesh
+
+	layers Layers // nil: no /v1/edgeplane/resolve/
 
 	// closed ends when Close is called; blocking queries wait on it.
 	closed context.Context
@@ -130,7 +134,8 @@ func New(cfg Config) *API {
 	}
 	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
 		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes),
-		guard: newGuard(cfg.Hosts), conns: cfg.Conns, memberIndex: cfg.MemberIndex, removed: newRemovals()}
+		guard: newGuard(cfg.Hosts), conns: cfg.Conns, memberIndex: cfg.MemberIndex, removed: newRemovals(),
+		layers: cfg.Layers}
 	a.blocking.max = int64(cfg.MaxBlockingQueries)
 	a.monitors.max = MaxMonitors
 	a.closed, a.close = context.WithCancel(context.Background())
@@ -177,7 +182,7 @@ func New(cfg Config) *API {
 }
 
 // ServeHTTP routes a request that passes the browser guard (guard.go).
-// KV paths are matched by hand: keys may hold sequences such as "//" that
+// KV and resolve paths are matched by hand: keys may hold sequences such as "//" that
 // http.ServeMux would redirect away.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.guardRequest(w, r) {
@@ -189,6 +194,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/kv/") {
 		a.handleKV(w, r)
+		return
+	}
+	if a.layers != nil && strings.HasPrefix(r.URL.Path, resolvePrefix) {
+		a.handleResolve(w, r)
 		return
 	}
 	a.mux.ServeHTTP(w, r)

@@ -42,13 +42,12 @@ func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
 func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
 	prefix := req.recurse || req.keys
 	if req.index > 0 {
-		free, ok := a.blockingSlot(ctx, req.key, prefix, req.index)
-		if !ok {
-			a.tooManyBlocking(w)
+		wait := func(ctx context.Context, index uint64) (uint64, error) {
+			return a.store.WaitIndex(ctx, req.key, prefix, index)
+		}
+		if !a.blockUntil(w, ctx, wait, req.index, req.wait) {
 			return
 		}
-		a.block(ctx, req.key, prefix, req.index, req.wait)
-		free()
 	}
 	if prefix {
 		a.kvGetPrefix(w, ctx, req)
@@ -74,12 +73,26 @@ func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
 	writePairs(w, e)
 }
 
-// block waits, as a Consul blocking query, until the index of key (or
-// prefix) passes index, the wait (plus up to wait/16 of jitter) runs out,
-// the client goes away or the API closes. A query a change answered counts
-// in blocking_woken.
-func (a *API) block(ctx context.Context, key string, prefix bool, index uint64, wait time.Duration) {
-	if a.indexPassed(ctx, key, prefix, index) {
+// blockUntil takes a blocking query's slot, answering 429 and returning
+// false when none is free, and blocks (block) until the index wait reads
+// passes index.
+func (a *API) blockUntil(w http.ResponseWriter, ctx context.Context, wait waitFunc, index uint64, d time.Duration) bool {
+	free, ok := a.blockingSlot(ctx, wait, index)
+	if !ok {
+		a.tooManyBlocking(w)
+		return false
+	}
+	defer free()
+	a.block(ctx, wait, index, d)
+	return true
+}
+
+// block waits, as a Consul blocking query, until the index wait reads
+// passes index, the wait (plus up to wait/16 of jitter) runs out, the
+// client goes away or the API closes. A query a change answered counts in
+// blocking_woken.
+func (a *API) block(ctx context.Context, waitPast waitFunc, index uint64, wait time.Duration) {
+	if indexPassed(ctx, waitPast, index) {
 		return
 	}
 	wait += rand.N(wait/16 + 1)
@@ -87,7 +100,7 @@ func (a *API) block(ctx context.Context, key string, prefix bool, index uint64, 
 	defer cancel()
 	stop := context.AfterFunc(a.closed, cancel)
 	defer stop()
-	if idx, err := a.store.WaitIndex(ctx, key, prefix, index); err == nil && idx > index {
+	if idx, err := waitPast(ctx, index); err == nil && idx > index {
 		a.blocking.woken.Add(1)
 	}
 }

@@ -60,11 +60,11 @@ func (s *slots) release() { s.used.Add(-1) }
 // query may go on. When every slot is taken, a query whose index has
 // already passed may still go on without one: it answers at once. free
 // gives the slot back; it is a no-op when no slot was taken.
-func (a *API) blockingSlot(ctx context.Context, key string, prefix bool, index uint64) (free func(), ok bool) {
+func (a *API) blockingSlot(ctx context.Context, wait waitFunc, index uint64) (free func(), ok bool) {
 	if a.blocking.tryAcquire() {
 		return a.blocking.release, true
 	}
-	if a.indexPassed(ctx, key, prefix, index) {
+	if indexPassed(ctx, wait, index) {
 		return func() {}, true // the read that follows answers (or fails) at once
 	}
 	a.blocking.refused.Add(1)
@@ -73,13 +73,17 @@ func (a *API) blockingSlot(ctx context.Context, key string, prefix bool, index u
 	return nil, false
 }
 
-// indexPassed reports whether the index of key (or prefix) is already past
-// index, or cannot be read: a blocking query that answers at once.
-func (a *API) indexPassed(ctx context.Context, key string, prefix bool, index uint64) bool {
-	// WaitIndex with an ended context only reads the index.
+// waitFunc waits, as store.WaitIndex does, until the index of what a
+// blocking query reads passes index, or ctx ends, and returns the index
+// then; with an ended ctx it only reads the index.
+type waitFunc func(ctx context.Context, index uint64) (uint64, error)
+
+// indexPassed reports whether the index wait reads is already past index,
+// or cannot be read: a blocking query that answers at once.
+func indexPassed(ctx context.Context, wait waitFunc, index uint64) bool {
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	idx, err := a.store.WaitIndex(done, key, prefix, index)
+	idx, err := wait(done, index)
 	return err != nil || idx > index
 }
 

@@ -36,11 +36,38 @@ type kvRequest struct {
 	keys      bool
 	raw       bool
 	separator string
-	dc        string // datacenter asked for; "" for the agent's
 	flags     uint64
 	cas       *uint64
-	index     uint64        // blocking query: wait past this index
-	wait      time.Duration // blocking query: how long at most
+	read
+}
+
+// read holds the parameters every read takes.
+type read struct {
+	dc    string        // datacenter asked for; "" for the agent's
+	index uint64        // blocking query: wait past this index
+	wait  time.Duration // blocking query: how long at most
+}
+
+// param reads one of the parameters every read takes, and refuses any
+// other.
+func (r *read) param(name, v string) error {
+	var err error
+	switch name {
+	case "index":
+		if r.index, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return badRequest("invalid index %q", v)
+		}
+	case "wait":
+		r.wait, err = parseWait(v)
+		return err
+	case "dc":
+		r.dc = v
+	case "stale", "consistent", "cached", "pretty", "token":
+		// Accepted for compatibility: reads are always served locally.
+	default:
+		return badRequest("unsupported query parameter %q", name)
+	}
+	return nil
 }
 
 // parseKVRequest checks a /v1/kv/ request's method, key and query
@@ -80,24 +107,16 @@ func parseKVRequest(method string, u *url.URL) (kvRequest, error) {
 				return req, badRequest("invalid cas %q: must be an unsigned 64-bit index", v)
 			}
 			req.cas = &n
-		case "index":
-			if req.index, err = strconv.ParseUint(v, 10, 64); err != nil {
-				return req, badRequest("invalid index %q", v)
-			}
-		case "wait":
-			if req.wait, err = parseWait(v); err != nil {
-				return req, err
-			}
 		case "acquire", "release", "session":
 			return req, badRequest("%s: sessions and locks are not supported by edgeplane", name)
 		case "ns", "partition":
 			return req, badRequest("%s: namespaces and admin partitions are not supported by edgeplane", name)
-		case "dc":
-			req.dc = v
-		case "stale", "consistent", "cached", "pretty", "near", "filter", "token":
-			// Accepted for compatibility: reads are always served locally.
+		case "near", "filter":
+			// Accepted for compatibility.
 		default:
-			return req, badRequest("unsupported query parameter %q", name)
+			if err := req.read.param(name, v); err != nil {
+				return req, err
+			}
 		}
 	}
 	if !utf8.ValidString(req.key) {

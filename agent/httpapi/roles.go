@@ -9,6 +9,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
+	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -127,4 +128,13 @@ type Catalog interface {
 	DisableNodeMaintenance() error
 	EnableServiceMaintenance(serviceID, reason string) error
 	DisableServiceMaintenance(serviceID string) error
+}
+
+// Layers resolves keys through the layers of the KV store
+// (/v1/edgeplane/resolve/, package layers).
+type Layers interface {
+	// Resolver returns the layers in effect; a reload may change them.
+	Resolver() *layers.Resolver
+	// View and WaitKeys read the store: *store.Store has them.
+	layers.Store
 }

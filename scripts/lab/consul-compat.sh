@@ -14,6 +14,8 @@
 #      node_meta site=siteA, lists exactly web1 and web2 as targets with
 #      __meta_consul_health, __meta_consul_service_metadata_version and
 #      __meta_consul_tagged_address_lan; web2 deregistered, it drops it.
+#      With services [edgeplane] it finds the three agents by their own
+#      service and scrapes each one's /metrics: every target up.
 #   2. consul-template, pointed at node3, renders service "web",
 #      "web|any", "web~_agent" (node3's own instance first) and key
 #      "app/greeting"; it re-renders when web1 turns critical and when the
@@ -203,6 +205,12 @@ scrape_configs:
         node_meta:
           site: siteA
         refresh_interval: 5s
+  - job_name: edgeplane
+    scrape_interval: 2s
+    consul_sd_configs:
+      - server: $(http_of 1)
+        services: [edgeplane]
+        refresh_interval: 5s
 EOF
 "$prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
 	--web.listen-address="$PROM_ADDR" >"$work/logs/prometheus.log" 2>&1 &
@@ -213,7 +221,7 @@ targets() { curl -fsS --max-time 5 "http://$PROM_ADDR/api/v1/targets?state=any" 
 # IDs, sorted, space-separated), each with the labels Consul SD sets.
 prom_targets() {
 	local want=$1 got labels
-	labels=$(targets | jq -c '[.data.activeTargets[].discoveredLabels]') || {
+	labels=$(targets | jq -c '[.data.activeTargets[].discoveredLabels | select(.job == "web")]') || {
 		why="Prometheus does not answer; its log ends: $(tail -n 3 "$work/logs/prometheus.log")"
 		return 1
 	}
@@ -244,6 +252,20 @@ targets | jq -c '.data.activeTargets[] | select(.discoveredLabels.__meta_consul_
 on 2 services deregister web2 >/dev/null
 wait_for "Prometheus drops web2 once deregistered" 60 prom_targets "web1" || die "Prometheus kept a deregistered target"
 web 2 web2 19102 '["prod"]' '{"version":"1"}'
+
+# agents_up: Prometheus finds the three agents through their own service
+# "edgeplane" and scrapes each one's /metrics.
+agents_up() {
+	local got
+	got=$(targets | jq -r '[.data.activeTargets[] | select(.labels.job == "edgeplane")
+		| "\(.discoveredLabels.__meta_consul_node)=\(.health)"] | sort | join(" ")') || got=
+	if [ "$got" != "node1=up node2=up node3=up" ]; then
+		why="edgeplane targets: '$got'"
+		return 1
+	fi
+}
+wait_for "Prometheus finds the three agents by their own service and scrapes their /metrics" 60 agents_up ||
+	die "Prometheus: the agents are not all up"
 
 # --- consul-template -------------------------------------------------------
 

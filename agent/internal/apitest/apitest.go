@@ -37,6 +37,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
+	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -47,8 +48,11 @@ const (
 	NodeName   = "node-a"
 	Datacenter = "dc1"
 	Site       = "site-1"
-	Version    = "test"
-	RPCAddr    = "127.0.0.1:7947"
+	// Environment fills {{env}} in the default layers the agent resolves
+	// keys through (package layers).
+	Environment = "prod"
+	Version     = "test"
+	RPCAddr     = "127.0.0.1:7947"
 )
 
 // Agent is the served API and what stands behind it.
@@ -90,10 +94,15 @@ func Start(t testing.TB) *Agent {
 	if err := a.Catalog.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	resolver, err := layers.New(layers.Default, layers.Names{Node: NodeName, Site: Site, Env: Environment})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
 		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
 		Monitor: hub, LogLevel: roles{a}, Catalog: a.Catalog, ACL: a.resolver, Log: quiet,
+		Layers: storeLayers{st, resolver},
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
 	t.Cleanup(func() {
@@ -256,3 +265,12 @@ func (a *Agent) LogLevel() string {
 	defer a.mu.Unlock()
 	return a.logLevel
 }
+
+// storeLayers is the Layers role: the store, and the default layers of
+// the agent.
+type storeLayers struct {
+	*store.Store
+	r *layers.Resolver
+}
+
+func (l storeLayers) Resolver() *layers.Resolver { return l.r }
