@@ -33,7 +33,8 @@ type Store interface {
 // and safe for concurrent use; build a new one when the layers or names
 // change.
 type Resolver struct {
-	layers []string // expanded, most specific first
+	layers    []string // expanded, most specific first
+	templates []string
 }
 
 // New returns the resolver of templates (checked with CheckTemplates)
@@ -45,7 +46,7 @@ func New(templates []string, names Names) (*Resolver, error) {
 	if names.Node == "" {
 		return nil, errors.New("layers: no node name")
 	}
-	r := &Resolver{}
+	r := &Resolver{templates: slices.Clone(templates)}
 	for _, t := range templates {
 		if l, ok := expand(t, names); ok {
 			r.layers = append(r.layers, l)
@@ -56,6 +57,40 @@ func New(templates []string, names Names) (*Resolver, error) {
 
 // Layers returns the layers in effect, most specific first.
 func (r *Resolver) Layers() []string { return append([]string(nil), r.layers...) }
+
+// Strip returns key relative to its layer: the key after the first
+// layer template, taken for any node, site or environment, that prefixes
+// it ("node/n2/app/x" → "app/x"), and key itself when none does. A
+// segment holding a placeholder stands for any non-empty path segment.
+func (r *Resolver) Strip(key string) string {
+	for _, t := range r.templates {
+		if rel, ok := stripTemplate(t, key); ok {
+			return rel
+		}
+	}
+	return key
+}
+
+// stripTemplate strips the layer of template t from key.
+func stripTemplate(t, key string) (string, bool) {
+	rest := key
+	for _, seg := range strings.Split(t, "/") {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return "", false
+		}
+		got := rest[:i]
+		if strings.Contains(seg, "{{") {
+			if got == "" {
+				return "", false
+			}
+		} else if got != seg {
+			return "", false
+		}
+		rest = rest[i+1:]
+	}
+	return rest, rest != ""
+}
 
 // Query is a resolution asked for: one key, or with Prefix every key
 // under it.

@@ -248,3 +248,25 @@ func TestWaitWakesForCandidateKeysOnly(t *testing.T) {
 		t.Fatalf("idle wait = %d, %v; want %d", got, err, d)
 	}
 }
+
+func TestStrip(t *testing.T) {
+	r, err := New(Default, Names{Node: "n1", Site: "berlin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"node/n2/app/x":       "app/x",
+		"site/paris/app/x":    "app/x",
+		"env/prod/app/x":      "app/x",
+		"global/app/x":        "app/x",
+		"app/x":               "app/x",
+		"node/n1":             "node/n1",
+		"global/":             "global/",
+		"node//app":           "node//app",
+		"globalx/app/timeout": "globalx/app/timeout",
+	} {
+		if got := r.Strip(key); got != want {
+			t.Errorf("Strip(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

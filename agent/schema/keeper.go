@@ -1,0 +1,196 @@
+package schema
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// feedSize is the Keeper's feed queue; past it, it rescans the store.
+const feedSize = 4096
+
+// Keeper keeps Bucket, the last good value of every key a schema
+// governs, from the store's change feed, and the set of keys whose stored
+// value breaks its schema. It writes only what changed: a value that
+// passes and differs from the kept one, a key deleted or no longer
+// governed.
+type Keeper struct {
+	st    *store.Store
+	guard *Guard
+	// report is told the keys whose stored value breaks its schema, with
+	// the rule broken, at start and whenever that set changes.
+	report func(bad map[string]string)
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	bad      map[string]string
+	reported bool // bad was reported once
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewKeeper returns a Keeper of st's last good values, checked by g;
+// report, if not nil, is told the keys that break their schema.
+func NewKeeper(st *store.Store, g *Guard, report func(bad map[string]string), log *slog.Logger) *Keeper {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Keeper{st: st, guard: g, report: report, log: log, bad: map[string]string{}}
+}
+
+// Bad returns the keys whose stored value breaks its schema, with the
+// rule broken.
+func (k *Keeper) Bad() map[string]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.bad)
+}
+
+// Start scans the store, reports, then follows the feed until Close.
+func (k *Keeper) Start(context.Context) error {
+	sub := k.st.Subscribe("lastgood", feedSize)
+	if err := k.Rescan(); err != nil {
+		sub.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel, k.done = cancel, make(chan struct{})
+	go func() {
+		defer close(k.done)
+		defer sub.Close()
+		for {
+			changes, resync, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if err := k.apply(changes, resync); err != nil {
+				k.log.Warn("keeping last good values", "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops following the feed and waits.
+func (k *Keeper) Close() error {
+	if k.cancel != nil {
+		k.cancel()
+		<-k.done
+	}
+	return nil
+}
+
+func (k *Keeper) apply(changes []store.Change, resync bool) error {
+	var keys []string
+	for _, c := range changes {
+		if c.Table != store.TableKV {
+			continue
+		}
+		if strings.HasPrefix(c.Key, Prefix) {
+			resync = true
+			break
+		}
+		keys = append(keys, c.Key)
+	}
+	if resync {
+		return k.Rescan()
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	bad := k.Bad()
+	err := k.st.Update(func(tx *store.Tx) error {
+		for _, key := range keys {
+			e, _, err := tx.Get(store.TableKV, key)
+			if err != nil {
+				return err
+			}
+			e.Key = key
+			if err := k.settle(tx, e, bad); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	k.publish(bad)
+	return err
+}
+
+// Rescan checks every key of the store against its schema, keeps the
+// values that pass and reports those that do not.
+func (k *Keeper) Rescan() error {
+	bad := map[string]string{}
+	err := k.st.Update(func(tx *store.Tx) error {
+		// Kept values whose key is gone or no longer governed.
+		var stale []string
+		err := tx.Local(Bucket).Scan("", func(key string, _ []byte) error {
+			e, found, err := tx.Get(store.TableKV, key)
+			if err != nil {
+				return err
+			}
+			if !found || e.Deleted {
+				stale = append(stale, key)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, key := range stale {
+			if err := tx.Local(Bucket).Delete(key); err != nil {
+				return err
+			}
+		}
+		return tx.Scan(store.TableKV, "", func(e *store.Entry) error { return k.settle(tx, *e, bad) })
+	})
+	k.publish(bad)
+	return err
+}
+
+// settle brings key e.Key's kept value and badness up to date with e,
+// its entry in the store (zero when absent).
+func (k *Keeper) settle(tx *store.Tx, e store.Entry, bad map[string]string) error {
+	l := tx.Local(Bucket)
+	delete(bad, e.Key)
+	if e.ModifyIndex == 0 || e.Deleted || strings.HasPrefix(e.Key, Prefix) {
+		return l.Delete(e.Key)
+	}
+	s, _, err := k.guard.In(tx, e.Key)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return l.Delete(e.Key)
+	}
+	if err := s.Validate(e.Key, e.Value); err != nil {
+		bad[e.Key] = err.(*Violation).Rule
+		return nil
+	}
+	v, err := json.Marshal(lastGood{Value: e.Value, Flags: e.Flags, CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex})
+	if err != nil {
+		return err
+	}
+	if old, ok, err := l.Get(e.Key); err != nil || (ok && bytes.Equal(old, v)) {
+		return err
+	}
+	return l.Put(e.Key, v)
+}
+
+// publish puts bad in effect and reports it when it changed, or on the
+// first report.
+func (k *Keeper) publish(bad map[string]string) {
+	k.mu.Lock()
+	changed := !maps.Equal(k.bad, bad) || !k.reported
+	k.bad, k.reported = bad, true
+	k.mu.Unlock()
+	if changed && k.report != nil {
+		k.report(maps.Clone(bad))
+	}
+}
