@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -219,6 +220,8 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	if err != nil {
 		return nil, err
 	}
+	schemas := schema.NewGuard(a.store, func(k string) string { return layered.Resolver().Strip(k) })
+	a.add(schema.NewKeeper(a.store, schemas, reportConfig(services, log), log.With("component", "schema")))
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)
 		a.mesh.rejoin(next)
@@ -245,6 +248,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Catalog:     services,
 		Metrics:     metrics,
 		Layers:      layered,
+		Schemas:     schemas,
 		ACL:         acls.resolver,
 		Log:         log,
 

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +29,10 @@ import (
 //	                 when it runs ahead by more than half of
 //	                 max_clock_drift (the wall clock was set back, or
 //	                 writes stamped ahead arrived)
+//	edgeplane:config typed keys (package schema): warning, naming the
+//	                 keys and the rules they break, while a key's stored
+//	                 value breaks its schema and resolve serves its last
+//	                 good value (or the next layer) instead
 //
 // They are checks of the service, never of the node: a node check that
 // is not passing would take every service of the node out of healthy
@@ -35,11 +42,48 @@ import (
 
 // Check IDs and names of the agent's own service.
 const (
-	diskCheckID    = "edgeplane:disk"
-	diskCheckName  = "Data dir disk space"
-	clockCheckID   = "edgeplane:clock"
-	clockCheckName = "Store clock"
+	diskCheckID     = "edgeplane:disk"
+	diskCheckName   = "Data dir disk space"
+	clockCheckID    = "edgeplane:clock"
+	clockCheckName  = "Store clock"
+	configCheckID   = "edgeplane:config"
+	configCheckName = "Typed config keys"
 )
+
+// configListed bounds the keys edgeplane:config's output names.
+const configListed = 10
+
+// configHealth is edgeplane:config's status and output for the keys
+// whose stored value breaks its schema, with the rule each breaks.
+func configHealth(bad map[string]string) (status, output string) {
+	if len(bad) == 0 {
+		return catalog.StatusPassing, "every typed key holds a valid value"
+	}
+	keys := slices.Sorted(maps.Keys(bad))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d key(s) break their schema; resolve serves their last good value: ", len(keys))
+	for i, k := range keys {
+		if i == configListed {
+			fmt.Fprintf(&b, "; and %d more", len(keys)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(k + ": " + bad[k])
+	}
+	return catalog.StatusWarning, b.String()
+}
+
+// reportConfig returns the Keeper's report: it sets edgeplane:config.
+func reportConfig(cat *catalog.Catalog, log *slog.Logger) func(map[string]string) {
+	return func(bad map[string]string) {
+		status, output := configHealth(bad)
+		if err := cat.SetAgentCheck(configCheckID, configCheckName, status, output); err != nil {
+			log.Warn("setting a check of the agent's own service", "check", configCheckID, "err", err)
+		}
+	}
+}
 
 // selfHealthEvery is how often selfHealth looks.
 const selfHealthEvery = 30 * time.Second

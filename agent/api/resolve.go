@@ -18,6 +18,10 @@ type ResolvedPair struct {
 	LayerKey    string // the key in the store: "site/berlin/app/timeout"
 	CreateIndex uint64
 	ModifyIndex uint64
+	// LastGood: the layer's stored value breaks its key's schema (Rule);
+	// Value, Flags and the indexes are the last value that passed.
+	LastGood bool   `json:",omitempty"`
+	Rule     string `json:",omitempty"`
 }
 
 // LayerCandidate is one layer's candidate for a key, in an Explanation.
@@ -34,6 +38,11 @@ type LayerCandidate struct {
 	Value       []byte
 	Flags       uint64
 	ModifyIndex uint64
+	// Rule: the stored value breaks its key's schema. With LastGood the
+	// layer serves the last value that passed, else it is skipped; Value
+	// is the stored one.
+	Rule     string `json:",omitempty"`
+	LastGood bool   `json:",omitempty"`
 }
 
 // Explanation is the answer of GET /v1/edgeplane/resolve/<key>?explain:

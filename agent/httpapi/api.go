@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
+	"github.com/edgeplane/edgeplane/agent/schema"
 )
 
 // Self describes the agent for /v1/agent/self and /v1/status/*.
@@ -51,6 +52,8 @@ type Self struct {
 //     available.
 //   - Metrics nil: no /metrics, /v1/agent/metrics: 404.
 //   - Layers nil: no /v1/edgeplane/resolve/: 404.
+//   - Schemas nil: KV writes are not checked against schemas, and
+//     resolve serves stored values as they are.
 type Config struct {
 	Store Store
 	// Self describes the agent; it is called for each request that needs
@@ -68,6 +71,7 @@ type Config struct {
 	Catalog     Catalog
 	Metrics     Metrics
 	Layers      Layers
+	Schemas     *schema.Guard
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -99,7 +103,8 @@ type API struct {
 	mux   *http.ServeMux
 	mesh  Mesh
 
-	layers Layers // nil: no /v1/edgeplane/resolve/
+	layers  Layers        // nil: no /v1/edgeplane/resolve/
+	schemas *schema.Guard // nil: values are not typed
 
 	// closed ends when Close is called; blocking queries wait on it.
 	closed context.Context
@@ -135,7 +140,7 @@ func New(cfg Config) *API {
 	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
 		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes),
 		guard: newGuard(cfg.Hosts), conns: cfg.Conns, memberIndex: cfg.MemberIndex, removed: newRemovals(),
-		layers: cfg.Layers}
+		layers: cfg.Layers, schemas: cfg.Schemas}
 	a.blocking.max = int64(cfg.MaxBlockingQueries)
 	a.monitors.max = MaxMonitors
 	a.closed, a.close = context.WithCancel(context.Background())

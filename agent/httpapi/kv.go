@@ -113,6 +113,9 @@ func (a *API) kvPut(w http.ResponseWriter, r *http.Request, req kvRequest) {
 	if len(value) == 0 {
 		value = nil
 	}
+	if !a.typed(w, req.key, value) {
+		return
+	}
 	_, ok, err := a.store.CAS(req.key, value, req.flags, req.cas)
 	a.writeResult(w, ok, err)
 }

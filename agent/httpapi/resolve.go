@@ -115,7 +115,7 @@ func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
 		a.resolvePrefix(w, res, q, z, &filtered)
 		return
 	}
-	out, err := res.Lookup(a.layers, q)
+	out, vs, err := a.lookup(res, q)
 	if err != nil {
 		a.fail(w, http.StatusInternalServerError, err)
 		return
@@ -125,7 +125,7 @@ func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
 	}
 	if req.explain {
-		writeJSON(w, explanation(out))
+		writeJSON(w, explanation(out, vs))
 		return
 	}
 	c, ok := out.Value()
@@ -133,11 +133,11 @@ func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	writeJSON(w, resolvedPair(req.key, c))
+	writeJSON(w, resolvedPair(req.key, c, vs[out.Winner]))
 }
 
 func (a *API) resolvePrefix(w http.ResponseWriter, res *layers.Resolver, q layers.Query, z *acl.Authorizer, filtered *bool) {
-	out, idx, err := res.LookupPrefix(a.layers, q)
+	pairs, idx, err := a.lookupPrefix(res, q)
 	if errors.Is(err, layers.ErrTooLarge) {
 		a.fail(w, http.StatusBadRequest, err)
 		return
@@ -150,30 +150,28 @@ func (a *API) resolvePrefix(w http.ResponseWriter, res *layers.Resolver, q layer
 	if *filtered && !z.Anonymous() {
 		w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
 	}
-	if len(out) == 0 {
+	if len(pairs) == 0 {
 		w.WriteHeader(http.StatusNotFound)
 		return
-	}
-	pairs := make([]api.ResolvedPair, len(out))
-	for i, r := range out {
-		pairs[i] = resolvedPair(r.Key, r.Candidate)
 	}
 	writeJSON(w, pairs)
 }
 
-func resolvedPair(key string, c layers.Candidate) api.ResolvedPair {
+// resolvedPair is the answer of key won by c, serving v.
+func resolvedPair(key string, c layers.Candidate, v vetted) api.ResolvedPair {
 	return api.ResolvedPair{
-		Key: key, Value: c.Entry.Value, Flags: c.Entry.Flags, Layer: c.Layer, LayerKey: c.StoreKey,
-		CreateIndex: c.Entry.CreateIndex, ModifyIndex: c.Entry.ModifyIndex,
+		Key: key, Value: v.Entry.Value, Flags: v.Entry.Flags, Layer: c.Layer, LayerKey: c.StoreKey,
+		CreateIndex: v.Entry.CreateIndex, ModifyIndex: v.Entry.ModifyIndex, LastGood: v.LastGood, Rule: v.Rule,
 	}
 }
 
-func explanation(res layers.Resolution) api.Explanation {
+func explanation(res layers.Resolution, vs []vetted) api.Explanation {
 	e := api.Explanation{Key: res.Key, Layers: make([]api.LayerCandidate, len(res.Candidates))}
 	for i, c := range res.Candidates {
 		lc := api.LayerCandidate{Layer: c.Layer, LayerKey: c.StoreKey, Present: c.Held, Denied: c.Denied, Wins: i == res.Winner}
 		if c.Held {
 			lc.Value, lc.Flags, lc.ModifyIndex = c.Entry.Value, c.Entry.Flags, c.Entry.ModifyIndex
+			lc.Rule, lc.LastGood = vs[i].Rule, vs[i].LastGood
 		}
 		if lc.Wins {
 			e.Layer = c.Layer
