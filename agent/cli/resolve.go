@@ -68,6 +68,9 @@ func (c *kvResolveCmd) run(e *env) int {
 }
 
 func (c *kvResolveCmd) print(e *env, p api.ResolvedPair) {
+	if p.LastGood {
+		fmt.Fprintf(e.Stderr, "%s: last good value: the stored value breaks its schema (%s)\n", p.LayerKey, p.Rule)
+	}
 	switch {
 	case c.detailed:
 		fmt.Fprintf(e.Stdout, "CreateIndex      %d\nFlags            %d\nKey              %s\nLayer            %s\nLayerKey         %s\nModifyIndex      %d\nValue            %s\n",
