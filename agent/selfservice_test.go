@@ -37,7 +37,7 @@ func TestAgentOwnService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{diskCheckID, clockCheckID} {
+	for _, id := range []string{diskCheckID, clockCheckID, configCheckID} {
 		ch := checks[id]
 		if ch == nil || ch.Status != consul.HealthPassing || ch.ServiceID != catalog.AgentServiceID || ch.Type != catalog.CheckTypeAgent {
 			t.Errorf("check %s = %+v, want a passing edgeplane check of the agent's service", id, ch)
