@@ -26,6 +26,10 @@ const resolvePrefix = "/v1/edgeplane/resolve/"
 // so a blocking read wakes when any layer gains, changes or loses the key,
 // and for no other write.
 //
+// Typed keys (typed.go): a layer whose stored value breaks its schema
+// serves its last good value, with LastGood and Rule set, or is skipped
+// when it has none.
+//
 // ACLs: each candidate key needs key read. Layers the token may not read
 // are skipped, as if they did not hold the key, and count in neither the
 // answer nor its index, as Consul filters a listing
