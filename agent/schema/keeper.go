@@ -106,19 +106,37 @@ func (k *Keeper) apply(changes []store.Change, resync bool) error {
 		return nil
 	}
 	bad := k.Bad()
-	err := k.st.Update(func(tx *store.Tx) error {
+	// Most changes write nothing here (keys no schema governs, values
+	// already kept): find out in a read transaction, so as not to queue
+	// behind the store's writers for nothing.
+	settleAll := func(tx *store.Tx, dry bool) (bool, error) {
+		write := false
 		for _, key := range keys {
 			e, _, err := tx.Get(store.TableKV, key)
 			if err != nil {
-				return err
+				return false, err
 			}
 			e.Key = key
-			if err := k.settle(tx, e, bad); err != nil {
-				return err
+			w, err := k.settle(tx, e, bad, dry)
+			if err != nil {
+				return false, err
 			}
+			write = write || w
 		}
-		return nil
+		return write, nil
+	}
+	var write bool
+	err := k.st.View(func(tx *store.Tx) error {
+		var err error
+		write, err = settleAll(tx, true)
+		return err
 	})
+	if err == nil && write {
+		err = k.st.Update(func(tx *store.Tx) error {
+			_, err := settleAll(tx, false)
+			return err
+		})
+	}
 	k.publish(bad)
 	return err
 }
@@ -148,39 +166,60 @@ func (k *Keeper) Rescan() error {
 				return err
 			}
 		}
-		return tx.Scan(store.TableKV, "", func(e *store.Entry) error { return k.settle(tx, *e, bad) })
+		return tx.Scan(store.TableKV, "", func(e *store.Entry) error {
+			_, err := k.settle(tx, *e, bad, false)
+			return err
+		})
 	})
 	k.publish(bad)
 	return err
 }
 
 // settle brings key e.Key's kept value and badness up to date with e,
-// its entry in the store (zero when absent).
-func (k *Keeper) settle(tx *store.Tx, e store.Entry, bad map[string]string) error {
+// its entry in the store (zero when absent), and reports whether that
+// takes a write; dry only reports it.
+func (k *Keeper) settle(tx *store.Tx, e store.Entry, bad map[string]string, dry bool) (bool, error) {
 	l := tx.Local(Bucket)
 	delete(bad, e.Key)
-	if e.ModifyIndex == 0 || e.Deleted || strings.HasPrefix(e.Key, Prefix) {
-		return l.Delete(e.Key)
-	}
-	s, _, err := k.guard.In(tx, e.Key)
+	s, err := k.governing(tx, e)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if s == nil {
-		return l.Delete(e.Key)
+		_, kept, err := l.Get(e.Key)
+		if err != nil || !kept || dry {
+			return kept, err
+		}
+		return true, l.Delete(e.Key)
 	}
 	if err := s.Validate(e.Key, e.Value); err != nil {
 		bad[e.Key] = err.(*Violation).Rule
-		return nil
+		return false, nil
 	}
 	v, err := json.Marshal(lastGood{Value: e.Value, Flags: e.Flags, CreateIndex: e.CreateIndex, ModifyIndex: e.ModifyIndex})
 	if err != nil {
-		return err
+		return false, err
 	}
-	if old, ok, err := l.Get(e.Key); err != nil || (ok && bytes.Equal(old, v)) {
-		return err
+	old, ok, err := l.Get(e.Key)
+	switch {
+	case err != nil:
+		return false, err
+	case ok && bytes.Equal(old, v):
+		return false, nil
+	case dry:
+		return true, nil
 	}
-	return l.Put(e.Key, v)
+	return true, l.Put(e.Key, v)
+}
+
+// governing returns the schema of live entry e; nil for a deleted or
+// absent one, a schema, or a key no schema governs.
+func (k *Keeper) governing(tx *store.Tx, e store.Entry) (*Schema, error) {
+	if e.ModifyIndex == 0 || e.Deleted || strings.HasPrefix(e.Key, Prefix) {
+		return nil, nil
+	}
+	s, _, err := k.guard.In(tx, e.Key)
+	return s, err
 }
 
 // publish puts bad in effect and reports it when it changed, or on the
