@@ -1,9 +1,11 @@
 package schema
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -19,13 +21,12 @@ func openStore(t *testing.T) *store.Store {
 
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if !cond() {
+			return errors.New(what)
 		}
-		time.Sleep(time.Millisecond) // polling, not synchronisation
-	}
+		return nil
+	})
 }
 
 // settle writes only what changed: a value already kept, or a key no
