@@ -2,10 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
+	"github.com/edgeplane/edgeplane/agent/schema"
+	"github.com/edgeplane/edgeplane/store"
 )
 
 func TestKVResolve(t *testing.T) {
@@ -42,4 +47,25 @@ func TestKVResolve(t *testing.T) {
 	}
 	run(t, a.Addr, "", "kv", "resolve").expect(t, 1, "", "exactly one KEY")
 	run(t, a.Addr, "", "kv", "resolve", "-explain", "-recurse", "app/").expect(t, 1, "", "do not go together")
+}
+
+// Typed keys: kv put refuses a value that breaks its schema, and kv
+// resolve says when it serves a last good value.
+func TestKVResolveTyped(t *testing.T) {
+	a := apitest.Start(t)
+	run(t, a.Addr, "", "kv", "put", "_schema/app/", `{"type":"int","max":10}`).expect(t, 0, "", "")
+	run(t, a.Addr, "", "kv", "put", "global/app/workers", "11").expect(t, 1, "", "global/app/workers: 11 above max 10")
+	run(t, a.Addr, "", "kv", "put", "global/app/workers", "4").expect(t, 0, "", "")
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, ok, _ := a.Store.Local(schema.Bucket).Get("global/app/workers"); !ok {
+			return errors.New("no last good value kept")
+		}
+		return nil
+	})
+	rec := store.Record{Key: "global/app/workers", Value: []byte("40"), Version: a.Store.Clock().Now(), Origin: "another-node"}
+	if _, err := a.Store.Apply([]store.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, a.Addr, "", "kv", "resolve", "app/workers").expect(t, 0, "4\n", "global/app/workers: last good value: the stored value breaks its schema (40 above max 10)")
+	run(t, a.Addr, "", "kv", "get", "global/app/workers").expect(t, 0, "40", "")
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/agent/logstream"
+	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -98,16 +99,22 @@ func Start(t testing.TB) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schemas := schema.NewGuard(st, resolver.Strip)
+	keeper := schema.NewKeeper(st, schemas, nil, quiet)
+	if err := keeper.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
 		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
 		Monitor: hub, LogLevel: roles{a}, Catalog: a.Catalog, ACL: a.resolver, Log: quiet,
-		Layers: storeLayers{st, resolver},
+		Layers: storeLayers{st, resolver}, Schemas: schemas,
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
 	t.Cleanup(func() {
 		a.API.Close()
 		srv.Close()
+		keeper.Close()
 		a.Catalog.Close()
 		st.Close()
 	})
