@@ -125,54 +125,69 @@ func (k *Keeper) apply(changes []store.Change, resync bool) error {
 		}
 		return write, nil
 	}
-	var write bool
-	err := k.st.View(func(tx *store.Tx) error {
-		var err error
-		write, err = settleAll(tx, true)
-		return err
-	})
-	if err == nil && write {
-		err = k.st.Update(func(tx *store.Tx) error {
-			_, err := settleAll(tx, false)
-			return err
-		})
-	}
+	err := k.readThenWrite(settleAll)
 	k.publish(bad)
 	return err
 }
 
+// readThenWrite runs fn dry in a read transaction, and again for real in
+// a write transaction only when the dry run reports something to write.
+func (k *Keeper) readThenWrite(fn func(tx *store.Tx, dry bool) (bool, error)) error {
+	var write bool
+	err := k.st.View(func(tx *store.Tx) error {
+		var err error
+		write, err = fn(tx, true)
+		return err
+	})
+	if err != nil || !write {
+		return err
+	}
+	return k.st.Update(func(tx *store.Tx) error {
+		_, err := fn(tx, false)
+		return err
+	})
+}
+
 // Rescan checks every key of the store against its schema, keeps the
-// values that pass and reports those that do not.
+// values that pass and reports those that do not. It reads first, and
+// takes a write transaction only when something is to be written.
 func (k *Keeper) Rescan() error {
-	bad := map[string]string{}
-	err := k.st.Update(func(tx *store.Tx) error {
-		// Kept values whose key is gone or no longer governed.
+	var bad map[string]string
+	rescan := func(tx *store.Tx, dry bool) (bool, error) {
+		bad = map[string]string{}
+		write := false
+		// Kept values whose key is gone.
 		var stale []string
 		err := tx.Local(Bucket).Scan("", func(key string, _ []byte) error {
 			e, found, err := tx.Get(store.TableKV, key)
-			if err != nil {
-				return err
-			}
-			if !found || e.Deleted {
+			if err == nil && (!found || e.Deleted) {
 				stale = append(stale, key)
 			}
-			return nil
+			return err
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, key := range stale {
-			if err := tx.Local(Bucket).Delete(key); err != nil {
-				return err
+			write = true
+			if !dry {
+				if err := tx.Local(Bucket).Delete(key); err != nil {
+					return false, err
+				}
 			}
 		}
-		return tx.Scan(store.TableKV, "", func(e *store.Entry) error {
-			_, err := k.settle(tx, *e, bad, false)
+		err = tx.Scan(store.TableKV, "", func(e *store.Entry) error {
+			w, err := k.settle(tx, *e, bad, dry)
+			write = write || w
 			return err
 		})
-	})
+		return write, err
+	}
+	if err := k.readThenWrite(rescan); err != nil {
+		return err
+	}
 	k.publish(bad)
-	return err
+	return nil
 }
 
 // settle brings key e.Key's kept value and badness up to date with e,
