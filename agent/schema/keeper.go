@@ -56,7 +56,7 @@ func (k *Keeper) Bad() map[string]string {
 // Start scans the store, reports, then follows the feed until Close.
 func (k *Keeper) Start(context.Context) error {
 	sub := k.st.Subscribe("lastgood", feedSize)
-	if err := k.Rescan(); err != nil {
+	if err := k.rescan(); err != nil {
 		sub.Close()
 		return err
 	}
@@ -100,7 +100,7 @@ func (k *Keeper) apply(changes []store.Change, resync bool) error {
 		keys = append(keys, c.Key)
 	}
 	if resync {
-		return k.Rescan()
+		return k.rescan()
 	}
 	if len(keys) == 0 {
 		return nil
@@ -148,10 +148,10 @@ func (k *Keeper) readThenWrite(fn func(tx *store.Tx, dry bool) (bool, error)) er
 	})
 }
 
-// Rescan checks every key of the store against its schema, keeps the
+// rescan checks every key of the store against its schema, keeps the
 // values that pass and reports those that do not. It reads first, and
 // takes a write transaction only when something is to be written.
-func (k *Keeper) Rescan() error {
+func (k *Keeper) rescan() error {
 	var bad map[string]string
 	rescan := func(tx *store.Tx, dry bool) (bool, error) {
 		bad = map[string]string{}

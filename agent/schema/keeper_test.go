@@ -40,7 +40,7 @@ func TestKeeperWritesOnlyChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := k.Rescan(); err != nil {
+	if err := k.rescan(); err != nil {
 		t.Fatal(err)
 	}
 	if bad := k.Bad(); len(bad) != 1 || bad["app/b"] != "30 above max 10" {
