@@ -221,14 +221,15 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		return nil, err
 	}
 	schemas := schema.NewGuard(a.store, func(k string) string { return layered.Resolver().Strip(k) })
-	a.add(schema.NewKeeper(a.store, schemas, reportConfig(services, log), log.With("component", "schema")))
+	keeper := schema.NewKeeper(a.store, schemas, reportConfig(services, log), log.With("component", "schema"))
+	a.add(keeper)
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)
 		a.mesh.rejoin(next)
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
-	sup.layers = layered
+	sup.layers, sup.keeper = layered, keeper
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,

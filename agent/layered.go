@@ -40,7 +40,9 @@ func (l *layered) apply(cfg config.Config) error {
 
 // applyLayers is the live option of layers and environment: resolutions
 // use the new layers from the next request on, and blocking resolves
-// already waiting answer by the layers they started with.
+// already waiting answer by the layers they started with. The keeper of
+// last good values checks every key again: the layers say which schema
+// governs a key.
 func applyLayers(s *supervisor, running *config.Config, next config.Config) bool {
 	if s.layers == nil {
 		return false
@@ -50,5 +52,10 @@ func applyLayers(s *supervisor, running *config.Config, next config.Config) bool
 		return false
 	}
 	running.Layers, running.Environment = next.Layers, next.Environment
+	if s.keeper != nil {
+		if err := s.keeper.Rescan(); err != nil {
+			s.log.Error("checking the typed keys under the reloaded layers", "err", err)
+		}
+	}
 	return true
 }

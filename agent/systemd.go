@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/sdnotify"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -60,6 +61,8 @@ type supervisor struct {
 	layers  *layered  // the layers keys resolve through, rebuilt on reload
 	// catalog gets the configured services on reload, and syncs.
 	catalog *catalog.Catalog
+	// keeper checks typed keys again when a reload changes the layers.
+	keeper *schema.Keeper
 
 	mu       sync.Mutex    // serialises reloads and the start of shutdown
 	running  config.Config // the configuration in effect, live changes applied

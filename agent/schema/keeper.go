@@ -32,6 +32,8 @@ type Keeper struct {
 	bad      map[string]string
 	reported bool // bad was reported once
 
+	work sync.Mutex // one apply or rescan at a time
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -70,12 +72,23 @@ func (k *Keeper) Start(context.Context) error {
 			if err != nil {
 				return
 			}
-			if err := k.apply(changes, resync); err != nil {
+			k.work.Lock()
+			err = k.apply(changes, resync)
+			k.work.Unlock()
+			if err != nil {
 				k.log.Warn("keeping last good values", "err", err)
 			}
 		}
 	}()
 	return nil
+}
+
+// Rescan checks every key again: the agent calls it when a reload
+// changed the layers, which change which schema governs a key.
+func (k *Keeper) Rescan() error {
+	k.work.Lock()
+	defer k.work.Unlock()
+	return k.rescan()
 }
 
 // Close stops following the feed and waits.

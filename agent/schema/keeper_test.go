@@ -2,6 +2,8 @@ package schema
 
 import (
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,4 +101,31 @@ func TestKeeperFollowsFeed(t *testing.T) {
 		t.Fatalf("report after delete %v", bad)
 	}
 	poll(t, "the kept value dropped", func() bool { return kept() == "" })
+}
+
+// Rescan checks every key again under the guard's strip in force now: a
+// reload that changes the layers changes which schema governs a key.
+func TestKeeperRescan(t *testing.T) {
+	st := openStore(t)
+	var strip atomic.Pointer[func(string) string]
+	none := func(k string) string { return k }
+	strip.Store(&none)
+	k := NewKeeper(st, NewGuard(st, func(key string) string { return (*strip.Load())(key) }), nil, nil)
+	st.Put("_schema/app/", []byte(`{"type":"int"}`), 0)
+	st.Put("shop/app/n", []byte("many"), 0) // governed only once "shop/" is a layer
+	if err := k.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if bad := k.Bad(); len(bad) != 0 {
+		t.Fatalf("before the layer: %v", bad)
+	}
+	shop := func(key string) string { return strings.TrimPrefix(key, "shop/") }
+	strip.Store(&shop)
+	if err := k.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	if bad := k.Bad(); bad["shop/app/n"] == "" {
+		t.Fatalf("after the layer: %v, want shop/app/n breaking its schema", bad)
+	}
 }
