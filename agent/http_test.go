@@ -80,6 +80,14 @@ func TestHTTPAPIGuardAndLimitsAreWired(t *testing.T) {
 	}
 
 	// Three connections from 127.0.0.1, each served; the fourth is closed.
+	// The server counts a connection until it has seen it closed: wait
+	// until it has seen the requests' above.
+	testutil.Eventually(t, wait, func() error {
+		if n := ta.http.api.Limits().Conns; n != 0 {
+			return fmt.Errorf("%d connections still counted", n)
+		}
+		return nil
+	})
 	var conns []net.Conn
 	for i := range 4 {
 		c, err := net.DialTimeout("tcp", ta.HTTPAddr().String(), 5*time.Second)
