@@ -105,6 +105,32 @@ type Config struct {
 	// none. Key metrics_peer_limit, flag -metrics-peer-limit. Default 32.
 	MetricsPeerLimit int
 
+	// MetricsAddr is the host:port of a second listener that serves only
+	// the agent's metrics to a central Prometheus: GET /metrics, and GET
+	// /metrics?node=NAME, which relays another member's metrics over RPC
+	// (for nodes the scraper cannot reach). Every other path is 404. When
+	// set, the agent's own service "edgeplane" is registered on its port
+	// rather than the HTTP API's. Off loopback it needs
+	// MetricsBearerTokenFile. Key metrics_addr, flag -metrics-addr.
+	// Default "": no such listener.
+	MetricsAddr string
+
+	// MetricsTLS serves MetricsAddr over TLS (1.2 or later) with this
+	// node's fleet certificate (TLS.CertFile, TLS.KeyFile), which
+	// scrapers verify with the fleet CA under the node's name. It
+	// authenticates the node, not the scraper: that is the bearer
+	// token's part. It needs the fleet CA mode (the tls section). Key
+	// metrics_tls, flag -metrics-tls. Default false.
+	MetricsTLS bool
+
+	// MetricsBearerTokenFile names a file whose content (surrounding
+	// white space trimmed) is the token every request to MetricsAddr must
+	// present in "Authorization: Bearer"; others are answered 401. The
+	// file must not be open to every user. Read at start. Key
+	// metrics_bearer_token_file, flag -metrics-bearer-token-file. Default
+	// "": no token asked, allowed only on a loopback MetricsAddr.
+	MetricsBearerTokenFile string
+
 	// RetryJoin lists seed addresses, host or host:port, joined at start and
 	// retried until one answers. Key retry_join, flag -join (repeatable),
 	// environment variable comma-separated. Default: none.

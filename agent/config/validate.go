@@ -55,6 +55,7 @@ func validate(c *Config, from origins) error {
 			}
 		}
 	}
+	errs = append(errs, validateMetricsAddr(c, from)...)
 	if !c.EnableLocalScriptChecks {
 		for i := range c.Services {
 			s := &c.Services[i]
@@ -225,6 +226,68 @@ func parsePort(s string, min int) error {
 		return invalidf("port %d out of range %d-65535", p, min)
 	}
 	return nil
+}
+
+// checkMetricsAddr allows an empty metrics_addr: no metrics listener.
+func checkMetricsAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	return checkHTTPAddr(s)
+}
+
+// validateMetricsAddr checks the metrics listener's options together: TLS
+// needs the fleet certificate, and a listener off loopback a token, since
+// TLS authenticates the node and not its scraper.
+func validateMetricsAddr(c *Config, from origins) []error {
+	var errs []error
+	blame := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Source: from.source(key), Key: key, Err: invalidf(format, args...)})
+	}
+	if c.MetricsAddr == "" {
+		if c.MetricsTLS {
+			blame("metrics_tls", "needs metrics_addr: there is no metrics listener to serve over TLS")
+		}
+		if c.MetricsBearerTokenFile != "" {
+			blame("metrics_bearer_token_file", "needs metrics_addr: there is no metrics listener to ask the token")
+		}
+		return errs
+	}
+	if c.MetricsTLS && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		blame("metrics_tls", "needs the fleet certificate: set tls.ca_file, tls.cert_file and tls.key_file")
+	}
+	if c.MetricsBearerTokenFile == "" && !LoopbackAddr(c.MetricsAddr) {
+		blame("metrics_addr", "%q is not a loopback address: set metrics_bearer_token_file, so that only your scrapers read the metrics", clip(c.MetricsAddr))
+	}
+	return errs
+}
+
+// LoopbackAddr reports whether the host of a host:port is localhost or a
+// loopback IP address.
+func LoopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ReadMetricsToken reads MetricsBearerTokenFile's token: "" when none is
+// set. It refuses a file open to every user, and a token too short, too
+// long or holding other than printable ASCII, as for ACL secrets.
+func (c Config) ReadMetricsToken() (string, error) {
+	if c.MetricsBearerTokenFile == "" {
+		return "", nil
+	}
+	s, err := readSecretFile(c.MetricsBearerTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("metrics_bearer_token_file: %w", err)
+	}
+	return s, nil
 }
 
 func checkHTTPAddr(s string) error {
