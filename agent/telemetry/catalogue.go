@@ -58,6 +58,9 @@ const (
 
 	CatalogLocalInstances = "edgeplane_catalog_local_instances"
 	CatalogLocalChecks    = "edgeplane_catalog_local_checks"
+
+	MetricsRelayed     = "edgeplane_metrics_relayed_total"
+	MetricsAddrRefused = "edgeplane_metrics_addr_refused_total"
 )
 
 // Catalogue lists every edgeplane_ metric the agent exposes, in the order
@@ -99,6 +102,9 @@ var Catalogue = []Desc{
 
 	{CatalogLocalInstances, Gauge, []string{"status"}, "Service instances registered on this node, by aggregated health: the worst status of their checks and the node's (passing with none)."},
 	{CatalogLocalChecks, Gauge, []string{"status"}, "Health checks registered on this node, by status: passing, warning, critical."},
+
+	{MetricsRelayed, Counter, []string{"result"}, "Scrapes of nodes' metrics this node relayed (/v1/edgeplane/metrics/<node>, /metrics?node= on metrics_addr), by result: ok, unknown_node (no live member of the name), too_large (an answer past 16 MiB, cut off), busy (refused: 4 relays running), error (the call failed or took over 5 s)."},
+	{MetricsAddrRefused, Counter, nil, "Requests to metrics_addr refused for a missing or wrong bearer token."},
 }
 
 // describe returns the catalogue's entry for name; it panics for a name

@@ -39,6 +39,7 @@ func (m *Metrics) read() reading {
 	m.readStore(r)
 	m.readHTTP(r)
 	m.readCatalog(r)
+	m.readRelay(r)
 	return r
 }
 
@@ -148,6 +149,20 @@ func (m *Metrics) readCatalog(r reading) {
 	}
 	for _, st := range checkStatuses {
 		r.add(CatalogLocalChecks, float64(byCheck[st]), st)
+	}
+}
+
+func (m *Metrics) readRelay(r reading) {
+	if m.cfg.Relay != nil {
+		s := m.cfg.Relay()
+		r.add(MetricsRelayed, float64(s.OK), "ok")
+		r.add(MetricsRelayed, float64(s.UnknownNode), "unknown_node")
+		r.add(MetricsRelayed, float64(s.TooLarge), "too_large")
+		r.add(MetricsRelayed, float64(s.Busy), "busy")
+		r.add(MetricsRelayed, float64(s.Failed), "error")
+	}
+	if m.cfg.ScrapeRefused != nil {
+		r.add(MetricsAddrRefused, float64(m.cfg.ScrapeRefused()))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
@@ -68,6 +69,11 @@ type Config struct {
 	// HTTP returns the HTTP API's limits and refusals.
 	HTTP    func() httpapi.Limits
 	Catalog Catalog
+	// Relay returns the counts of the metrics relay (package relay).
+	Relay func() relay.Stats
+	// ScrapeRefused returns the requests metrics_addr refused for their
+	// token; nil when there is no metrics_addr.
+	ScrapeRefused func() uint64
 
 	// PeerLimit is how many peers get series of their own
 	// (metrics_peer_limit): those whose anti-entropy is in the worst

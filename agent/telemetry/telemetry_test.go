@@ -18,6 +18,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/promtext"
+	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
@@ -102,8 +103,10 @@ func fullConfig(t testing.TB, peers int) Config {
 			services: []catalog.Instance{{ID: "web"}, {ID: "db"}, {ID: "cache"}},
 			checks:   []catalog.CheckState{check("web-1", "web", "passing"), check("db-1", "db", "warning"), check("db-2", "db", "passing")},
 		},
-		PeerLimit: DefaultPeerLimit,
-		Version:   "1.2.3", Commit: `abc"def`,
+		Relay:         func() relay.Stats { return relay.Stats{OK: 40, UnknownNode: 41, TooLarge: 42, Busy: 43, Failed: 44} },
+		ScrapeRefused: func() uint64 { return 45 },
+		PeerLimit:     DefaultPeerLimit,
+		Version:       "1.2.3", Commit: `abc"def`,
 		Now: func() time.Time { return now },
 	}
 }
@@ -198,6 +201,12 @@ func TestExposition(t *testing.T) {
 		{CatalogLocalInstances, []string{"status", "passing"}, 2}, // web, cache (no checks)
 		{CatalogLocalInstances, []string{"status", "warning"}, 1}, // db
 		{CatalogLocalChecks, []string{"status", "passing"}, 2},
+		{MetricsRelayed, []string{"result", "ok"}, 40},
+		{MetricsRelayed, []string{"result", "unknown_node"}, 41},
+		{MetricsRelayed, []string{"result", "too_large"}, 42},
+		{MetricsRelayed, []string{"result", "busy"}, 43},
+		{MetricsRelayed, []string{"result", "error"}, 44},
+		{MetricsAddrRefused, nil, 45},
 		{CatalogLocalChecks, []string{"status", "critical"}, 0},
 	} {
 		if got := value(t, fams, tc.name, tc.labels...); got != tc.want {
