@@ -114,8 +114,10 @@ func routeNeeds(method, path string) acl.Access {
 		"/v1/agent/metrics", "/metrics":
 		return acl.Read
 	}
-	if node, ok := strings.CutPrefix(path, "/v1/edgeplane/rpc/ping/"); ok && node != "" && node != "." && node != ".." && !strings.Contains(node, "/") {
-		return acl.Read
+	for _, prefix := range []string{"/v1/edgeplane/rpc/ping/", "/v1/edgeplane/metrics/"} {
+		if node, ok := strings.CutPrefix(path, prefix); ok && node != "" && node != "." && node != ".." && !strings.Contains(node, "/") {
+			return acl.Read
+		}
 	}
 	return acl.Write
 }

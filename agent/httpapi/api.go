@@ -51,6 +51,7 @@ type Self struct {
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 //   - Metrics nil: no /metrics, /v1/agent/metrics: 404.
+//   - MetricsRelay nil: no /v1/edgeplane/metrics/<node>: 404.
 //   - Layers nil: no /v1/edgeplane/resolve/: 404.
 //   - Schemas nil: KV writes are not checked against schemas, and
 //     resolve serves stored values as they are.
@@ -58,20 +59,21 @@ type Config struct {
 	Store Store
 	// Self describes the agent; it is called for each request that needs
 	// it.
-	Self        func() Self
-	Mesh        Mesh
-	Snapshots   Snapshots
-	Replication Replication
-	Ping        Pinger
-	Revoke      Revoker
-	Monitor     Monitor
-	LogLevel    LogLeveler
-	JoinTokens  JoinTokens
-	Reload      Reloader
-	Catalog     Catalog
-	Metrics     Metrics
-	Layers      Layers
-	Schemas     *schema.Guard
+	Self         func() Self
+	Mesh         Mesh
+	Snapshots    Snapshots
+	Replication  Replication
+	Ping         Pinger
+	Revoke       Revoker
+	Monitor      Monitor
+	LogLevel     LogLeveler
+	JoinTokens   JoinTokens
+	Reload       Reloader
+	Catalog      Catalog
+	Metrics      Metrics
+	MetricsRelay MetricsRelay
+	Layers       Layers
+	Schemas      *schema.Guard
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -179,6 +181,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Metrics != nil {
 		a.handleMetrics(cfg.Metrics)
+	}
+	if cfg.MetricsRelay != nil {
+		a.handleMetricsRelay(cfg.MetricsRelay)
 	}
 	if cfg.Catalog != nil && cfg.Mesh != nil {
 		a.handleDiscovery(cfg.Catalog)
