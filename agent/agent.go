@@ -12,6 +12,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/version"
@@ -40,6 +41,8 @@ type Agent struct {
 	revoked *revocations
 	replica *replica.Service
 	http    *httpServer
+	relay   *relay.Relay
+	scrape  *scrapeServer // nil without metrics_addr
 	sup     *supervisor
 
 	// insecureMesh: the agent runs unauthenticated off loopback, as
@@ -88,6 +91,10 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	if a.insecureMesh {
 		log.Warn(insecureMeshWarning)
+	}
+	metricsToken, err := cfg.ReadMetricsToken()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 
 	// The data dir and its store; a join token's key goes into its
@@ -175,8 +182,8 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	// Its configured services are registered at start and on reload; it
 	// follows membership to remove reaped nodes' records and re-stamp its
 	// own after a rejoin.
-	// The agent's own service is registered on the HTTP API's port, so
-	// that port is bound first.
+	// The agent's own service is registered on the metrics listener's
+	// port, or the HTTP API's, so those are bound first.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: http api: %w", err)
@@ -186,7 +193,17 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 			ln.Close()
 		}
 	}()
-	regs, err := configuredServices(cfg, ln.Addr())
+	metricsLn, err := listenMetrics(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && metricsLn != nil && a.scrape == nil { // the metrics server closes it once built
+			metricsLn.Close()
+		}
+	}()
+	servicePort := agentServicePort(ln, metricsLn)
+	regs, err := configuredServices(cfg, servicePort)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -212,6 +229,11 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	if err != nil {
 		return nil, err
 	}
+	// Every agent serves its metrics to the others over RPC, and relays
+	// theirs.
+	if a.relay, err = newMetricsRelay(cfg.NodeName, a.rpc, metrics); err != nil {
+		return nil, err
+	}
 	acls, err := newLocalACL(cfg.ACL, log)
 	if err != nil {
 		return nil, err
@@ -229,29 +251,30 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
-	sup.layers, sup.keeper = layered, keeper
+	sup.layers, sup.keeper, sup.servicePort = layered, keeper, servicePort
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
 		insecureMesh: a.insecureMesh, http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
-		Store:       a.store,
-		Self:        desc.self,
-		Mesh:        meshAPI{m: a.mesh, names: a.names},
-		Snapshots:   snapshots{store: a.store, maxAhead: cfg.MaxClockDrift.Duration, log: log},
-		Replication: a.replica,
-		Ping:        a.rpc,
-		Revoke:      a.revoked,
-		Monitor:     monitorOf(log),
-		LogLevel:    sup,
-		JoinTokens:  joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
-		Reload:      reloadAPI{sup},
-		Catalog:     services,
-		Metrics:     metrics,
-		Layers:      layered,
-		Schemas:     schemas,
-		ACL:         acls.resolver,
-		Log:         log,
+		Store:        a.store,
+		Self:         desc.self,
+		Mesh:         meshAPI{m: a.mesh, names: a.names},
+		Snapshots:    snapshots{store: a.store, maxAhead: cfg.MaxClockDrift.Duration, log: log},
+		Replication:  a.replica,
+		Ping:         a.rpc,
+		Revoke:       a.revoked,
+		Monitor:      monitorOf(log),
+		LogLevel:     sup,
+		JoinTokens:   joinTokens{mode: a.rpc.mode, keyring: filepath.Join(a.data.dir, keyringFileName), mesh: a.mesh},
+		Reload:       reloadAPI{sup},
+		Catalog:      services,
+		Metrics:      metrics,
+		MetricsRelay: relayAPI{a.relay},
+		Layers:       layered,
+		Schemas:      schemas,
+		ACL:          acls.resolver,
+		Log:          log,
 
 		Hosts:              httpHosts(cfg, ln.Addr(), a.mesh.LocalMember().Addr),
 		MaxBlockingQueries: cfg.HTTPMaxBlockingQueries,
@@ -259,6 +282,11 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Conns:              httpapi.NewConnLimiter(cfg.HTTPMaxConnsPerClient, cfg.HTTPMaxConns, log),
 	}, func(err error) { a.stop(err) }, log)
 	a.add(a.http)
+	if metricsLn != nil {
+		a.scrape = newScrapeServer(metricsLn, httpapi.ScrapeConfig{Metrics: metrics, Relay: relayAPI{a.relay}, Token: metricsToken, Log: log},
+			func(err error) { a.stop(err) }, log)
+		a.add(a.scrape)
+	}
 	a.sup = sup
 	a.add(a.sup)
 	return a, nil

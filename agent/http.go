@@ -18,6 +18,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/logstream"
+	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/telemetry"
 	"github.com/edgeplane/edgeplane/agent/version"
@@ -26,8 +27,9 @@ import (
 )
 
 // httpServer serves the local HTTP API on its listener from Start until
-// Close.
+// Close, or (api nil) another handler of the agent's.
 type httpServer struct {
+	name string // for errors and logs
 	api  *httpapi.API
 	srv  *http.Server
 	ln   net.Listener
@@ -43,14 +45,19 @@ func newHTTPServer(ln net.Listener, cfg httpapi.Config, fail func(error), log *s
 	if cfg.Conns != nil {
 		ln = cfg.Conns.Listener(ln)
 	}
-	return &httpServer{api: api, ln: ln, fail: fail, log: log, srv: &http.Server{
-		Handler:           api,
+	return &httpServer{name: "http api", api: api, ln: ln, fail: fail, log: log, srv: newHTTP(api, log)}
+}
+
+// newHTTP returns the http.Server settings of the agent's listeners.
+func newHTTP(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       httpapi.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}
+	}
 }
 
 // Start serves until Close; a failure to serve stops the agent.
@@ -58,7 +65,7 @@ func (h *httpServer) Start(context.Context) error {
 	h.wg.Go(func() {
 		// Shutdown and Close end Serve with ErrServerClosed: a clean stop.
 		if err := h.srv.Serve(h.ln); !errors.Is(err, http.ErrServerClosed) {
-			h.fail(fmt.Errorf("agent: http api: %w", err))
+			h.fail(fmt.Errorf("agent: %s: %w", h.name, err))
 		}
 	})
 	return nil
@@ -68,11 +75,13 @@ func (h *httpServer) Start(context.Context) error {
 // to ShutdownTimeout for those in flight before it closes their
 // connections.
 func (h *httpServer) Close() error {
-	h.api.Close()
+	if h.api != nil {
+		h.api.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	if err := h.srv.Shutdown(ctx); err != nil {
-		h.log.Warn("http api did not drain in time", "err", err)
+		h.log.Warn(h.name+" did not drain in time", "err", err)
 		h.srv.Close()
 	}
 	h.wg.Wait()
@@ -136,7 +145,7 @@ func (d describe) self() httpapi.Self {
 // newMetrics builds the agent's metrics over the components built so far
 // and the HTTP API, which is built next and read only at scrape time.
 func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error) {
-	m, err := telemetry.New(telemetry.Config{
+	cfg := telemetry.Config{
 		Mesh:        a.mesh.Mesh,
 		Transport:   a.mesh.net,
 		Replication: a.replica,
@@ -144,10 +153,15 @@ func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error
 		StoreFile:   filepath.Join(a.data.dir, store.FileName),
 		HTTP:        func() httpapi.Limits { return a.http.api.Limits() },
 		Catalog:     services,
+		Relay:       func() relay.Stats { return a.relay.Stats() },
 		PeerLimit:   a.cfg.MetricsPeerLimit,
 		Version:     version.Version,
 		Commit:      version.Commit,
-	})
+	}
+	if a.cfg.MetricsAddr != "" {
+		cfg.ScrapeRefused = func() uint64 { return a.scrape.handler.Refused() }
+	}
+	m, err := telemetry.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

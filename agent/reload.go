@@ -172,7 +172,7 @@ func (s *supervisor) reloadCatalog(next config.Config) {
 	if s.catalog == nil {
 		return
 	}
-	regs, err := configuredServices(next, s.probe.API)
+	regs, err := configuredServices(next, s.servicePort)
 	if err == nil {
 		err = s.catalog.SetConfigServices(regs)
 	}

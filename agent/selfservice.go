@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -18,9 +17,10 @@ import (
 )
 
 // The agent's own service: every agent registers the service "edgeplane"
-// (catalog.AgentServiceID) on its HTTP API's port, with its version and
-// site in Meta, so that Prometheus' consul_sd_configs finds every agent
-// of the fleet and `edgeplane catalog service edgeplane` lists them. Its
+// (catalog.AgentServiceID) on its metrics listener's port (metrics_addr)
+// when it has one, else on its HTTP API's, with its version and site in
+// Meta, so that Prometheus' consul_sd_configs finds every agent of the
+// fleet and `edgeplane catalog service edgeplane` lists them. Its
 // checks are the agent's own health, which selfHealth sets:
 //
 //	edgeplane:disk   free space of the data dir's file system: warning
@@ -94,15 +94,15 @@ const (
 	diskCriticalPercent = 2
 )
 
-// selfRegistration is the agent's own service, registered with the
-// configured services (at start and on every reload).
-func selfRegistration(cfg config.Config, httpPort int) catalog.Registration {
+// selfRegistration is the agent's own service on port, registered with
+// the configured services (at start and on every reload).
+func selfRegistration(cfg config.Config, port int) catalog.Registration {
 	meta := map[string]string{"version": version.Version}
 	if cfg.Site != "" {
 		meta["site"] = cfg.Site
 	}
 	return catalog.Registration{Source: catalog.SourceConfig, Service: catalog.Instance{
-		ID: catalog.AgentServiceID, Name: catalog.AgentServiceID, Port: httpPort, Meta: meta, Weights: catalog.DefaultWeights}}
+		ID: catalog.AgentServiceID, Name: catalog.AgentServiceID, Port: port, Meta: meta, Weights: catalog.DefaultWeights}}
 }
 
 // selfHealth sets the checks of the agent's own service every
@@ -200,16 +200,12 @@ func clockHealth(store, wall time.Time, maxAhead time.Duration) (status, output 
 }
 
 // configuredServices returns the services the agent registers as its
-// configuration's: its own, on the HTTP API's port, then those of the
-// configuration files.
-func configuredServices(cfg config.Config, httpAPI net.Addr) ([]catalog.Registration, error) {
+// configuration's: its own, on port (agentServicePort), then those of
+// the configuration files.
+func configuredServices(cfg config.Config, port int) ([]catalog.Registration, error) {
 	regs, err := cfg.ServiceRegistrations()
 	if err != nil {
 		return nil, err
-	}
-	port := 0
-	if a, ok := httpAPI.(*net.TCPAddr); ok {
-		port = a.Port
 	}
 	return append([]catalog.Registration{selfRegistration(cfg, port)}, regs...), nil
 }

@@ -61,6 +61,9 @@ type supervisor struct {
 	layers  *layered  // the layers keys resolve through, rebuilt on reload
 	// catalog gets the configured services on reload, and syncs.
 	catalog *catalog.Catalog
+	// servicePort is the port of the agent's own service: metrics_addr's
+	// or the HTTP API's (agentServicePort).
+	servicePort int
 	// keeper checks typed keys again when a reload changes the layers.
 	keeper *schema.Keeper
 
