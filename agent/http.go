@@ -145,7 +145,7 @@ func (d describe) self() httpapi.Self {
 // newMetrics builds the agent's metrics over the components built so far
 // and the HTTP API, which is built next and read only at scrape time.
 func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error) {
-	cfg := telemetry.Config{
+	m, err := telemetry.New(telemetry.Config{
 		Mesh:        a.mesh.Mesh,
 		Transport:   a.mesh.net,
 		Replication: a.replica,
@@ -157,11 +157,13 @@ func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error
 		PeerLimit:   a.cfg.MetricsPeerLimit,
 		Version:     version.Version,
 		Commit:      version.Commit,
-	}
-	if a.cfg.MetricsAddr != "" {
-		cfg.ScrapeRefused = func() uint64 { return a.scrape.handler.Refused() }
-	}
-	m, err := telemetry.New(cfg)
+		ScrapeRefused: func() uint64 {
+			if a.scrape == nil { // no metrics_addr
+				return 0
+			}
+			return a.scrape.handler.Refused()
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -32,7 +32,17 @@ import (
 // registers the metrics method on its server.
 func newMetricsRelay(self string, rpc *rpcEndpoint, local relay.MetricsWriter) (*relay.Relay, error) {
 	relay.Serve(rpc.srv, local)
-	rl, err := relay.New(relay.Config{
+	rl, err := relay.New(relayConfig(self, rpc, local))
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return rl, nil
+}
+
+// relayConfig is the relay's configuration over the agent's RPC client
+// and membership, with the package's limits.
+func relayConfig(self string, rpc *rpcEndpoint, local relay.MetricsWriter) relay.Config {
+	return relay.Config{
 		Self:   self,
 		Local:  local,
 		Client: rpc.client,
@@ -41,11 +51,7 @@ func newMetricsRelay(self string, rpc *rpcEndpoint, local relay.MetricsWriter) (
 			addr := mem.Tags[gossip.MetaRPC]
 			return addr, ok && addr != ""
 		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return rl, nil
 }
 
 // relayAPI gives the relay's errors the API's meaning.
@@ -118,4 +124,13 @@ func agentServicePort(httpAPI, metrics net.Listener) int {
 		return a.Port
 	}
 	return 0
+}
+
+// MetricsAddr returns the address metrics_addr listens on, or nil when it
+// is not set.
+func (a *Agent) MetricsAddr() net.Addr {
+	if a.scrape == nil {
+		return nil
+	}
+	return a.scrape.ln.Addr()
 }

@@ -90,7 +90,7 @@ func aclServer(t *testing.T, defaultAllow bool) (srv *httptest.Server, st *store
 	}}
 	srv, st = testServerWith(t, func(c *Config) {
 		c.Mesh, c.Snapshots, c.Replication, c.Ping, c.Reload, c.JoinTokens = mesh, snaps, roles, roles, roles, roles
-		c.Metrics = fakeMetrics{}
+		c.Metrics, c.MetricsRelay = fakeMetrics{}, fakeRelay{}
 		c.ACL = func() *acl.Resolver { return res }
 	})
 	return srv, st, &mesh.ops
@@ -256,6 +256,8 @@ func TestACLHostileClient(t *testing.T) {
 		{"PUT", "/v1/agent/self/../leave"},
 		{"GET", "/v1/edgeplane/rpc/ping/../../agent/leave"},
 		{"GET", "/v1/edgeplane/rpc/ping/%2e%2e%2f%2e%2e%2fagent%2fleave"},
+		{"GET", "/v1/edgeplane/metrics/../../agent/leave"},
+		{"GET", "/v1/edgeplane/metrics/%2e%2e%2f%2e%2e%2fagent%2fleave"},
 		{"PUT", "/v1/agent/leave?token="},
 	} {
 		req, _ := http.NewRequest(p.method, srv.URL+p.path, nil)
@@ -291,6 +293,8 @@ func TestACLRoutes(t *testing.T) {
 		{"GET", "/v1/catalog/nodes", want{403, 200, 200}},
 		{"GET", "/v1/edgeplane/replication", want{403, 200, 200}},
 		{"GET", "/v1/edgeplane/rpc/ping/node-b", want{403, 200, 200}},
+		{"GET", "/v1/edgeplane/metrics/node-b", want{403, 200, 200}},
+		{"GET", "/metrics", want{403, 200, 200}},
 		{"PUT", "/v1/agent/leave", want{403, 403, 200}},
 		{"PUT", "/v1/agent/reload", want{403, 403, 200}},
 		{"GET", "/v1/operator/keyring", want{403, 403, 200}},
