@@ -38,6 +38,11 @@ var importRules = []struct {
 		why:  "replication serves the mesh, not the local HTTP API",
 	},
 	{
+		from: []string{"agent/relay"},
+		to:   []string{"agent/httpapi"},
+		why:  "the metrics relay serves the mesh; the agent gives its errors the API's meaning",
+	},
+	{
 		from:    []string{""},
 		to:      []string{"agent/cli"},
 		allowed: []string{"agent/cmd/edgeplane"},
