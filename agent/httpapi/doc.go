@@ -6,7 +6,9 @@
 // role), Consul's maintenance mode for the node and its services
 // (maint.go), the agent's metrics (GET /metrics and /v1/agent/metrics, in
 // the Prometheus text format or Consul's JSON: metrics.go, over the
-// Metrics role, which package telemetry plays), and edgeplane's own under
+// Metrics role, which package telemetry plays; other members' through
+// GET /v1/edgeplane/metrics/<node>, over the MetricsRelay role), and
+// edgeplane's own under
 // /v1/edgeplane/, among them layered reads (/v1/edgeplane/resolve/<key>:
 // a key looked up through the node, site, environment and global layers,
 // resolve.go, over the Layers role and package layers).
@@ -25,9 +27,14 @@
 // New takes everything the API serves from in one Config: the store, the
 // agent's description, and the roles the agent plays for it, each a small
 // interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
-// Reloader, Catalog, Layers) or beside its endpoints (Metrics). A role left nil leaves its endpoints as an agent without that
+// Reloader, Catalog, Layers) or beside its endpoints (Metrics,
+// MetricsRelay). A role left nil leaves its endpoints as an agent without that
 // part answers them: not found, or for reload, 500 "reload is not
 // available". The API never reaches into the agent past its roles.
+//
+// ScrapeHandler is the handler of the agent's other listener,
+// metrics_addr: GET /metrics and /metrics?node=NAME only, behind an
+// optional bearer token, for a central Prometheus (metrics.go).
 //
 // With Config.ACL set, requests carry Consul's tokens (?token=,
 // X-Consul-Token, Authorization: Bearer) and are checked before they are

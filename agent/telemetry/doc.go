@@ -20,6 +20,10 @@
 //     Gauges, counters under Counters with their totals in Sum.
 //
 // With ACLs on, both need agent:read, as Consul's /v1/agent/metrics does.
+// GET /v1/edgeplane/metrics/<node> answers another member's, fetched over
+// RPC (package relay), with the same ACL. metrics_addr, when set, serves
+// /metrics and /metrics?node=<node> alone on a listener of its own, for
+// a central Prometheus (httpapi.ScrapeHandler).
 //
 // # The catalogue
 //

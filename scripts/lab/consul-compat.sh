@@ -3,8 +3,10 @@
 # consul-template against a three-node edgeplane mesh on 127.0.0.1.
 #
 #   node1, node2: site siteA; node3: site siteB. Each agent serves its HTTP
-#   API on 127.0.0.1:1750N. Services, each with a TTL check reported
-#   passing:
+#   API on 127.0.0.1:1750N; node1 and node2 also serve their metrics on
+#   metrics_addr 127.0.0.1:1760N (node1's behind a bearer token), node3,
+#   as a node behind a NAT, on none. Services, each with a TTL check
+#   reported passing:
 #     web1 on node1  tags prod,v1  meta version=2  tagged address lan
 #     web2 on node2  tags prod     meta version=1
 #     web3 on node3  tags canary   meta version=1
@@ -15,7 +17,11 @@
 #      __meta_consul_health, __meta_consul_service_metadata_version and
 #      __meta_consul_tagged_address_lan; web2 deregistered, it drops it.
 #      With services [edgeplane] it finds the three agents by their own
-#      service and scrapes each one's /metrics: every target up.
+#      service: it scrapes node1 and node2 on their metrics_addr, and
+#      node3 only through the relay, both ways: node1's metrics_addr
+#      (/metrics?node=node3, with the token) and node1's local API
+#      (/v1/edgeplane/metrics/node3). Every target is up, the relayed
+#      series are node3's, and node1 counts the relayed scrapes.
 #   2. consul-template, pointed at node3, renders service "web",
 #      "web|any", "web~_agent" (node3's own instance first) and key
 #      "app/greeting"; it re-renders when web1 turns critical and when the
@@ -62,6 +68,7 @@ done
 
 readonly NODES=(1 2 3)
 readonly PROM_ADDR=127.0.0.1:17590
+readonly METRICS_TOKEN=lab-metrics-token-0123456789
 readonly QUIET=60 # seconds of unrelated writes
 
 . scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for
@@ -129,6 +136,7 @@ fi
 "$bin" version | sed 's/^/   /'
 
 http_of() { echo "127.0.0.1:$((17500 + $1))"; }
+metrics_of() { echo "127.0.0.1:$((17600 + $1))"; }
 on() { # on N CMD...: an edgeplane client command against node N, bounded
 	local n=$1
 	shift
@@ -142,14 +150,20 @@ self_stat() { # self_stat N KEY: a counter of node N's Stats.http
 # --- the mesh --------------------------------------------------------------
 
 step "1. three agents on 127.0.0.1"
+(umask 077 && echo "$METRICS_TOKEN" >"$work/metrics.token")
 for n in "${NODES[@]}"; do
 	site=siteA
 	[ "$n" = 3 ] && site=siteB
 	joins=()
 	[ "$n" != 1 ] && joins=(-join "127.0.0.1:17301")
+	metrics=()
+	case "$n" in
+	1) metrics=(-metrics-addr "$(metrics_of 1)" -metrics-bearer-token-file "$work/metrics.token") ;;
+	2) metrics=(-metrics-addr "$(metrics_of 2)") ;;
+	esac
 	"$bin" agent -node "node$n" -site "$site" -bind 127.0.0.1 \
 		-gossip-port "$((17300 + n))" -rpc-port "$((17400 + n))" -http-addr "$(http_of "$n")" \
-		-data-dir "$work/node$n" -profile lan -retry-interval 500ms "${joins[@]}" \
+		-data-dir "$work/node$n" -profile lan -retry-interval 500ms "${joins[@]}" "${metrics[@]}" \
 		>"$work/logs/node$n.log" 2>&1 &
 	pids+=($!)
 done
@@ -205,12 +219,61 @@ scrape_configs:
         node_meta:
           site: siteA
         refresh_interval: 5s
+  # Agents Prometheus reaches: their metrics_addr, the port of their
+  # service "edgeplane".
   - job_name: edgeplane
+    scrape_interval: 2s
+    authorization:
+      credentials_file: $work/metrics.token
+    consul_sd_configs:
+      - server: $(http_of 1)
+        services: [edgeplane]
+        refresh_interval: 5s
+    relabel_configs:
+      - source_labels: [__meta_consul_service_metadata_site]
+        regex: siteB
+        action: drop
+      - source_labels: [__meta_consul_node]
+        target_label: instance
+  # Agents behind a NAT (site siteB): through the relay of node1's
+  # metrics_addr, the site's reachable gateway.
+  - job_name: edgeplane-relay
+    scrape_interval: 2s
+    authorization:
+      credentials_file: $work/metrics.token
+    consul_sd_configs:
+      - server: $(http_of 1)
+        services: [edgeplane]
+        refresh_interval: 5s
+    relabel_configs:
+      - source_labels: [__meta_consul_service_metadata_site]
+        regex: siteB
+        action: keep
+      - source_labels: [__meta_consul_node]
+        target_label: __param_node
+      - source_labels: [__meta_consul_node]
+        target_label: instance
+      - target_label: __address__
+        replacement: $(metrics_of 1)
+  # The same, through the relay of the local API of an agent on the
+  # Prometheus host (here node1's).
+  - job_name: edgeplane-local-relay
     scrape_interval: 2s
     consul_sd_configs:
       - server: $(http_of 1)
         services: [edgeplane]
         refresh_interval: 5s
+    relabel_configs:
+      - source_labels: [__meta_consul_service_metadata_site]
+        regex: siteB
+        action: keep
+      - source_labels: [__meta_consul_node]
+        target_label: __metrics_path__
+        replacement: /v1/edgeplane/metrics/\$1
+      - source_labels: [__meta_consul_node]
+        target_label: instance
+      - target_label: __address__
+        replacement: $(http_of 1)
 EOF
 "$prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
 	--web.listen-address="$PROM_ADDR" >"$work/logs/prometheus.log" 2>&1 &
@@ -254,18 +317,45 @@ wait_for "Prometheus drops web2 once deregistered" 60 prom_targets "web1" || die
 web 2 web2 19102 '["prod"]' '{"version":"1"}'
 
 # agents_up: Prometheus finds the three agents through their own service
-# "edgeplane" and scrapes each one's /metrics.
+# "edgeplane": it scrapes node1 and node2 on their metrics_addr, node3
+# through both relays.
 agents_up() {
 	local got
-	got=$(targets | jq -r '[.data.activeTargets[] | select(.labels.job == "edgeplane")
-		| "\(.discoveredLabels.__meta_consul_node)=\(.health)"] | sort | join(" ")') || got=
-	if [ "$got" != "node1=up node2=up node3=up" ]; then
-		why="edgeplane targets: '$got'"
+	got=$(targets | jq -r '[.data.activeTargets[] | select(.labels.job | startswith("edgeplane"))
+		| "\(.labels.job):\(.discoveredLabels.__meta_consul_node)=\(.health)"] | sort | join(" ")') || got=
+	if [ "$got" != "edgeplane-local-relay:node3=up edgeplane-relay:node3=up edgeplane:node1=up edgeplane:node2=up" ]; then
+		why="edgeplane targets: '$got'; errors: $(targets | jq -c '[.data.activeTargets[] | select(.lastError != "") | .lastError]')"
 		return 1
 	fi
 }
-wait_for "Prometheus finds the three agents by their own service and scrapes their /metrics" 60 agents_up ||
+wait_for "Prometheus scrapes node1 and node2 on metrics_addr, node3 through the relays" 60 agents_up ||
 	die "Prometheus: the agents are not all up"
+targets | jq -r '.data.activeTargets[] | select(.labels.job | startswith("edgeplane")) | "\(.labels.job) \(.scrapeUrl)"' |
+	sed 's/^/   /'
+query() { curl -fsS --max-time 5 "http://$PROM_ADDR/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
+# relayed_ok: the relayed series are node3's (it holds one service, web3,
+# besides its own), and node1 counts the scrapes it relayed.
+relayed_ok() {
+	local v
+	for job in edgeplane-relay edgeplane-local-relay; do
+		v=$(query "sum(edgeplane_catalog_local_instances{job=\"$job\",instance=\"node3\"})") || v=
+		if [ "$v" != 2 ]; then
+			why="$job: node3's local instances '$v', want 2 (web3, edgeplane)"
+			return 1
+		fi
+	done
+	v=$(query 'edgeplane_metrics_relayed_total{job="edgeplane",instance="node1",result="ok"}') || v=
+	if [ -z "$v" ] || [ "$v" = 0 ]; then
+		why="node1 counts '$v' relayed scrapes"
+		return 1
+	fi
+	note "node1 relayed $v scrapes"
+}
+wait_for "the relayed series are node3's, and node1 counts them" 60 relayed_ok || die "Prometheus: wrong relayed series"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$(metrics_of 1)/metrics")
+[ "$code" = 401 ] || die "node1's metrics_addr answered $code without the token, want 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $METRICS_TOKEN" "http://$(metrics_of 1)/v1/agent/self")
+[ "$code" = 404 ] || die "node1's metrics_addr answered $code for /v1/agent/self, want 404"
 
 # --- consul-template -------------------------------------------------------
 
