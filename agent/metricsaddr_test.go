@@ -435,3 +435,20 @@ func ownServicePort(a *Agent) (int, bool) {
 	}
 	return s.Port, true
 }
+
+// BenchmarkMetricsRelay measures one relayed scrape of a member's
+// metrics (its real exposition) over loopback QUIC, with its size.
+func BenchmarkMetricsRelay(b *testing.B) {
+	agents := startMeshOfAgents(b, 2, nil)
+	a, peer := agents[0], agents[1].cfg.NodeName
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		text, err := a.relay.Fetch(b.Context(), peer)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(text)
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}

@@ -152,3 +152,35 @@ func TestMetricsRelayEndpoint(t *testing.T) {
 		t.Errorf("PUT = %d, want 405", code)
 	}
 }
+
+// FuzzScrapeHandler: whatever the method, path, query and Authorization
+// header, metrics_addr answers metrics only to the token, and only on
+// /metrics.
+func FuzzScrapeHandler(f *testing.F) {
+	f.Add("GET", "/metrics", "", "Bearer "+scrapeToken)
+	f.Add("GET", "/metrics", "node=node-b", "Bearer "+scrapeToken)
+	f.Add("GET", "/v1/agent/self", "", "Bearer "+scrapeToken)
+	f.Add("GET", "/metrics", "", "Bearer "+scrapeToken+"\x00")
+	f.Add("HEAD", "/metrics/..", "node=../x", "bearer  "+scrapeToken)
+	f.Add("GET", "/metrics", "", "Basic x")
+	h := NewScrapeHandler(ScrapeConfig{Metrics: fakeMetrics{}, Relay: fakeRelay{}, Token: scrapeToken})
+	f.Fuzz(func(t *testing.T, method, path, query, auth string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Method, req.URL.Path, req.URL.RawQuery = method, path, query
+		req.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		body := w.Body.String()
+		leaked := strings.Contains(body, "edgeplane_")
+		scheme, value, _ := strings.Cut(auth, " ")
+		holds := strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(value) == scrapeToken
+		switch {
+		case !holds && (w.Code != http.StatusUnauthorized || leaked):
+			t.Fatalf("%s %s ?%s with %q: %d %q without the token", method, path, query, auth, w.Code, body)
+		case w.Code == http.StatusOK && path != "/metrics":
+			t.Fatalf("%s %s answered 200", method, path)
+		case leaked && w.Code != http.StatusOK:
+			t.Fatalf("%s %s: metrics with %d", method, path, w.Code)
+		}
+	})
+}
