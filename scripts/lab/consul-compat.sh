@@ -17,11 +17,12 @@
 #      __meta_consul_health, __meta_consul_service_metadata_version and
 #      __meta_consul_tagged_address_lan; web2 deregistered, it drops it.
 #      With services [edgeplane] it finds the three agents by their own
-#      service: it scrapes node1 and node2 on their metrics_addr, and
-#      node3 only through the relay, both ways: node1's metrics_addr
-#      (/metrics?node=node3, with the token) and node1's local API
-#      (/v1/edgeplane/metrics/node3). Every target is up, the relayed
-#      series are node3's, and node1 counts the relayed scrapes.
+#      service: in job edgeplane, node1 and node2 on their metrics_addr
+#      and node3 only through the relay of node1's metrics_addr
+#      (/metrics?node=node3, with the token); in job edgeplane-local,
+#      node3 through node1's local API (/v1/edgeplane/metrics/node3).
+#      Every target is up, the relayed series are node3's, and node1
+#      counts the relayed scrapes.
 #   2. consul-template, pointed at node3, renders service "web",
 #      "web|any", "web~_agent" (node3's own instance first) and key
 #      "app/greeting"; it re-renders when web1 turns critical and when the
@@ -219,8 +220,9 @@ scrape_configs:
         node_meta:
           site: siteA
         refresh_interval: 5s
-  # Agents Prometheus reaches: their metrics_addr, the port of their
-  # service "edgeplane".
+  # Every agent, found by its service "edgeplane": those Prometheus
+  # reaches on their metrics_addr (the service's port); those of site
+  # siteB, behind a NAT, through the relay of node1, the gateway.
   - job_name: edgeplane
     scrape_interval: 2s
     authorization:
@@ -230,34 +232,18 @@ scrape_configs:
         services: [edgeplane]
         refresh_interval: 5s
     relabel_configs:
-      - source_labels: [__meta_consul_service_metadata_site]
-        regex: siteB
-        action: drop
       - source_labels: [__meta_consul_node]
         target_label: instance
-  # Agents behind a NAT (site siteB): through the relay of node1's
-  # metrics_addr, the site's reachable gateway.
-  - job_name: edgeplane-relay
-    scrape_interval: 2s
-    authorization:
-      credentials_file: $work/metrics.token
-    consul_sd_configs:
-      - server: $(http_of 1)
-        services: [edgeplane]
-        refresh_interval: 5s
-    relabel_configs:
-      - source_labels: [__meta_consul_service_metadata_site]
-        regex: siteB
-        action: keep
-      - source_labels: [__meta_consul_node]
+      - source_labels: [__meta_consul_service_metadata_site, __meta_consul_node]
+        regex: siteB;(.+)
         target_label: __param_node
-      - source_labels: [__meta_consul_node]
-        target_label: instance
-      - target_label: __address__
+      - source_labels: [__meta_consul_service_metadata_site]
+        regex: siteB
+        target_label: __address__
         replacement: $(metrics_of 1)
-  # The same, through the relay of the local API of an agent on the
-  # Prometheus host (here node1's).
-  - job_name: edgeplane-local-relay
+  # The same nodes through the local API of an agent on the Prometheus
+  # host (here node1's): /v1/edgeplane/metrics/<node>.
+  - job_name: edgeplane-local
     scrape_interval: 2s
     consul_sd_configs:
       - server: $(http_of 1)
@@ -267,11 +253,11 @@ scrape_configs:
       - source_labels: [__meta_consul_service_metadata_site]
         regex: siteB
         action: keep
+      - source_labels: [__meta_consul_node]
+        target_label: instance
       - source_labels: [__meta_consul_node]
         target_label: __metrics_path__
         replacement: /v1/edgeplane/metrics/\$1
-      - source_labels: [__meta_consul_node]
-        target_label: instance
       - target_label: __address__
         replacement: $(http_of 1)
 EOF
@@ -318,12 +304,12 @@ web 2 web2 19102 '["prod"]' '{"version":"1"}'
 
 # agents_up: Prometheus finds the three agents through their own service
 # "edgeplane": it scrapes node1 and node2 on their metrics_addr, node3
-# through both relays.
+# through both relays, node1's metrics_addr in the same job.
 agents_up() {
 	local got
 	got=$(targets | jq -r '[.data.activeTargets[] | select(.labels.job | startswith("edgeplane"))
 		| "\(.labels.job):\(.discoveredLabels.__meta_consul_node)=\(.health)"] | sort | join(" ")') || got=
-	if [ "$got" != "edgeplane-local-relay:node3=up edgeplane-relay:node3=up edgeplane:node1=up edgeplane:node2=up" ]; then
+	if [ "$got" != "edgeplane-local:node3=up edgeplane:node1=up edgeplane:node2=up edgeplane:node3=up" ]; then
 		why="edgeplane targets: '$got'; errors: $(targets | jq -c '[.data.activeTargets[] | select(.lastError != "") | .lastError]')"
 		return 1
 	fi
@@ -337,7 +323,7 @@ query() { curl -fsS --max-time 5 "http://$PROM_ADDR/api/v1/query" --data-urlenco
 # besides its own), and node1 counts the scrapes it relayed.
 relayed_ok() {
 	local v
-	for job in edgeplane-relay edgeplane-local-relay; do
+	for job in edgeplane edgeplane-local; do
 		v=$(query "sum(edgeplane_catalog_local_instances{job=\"$job\",instance=\"node3\"})") || v=
 		if [ "$v" != 2 ]; then
 			why="$job: node3's local instances '$v', want 2 (web3, edgeplane)"
