@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
+	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport"
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 )
 
@@ -282,6 +285,29 @@ func outsiderAttack(t *testing.T, members []*Agent, name string, outsider func(*
 	if readable(out, "real/key") {
 		t.Errorf("%s read the mesh's real/key", node)
 	}
+	// Nor the members' metrics, asked over RPC directly.
+	for _, a := range members {
+		if err := fetchMetricsAs(t, out, a); err == nil {
+			t.Errorf("%s read %s's metrics over RPC", node, a.cfg.NodeName)
+		}
+	}
+}
+
+// fetchMetricsAs calls to's metrics method from from's RPC client, as
+// from's identity, and returns nil if a chunk of metrics came back. A
+// call that hangs (a handshake waiting for a certificate no one
+// announces) fails at its deadline: a refusal as well.
+func fetchMetricsAs(t *testing.T, from, to *Agent) error {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	peer := transport.Peer{Node: to.cfg.NodeName, Addr: to.mesh.LocalMember().Tags[gossip.MetaRPC]}
+	st, err := from.rpc.client.Stream(ctx, peer, relay.MethodMetrics, struct{}{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var c wireChunk
+	return st.Recv(&c)
 }
 
 // revokedAttack revokes a member's certificate: every node refuses it
