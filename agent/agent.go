@@ -232,7 +232,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	sup.layers, sup.keeper = layered, keeper
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
-	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
+	desc := describe{cfg: cfg, inEffect: sup.inEffect, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
 		insecureMesh: a.insecureMesh, http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
 		Store:       a.store,
@@ -248,6 +248,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Reload:      reloadAPI{sup},
 		Catalog:     services,
 		Metrics:     metrics,
+		Debug:       cfg.EnableDebug,
 		Layers:      layered,
 		Schemas:     schemas,
 		ACL:         acls.resolver,

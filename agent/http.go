@@ -82,13 +82,16 @@ func (h *httpServer) Close() error {
 
 // describe answers /v1/agent/self from the components.
 type describe struct {
-	cfg     config.Config
-	started time.Time
-	data    *dataDir
-	mesh    *membership
-	rpc     *rpcEndpoint
-	replica *replica.Service
-	http    func() map[string]string // the API's limits and refusals
+	cfg config.Config
+	// inEffect returns the configuration in effect, reloads applied,
+	// shown redacted.
+	inEffect func() config.Config
+	started  time.Time
+	data     *dataDir
+	mesh     *membership
+	rpc      *rpcEndpoint
+	replica  *replica.Service
+	http     func() map[string]string // the API's limits and refusals
 	// insecureMesh: unauthenticated off loopback, as insecure_mesh allows.
 	insecureMesh bool
 }
@@ -108,6 +111,7 @@ func (d describe) self() httpapi.Self {
 		GossipPort: int(local.Port),
 		RPCAddr:    local.Tags[gossip.MetaRPC],
 		Tags:       local.Tags,
+		Config:     config.Redacted(d.inEffect()),
 		Stats: map[string]map[string]string{
 			"agent": {
 				"data_dir": d.data.dir,

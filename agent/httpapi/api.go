@@ -25,6 +25,9 @@ type Self struct {
 	GossipPort int
 	RPCAddr    string // host:port of the RPC listener announced to peers
 	Tags       map[string]string
+	// Config is the configuration in effect by option key, its secrets
+	// hidden (config.Redacted), shown as DebugConfig; nil shows none.
+	Config map[string]any
 	// Stats are reported under Stats in /v1/agent/self, as Consul does.
 	Stats map[string]map[string]string
 }
@@ -51,6 +54,7 @@ type Self struct {
 //   - Reload nil: PUT /v1/agent/reload answers 500, reload is not
 //     available.
 //   - Metrics nil: no /metrics, /v1/agent/metrics: 404.
+//   - Debug false: no /debug/pprof/: 404 (pprof.go).
 //   - Layers nil: no /v1/edgeplane/resolve/: 404.
 //   - Schemas nil: KV writes are not checked against schemas, and
 //     resolve serves stored values as they are.
@@ -70,8 +74,11 @@ type Config struct {
 	Reload      Reloader
 	Catalog     Catalog
 	Metrics     Metrics
-	Layers      Layers
-	Schemas     *schema.Guard
+	// Debug serves the runtime's profiles under /debug/pprof/, to
+	// loopback clients only (pprof.go). Default false: none.
+	Debug   bool
+	Layers  Layers
+	Schemas *schema.Guard
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -183,6 +190,9 @@ func New(cfg Config) *API {
 	if cfg.Catalog != nil && cfg.Mesh != nil {
 		a.handleDiscovery(cfg.Catalog)
 	}
+	if cfg.Debug {
+		a.handleProfiles()
+	}
 	return a
 }
 
@@ -257,9 +267,10 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 			Version:           s.Version,
 			RPCAddr:           s.RPCAddr,
 		},
-		Member: api.SelfMember{Name: s.NodeName, Addr: s.Addr, Port: s.GossipPort, Tags: tags, Status: 1}, // 1: alive
-		Meta:   map[string]string{"site": s.Site},
-		Stats:  s.Stats,
+		Member:      api.SelfMember{Name: s.NodeName, Addr: s.Addr, Port: s.GossipPort, Tags: tags, Status: 1}, // 1: alive
+		Meta:        map[string]string{"site": s.Site},
+		Stats:       s.Stats,
+		DebugConfig: s.Config,
 	})
 }
 
