@@ -193,10 +193,19 @@ func httpHosts(cfg config.Config, listen net.Addr, advertised net.IP) httpapi.Ho
 }
 
 // monitorOf returns what serves /v1/agent/monitor: the log's handler when
-// it is a *logstream.Hub (the binary's is), else nil, and no endpoint.
+// it is a *logstream.Hub, or wraps one (the binary's wraps one in
+// transport.TraceLog), else nil, and no endpoint.
 func monitorOf(log *slog.Logger) httpapi.Monitor {
-	if hub, ok := log.Handler().(*logstream.Hub); ok {
-		return hub
+	h := log.Handler()
+	for range 8 { // wrappers deep; a cycle ends here
+		if hub, ok := h.(*logstream.Hub); ok {
+			return hub
+		}
+		u, ok := h.(interface{ Unwrap() slog.Handler })
+		if !ok {
+			return nil
+		}
+		h = u.Unwrap()
 	}
 	return nil
 }

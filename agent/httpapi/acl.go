@@ -149,7 +149,7 @@ func catalogRoute(method, path string) bool {
 
 // deny answers 403 with err's text and logs who was refused what.
 func (a *API) deny(w http.ResponseWriter, r *http.Request, who string, err error) {
-	a.log.Debug("http api request denied", "method", r.Method, "path", r.URL.Path, "token", who, "err", err)
+	a.log.DebugContext(r.Context(), "http api request denied", "method", r.Method, "path", r.URL.Path, "token", who, "err", err)
 	http.Error(w, err.Error(), http.StatusForbidden)
 }
 

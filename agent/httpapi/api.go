@@ -10,6 +10,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/schema"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // Self describes the agent for /v1/agent/self and /v1/status/*.
@@ -203,6 +204,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.guardRequest(w, r) {
 		return
 	}
+	r = withTrace(r)
 	r, ok := a.authorize(w, r)
 	if !ok {
 		return
@@ -216,6 +218,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// withTrace returns r carrying the trace of its traceparent header when it
+// has a valid one (transport.ParseTraceparent; anything else is ignored):
+// the lines logged while handling it carry its trace id, and the RPCs
+// made for it continue its trace.
+func withTrace(r *http.Request) *http.Request {
+	tp, ok := transport.ParseTraceparent(r.Header.Get("Traceparent"))
+	if !ok {
+		return r
+	}
+	return r.WithContext(transport.ContextWithTraceparent(r.Context(), tp))
 }
 
 // Close ends blocking queries in flight; they answer with what they have.
@@ -239,9 +253,16 @@ func (a *API) otherDatacenter(w http.ResponseWriter, dc string) bool {
 	return true
 }
 
-func (a *API) fail(w http.ResponseWriter, status int, err error) {
+// fail answers with status and err's text, logging a failure of the
+// agent (500 and over) with r's context, and so its trace id; r is nil
+// where the request is not at hand.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
 	if status >= 500 {
-		a.log.Error("http api request failed", "status", status, "err", err)
+		if r == nil {
+			a.log.Error("http api request failed", "status", status, "err", err)
+		} else {
+			a.log.ErrorContext(r.Context(), "http api request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		}
 	}
 	http.Error(w, err.Error(), status)
 }

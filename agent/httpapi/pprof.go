@@ -48,7 +48,7 @@ func (a *API) loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil || !ap.Addr().Unmap().IsLoopback() {
-			a.log.Debug("profile refused to a remote client", "remote", r.RemoteAddr, "path", r.URL.Path)
+			a.log.DebugContext(r.Context(), "profile refused to a remote client", "remote", r.RemoteAddr, "path", r.URL.Path)
 			http.Error(w, "Permission denied: profiles are served to loopback clients only", http.StatusForbidden)
 			return
 		}
@@ -124,6 +124,6 @@ func (a *API) handleNamedProfile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
 	}
 	if err := p.WriteTo(w, debug); err != nil {
-		a.log.Debug("profile not written", "profile", name, "err", err)
+		a.log.DebugContext(r.Context(), "profile not written", "profile", name, "err", err)
 	}
 }
