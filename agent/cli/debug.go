@@ -99,6 +99,11 @@ func (c *debugCmd) run(e *env) int {
 			}
 		}
 	}
+	// An agent that does not answer at all gets no archive; one that
+	// refuses the token gets one that says so.
+	if err := reachable(e.ctx, e.client); err != nil {
+		return fail(e, "%v", err)
+	}
 	if c.output == "" {
 		c.output = "edgeplane-debug-" + time.Now().UTC().Format("20060102T150405Z") + ".tar.gz"
 	}
@@ -132,6 +137,16 @@ func (c *debugCmd) run(e *env) int {
 	abs, _ := filepath.Abs(c.output)
 	fmt.Fprintf(e.Stdout, "Saved debug archive: %s\n", abs)
 	return 0
+}
+
+// reachable returns the error of a call to the agent that got no answer.
+func reachable(ctx context.Context, c *api.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, debugRequestTimeout)
+	defer cancel()
+	if _, err := c.Self(ctx); errors.Is(err, api.ErrUnreachable) || ctx.Err() != nil {
+		return err
+	}
+	return nil
 }
 
 // bundleSecrets returns what the command itself knows and must not write:
