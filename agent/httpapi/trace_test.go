@@ -1,39 +1,20 @@
 package httpapi
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/transport"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRequestLinesCarryTraceID: the line logged for a request with a
 // valid traceparent header carries its trace id; one without, or with a
 // malformed header, none.
 func TestRequestLinesCarryTraceID(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	log := slog.New(transport.TraceLog(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv, _, _ := aclServer(t, false, func(c *Config) { c.Log = log })
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
