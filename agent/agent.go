@@ -254,7 +254,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	sup.layers, sup.keeper, sup.servicePort = layered, keeper, servicePort
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
-	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
+	desc := describe{cfg: cfg, inEffect: sup.inEffect, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
 		insecureMesh: a.insecureMesh, http: func() map[string]string { return a.http.api.Stats() }}
 	a.http = newHTTPServer(ln, httpapi.Config{
 		Store:        a.store,
@@ -271,6 +271,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Catalog:      services,
 		Metrics:      metrics,
 		MetricsRelay: relayAPI{a.relay},
+		Debug:        cfg.EnableDebug,
 		Layers:       layered,
 		Schemas:      schemas,
 		ACL:          acls.resolver,

@@ -91,13 +91,16 @@ func (h *httpServer) Close() error {
 
 // describe answers /v1/agent/self from the components.
 type describe struct {
-	cfg     config.Config
-	started time.Time
-	data    *dataDir
-	mesh    *membership
-	rpc     *rpcEndpoint
-	replica *replica.Service
-	http    func() map[string]string // the API's limits and refusals
+	cfg config.Config
+	// inEffect returns the configuration in effect, reloads applied,
+	// shown redacted.
+	inEffect func() config.Config
+	started  time.Time
+	data     *dataDir
+	mesh     *membership
+	rpc      *rpcEndpoint
+	replica  *replica.Service
+	http     func() map[string]string // the API's limits and refusals
 	// insecureMesh: unauthenticated off loopback, as insecure_mesh allows.
 	insecureMesh bool
 }
@@ -117,6 +120,7 @@ func (d describe) self() httpapi.Self {
 		GossipPort: int(local.Port),
 		RPCAddr:    local.Tags[gossip.MetaRPC],
 		Tags:       local.Tags,
+		Config:     config.Redacted(d.inEffect()),
 		Stats: map[string]map[string]string{
 			"agent": {
 				"data_dir": d.data.dir,
@@ -205,10 +209,19 @@ func httpHosts(cfg config.Config, listen net.Addr, advertised net.IP) httpapi.Ho
 }
 
 // monitorOf returns what serves /v1/agent/monitor: the log's handler when
-// it is a *logstream.Hub (the binary's is), else nil, and no endpoint.
+// it is a *logstream.Hub, or wraps one (the binary's wraps one in
+// transport.TraceLog), else nil, and no endpoint.
 func monitorOf(log *slog.Logger) httpapi.Monitor {
-	if hub, ok := log.Handler().(*logstream.Hub); ok {
-		return hub
+	h := log.Handler()
+	for range 8 { // wrappers deep; a cycle ends here
+		if hub, ok := h.(*logstream.Hub); ok {
+			return hub
+		}
+		u, ok := h.(interface{ Unwrap() slog.Handler })
+		if !ok {
+			return nil
+		}
+		h = u.Unwrap()
 	}
 	return nil
 }

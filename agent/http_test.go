@@ -19,6 +19,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/logstream"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // TestHTTPAPIGuardAndLimitsAreWired runs an agent with the guard's and the
@@ -181,5 +182,18 @@ func TestMonitorServedFromTheLogHub(t *testing.T) {
 	}
 	if monitorOf(discardLog()) != nil {
 		t.Fatal("a plain log claims to serve a monitor")
+	}
+}
+
+// TestMonitorOfWrappedHub: the log stream is served when the agent's
+// handler is a logstream.Hub or wraps one, as the binary's TraceLog does;
+// another handler serves none.
+func TestMonitorOfWrappedHub(t *testing.T) {
+	hub := logstream.New(slog.NewTextHandler(io.Discard, nil))
+	if monitorOf(slog.New(hub)) == nil || monitorOf(slog.New(transport.TraceLog(hub))) == nil {
+		t.Fatal("no monitor over the hub")
+	}
+	if monitorOf(slog.New(transport.TraceLog(slog.NewTextHandler(io.Discard, nil)))) != nil {
+		t.Fatal("a monitor without a hub")
 	}
 }

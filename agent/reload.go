@@ -135,6 +135,7 @@ func (s *supervisor) reloadLocked() (ReloadResult, error) {
 	s.rereadACLSecrets(running, res)
 	s.reloadCatalog(next)
 	s.running = running
+	s.shown.Store(&running)
 	s.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
 	if len(res.RestartRequired) > 0 {
 		s.log.Warn("changed options take effect only after a restart", "keys", res.RestartRequired)

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
@@ -67,11 +68,14 @@ type supervisor struct {
 	// keeper checks typed keys again when a reload changes the layers.
 	keeper *schema.Keeper
 
-	mu       sync.Mutex    // serialises reloads and the start of shutdown
-	running  config.Config // the configuration in effect, live changes applied
-	started  bool          // running is set
-	ready    bool          // READY=1 has been sent
-	stopping bool          // shutdown has begun: no more reloads
+	mu      sync.Mutex    // serialises reloads and the start of shutdown
+	running config.Config // the configuration in effect, live changes applied
+	started bool          // running is set
+	// shown is running once a reload changed it, read without s.mu for
+	// /v1/agent/self (inEffect).
+	shown    atomic.Pointer[config.Config]
+	ready    bool // READY=1 has been sent
+	stopping bool // shutdown has begun: no more reloads
 
 	stop context.CancelFunc
 	done chan struct{} // closed when Start's goroutine has ended
@@ -105,6 +109,15 @@ func (s *supervisor) current() config.Config {
 		s.running, s.started = s.initial, true
 	}
 	return s.running
+}
+
+// inEffect returns the configuration in effect, as current does, without
+// waiting for a reload in progress.
+func (s *supervisor) inEffect() config.Config {
+	if c := s.shown.Load(); c != nil {
+		return *c
+	}
+	return s.initial
 }
 
 // readyRetry is how often the agent re-runs its health check while waiting

@@ -105,6 +105,10 @@
 //	RequireMember(isMember) server only: refuse non-members
 //	HLC(now, observe)       clocks learn only from admitted calls
 //
+// Handlers that log with their call's context (InfoContext, LogAttrs)
+// through a logger wrapped in TraceLog write the caller's trace_id on
+// each line, as Logging does on its own.
+//
 // On the client the chain runs once per attempt, inside the policy:
 // retries, breakers and balancing happen around it.
 //

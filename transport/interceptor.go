@@ -182,7 +182,7 @@ func Logging(l *slog.Logger) Interceptor {
 			slog.Duration("duration", time.Since(start)),
 		}
 		if tp, ok := ParseTraceparent(call.Header.Traceparent); ok {
-			attrs = append(attrs, slog.String("trace_id", tp.TraceIDString()))
+			attrs = append(attrs, slog.String(TraceIDKey, tp.TraceIDString()))
 		}
 		if call.Attempt > 1 {
 			attrs = append(attrs, slog.Int("attempt", call.Attempt))

@@ -93,6 +93,10 @@ func NewClient(cfg Config) (*Client, error) {
 	return &Client{base: strings.TrimRight(base, "/"), http: hc, token: cfg.Token}, nil
 }
 
+// Token returns the token the client sends ("" for none), so that a
+// caller that records answers can keep it out of them.
+func (c *Client) Token() string { return c.token }
+
 // Address returns the base URL of the agent's API.
 func (c *Client) Address() string { return c.base }
 

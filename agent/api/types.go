@@ -82,6 +82,10 @@ type AgentSelf struct {
 	// Stats are the agent's counters by section (agent, rpc, replication,
 	// store), as Consul reports them.
 	Stats map[string]map[string]string
+	// DebugConfig is the agent's configuration in effect by option key,
+	// with its secrets (gossip key, join token, ACL secrets, check
+	// headers) shown as "hidden", as Consul shows a redacted DebugConfig.
+	DebugConfig map[string]any `json:",omitempty"`
 }
 
 // SelfConfig is the Config part of AgentSelf.

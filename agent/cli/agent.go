@@ -17,6 +17,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/agent/version"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 const agentHelp = `
@@ -85,13 +86,15 @@ func (c *agentCmd) run(e *env) int {
 
 // newLogger writes the agent's log to stderr at level, through a
 // logstream.Hub that also serves it to `edgeplane monitor` at any level.
+// A line logged with the context of a traced call (an RPC, or an HTTP
+// request with a traceparent header) carries its trace_id in both.
 func newLogger(std IO, cfg config.Config, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(std.Stderr, opts)
 	if cfg.LogJSON {
 		h = slog.NewJSONHandler(std.Stderr, opts)
 	}
-	return slog.New(logstream.New(h))
+	return slog.New(transport.TraceLog(logstream.New(h)))
 }
 
 type validateCmd struct{ files, dirs multiFlag }

@@ -54,6 +54,7 @@ var commands = []entry{
 		{name: "warn", synopsis: "Report a TTL check warning", new: func() command { return &checkCmd{verb: "warn"} }},
 		{name: "fail", synopsis: "Report a TTL check critical", new: func() command { return &checkCmd{verb: "fail"} }},
 	}},
+	{name: "debug", synopsis: "Collect the local agent's state, logs, metrics and profiles into an archive", new: func() command { return new(debugCmd) }},
 	{name: "force-leave", synopsis: "Mark a failed node as left", new: func() command { return new(forceLeaveCmd) }},
 	{name: "info", synopsis: "Show the local agent's identity and state", new: func() command { return new(infoCmd) }},
 	{name: "join", synopsis: "Join the local agent to the mesh through an address", new: func() command { return new(joinCmd) }},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -176,7 +177,7 @@ func TestAgentDown(t *testing.T) {
 		{"kv", "list"}, {"kv", "export"}, {"kv", "watch", "-max-errors", "1"},
 		{"members"}, {"join", "127.0.0.1:7946"}, {"leave"}, {"force-leave", "n"},
 		{"keyring", "-list"}, {"keyring", "-install", "k"}, {"info"}, {"reload"}, {"rpc", "ping", "n"}, {"join-token"}, {"monitor"}, {"log-level", "debug"},
-		{"snapshot", "save", file},
+		{"snapshot", "save", file}, {"debug", "-duration", "1s", "-output", file + ".tar.gz"},
 		{"services", "list"}, {"services", "deregister", "web"}, {"services", "register", "-"},
 		{"check", "pass", "c"}, {"check", "fail", "-note", "n", "c"},
 	}
@@ -188,6 +189,9 @@ func TestAgentDown(t *testing.T) {
 		if strings.Contains(r.stderr, "<nil>") {
 			t.Errorf("%q: stray <nil> in %q", args, r.stderr)
 		}
+	}
+	if _, err := os.Stat(file + ".tar.gz"); err == nil {
+		t.Error("debug wrote an archive with no agent")
 	}
 	// The import reads its input before it calls the agent.
 	r := run(t, dead, `[{"key": "a", "flags": 0, "value": "MQ=="}]`, "kv", "import")

@@ -266,6 +266,14 @@ type Config struct {
 	// Default false.
 	EnableLocalScriptChecks bool
 
+	// EnableDebug serves the Go runtime's profiles (CPU, heap, goroutines
+	// and the other runtime/pprof profiles) under /debug/pprof/ on the
+	// local HTTP API, to loopback clients only and, with ACLs on, to
+	// tokens with agent write. Profiles show the agent's code paths and
+	// memory use, and a CPU profile costs CPU while it runs. Key
+	// enable_debug, flag -enable-debug. Default false.
+	EnableDebug bool
+
 	// CatalogSyncInterval is how often the catalog's anti-entropy makes
 	// the replicated catalog agree with what this node registered:
 	// missing or changed records of this node are written again, records

@@ -96,7 +96,8 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, 
 // None for the status endpoints (Consul asks none), Read for the agent's
 // state, Write for everything else: the agent's controls, snapshots,
 // the keyring (whose listing shows the gossip keys), join tokens (which
-// hold the gossip key) and any path not listed here.
+// hold the gossip key), the runtime's profiles (/debug/pprof/, which show
+// what the agent holds in memory) and any path not listed here.
 func routeNeeds(method, path string) acl.Access {
 	if catalogRoute(method, path) {
 		return acl.None // the handler checks the service (services.go)
@@ -150,7 +151,7 @@ func catalogRoute(method, path string) bool {
 
 // deny answers 403 with err's text and logs who was refused what.
 func (a *API) deny(w http.ResponseWriter, r *http.Request, who string, err error) {
-	a.log.Debug("http api request denied", "method", r.Method, "path", r.URL.Path, "token", who, "err", err)
+	a.log.DebugContext(r.Context(), "http api request denied", "method", r.Method, "path", r.URL.Path, "token", who, "err", err)
 	http.Error(w, err.Error(), http.StatusForbidden)
 }
 

@@ -60,8 +60,9 @@ func (r watchedRoles) JoinToken(seeds []string) (jointoken.Token, error) {
 
 // aclServer serves the API with ACLs on: the three tokens above, an
 // anonymous policy that reads public/, and the default policy given. ops
-// counts the agent operations that got through.
-func aclServer(t *testing.T, defaultAllow bool) (srv *httptest.Server, st *store.Store, ops *atomic.Int32) {
+// counts the agent operations that got through. more change the API's
+// configuration further.
+func aclServer(t *testing.T, defaultAllow bool, more ...func(c *Config)) (srv *httptest.Server, st *store.Store, ops *atomic.Int32) {
 	t.Helper()
 	res, err := acl.NewResolver(acl.Config{
 		DefaultAllow: defaultAllow,
@@ -92,6 +93,9 @@ func aclServer(t *testing.T, defaultAllow bool) (srv *httptest.Server, st *store
 		c.Mesh, c.Snapshots, c.Replication, c.Ping, c.Reload, c.JoinTokens = mesh, snaps, roles, roles, roles, roles
 		c.Metrics, c.MetricsRelay = fakeMetrics{}, fakeRelay{}
 		c.ACL = func() *acl.Resolver { return res }
+		for _, set := range more {
+			set(c)
+		}
 	})
 	return srv, st, &mesh.ops
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/schema"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // Self describes the agent for /v1/agent/self and /v1/status/*.
@@ -25,6 +26,9 @@ type Self struct {
 	GossipPort int
 	RPCAddr    string // host:port of the RPC listener announced to peers
 	Tags       map[string]string
+	// Config is the configuration in effect by option key, its secrets
+	// hidden (config.Redacted), shown as DebugConfig; nil shows none.
+	Config map[string]any
 	// Stats are reported under Stats in /v1/agent/self, as Consul does.
 	Stats map[string]map[string]string
 }
@@ -52,6 +56,7 @@ type Self struct {
 //     available.
 //   - Metrics nil: no /metrics, /v1/agent/metrics: 404.
 //   - MetricsRelay nil: no /v1/edgeplane/metrics/<node>: 404.
+//   - Debug false: no /debug/pprof/: 404 (pprof.go).
 //   - Layers nil: no /v1/edgeplane/resolve/: 404.
 //   - Schemas nil: KV writes are not checked against schemas, and
 //     resolve serves stored values as they are.
@@ -72,6 +77,9 @@ type Config struct {
 	Catalog      Catalog
 	Metrics      Metrics
 	MetricsRelay MetricsRelay
+	// Debug serves the runtime's profiles under /debug/pprof/, to
+	// loopback clients only (pprof.go). Default false: none.
+	Debug        bool
 	Layers       Layers
 	Schemas      *schema.Guard
 	// ACL returns the token resolver in effect, read for each request
@@ -188,6 +196,9 @@ func New(cfg Config) *API {
 	if cfg.Catalog != nil && cfg.Mesh != nil {
 		a.handleDiscovery(cfg.Catalog)
 	}
+	if cfg.Debug {
+		a.handleProfiles()
+	}
 	return a
 }
 
@@ -198,6 +209,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.guardRequest(w, r) {
 		return
 	}
+	r = withTrace(r)
 	r, ok := a.authorize(w, r)
 	if !ok {
 		return
@@ -211,6 +223,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// withTrace returns r carrying the trace of its traceparent header when it
+// has a valid one (transport.ParseTraceparent; anything else is ignored):
+// the lines logged while handling it carry its trace id, and the RPCs
+// made for it continue its trace.
+func withTrace(r *http.Request) *http.Request {
+	tp, ok := transport.ParseTraceparent(r.Header.Get("Traceparent"))
+	if !ok {
+		return r
+	}
+	return r.WithContext(transport.ContextWithTraceparent(r.Context(), tp))
 }
 
 // Close ends blocking queries in flight; they answer with what they have.
@@ -234,9 +258,16 @@ func (a *API) otherDatacenter(w http.ResponseWriter, dc string) bool {
 	return true
 }
 
-func (a *API) fail(w http.ResponseWriter, status int, err error) {
+// fail answers with status and err's text, logging a failure of the
+// agent (500 and over) with r's context, and so its trace id; r is nil
+// where the request is not at hand.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
 	if status >= 500 {
-		a.log.Error("http api request failed", "status", status, "err", err)
+		if r == nil {
+			a.log.Error("http api request failed", "status", status, "err", err)
+		} else {
+			a.log.ErrorContext(r.Context(), "http api request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		}
 	}
 	http.Error(w, err.Error(), status)
 }
@@ -262,9 +293,10 @@ func (a *API) handleSelf(w http.ResponseWriter, r *http.Request) {
 			Version:           s.Version,
 			RPCAddr:           s.RPCAddr,
 		},
-		Member: api.SelfMember{Name: s.NodeName, Addr: s.Addr, Port: s.GossipPort, Tags: tags, Status: 1}, // 1: alive
-		Meta:   map[string]string{"site": s.Site},
-		Stats:  s.Stats,
+		Member:      api.SelfMember{Name: s.NodeName, Addr: s.Addr, Port: s.GossipPort, Tags: tags, Status: 1}, // 1: alive
+		Meta:        map[string]string{"site": s.Site},
+		Stats:       s.Stats,
+		DebugConfig: s.Config,
 	})
 }
 

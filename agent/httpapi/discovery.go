@@ -130,7 +130,7 @@ func (a *API) discovery(c Catalog, p discoveryParams, serve discoveryEndpoint) h
 	return func(w http.ResponseWriter, r *http.Request) {
 		q, dc, err := parseDiscoveryQuery(r.URL.RawQuery, p)
 		if err != nil {
-			a.fail(w, http.StatusBadRequest, err)
+			a.fail(w, r, http.StatusBadRequest, err)
 			return
 		}
 		if a.otherDatacenter(w, dc) {
@@ -151,7 +151,7 @@ func (a *API) answerDiscovery(w http.ResponseWriter, r *http.Request, c Catalog,
 	changed := a.memberIndex.Changed()
 	snap, err := readCatalog(ctx, c, 0)
 	if err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	ans, err := a.evaluate(r, snap, q, serve)
@@ -170,7 +170,7 @@ func (a *API) answerDiscovery(w http.ResponseWriter, r *http.Request, c Catalog,
 		// Bounded by ctx's deadline: each turn waits for a change.
 		for err == nil && ans.index <= q.index && ctx.Err() == nil {
 			if snap, err = a.waitDiscovery(ctx, c, snap.TableIndex, changed); err != nil {
-				a.fail(w, http.StatusInternalServerError, err)
+				a.fail(w, r, http.StatusInternalServerError, err)
 				return
 			}
 			changed = a.memberIndex.Changed()
@@ -181,7 +181,7 @@ func (a *API) answerDiscovery(w http.ResponseWriter, r *http.Request, c Catalog,
 		}
 	}
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
 	if snap.Malformed > 0 {
@@ -354,7 +354,7 @@ func (a *API) agentFilter(w http.ResponseWriter, r *http.Request) (filterExpr, b
 	}
 	ev, err := parseFilter(r.URL.Query().Get("filter"))
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, r, http.StatusBadRequest, err)
 		return filterExpr{}, false
 	}
 	return filterExpr{ev}, true
@@ -810,7 +810,7 @@ func (a *API) agentHealth(c Catalog, byName bool) http.HandlerFunc {
 		}
 		format := r.URL.Query().Get("format")
 		if format != "" && format != "text" && format != "json" {
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("format %q: text or json", format))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("format %q: text or json", format))
 			return
 		}
 		key := r.PathValue("id")

@@ -11,7 +11,14 @@
 // edgeplane's own under
 // /v1/edgeplane/, among them layered reads (/v1/edgeplane/resolve/<key>:
 // a key looked up through the node, site, environment and global layers,
-// resolve.go, over the Layers role and package layers).
+// resolve.go, over the Layers role and package layers), and, with
+// Config.Debug (enable_debug), the Go runtime's profiles under
+// /debug/pprof/ to loopback clients with agent write (pprof.go).
+//
+// A request with a valid W3C traceparent header is handled with its trace
+// in its context: lines logged for it carry its trace_id (with a logger
+// wrapped in transport.TraceLog, as the agent's is), and RPCs made for it
+// continue its trace.
 //
 // A registration's checks are TTL, HTTP and TCP checks, which the agent
 // runs (package catalog); /v1/agent/checks reports each with its Type

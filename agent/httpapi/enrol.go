@@ -21,27 +21,27 @@ func (a *API) handleJoinTokens(j JoinTokens) {
 	a.mux.HandleFunc("GET /v1/agent/join-token", func(w http.ResponseWriter, r *http.Request) {
 		seeds := r.URL.Query()["seed"]
 		if len(seeds) > jointoken.MaxSeeds {
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("%d seeds, at most %d", len(seeds), jointoken.MaxSeeds))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("%d seeds, at most %d", len(seeds), jointoken.MaxSeeds))
 			return
 		}
 		for _, s := range seeds {
 			if err := jointoken.CheckSeed(s); err != nil {
-				a.fail(w, http.StatusBadRequest, fmt.Errorf("seed: %w", err))
+				a.fail(w, r, http.StatusBadRequest, fmt.Errorf("seed: %w", err))
 				return
 			}
 		}
 		tok, err := j.JoinToken(seeds)
 		if errors.Is(err, ErrNoJoinToken) {
-			a.fail(w, http.StatusConflict, err)
+			a.fail(w, r, http.StatusConflict, err)
 			return
 		}
 		if err != nil {
-			a.fail(w, http.StatusInternalServerError, fmt.Errorf("join token: %w", err))
+			a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("join token: %w", err))
 			return
 		}
 		s, err := jointoken.Encode(tok)
 		if err != nil {
-			a.fail(w, http.StatusInternalServerError, fmt.Errorf("join token: %w", err))
+			a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("join token: %w", err))
 			return
 		}
 		writeJSON(w, api.JoinToken{Token: s, Seeds: tok.Seeds})

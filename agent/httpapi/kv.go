@@ -23,7 +23,7 @@ func (a *API) handleKV(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusMethodNotAllowed
 			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		}
-		a.fail(w, status, err)
+		a.fail(w, r, status, err)
 		return
 	}
 	if a.otherDatacenter(w, req.dc) || !a.kvAllowed(w, r, req) {
@@ -55,7 +55,7 @@ func (a *API) kvGet(w http.ResponseWriter, ctx context.Context, req kvRequest) {
 	}
 	e, found, index, err := a.store.Get(req.key)
 	if err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, nil, http.StatusInternalServerError, err)
 		return
 	}
 	setReadMeta(w, index)
@@ -135,7 +135,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]b
 		return nil, false
 	}
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
+		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
 		return nil, false
 	}
 	return body, true
@@ -146,7 +146,7 @@ func (a *API) tooLarge(w http.ResponseWriter, n, limit int64) {
 	if n >= 0 {
 		size = fmt.Sprintf("request body (%d bytes)", n)
 	}
-	a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%s too large, max size: %d bytes", size, limit))
+	a.fail(w, nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%s too large, max size: %d bytes", size, limit))
 }
 
 func (a *API) kvDelete(w http.ResponseWriter, req kvRequest) {
@@ -167,11 +167,11 @@ func (a *API) kvDelete(w http.ResponseWriter, req kvRequest) {
 func (a *API) writeResult(w http.ResponseWriter, ok bool, err error) {
 	switch {
 	case errors.Is(err, store.ErrInvalidKey):
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, nil, http.StatusBadRequest, err)
 	case diskFull(err):
-		a.fail(w, http.StatusInsufficientStorage, err)
+		a.fail(w, nil, http.StatusInsufficientStorage, err)
 	case err != nil:
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, nil, http.StatusInternalServerError, err)
 	default:
 		writeJSON(w, ok)
 	}

@@ -40,7 +40,7 @@ func (a *API) handleMaintenance(c Catalog) {
 		id := r.PathValue("id")
 		in, found := c.Service(id)
 		if !found {
-			a.fail(w, http.StatusNotFound, fmt.Errorf("unknown service ID %q", id))
+			a.fail(w, r, http.StatusNotFound, fmt.Errorf("unknown service ID %q", id))
 			return
 		}
 		if !a.serviceAllowed(w, r, in.Name, acl.Write) {
@@ -63,7 +63,7 @@ const maxMaintQuery = 4 << 10
 func (a *API) maintQuery(w http.ResponseWriter, r *http.Request) (enable bool, reason string, ok bool) {
 	enable, reason, err := parseMaintQuery(r.URL.RawQuery)
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, r, http.StatusBadRequest, err)
 		return false, "", false
 	}
 	return enable, reason, a.agentQuery(w, r, "enable", "reason")

@@ -79,11 +79,11 @@ func catalogNode(m *gossip.Member, dc string) api.CatalogNode {
 func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
 	addr := r.PathValue("addr")
 	if strings.TrimSpace(addr) == "" {
-		a.fail(w, http.StatusBadRequest, errors.New("missing address to join"))
+		a.fail(w, r, http.StatusBadRequest, errors.New("missing address to join"))
 		return
 	}
 	if _, err := a.mesh.Join([]string{addr}); err != nil {
-		a.fail(w, joinStatus(err), err)
+		a.fail(w, r, joinStatus(err), err)
 		return
 	}
 }
@@ -105,14 +105,14 @@ func joinStatus(err error) int {
 
 func (a *API) handleLeave(w http.ResponseWriter, r *http.Request) {
 	if err := a.mesh.Leave(); err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, r, http.StatusInternalServerError, err)
 	}
 }
 
 func (a *API) handleForceLeave(w http.ResponseWriter, r *http.Request) {
 	_, prune := r.URL.Query()["prune"] // as Consul: present, whatever its value
 	if err := a.mesh.ForceLeave(r.PathValue("node"), prune); err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, r, http.StatusBadRequest, err)
 	}
 }
 
@@ -122,7 +122,7 @@ func (a *API) handleKeyring(op string) http.HandlerFunc {
 		if op != gossip.KeyringList {
 			var body api.KeyringRequest
 			if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&body); err != nil || body.Key == "" {
-				a.fail(w, http.StatusBadRequest, errors.New(`keyring: body must be {"Key": "<base64 key>"}`))
+				a.fail(w, r, http.StatusBadRequest, errors.New(`keyring: body must be {"Key": "<base64 key>"}`))
 				return
 			}
 			key = body.Key
@@ -131,7 +131,7 @@ func (a *API) handleKeyring(op string) http.HandlerFunc {
 		defer cancel()
 		replies, err := a.mesh.Keyring(ctx, op, key)
 		if err != nil {
-			a.fail(w, http.StatusBadRequest, err)
+			a.fail(w, r, http.StatusBadRequest, err)
 			return
 		}
 		resp := api.KeyringResponse{

@@ -33,12 +33,12 @@ func (a *API) handleMonitor(m Monitor) {
 		}
 		level, ok := monitorLevels[name]
 		if !ok {
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("unknown log level %q: want trace, debug, info, warn or err", name))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("unknown log level %q: want trace, debug, info, warn or err", name))
 			return
 		}
 		if !a.monitors.tryAcquire() {
 			w.Header().Set("Retry-After", "5")
-			a.fail(w, http.StatusTooManyRequests, errors.New("too many log streams open on this agent"))
+			a.fail(w, r, http.StatusTooManyRequests, errors.New("too many log streams open on this agent"))
 			return
 		}
 		defer a.monitors.release()
@@ -77,11 +77,11 @@ func (a *API) handleLogLevel(l LogLeveler) {
 	a.mux.HandleFunc("PUT /v1/edgeplane/log-level", func(w http.ResponseWriter, r *http.Request) {
 		level := r.URL.Query().Get("level")
 		if level == "" {
-			a.fail(w, http.StatusBadRequest, errors.New("missing ?level=debug|info|warn|error"))
+			a.fail(w, r, http.StatusBadRequest, errors.New("missing ?level=debug|info|warn|error"))
 			return
 		}
 		if err := l.SetLogLevel(level); err != nil {
-			a.fail(w, http.StatusBadRequest, err)
+			a.fail(w, r, http.StatusBadRequest, err)
 			return
 		}
 		writeJSON(w, map[string]string{"Level": strings.ToLower(level)})

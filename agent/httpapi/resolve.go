@@ -85,12 +85,12 @@ func parseResolveRequest(u *url.URL) (resolveRequest, error) {
 func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		a.fail(w, http.StatusMethodNotAllowed, errors.New("method "+r.Method+" not allowed"))
+		a.fail(w, r, http.StatusMethodNotAllowed, errors.New("method "+r.Method+" not allowed"))
 		return
 	}
 	req, err := parseResolveRequest(r.URL)
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
 	if a.otherDatacenter(w, req.dc) {
@@ -121,7 +121,7 @@ func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
 	}
 	out, vs, err := a.lookup(res, q)
 	if err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	setReadMeta(w, out.Index)
@@ -143,11 +143,11 @@ func (a *API) handleResolve(w http.ResponseWriter, r *http.Request) {
 func (a *API) resolvePrefix(w http.ResponseWriter, res *layers.Resolver, q layers.Query, z *acl.Authorizer, filtered *bool) {
 	pairs, idx, err := a.lookupPrefix(res, q)
 	if errors.Is(err, layers.ErrTooLarge) {
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, nil, http.StatusBadRequest, err)
 		return
 	}
 	if err != nil {
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, nil, http.StatusInternalServerError, err)
 		return
 	}
 	setReadMeta(w, idx)

@@ -25,9 +25,9 @@ func (a *API) handlePing(p Pinger) {
 		addr, rtt, err := p.Ping(ctx, node)
 		switch {
 		case errors.Is(err, ErrUnknownNode):
-			a.fail(w, http.StatusNotFound, err)
+			a.fail(w, r, http.StatusNotFound, err)
 		case err != nil:
-			a.fail(w, http.StatusBadGateway, err)
+			a.fail(w, r, http.StatusBadGateway, err)
 		default:
 			writeJSON(w, api.PingResult{Node: node, Addr: addr, RTT: rtt.String(), RTTNanos: rtt.Nanoseconds()})
 		}
@@ -41,9 +41,9 @@ func (a *API) handleRevoke(rv Revoker) {
 		res, err := rv.Revoke(r.PathValue("target"))
 		switch {
 		case errors.Is(err, ErrUnknownNode):
-			a.fail(w, http.StatusNotFound, err)
+			a.fail(w, r, http.StatusNotFound, err)
 		case err != nil:
-			a.fail(w, http.StatusBadRequest, err)
+			a.fail(w, r, http.StatusBadRequest, err)
 		default:
 			writeJSON(w, res)
 		}
@@ -51,7 +51,7 @@ func (a *API) handleRevoke(rv Revoker) {
 	a.mux.HandleFunc("GET /v1/edgeplane/revoked", func(w http.ResponseWriter, r *http.Request) {
 		list, err := rv.Revoked()
 		if err != nil {
-			a.fail(w, http.StatusInternalServerError, err)
+			a.fail(w, r, http.StatusInternalServerError, err)
 			return
 		}
 		writeJSON(w, list)

@@ -29,7 +29,7 @@ func (a *API) handleCatalog(c Catalog) {
 	a.mux.HandleFunc("PUT /v1/agent/service/deregister/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if in, ok := a.pathService(w, r, c, acl.Write); ok {
 			if in.ID == catalog.AgentServiceID {
-				a.fail(w, http.StatusBadRequest, fmt.Errorf("service %q is the agent's own: it stays while the agent runs", in.ID))
+				a.fail(w, r, http.StatusBadRequest, fmt.Errorf("service %q is the agent's own: it stays while the agent runs", in.ID))
 				return
 			}
 			a.catalogResult(w, c.Deregister(in.ID))
@@ -50,7 +50,7 @@ func (a *API) handleCatalog(c Catalog) {
 			}
 			s := a.agentService(&in)
 			if keep, err := f.keep(&s); err != nil {
-				a.fail(w, http.StatusBadRequest, err)
+				a.fail(w, r, http.StatusBadRequest, err)
 				return
 			} else if keep {
 				out[in.ID] = s
@@ -83,7 +83,7 @@ func (a *API) handleCatalog(c Catalog) {
 			}
 			ac := a.agentCheck(&cs, tags[cs.ServiceID])
 			if keep, err := f.keep(&ac); err != nil {
-				a.fail(w, http.StatusBadRequest, err)
+				a.fail(w, r, http.StatusBadRequest, err)
 				return
 			} else if keep {
 				out[cs.ID] = ac
@@ -127,7 +127,7 @@ func (a *API) pathService(w http.ResponseWriter, r *http.Request, c Catalog, acc
 	id := r.PathValue("id")
 	in, ok := c.Service(id)
 	if !ok {
-		a.fail(w, http.StatusNotFound, fmt.Errorf("unknown service ID %q", id))
+		a.fail(w, r, http.StatusNotFound, fmt.Errorf("unknown service ID %q", id))
 		return catalog.Instance{}, false
 	}
 	return in, a.serviceAllowed(w, r, in.Name, access)
@@ -142,7 +142,7 @@ func (a *API) serviceRegister(w http.ResponseWriter, r *http.Request, c Catalog)
 	if v, ok := r.URL.Query()["replace-existing-checks"]; ok {
 		b, err := strconv.ParseBool(v[0])
 		if v[0] != "" && err != nil {
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("replace-existing-checks %q: true or false", v[0]))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("replace-existing-checks %q: true or false", v[0]))
 			return
 		}
 		replace = v[0] == "" || b
@@ -172,7 +172,7 @@ func (a *API) checkUpdate(w http.ResponseWriter, r *http.Request, c Catalog, sta
 	id := r.PathValue("id")
 	cs, ok := c.CheckByID(id)
 	if !ok {
-		a.fail(w, http.StatusNotFound, fmt.Errorf("Unknown check ID %q. Ensure that the check ID is passed, not the check name.", id))
+		a.fail(w, r, http.StatusNotFound, fmt.Errorf("Unknown check ID %q. Ensure that the check ID is passed, not the check name.", id))
 		return
 	}
 	if !a.serviceAllowed(w, r, cs.ServiceName, acl.Write) {
@@ -188,15 +188,15 @@ func (a *API) catalogResult(w http.ResponseWriter, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, catalog.ErrInvalid):
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, nil, http.StatusBadRequest, err)
 	case errors.Is(err, catalog.ErrUnknownService), errors.Is(err, catalog.ErrUnknownCheck):
-		a.fail(w, http.StatusNotFound, err)
+		a.fail(w, nil, http.StatusNotFound, err)
 	case errors.Is(err, catalog.ErrClosed):
-		a.fail(w, http.StatusServiceUnavailable, err)
+		a.fail(w, nil, http.StatusServiceUnavailable, err)
 	case diskFull(err):
-		a.fail(w, http.StatusInsufficientStorage, err)
+		a.fail(w, nil, http.StatusInsufficientStorage, err)
 	default:
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, nil, http.StatusInternalServerError, err)
 	}
 }
 
@@ -207,7 +207,7 @@ func (a *API) catalogResult(w http.ResponseWriter, err error) {
 func (a *API) agentQuery(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		a.fail(w, http.StatusBadRequest, fmt.Errorf("malformed query: %w", err))
+		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("malformed query: %w", err))
 		return false
 	}
 	for name := range q {
@@ -224,7 +224,7 @@ func (a *API) agentQuery(w http.ResponseWriter, r *http.Request, allowed ...stri
 			err = fmt.Errorf("unsupported query parameter %q", name)
 		}
 		if err != nil {
-			a.fail(w, http.StatusBadRequest, err)
+			a.fail(w, r, http.StatusBadRequest, err)
 			return false
 		}
 	}

@@ -29,11 +29,11 @@ func (a *API) handleSnapshots(s Snapshots) {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			a.fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("snapshot over %d bytes", MaxRestoreSize))
+			a.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("snapshot over %d bytes", MaxRestoreSize))
 		case diskFull(err):
-			a.fail(w, http.StatusInsufficientStorage, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
+			a.fail(w, r, http.StatusInsufficientStorage, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
 		case err != nil:
-			a.fail(w, http.StatusBadRequest, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("restore stopped after %d records changed: %w", res.Changed, err))
 		default:
 			writeJSON(w, res)
 		}

@@ -105,7 +105,7 @@ func (a *API) kvGetPrefix(w http.ResponseWriter, ctx context.Context, req kvRequ
 		if ctx.Err() != nil {
 			status = http.StatusServiceUnavailable // the client is gone; nobody reads this
 		}
-		a.fail(w, status, err)
+		a.fail(w, nil, status, err)
 		return
 	}
 	setReadMeta(w, p.index)

@@ -30,9 +30,9 @@ func (a *API) typed(w http.ResponseWriter, key string, value []byte) bool {
 	case err == nil:
 		return true
 	case errors.As(err, &v) || errors.Is(err, schema.ErrInvalidSchema):
-		a.fail(w, http.StatusBadRequest, err)
+		a.fail(w, nil, http.StatusBadRequest, err)
 	default:
-		a.fail(w, http.StatusInternalServerError, err)
+		a.fail(w, nil, http.StatusInternalServerError, err)
 	}
 	return false
 }

@@ -328,7 +328,7 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 				return fmt.Errorf("a chunk of %d records held none well-formed", len(c.Records))
 			}
 		}
-		ok := r.admit(c.Records)
+		ok := r.admit(ctx, c.Records)
 		applied, forgotten, err := r.cfg.Store.MergeRange(table, pull.after, through, ok, pull.forget)
 		if err != nil {
 			return err

@@ -92,7 +92,7 @@ func FuzzRecordList(f *testing.F) {
 			decoded(dec, b, &k, &k.Records),
 			decoded(dec, b, &c, &c.Records),
 		} {
-			for _, c := range r.admit(recs) {
+			for _, c := range r.admit(context.Background(), recs) {
 				if rec := c.Record(); store.CheckKey(rec.Key) != nil || !utf8.ValidString(rec.Origin) {
 					t.Fatalf("admitted an invalid record %+v", rec)
 				}
@@ -149,7 +149,7 @@ func FuzzSyncMessages(f *testing.F) {
 		// A bootstrap chunk as the receiving side merges it.
 		var c BootstrapChunk
 		if cbor.Unmarshal(b, &c) == nil && len(c.Records) > 0 {
-			r.cfg.Store.MergeRange(c.Table, "", c.Records[len(c.Records)-1].Key, r.admit(c.Records), func(*store.Record) bool { return false })
+			r.cfg.Store.MergeRange(c.Table, "", c.Records[len(c.Records)-1].Key, r.admit(context.Background(), c.Records), func(*store.Record) bool { return false })
 		}
 	})
 }

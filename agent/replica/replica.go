@@ -297,18 +297,19 @@ func (r *Replica) HandleGossip(payload []byte) {
 		r.malformed.Add(uint64(dropped))
 		r.cfg.Log.Debug("dropped malformed records of a replication delta", "count", dropped)
 	}
-	for _, rec := range r.merge(d.Records) {
+	for _, rec := range r.merge(context.Background(), d.Records) {
 		r.gossip(toWire(&rec))
 	}
 }
 
 // merge applies records by last-writer-wins after rejecting those stamped
 // too far ahead of this node's clock, and returns the ones that were new.
-func (r *Replica) merge(recs []Record) []store.Record {
-	ok := r.admit(recs)
+// It logs with ctx: a call's, whose trace id its lines carry.
+func (r *Replica) merge(ctx context.Context, recs []Record) []store.Record {
+	ok := r.admit(ctx, recs)
 	changed, err := r.cfg.Store.ApplyChecked(ok)
 	if err != nil {
-		r.cfg.Log.Error("applying replicated records", "err", err)
+		r.cfg.Log.ErrorContext(ctx, "applying replicated records", "err", err)
 	}
 	r.counted(len(ok), len(changed))
 	return changed
@@ -316,20 +317,20 @@ func (r *Replica) merge(recs []Record) []store.Record {
 
 // admit drops the malformed records and those stamped too far ahead of
 // this node's wall clock, counting them. Received records were checked when
-// they were decoded: admit takes the verdict.
-func (r *Replica) admit(recs []Record) []store.Checked {
+// they were decoded: admit takes the verdict. It logs with ctx.
+func (r *Replica) admit(ctx context.Context, recs []Record) []store.Checked {
 	limit := r.cfg.Store.Clock().Wall().Millis() + uint64(r.cfg.MaxClockDrift.Milliseconds())
 	ok := make([]store.Checked, 0, len(recs))
 	for i := range recs {
 		c, err := recs[i].verdict()
 		if err != nil {
 			r.malformed.Add(1)
-			r.cfg.Log.Debug("dropped a malformed replicated record", "err", err)
+			r.cfg.Log.DebugContext(ctx, "dropped a malformed replicated record", "err", err)
 			continue
 		}
 		if store.Stamp(recs[i].Version).Millis() > limit {
 			r.rejected.Add(1)
-			r.cfg.Log.Warn("rejected a record stamped too far ahead of this node's wall clock",
+			r.cfg.Log.WarnContext(ctx, "rejected a record stamped too far ahead of this node's wall clock",
 				"table", store.TableName(recs[i].Table), "key", recs[i].Key, "origin", recs[i].Origin,
 				"stamp", store.Stamp(recs[i].Version).String(), "max_clock_drift", r.cfg.MaxClockDrift)
 			continue
@@ -348,7 +349,7 @@ func (r *Replica) counted(admitted, changed int) {
 // HandlePush serves MethodPush.
 func (r *Replica) HandlePush(ctx context.Context, d *Delta) (*PushResponse, error) {
 	before := r.rejected.Load()
-	changed := r.merge(d.Records)
+	changed := r.merge(ctx, d.Records)
 	return &PushResponse{Applied: len(changed), Rejected: int(r.rejected.Load() - before)}, nil
 }
 

@@ -104,7 +104,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		differ = differ[keys.Done:]
 		res.Received += len(keys.Records)
 		res.BytesIn += recordBytes(keys.Records)
-		r.merge(keys.Records)
+		r.merge(ctx, keys.Records)
 		if err := r.pushKeys(ctx, peer, store.TableKV, keys.Want, &res); err != nil {
 			return res, err
 		}
