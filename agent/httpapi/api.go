@@ -79,9 +79,9 @@ type Config struct {
 	MetricsRelay MetricsRelay
 	// Debug serves the runtime's profiles under /debug/pprof/, to
 	// loopback clients only (pprof.go). Default false: none.
-	Debug        bool
-	Layers       Layers
-	Schemas      *schema.Guard
+	Debug   bool
+	Layers  Layers
+	Schemas *schema.Guard
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
