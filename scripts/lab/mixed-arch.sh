@@ -9,9 +9,8 @@
 #
 #   1. start the armv7 agent alone; write BULK keys of 3 KB and one key on
 #      it; then start arm64, which joins armv7 alone and copies its store
-#      (the bootstrap stream: QUIC batches sent by the emulated agent), and
-#      amd64;
-#      wait until each of the three lists all three alive;
+#      (the bootstrap stream: QUIC batches sent by the emulated agent),
+#      and amd64; wait until each of the three lists all three alive;
 #   2. arm64 and amd64 read the key written on armv7, and all three export
 #      identical BULK keys; a second key written on armv7 while the mesh
 #      stands is read on arm64 and amd64;
@@ -30,7 +29,7 @@
 #
 # --dist DIR takes DIR/edgeplane-linux-{amd64,arm64,armv7} from
 # scripts/cross-build.sh; without it the three are built. Needs
-# qemu-user-static, promtool (Debian's prometheus) and curl. Every wait is
+# qemu-user-static, promtool (Debian's prometheus), curl and jq. Every wait is
 # bounded; the agents are stopped on exit. The work directory (data dirs,
 # logs) is kept when the lab fails or with --keep.
 set -euo pipefail
@@ -118,8 +117,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for tool in qemu-aarch64-static qemu-arm-static promtool curl; do
-	command -v "$tool" >/dev/null || die "needs $tool (apt-get install qemu-user-static prometheus curl)"
+for tool in qemu-aarch64-static qemu-arm-static promtool curl jq; do
+	command -v "$tool" >/dev/null || die "needs $tool (apt-get install qemu-user-static prometheus curl jq)"
 done
 
 work=$(mktemp -d /tmp/ep-mixed.XXXXXX)
