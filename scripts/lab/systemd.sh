@@ -12,8 +12,8 @@
 #   2. add a service in a new configuration file and systemctl reload:
 #      the service is registered, with the same main PID;
 #   3. hardening as the service sees it (in its mount namespace): the data
-#      dir is writable by its user, /etc and /usr are read-only even for
-#      root, and its user cannot write in /etc/edgeplane;
+#      dir is writable by its user; /etc (/etc/edgeplane too) and /usr are
+#      read-only, even for root;
 #   4. SIGSTOP the agent: the watchdog (WatchdogSec=30s) kills it and
 #      Restart=on-failure starts a new one, which reports READY again;
 #   5. systemctl stop: the unit is inactive, not failed, and the outside
@@ -323,7 +323,7 @@ as_service() { in_unit setpriv --reuid=edgeplane --regid=edgeplane --init-groups
 as_service sh -c 'echo probe >/var/lib/edgeplane/.lab-probe && rm /var/lib/edgeplane/.lab-probe' ||
 	die "step 3: the data dir is not writable for the service"
 note "/var/lib/edgeplane: writable by the service's user"
-for path in /etc/.lab-probe /etc/default/.lab-probe /usr/.lab-probe /usr/bin/.lab-probe; do
+for path in /etc/.lab-probe /etc/edgeplane/.lab-probe /etc/default/.lab-probe /usr/.lab-probe /usr/bin/.lab-probe; do
 	if out=$(in_unit touch "$path" 2>&1); then
 		in_unit rm -f "$path"
 		die "step 3: root in the service's namespace could write $path"
@@ -331,13 +331,6 @@ for path in /etc/.lab-probe /etc/default/.lab-probe /usr/.lab-probe /usr/bin/.la
 	[[ $out == *"Read-only file system"* ]] || die "step 3: writing $path failed, but not for a read-only mount: $out"
 	note "$path: $out"
 done
-# ConfigurationDirectory= leaves /etc/edgeplane itself writable under
-# ProtectSystem=strict; the files and the directory belong to root.
-if out=$(as_service touch /etc/edgeplane/.lab-probe 2>&1); then
-	in_unit rm -f /etc/edgeplane/.lab-probe
-	die "step 3: the service's user could write in /etc/edgeplane"
-fi
-note "/etc/edgeplane, as the service's user: $out"
 # The same paths outside the service's namespace are writable by root: the
 # read-only view is the unit's doing.
 in_ct sh -c 'touch /etc/edgeplane/.lab-probe && rm /etc/edgeplane/.lab-probe' || die "step 3: /etc/edgeplane read-only in the container itself"
