@@ -24,8 +24,9 @@
 #
 # --deb takes an amd64 package from scripts/package-deb.sh; without it the
 # binary and package are built. The root, made once per Debian suite, is
-# cached as a tarball in /var/cache/edgeplane-ci (EDGEPLANE_CI_CACHE); the
-# mirror is the host's (from /etc/apt), or EDGEPLANE_CI_MIRROR. Needs root,
+# cached as a tarball in /var/cache/edgeplane-ci (EDGEPLANE_CI_CACHE), and
+# unpacked beside it once; each run boots an overlay of it. The mirror is
+# the host's (from /etc/apt), or EDGEPLANE_CI_MIRROR. Needs root,
 # debootstrap and systemd-nspawn (Debian's systemd-container). Every wait is
 # bounded; the container and the outside agent are stopped on exit. The
 # work directory (root, logs) is kept when the lab fails or with --keep.
@@ -85,11 +86,14 @@ cleanup() {
 		in_ct journalctl --no-pager -n 40 >&2 2>&1 || true
 	fi
 	if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+		local t0
+		t0=$(now_us)
 		[ -z "$leader" ] || in_ct systemctl poweroff >/dev/null 2>&1 || true
 		for ((n = 0; n < 300; n++)); do # up to 30 s
 			kill -0 "$nspawn_pid" 2>/dev/null || break
 			sleep 0.1
 		done
+		kill -0 "$nspawn_pid" 2>/dev/null || note "the container powered off in $(secs_since "$t0")s"
 		if kill -0 "$nspawn_pid" 2>/dev/null; then
 			echo "systemd lab: the container did not power off within 30 s: killed" >&2
 			# Killing the container's PID 1 ends its PID namespace.
@@ -108,15 +112,18 @@ cleanup() {
 	wait 2>/dev/null || true
 	if [ -n "$work" ]; then
 		# nspawn unmounts what it mounted; never delete through a mount.
-		if grep -q " $work/" /proc/self/mounts; then
-			grep " $work/" /proc/self/mounts | awk '{ print $2 }' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-		fi
+		local m
+		for m in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		done
 		if [ "$failed" = 1 ] || [ "$keep" = 1 ]; then
 			echo "systemd lab: work directory kept: $work (root/, logs/)" >&2
 		elif grep -q " $work/" /proc/self/mounts; then
 			echo "systemd lab: $work still has mounts: kept" >&2
 		else
+			t0=$(now_us)
 			rm -rf "$work"
+			note "work directory removed in $(secs_since "$t0")s"
 		fi
 	fi
 	exit "$code"
@@ -183,13 +190,30 @@ else
 	rm -rf "$work/bootstrap"
 	note "debootstrap and tarball: $(secs_since "$t0")s, $(du -h "$tarball" | cut -f1)"
 fi
+# The tarball is unpacked once beside it, and each run boots an overlay of
+# that tree: the run's changes, and their removal, stay in the work
+# directory. Without overlayfs the run unpacks the tarball itself.
 t0=$(now_us)
+lower=${tarball%.tar.gz}
+if [ ! -d "$lower" ]; then
+	rm -rf "$lower.tmp.$$"
+	mkdir "$lower.tmp.$$"
+	tar -C "$lower.tmp.$$" -xzf "$tarball"
+	# A rename: $lower exists only complete. A concurrent run may win.
+	mv -T "$lower.tmp.$$" "$lower" 2>/dev/null || rm -rf "$lower.tmp.$$"
+	note "unpacked into $lower in $(secs_since "$t0")s"
+fi
 root=$work/root
-mkdir "$root"
-tar -C "$root" -xzf "$tarball"
+mkdir "$root" "$work/upper" "$work/overlay-work"
+if mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/overlay-work" "$root" 2>"$work/logs/mount.log"; then
+	note "root: an overlay of $lower"
+else
+	note "no overlay ($(cat "$work/logs/mount.log")): unpacking the tarball"
+	tar -C "$root" -xzf "$tarball"
+	note "unpacked in $(secs_since "$t0")s"
+fi
 echo edgeplane-ct >"$root/etc/hostname"
 cp "$deb" "$root/root/edgeplane.deb" # the container mounts a tmpfs on /tmp
-note "unpacked in $(secs_since "$t0")s"
 
 # --- the outside agent and ports ----------------------------------------------
 
