@@ -3,7 +3,7 @@
 # systemd would load it on the device: ROOT is an install root (made by
 # scripts/install.sh --root or dpkg --root) holding the unit and the binary
 # at its ExecStart path. The check runs on a copy of ROOT to which the
-# host's own systemd units (the targets the unit refers to) and /bin/kill
+# host's own systemd units (the targets the unit refers to) and /bin/sh
 # (its ExecReload) are added, so ROOT itself is left as it was.
 #
 #   scripts/verify-unit.sh ROOT [UNIT]      (UNIT defaults to edgeplane.service)
@@ -35,7 +35,7 @@ mkdir -p "$copy/usr/lib/systemd/system" "$copy/bin"
 for d in /lib/systemd/system /usr/lib/systemd/system; do
 	[ -d "$d" ] && cp -an "$d/." "$copy/usr/lib/systemd/system/"
 done
-[ -e "$copy/bin/kill" ] || cp /bin/kill "$copy/bin/kill"
+[ -e "$copy/bin/sh" ] || cp /bin/sh "$copy/bin/sh"
 
 if ! msgs=$(systemd-analyze verify --root="$copy" "$unit" 2>&1) || [ -n "$msgs" ]; then
 	echo "verify-unit: systemd-analyze verify $unit (from $path in $root) failed:" >&2

@@ -34,3 +34,25 @@ wait_for() {
 		sleep 0.5
 	done
 }
+
+# free_ports N prints N distinct ports between 20000 and 60999 that no TCP
+# or UDP socket of this host holds (ss lists them; /proc/net when ss is
+# missing).
+free_ports() {
+	local used picked=() p
+	if command -v ss >/dev/null; then
+		used=$(ss -Htuan | awk '{ n = split($5, a, ":"); print a[n] }')
+	else
+		used=$(awk 'FNR > 1 { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/udp /proc/net/tcp6 /proc/net/udp6 2>/dev/null |
+			while read -r hex; do echo $((16#$hex)); done)
+	fi
+	for _ in $(seq 1000); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 41000))
+		if ! grep -qx "$p" <<<"$used" && [[ " ${picked[*]} " != *" $p "* ]]; then
+			picked+=("$p")
+			[ ${#picked[@]} -lt "$1" ] || break
+		fi
+	done
+	[ ${#picked[@]} -eq "$1" ] || return 1
+	echo "${picked[@]}"
+}
