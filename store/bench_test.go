@@ -3,15 +3,27 @@ package store
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Benchmarks run on a real disk: set EDGEPLANE_BENCH_DIR to a directory on
 // the device to measure (the default is the test's temp dir, which must not
 // be a tmpfs for fsync figures to mean anything).
-func benchStore(b *testing.B) *Store {
+//
+// Each write benchmark has two halves run one after the other: "store",
+// the store's own path, and "bbolt", bbolt alone doing the same writes
+// (the same keys and values, the store's bbolt options, no digest, no
+// index, no meta values), so that every figure comes with its ratio from
+// the same run on the same disk. scripts/bench-store.sh runs the rounds
+// interleaved and prints the ratios.
+func benchDir(b *testing.B) string {
 	dir := b.TempDir()
 	if d := os.Getenv("EDGEPLANE_BENCH_DIR"); d != "" {
 		var err error
@@ -20,7 +32,31 @@ func benchStore(b *testing.B) *Store {
 		}
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	return openStore(b, dir, Options{})
+	return dir
+}
+
+func benchStore(b *testing.B) *Store {
+	return openStore(b, benchDir(b), Options{})
+}
+
+// benchBolt opens a bare bbolt file with the options Open uses, and the
+// bucket the writes go to.
+func benchBolt(b *testing.B) *bolt.DB {
+	db, err := bolt.Open(filepath.Join(benchDir(b), "bolt.db"), 0o600, &bolt.Options{
+		Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketKV)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
 }
 
 func reportLatency(b *testing.B, lat []time.Duration) {
@@ -32,49 +68,125 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }
 
+// BenchmarkPutDurable: one writer, each put fsynced before the next; the
+// baseline is one bbolt Update per put.
 func BenchmarkPutDurable(b *testing.B) {
-	s := benchStore(b)
 	val := make([]byte, 100)
-	lat := make([]time.Duration, 0, b.N)
-	for i := 0; b.Loop(); i++ {
-		start := time.Now()
-		if _, err := s.Put(fmt.Sprintf("bench/%08d", i), val, 0); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
-	}
-	reportLatency(b, lat)
-}
-
-func BenchmarkPutConcurrent(b *testing.B) {
-	s := benchStore(b)
-	val := make([]byte, 100)
-	b.SetParallelism(8) // 8 writers per core
-	b.RunParallel(func(pb *testing.PB) {
-		id := time.Now().UnixNano()
-		for i := 0; pb.Next(); i++ {
-			if _, err := s.Put(fmt.Sprintf("bench/%d/%08d", id, i), val, 0); err != nil {
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b)
+		lat := make([]time.Duration, 0, b.N)
+		for i := 0; b.Loop(); i++ {
+			start := time.Now()
+			if _, err := s.Put(fmt.Sprintf("bench/%08d", i), val, 0); err != nil {
 				b.Fatal(err)
 			}
+			lat = append(lat, time.Since(start))
 		}
+		reportLatency(b, lat)
+	})
+	b.Run("bbolt", func(b *testing.B) {
+		db := benchBolt(b)
+		lat := make([]time.Duration, 0, b.N)
+		for i := 0; b.Loop(); i++ {
+			start := time.Now()
+			err := db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketKV).Put(fmt.Appendf(nil, "bench/%08d", i), val)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		reportLatency(b, lat)
 	})
 }
 
+// concurrentWriters is how many goroutines the concurrent benchmarks run,
+// whatever the number of cores.
+const concurrentWriters = 16
+
+// runWriters calls put b.N times from concurrentWriters goroutines, each
+// with the next number.
+func runWriters(b *testing.B, put func(i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	n := int64(b.N)
+	b.ResetTimer()
+	for range concurrentWriters {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+				if err := put(int(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkPutConcurrent: 16 writers put durably at once; the baseline is
+// bbolt's Batch with MaxBatchSize 16, which commits when 16 calls are
+// waiting (or after its 10 ms delay).
+func BenchmarkPutConcurrent(b *testing.B) {
+	val := make([]byte, 100)
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b)
+		runWriters(b, func(i int) error {
+			_, err := s.Put(fmt.Sprintf("bench/%08d", i), val, 0)
+			return err
+		})
+	})
+	b.Run("bbolt", func(b *testing.B) {
+		db := benchBolt(b)
+		db.MaxBatchSize = concurrentWriters
+		runWriters(b, func(i int) error {
+			return db.Batch(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketKV).Put(fmt.Appendf(nil, "bench/%08d", i), val)
+			})
+		})
+	})
+}
+
+// BenchmarkApply10k: a batch of 10,000 remote records; the baseline puts
+// them in one bbolt transaction.
 func BenchmarkApply10k(b *testing.B) {
-	s := benchStore(b)
 	val := make([]byte, 100)
 	recs := make([]Record, 10_000)
-	var version Stamp = MakeStamp(uint64(time.Now().UnixMilli()), 0)
-	for b.Loop() {
-		for i := range recs {
-			version++
-			recs[i] = Record{Key: fmt.Sprintf("bench/%08d", i), Value: val, Version: version, Origin: "peer"}
+	version := MakeStamp(uint64(time.Now().UnixMilli()), 0)
+	b.Run("store", func(b *testing.B) {
+		s := benchStore(b)
+		for b.Loop() {
+			for i := range recs {
+				version++
+				recs[i] = Record{Key: fmt.Sprintf("bench/%08d", i), Value: val, Version: version, Origin: "peer"}
+			}
+			if n, err := s.Apply(recs); err != nil || n != len(recs) {
+				b.Fatalf("Apply = %d, %v", n, err)
+			}
 		}
-		if n, err := s.Apply(recs); err != nil || n != len(recs) {
-			b.Fatalf("Apply = %d, %v", n, err)
+		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("bbolt", func(b *testing.B) {
+		db := benchBolt(b)
+		for b.Loop() {
+			err := db.Update(func(tx *bolt.Tx) error {
+				bk := tx.Bucket(bucketKV)
+				for i := range recs {
+					version++
+					recs[i] = Record{Key: fmt.Sprintf("bench/%08d", i), Value: val, Version: version, Origin: "peer"}
+					if err := bk.Put([]byte(recs[i].Key), appendEntry(nil, &Entry{Record: recs[i]})); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+	})
 }
 
 func fill(b *testing.B, s *Store, n int) {
