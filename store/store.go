@@ -96,11 +96,18 @@ type Store struct {
 	recordsRead atomic.Uint64
 
 	// Group commit: writers queue their operation, and whichever holds
-	// commitMu commits everything queued in one fsynced transaction.
-	pendMu   sync.Mutex
-	pending  []*op
-	commitMu sync.Mutex
-	closed   atomic.Bool
+	// the commit slot commits everything queued in one fsynced
+	// transaction and wakes each writer of the group by its op's channel.
+	pendMu  sync.Mutex
+	pending []*op
+	arrived chan struct{} // cap 1: an op was queued
+	slot    chan struct{} // cap 1: sent to by the writer committing
+	writers atomic.Int64  // write calls in progress
+	// Held with the slot: the write calls in progress when the last
+	// commit ended, and how long it took (see gather).
+	lastWriters int
+	lastCommit  time.Duration
+	closed      atomic.Bool
 }
 
 // Open opens or creates the store in dir.
@@ -129,7 +136,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, tables: tables()}
+	s := &Store{db: db, tables: tables(), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
 	if err := s.load(opts); err != nil {
 		db.Close()
 		return nil, err
@@ -188,8 +195,8 @@ func (s *Store) load(opts Options) error {
 
 // Close waits for the commit in progress and closes the file.
 func (s *Store) Close() error {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
+	s.slot <- struct{}{}
+	defer func() { <-s.slot }()
 	if s.closed.Swap(true) {
 		return nil
 	}
@@ -212,8 +219,8 @@ func (s *Store) Index() uint64 { return max(s.index.Load(), 1) }
 // group fails, each op is run again alone in a transaction of its own.
 type op struct {
 	fn   func(t *txn) error
-	done bool
 	err  error
+	done chan struct{} // closed once err is final
 }
 
 // txn is the write transaction an op runs in.
@@ -292,32 +299,81 @@ func (t *txn) note(r Record, index uint64, src Source) {
 // write runs fn inside a group commit and returns once its transaction is
 // fsynced (or failed).
 func (s *Store) write(fn func(t *txn) error) error {
-	o := &op{fn: fn}
+	o := &op{fn: fn, done: make(chan struct{})}
+	s.writers.Add(1)
+	defer s.writers.Add(-1)
 	s.pendMu.Lock()
 	s.pending = append(s.pending, o)
 	s.pendMu.Unlock()
-
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	if o.done {
-		return o.err
+	select {
+	case s.arrived <- struct{}{}:
+	default:
 	}
-	s.pendMu.Lock()
-	group := s.pending
-	s.pending = nil
-	s.pendMu.Unlock()
+
+	select {
+	case <-o.done: // committed by another writer's group
+		return o.err
+	case s.slot <- struct{}{}:
+	}
+	defer func() { <-s.slot }()
+	select {
+	case <-o.done:
+		return o.err
+	default: // o is still queued: this writer commits it
+	}
+	group := s.gather()
+	defer func() {
+		for _, g := range group {
+			close(g.done)
+		}
+	}()
 	if s.closed.Load() {
 		for _, g := range group {
-			g.done, g.err = true, ErrClosed
+			g.err = ErrClosed
 		}
 		return ErrClosed
 	}
+	start := time.Now()
 	if err := s.commit(group); err != nil && len(group) > 1 {
 		for _, g := range group {
 			_ = s.commit([]*op{g})
 		}
 	}
+	s.lastCommit = time.Since(start)
+	s.lastWriters = int(s.writers.Load())
 	return o.err
+}
+
+// gather takes the queued ops, the caller's among them. When the last
+// commit ended with more write calls in progress than are queued now, the
+// writers it woke are likely to queue again at once: gather waits for
+// them, up to that many ops and at most a quarter of the last commit's
+// duration, so that a steady set of concurrent writers shares each fsync
+// instead of alternating between two half groups. A lone writer never
+// waits: the last commit ended with its call alone in progress.
+func (s *Store) gather() []*op {
+	wait := s.lastCommit / 4
+	var timeout <-chan time.Time
+	for {
+		s.pendMu.Lock()
+		if len(s.pending) >= s.lastWriters || wait <= 0 {
+			group := s.pending
+			s.pending = nil
+			s.pendMu.Unlock()
+			return group
+		}
+		s.pendMu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-s.arrived:
+		case <-timeout:
+			wait = 0 // take what is queued
+		}
+	}
 }
 
 // commit runs ops in one transaction; on success it publishes the new
@@ -355,7 +411,7 @@ func (s *Store) commit(ops []*op) error {
 		err = nil
 	}
 	for _, o := range ops {
-		o.done, o.err = true, err
+		o.err = err
 	}
 	if err != nil {
 		return err
