@@ -239,8 +239,8 @@ type txn struct {
 
 // tableTx is a table's buckets within a transaction.
 type tableTx struct {
-	tb                      *table
-	records, index, digests *bolt.Bucket
+	tb            *table
+	records, keys *bolt.Bucket
 }
 
 // table returns tb's buckets in t.
@@ -251,7 +251,7 @@ func (t *txn) table(tb *table) *tableTx {
 	if tt := t.tbs[tb.id]; tt != nil {
 		return tt
 	}
-	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), index: t.tx.Bucket(tb.index), digests: t.tx.Bucket(tb.digests)}
+	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), keys: t.tx.Bucket(tb.keys)}
 	t.tbs[tb.id] = tt
 	return tt
 }
