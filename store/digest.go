@@ -3,11 +3,9 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // The digest summarises the store so that two replicas can find what
@@ -21,8 +19,9 @@ import (
 // as every write, so a sync reads only the differing buckets' entries.
 //
 // The bucket hashes live in memory only: Open computes them from the
-// index, and each commit XORs its changes in. A write thus costs the
-// record and its index entry on disk, not also a page of bucket hashes.
+// index, and each commit XORs its changes in. The index is written behind
+// the records (see keyindex.go): a write costs its record on disk, and
+// the index entries of many writes go to disk together.
 //
 // Each table keeps its own index (see Tables); the digest of the store is
 // the XOR of the tables', bucket by bucket, so records of every table take
@@ -98,35 +97,6 @@ func (t *txn) digestChange(b int, h uint64) {
 	t.deltas[b] ^= h
 }
 
-// indexRecord puts r in tt's index and the digest, replacing the key's
-// previous record, whose hash the index holds.
-func (t *txn) indexRecord(tt *tableTx, r *Record) error {
-	b := BucketOf(r.Key)
-	ik := append(bucketKey(b), r.Key...)
-	h := RecordHash(r)
-	delta := h
-	if v := tt.keys.Get(ik); len(v) >= 8 {
-		delta ^= binary.BigEndian.Uint64(v)
-	}
-	t.digestChange(b, delta)
-	return tt.keys.Put(ik, keyEntry(h, r.Version))
-}
-
-// keyEntry is the index's value for a record: its hash and its version.
-func keyEntry(h uint64, v Stamp) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), h), uint64(v))
-}
-
-// unindexRecord removes r from tt's index and the digest.
-func (t *txn) unindexRecord(tt *tableTx, r *Record) error {
-	b := BucketOf(r.Key)
-	ik := append(bucketKey(b), r.Key...)
-	if v := tt.keys.Get(ik); len(v) >= 8 {
-		t.digestChange(b, binary.BigEndian.Uint64(v))
-	}
-	return tt.keys.Delete(ik)
-}
-
 // publishDigest applies a committed transaction's bucket changes.
 func (s *Store) publishDigest(deltas map[int]uint64) {
 	if len(deltas) == 0 {
@@ -137,57 +107,6 @@ func (s *Store) publishDigest(deltas map[int]uint64) {
 		s.dig.buckets[b] ^= d
 	}
 	s.dig.mu.Unlock()
-}
-
-// loadDigest computes the in-memory digest from every table's index. A
-// table without one, or whose file still holds the digest buckets of an
-// earlier release (which may have written records since without updating
-// this index), gets its index built from its records, and the earlier
-// release's buckets are removed.
-func (s *Store) loadDigest(tx *bolt.Tx) error {
-	for _, tb := range s.tables {
-		legacy := tx.Bucket(tb.legacyDigest) != nil || tx.Bucket(tb.legacyIndex) != nil
-		if keys := tx.Bucket(tb.keys); keys == nil || legacy {
-			if err := s.buildIndex(tx, tb); err != nil {
-				return err
-			}
-		}
-		for _, name := range [][]byte{tb.legacyDigest, tb.legacyIndex} {
-			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-				return err
-			}
-		}
-		err := tx.Bucket(tb.keys).ForEach(func(k, v []byte) error {
-			if len(k) > 2 && len(v) >= 8 {
-				s.dig.buckets[binary.BigEndian.Uint16(k)%DigestBuckets] ^= binary.BigEndian.Uint64(v)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// buildIndex (re)builds tb's index from its records.
-func (s *Store) buildIndex(tx *bolt.Tx, tb *table) error {
-	if err := tx.DeleteBucket(tb.keys); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-		return err
-	}
-	if _, err := tx.CreateBucket(tb.keys); err != nil {
-		return err
-	}
-	t := &txn{s: s, tx: tx}
-	tt := t.table(tb)
-	return tt.records.ForEach(func(k, v []byte) error {
-		e, err := decodeEntry(string(k), v)
-		if err != nil {
-			return err
-		}
-		e.Table = tb.name
-		return t.indexRecord(tt, &e.Record)
-	})
 }
 
 // DigestRoot returns the hash of all bucket hashes: equal roots mean equal
@@ -218,28 +137,6 @@ func (s *Store) DigestBucketHashes() []uint64 {
 	s.dig.mu.Lock()
 	defer s.dig.mu.Unlock()
 	return append([]uint64(nil), s.dig.buckets[:]...)
-}
-
-// BucketKeys returns the (table, key, record hash) entries of the given
-// buckets, table by table in the order of Tables, from the indexes alone:
-// no record is read.
-func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
-	var out []KeyHash
-	err := s.view(func(tx *bolt.Tx) error {
-		for _, tb := range s.tables {
-			c := tx.Bucket(tb.keys).Cursor()
-			for _, b := range buckets {
-				p := bucketKey(b)
-				for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
-					if len(v) >= 8 {
-						out = append(out, KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
-					}
-				}
-			}
-		}
-		return nil
-	})
-	return out, err
 }
 
 // Records returns the stored records of keys in table, tombstones

@@ -90,6 +90,7 @@ type Store struct {
 	reapIndex atomic.Uint64
 	marks     marks
 	dig       digest
+	pend      pendingKeys
 	// quarantinedAtOpen counts the records Open moved to the quarantine.
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
@@ -202,7 +203,9 @@ func (s *Store) Close() error {
 	}
 	s.watch.closeAll()
 	s.feed.closeAll()
-	return s.db.Close()
+	// A crash would lose nothing either: Open indexes the records again.
+	ferr := s.flushPending()
+	return errors.Join(ferr, s.db.Close())
 }
 
 // NodeID returns the id this store stamps on local writes: a UUID made at
@@ -235,6 +238,9 @@ type txn struct {
 	changed []string // kv keys changed: the watches to wake
 	feed    []Change // changes for the feed, in commit order
 	deltas  map[int]uint64
+	keys    map[keyRef]keyVal // index entries written (see keyindex.go)
+	// flushAll: write every pending index entry; flushed: they were.
+	flushAll, flushed bool
 }
 
 // tableTx is a table's buckets within a transaction.
@@ -391,6 +397,10 @@ func (s *Store) commit(ops []*op) error {
 				return err
 			}
 		}
+		var err error
+		if t.flushed, err = t.flushKeys(t.flushAll); err != nil {
+			return err
+		}
 		if !t.dirty {
 			// Nothing to write (a duplicate record, a lower mark): roll
 			// back rather than commit, which would still write and sync
@@ -419,6 +429,7 @@ func (s *Store) commit(ops []*op) error {
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
 	s.publishDigest(t.deltas)
+	s.publishKeys(t.keys, t.flushed)
 	s.feed.publish(t.feed)
 	s.watch.notify(t.changed)
 	return nil
