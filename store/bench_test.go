@@ -59,6 +59,51 @@ func benchBolt(b *testing.B) *bolt.DB {
 	return db
 }
 
+// ioMeter reports what a benchmark's writes cost the disk, per op: fsyncs
+// (bbolt syncs a commit's pages, then its meta page: two a commit) and
+// pages written besides the meta pages. They do not depend on how busy
+// the disk is, as times do.
+type ioMeter struct {
+	db       *bolt.DB
+	commits  func() uint64
+	writes0  int64
+	commits0 uint64
+}
+
+func newIOMeter(db *bolt.DB, commits func() uint64) *ioMeter {
+	st := db.Stats()
+	return &ioMeter{db: db, commits: commits, writes0: st.TxStats.GetWrite(), commits0: commits()}
+}
+
+func (m *ioMeter) report(b *testing.B, ops int) {
+	st := m.db.Stats()
+	c := m.commits() - m.commits0
+	w := st.TxStats.GetWrite() - m.writes0 - int64(c)
+	b.ReportMetric(2*float64(c)/float64(ops), "fsyncs/op")
+	b.ReportMetric(float64(w)/float64(ops), "pages/op")
+}
+
+// txCounter counts the distinct bbolt write transactions it is shown.
+type txCounter struct {
+	mu   sync.Mutex
+	last int
+	n    uint64
+}
+
+func (c *txCounter) saw(tx *bolt.Tx) {
+	c.mu.Lock()
+	if tx.ID() != c.last {
+		c.last, c.n = tx.ID(), c.n+1
+	}
+	c.mu.Unlock()
+}
+
+func (c *txCounter) count() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
@@ -74,6 +119,7 @@ func BenchmarkPutDurable(b *testing.B) {
 	val := make([]byte, 100)
 	b.Run("store", func(b *testing.B) {
 		s := benchStore(b)
+		io := newIOMeter(s.db, s.commits.Load)
 		lat := make([]time.Duration, 0, b.N)
 		for i := 0; b.Loop(); i++ {
 			start := time.Now()
@@ -83,13 +129,17 @@ func BenchmarkPutDurable(b *testing.B) {
 			lat = append(lat, time.Since(start))
 		}
 		reportLatency(b, lat)
+		io.report(b, b.N)
 	})
 	b.Run("bbolt", func(b *testing.B) {
 		db := benchBolt(b)
+		var txs txCounter
+		io := newIOMeter(db, txs.count)
 		lat := make([]time.Duration, 0, b.N)
 		for i := 0; b.Loop(); i++ {
 			start := time.Now()
 			err := db.Update(func(tx *bolt.Tx) error {
+				txs.saw(tx)
 				return tx.Bucket(bucketKV).Put(fmt.Appendf(nil, "bench/%08d", i), val)
 			})
 			if err != nil {
@@ -98,6 +148,7 @@ func BenchmarkPutDurable(b *testing.B) {
 			lat = append(lat, time.Since(start))
 		}
 		reportLatency(b, lat)
+		io.report(b, b.N)
 	})
 }
 
@@ -132,19 +183,25 @@ func BenchmarkPutConcurrent(b *testing.B) {
 	val := make([]byte, 100)
 	b.Run("store", func(b *testing.B) {
 		s := benchStore(b)
+		io := newIOMeter(s.db, s.commits.Load)
 		runWriters(b, func(i int) error {
 			_, err := s.Put(fmt.Sprintf("bench/%08d", i), val, 0)
 			return err
 		})
+		io.report(b, b.N)
 	})
 	b.Run("bbolt", func(b *testing.B) {
 		db := benchBolt(b)
 		db.MaxBatchSize = concurrentWriters
+		var txs txCounter
+		io := newIOMeter(db, txs.count)
 		runWriters(b, func(i int) error {
 			return db.Batch(func(tx *bolt.Tx) error {
+				txs.saw(tx)
 				return tx.Bucket(bucketKV).Put(fmt.Appendf(nil, "bench/%08d", i), val)
 			})
 		})
+		io.report(b, b.N)
 	})
 }
 
@@ -156,6 +213,7 @@ func BenchmarkApply10k(b *testing.B) {
 	version := MakeStamp(uint64(time.Now().UnixMilli()), 0)
 	b.Run("store", func(b *testing.B) {
 		s := benchStore(b)
+		io := newIOMeter(s.db, s.commits.Load)
 		for b.Loop() {
 			for i := range recs {
 				version++
@@ -166,11 +224,15 @@ func BenchmarkApply10k(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+		io.report(b, b.N)
 	})
 	b.Run("bbolt", func(b *testing.B) {
 		db := benchBolt(b)
+		var txs txCounter
+		io := newIOMeter(db, txs.count)
 		for b.Loop() {
 			err := db.Update(func(tx *bolt.Tx) error {
+				txs.saw(tx)
 				bk := tx.Bucket(bucketKV)
 				for i := range recs {
 					version++
@@ -186,6 +248,7 @@ func BenchmarkApply10k(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+		io.report(b, b.N)
 	})
 }
 

@@ -95,6 +95,9 @@ type Store struct {
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
+	// commits counts write transactions committed (the benchmarks
+	// report fsyncs from it).
+	commits atomic.Uint64
 
 	// Group commit: writers queue their operation, and whichever holds
 	// the commit slot commits everything queued in one fsynced
@@ -426,6 +429,7 @@ func (s *Store) commit(ops []*op) error {
 	if err != nil {
 		return err
 	}
+	s.commits.Add(1)
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
 	s.publishDigest(t.deltas)
