@@ -14,7 +14,8 @@ import (
 // The digest index on disk (each table's keys bucket: bucket number and
 // key -> record hash and version) is written behind the records. A commit
 // puts its records' entries in memory (pendingKeys); once pendingFlush
-// entries are pending, the commit that reaches them also writes them all
+// entries (or pendingFlushBytes of keys) are pending, the commit that
+// reaches them also writes them all
 // to the keys buckets and records, in the meta value metaKeysIndex, the
 // modify index up to which the keys buckets are complete. Each commit then
 // writes its records' pages and meta values only, and the index pages are
@@ -27,9 +28,18 @@ import (
 // quarantined key) deletes its index entry on disk at once, since no
 // record would be left to tell Open.
 
-// pendingFlush is how many pending entries a commit writes to disk: about
-// 100 KB of memory for 32-byte keys.
-const pendingFlush = 1024
+// How many pending entries, or bytes of their keys, a commit writes to
+// disk: about 400 KB of memory for 32-byte keys, at most about 1.4 MB
+// whatever the keys. An index page takes about 80 entries of 32-byte keys,
+// so that a flush into an index of up to a few hundred thousand keys
+// writes each page it touches for several entries, where a write-through
+// index wrote one page (and its parents) per write. A larger bulk write
+// (a bootstrap, a restore) flushes more often: 4,096 entries per about
+// four transactions of 1,024 records.
+const (
+	pendingFlush      = 4096
+	pendingFlushBytes = 1 << 20
+)
 
 var metaKeysIndex = []byte("keys_index") // the keys buckets hold every record up to this modify index
 
@@ -49,8 +59,9 @@ type keyVal struct {
 // pendingKeys are the committed index entries not yet on disk. Writers
 // change them holding the commit slot (and mu); readers take mu.
 type pendingKeys struct {
-	mu sync.RWMutex
-	m  map[keyRef]keyVal // never gone
+	mu    sync.RWMutex
+	m     map[keyRef]keyVal // never gone
+	bytes int               // of the keys in m
 }
 
 // lookupKey returns the index entry of ik in tt as t sees it: written
@@ -115,8 +126,14 @@ func keyEntry(h uint64, v Stamp) []byte {
 // pendingFlush, or always with all set, and marks the keys buckets
 // complete up to t's modify index. It reports whether it wrote them.
 func (t *txn) flushKeys(all bool) (bool, error) {
-	if !all && len(t.s.pend.m)+len(t.keys) < pendingFlush {
-		return false, nil
+	if !all {
+		n, size := len(t.s.pend.m)+len(t.keys), t.s.pend.bytes
+		for ref := range t.keys {
+			size += len(ref.ik)
+		}
+		if n < pendingFlush && size < pendingFlushBytes {
+			return false, nil
+		}
 	}
 	put := func(ref keyRef, v keyVal) error {
 		if v.gone { // deleted on disk already
@@ -149,16 +166,22 @@ func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed bool) {
 	s.pend.mu.Lock()
 	defer s.pend.mu.Unlock()
 	if flushed {
-		s.pend.m = nil
+		s.pend.m, s.pend.bytes = nil, 0
 		return
 	}
 	if s.pend.m == nil {
 		s.pend.m = make(map[keyRef]keyVal, pendingFlush)
 	}
 	for ref, v := range keys {
-		if v.gone {
+		_, had := s.pend.m[ref]
+		switch {
+		case v.gone && had:
 			delete(s.pend.m, ref)
-		} else {
+			s.pend.bytes -= len(ref.ik)
+		case !v.gone:
+			if !had {
+				s.pend.bytes += len(ref.ik)
+			}
 			s.pend.m[ref] = v
 		}
 	}

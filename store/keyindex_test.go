@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -171,4 +172,22 @@ func TestIndexWrittenBehind(t *testing.T) {
 	check("crashed", openStore(t, crashed, Options{NoSync: true}))
 	s.Close()
 	check("closed", openStore(t, dir, Options{NoSync: true}))
+}
+
+// TestPendingIndexBoundedInBytes: long keys go to disk once their bytes
+// reach the bound, well before the entry count does.
+func TestPendingIndexBoundedInBytes(t *testing.T) {
+	s := openStore(t, "", Options{NoSync: true})
+	long := strings.Repeat("k", 4000)
+	most := 0
+	for i := range 2 * pendingFlushBytes / len(long) {
+		mustPut(t, s, fmt.Sprintf("%s/%04d", long, i), "v")
+		most = max(most, s.pend.bytes)
+	}
+	if most >= pendingFlushBytes+4100 || s.pend.bytes >= pendingFlushBytes {
+		t.Fatalf("pending keys reached %d bytes (now %d), bound %d", most, s.pend.bytes, pendingFlushBytes)
+	}
+	if n := len(indexEntries(t, s)); n != 2*pendingFlushBytes/len(long) {
+		t.Fatalf("%d index entries", n)
+	}
 }
