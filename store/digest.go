@@ -14,19 +14,30 @@ import (
 // hash of the key alone; a bucket's hash is the XOR of its records'
 // hashes, and the root is a hash of all bucket hashes. Replicas compare
 // roots, then bucket hashes, then the (key, record hash) pairs of the
-// buckets that differ, and transfer only the records that differ. The
-// digest and a (bucket, key) index are updated in the same transaction as
-// every write, so a sync reads only the differing buckets' entries.
+// buckets that differ, and transfer only the records that differ. A
+// (bucket, key) index of record hashes is updated in the same transaction
+// as every write, so a sync reads only the differing buckets' entries.
 //
-// Each table keeps its own digest buckets and index (see Tables); the
-// digest of the store is their XOR, bucket by bucket, so records of every
-// table take part in one comparison, and a store holding only kv records
-// has the digest it had before tables existed.
+// The bucket hashes live in memory only: Open computes them from the
+// index, and each commit XORs its changes in. The index is written behind
+// the records (see keyindex.go): a write costs its record on disk, and
+// the index entries of many writes go to disk together.
+//
+// Each table keeps its own index (see Tables); the digest of the store is
+// the XOR of the tables', bucket by bucket, so records of every table take
+// part in one comparison, and a store holding only kv records has the
+// digest it had before tables existed.
 const DigestBuckets = 4096
 
 var (
-	bucketDigest = []byte("digest") // bucket number (2 bytes) -> XOR (8 bytes)
-	bucketIndex  = []byte("index")  // bucket number (2 bytes) + key -> record hash (8 bytes)
+	// bucket number (2 bytes) + key -> record hash (8 bytes) + version (8 bytes)
+	bucketKeys = []byte("keys")
+	// Where releases before bucketKeys kept the bucket hashes (bucket
+	// number -> XOR) and the index (bucket number + key -> record hash).
+	// Open removes both, so that such a release, should it open the file
+	// again, rebuilds them from the records instead of trusting stale ones.
+	bucketDigest = []byte("digest")
+	bucketIndex  = []byte("index")
 )
 
 // KeyHash is one entry of a digest bucket.
@@ -78,44 +89,12 @@ type digest struct {
 
 func bucketKey(b int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(b)) }
 
-func indexKey(key string) []byte {
-	return append(bucketKey(BucketOf(key)), key...)
-}
-
-// digestChange XORs h into tt's digest bucket b within a transaction.
-func (t *txn) digestChange(tt *tableTx, b int, h uint64) error {
+// digestChange XORs h into digest bucket b when the transaction commits.
+func (t *txn) digestChange(b int, h uint64) {
 	if t.deltas == nil {
 		t.deltas = map[int]uint64{}
 	}
 	t.deltas[b] ^= h
-	k := bucketKey(b)
-	return putUint(tt.digests, k, getUint(tt.digests, k)^h)
-}
-
-// indexRecord puts r in tt's digest and index, replacing the key's
-// previous record, whose hash the index holds.
-func (t *txn) indexRecord(tt *tableTx, r *Record) error {
-	ik := indexKey(r.Key)
-	h := RecordHash(r)
-	delta := h
-	if v := tt.index.Get(ik); len(v) == 8 {
-		delta ^= binary.BigEndian.Uint64(v)
-	}
-	if err := t.digestChange(tt, BucketOf(r.Key), delta); err != nil {
-		return err
-	}
-	return putUint(tt.index, ik, h)
-}
-
-// unindexRecord removes r from tt's digest and index.
-func (t *txn) unindexRecord(tt *tableTx, r *Record) error {
-	ik := indexKey(r.Key)
-	if v := tt.index.Get(ik); len(v) == 8 {
-		if err := t.digestChange(tt, BucketOf(r.Key), binary.BigEndian.Uint64(v)); err != nil {
-			return err
-		}
-	}
-	return tt.index.Delete(ik)
 }
 
 // publishDigest applies a committed transaction's bucket changes.
@@ -128,47 +107,6 @@ func (s *Store) publishDigest(deltas map[int]uint64) {
 		s.dig.buckets[b] ^= d
 	}
 	s.dig.mu.Unlock()
-}
-
-// loadDigest fills the in-memory digest from every table's; a table
-// without one (a file written before the digest existed) gets it built
-// from its records.
-func (s *Store) loadDigest(tx *bolt.Tx) error {
-	t := &txn{s: s, tx: tx}
-	for _, tb := range s.tables {
-		dig := tx.Bucket(tb.digests)
-		if dig == nil {
-			var err error
-			if dig, err = tx.CreateBucket(tb.digests); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucketIfNotExists(tb.index); err != nil {
-				return err
-			}
-			tt := t.table(tb)
-			err = tt.records.ForEach(func(k, v []byte) error {
-				e, err := decodeEntry(string(k), v)
-				if err != nil {
-					return err
-				}
-				e.Table = tb.name
-				return t.indexRecord(tt, &e.Record)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		err := dig.ForEach(func(k, v []byte) error {
-			if len(k) == 2 && len(v) == 8 {
-				s.dig.buckets[binary.BigEndian.Uint16(k)%DigestBuckets] ^= binary.BigEndian.Uint64(v)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // DigestRoot returns the hash of all bucket hashes: equal roots mean equal
@@ -199,28 +137,6 @@ func (s *Store) DigestBucketHashes() []uint64 {
 	s.dig.mu.Lock()
 	defer s.dig.mu.Unlock()
 	return append([]uint64(nil), s.dig.buckets[:]...)
-}
-
-// BucketKeys returns the (table, key, record hash) entries of the given
-// buckets, table by table in the order of Tables, from the indexes alone:
-// no record is read.
-func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
-	var out []KeyHash
-	err := s.view(func(tx *bolt.Tx) error {
-		for _, tb := range s.tables {
-			c := tx.Bucket(tb.index).Cursor()
-			for _, b := range buckets {
-				p := bucketKey(b)
-				for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
-					if len(v) == 8 {
-						out = append(out, KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
-					}
-				}
-			}
-		}
-		return nil
-	})
-	return out, err
 }
 
 // Records returns the stored records of keys in table, tombstones

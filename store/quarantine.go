@@ -71,7 +71,7 @@ func (s *Store) quarantineInvalid(tx *bolt.Tx) (int, error) {
 		if err := kv.Delete(k); err != nil {
 			return 0, err
 		}
-		if tt.digests != nil && tt.index != nil {
+		if tt.keys != nil {
 			if err := t.unindexRecord(tt, &e.Record); err != nil {
 				return 0, err
 			}

@@ -159,8 +159,8 @@ func TestOpenQuarantinesKeysNotUTF8(t *testing.T) {
 	}
 }
 
-// dropDigest removes the digest and its index, as in a file written before
-// the store kept one.
+// dropDigest removes the digest index, as in a file written before the
+// store kept one.
 func dropDigest(t *testing.T, dir string) {
 	t.Helper()
 	db, err := bolt.Open(dir+"/"+FileName, 0o600, nil)
@@ -169,10 +169,7 @@ func dropDigest(t *testing.T, dir string) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketDigest); err != nil {
-			return err
-		}
-		return tx.DeleteBucket(bucketIndex)
+		return tx.DeleteBucket(bucketKeys)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -90,17 +90,28 @@ type Store struct {
 	reapIndex atomic.Uint64
 	marks     marks
 	dig       digest
+	pend      pendingKeys
 	// quarantinedAtOpen counts the records Open moved to the quarantine.
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
+	// commits counts write transactions committed (the benchmarks
+	// report fsyncs from it).
+	commits atomic.Uint64
 
 	// Group commit: writers queue their operation, and whichever holds
-	// commitMu commits everything queued in one fsynced transaction.
-	pendMu   sync.Mutex
-	pending  []*op
-	commitMu sync.Mutex
-	closed   atomic.Bool
+	// the commit slot commits everything queued in one fsynced
+	// transaction and wakes each writer of the group by its op's channel.
+	pendMu  sync.Mutex
+	pending []*op
+	arrived chan struct{} // cap 1: an op was queued
+	slot    chan struct{} // cap 1: sent to by the writer committing
+	writers atomic.Int64  // write calls in progress
+	// Held with the slot: the write calls in progress when the last
+	// commit ended, and how long it took (see gather).
+	lastWriters int
+	lastCommit  time.Duration
+	closed      atomic.Bool
 }
 
 // Open opens or creates the store in dir.
@@ -129,7 +140,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, tables: tables()}
+	s := &Store{db: db, tables: tables(), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
 	if err := s.load(opts); err != nil {
 		db.Close()
 		return nil, err
@@ -188,14 +199,16 @@ func (s *Store) load(opts Options) error {
 
 // Close waits for the commit in progress and closes the file.
 func (s *Store) Close() error {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
+	s.slot <- struct{}{}
+	defer func() { <-s.slot }()
 	if s.closed.Swap(true) {
 		return nil
 	}
 	s.watch.closeAll()
 	s.feed.closeAll()
-	return s.db.Close()
+	// A crash would lose nothing either: Open indexes the records again.
+	ferr := s.flushPending()
+	return errors.Join(ferr, s.db.Close())
 }
 
 // NodeID returns the id this store stamps on local writes: a UUID made at
@@ -212,8 +225,8 @@ func (s *Store) Index() uint64 { return max(s.index.Load(), 1) }
 // group fails, each op is run again alone in a transaction of its own.
 type op struct {
 	fn   func(t *txn) error
-	done bool
 	err  error
+	done chan struct{} // closed once err is final
 }
 
 // txn is the write transaction an op runs in.
@@ -228,12 +241,15 @@ type txn struct {
 	changed []string // kv keys changed: the watches to wake
 	feed    []Change // changes for the feed, in commit order
 	deltas  map[int]uint64
+	keys    map[keyRef]keyVal // index entries written (see keyindex.go)
+	// flushAll: write every pending index entry; flushed: they were.
+	flushAll, flushed bool
 }
 
 // tableTx is a table's buckets within a transaction.
 type tableTx struct {
-	tb                      *table
-	records, index, digests *bolt.Bucket
+	tb            *table
+	records, keys *bolt.Bucket
 }
 
 // table returns tb's buckets in t.
@@ -244,7 +260,7 @@ func (t *txn) table(tb *table) *tableTx {
 	if tt := t.tbs[tb.id]; tt != nil {
 		return tt
 	}
-	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), index: t.tx.Bucket(tb.index), digests: t.tx.Bucket(tb.digests)}
+	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), keys: t.tx.Bucket(tb.keys)}
 	t.tbs[tb.id] = tt
 	return tt
 }
@@ -292,32 +308,81 @@ func (t *txn) note(r Record, index uint64, src Source) {
 // write runs fn inside a group commit and returns once its transaction is
 // fsynced (or failed).
 func (s *Store) write(fn func(t *txn) error) error {
-	o := &op{fn: fn}
+	o := &op{fn: fn, done: make(chan struct{})}
+	s.writers.Add(1)
+	defer s.writers.Add(-1)
 	s.pendMu.Lock()
 	s.pending = append(s.pending, o)
 	s.pendMu.Unlock()
-
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	if o.done {
-		return o.err
+	select {
+	case s.arrived <- struct{}{}:
+	default:
 	}
-	s.pendMu.Lock()
-	group := s.pending
-	s.pending = nil
-	s.pendMu.Unlock()
+
+	select {
+	case <-o.done: // committed by another writer's group
+		return o.err
+	case s.slot <- struct{}{}:
+	}
+	defer func() { <-s.slot }()
+	select {
+	case <-o.done:
+		return o.err
+	default: // o is still queued: this writer commits it
+	}
+	group := s.gather()
+	defer func() {
+		for _, g := range group {
+			close(g.done)
+		}
+	}()
 	if s.closed.Load() {
 		for _, g := range group {
-			g.done, g.err = true, ErrClosed
+			g.err = ErrClosed
 		}
 		return ErrClosed
 	}
+	start := time.Now()
 	if err := s.commit(group); err != nil && len(group) > 1 {
 		for _, g := range group {
 			_ = s.commit([]*op{g})
 		}
 	}
+	s.lastCommit = time.Since(start)
+	s.lastWriters = int(s.writers.Load())
 	return o.err
+}
+
+// gather takes the queued ops, the caller's among them. When the last
+// commit ended with more write calls in progress than are queued now, the
+// writers it woke are likely to queue again at once: gather waits for
+// them, up to that many ops and at most a quarter of the last commit's
+// duration, so that a steady set of concurrent writers shares each fsync
+// instead of alternating between two half groups. A lone writer never
+// waits: the last commit ended with its call alone in progress.
+func (s *Store) gather() []*op {
+	wait := s.lastCommit / 4
+	var timeout <-chan time.Time
+	for {
+		s.pendMu.Lock()
+		if len(s.pending) >= s.lastWriters || wait <= 0 {
+			group := s.pending
+			s.pending = nil
+			s.pendMu.Unlock()
+			return group
+		}
+		s.pendMu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-s.arrived:
+		case <-timeout:
+			wait = 0 // take what is queued
+		}
+	}
 }
 
 // commit runs ops in one transaction; on success it publishes the new
@@ -334,6 +399,10 @@ func (s *Store) commit(ops []*op) error {
 			if err := o.fn(t); err != nil {
 				return err
 			}
+		}
+		var err error
+		if t.flushed, err = t.flushKeys(t.flushAll); err != nil {
+			return err
 		}
 		if !t.dirty {
 			// Nothing to write (a duplicate record, a lower mark): roll
@@ -355,14 +424,16 @@ func (s *Store) commit(ops []*op) error {
 		err = nil
 	}
 	for _, o := range ops {
-		o.done, o.err = true, err
+		o.err = err
 	}
 	if err != nil {
 		return err
 	}
+	s.commits.Add(1)
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
 	s.publishDigest(t.deltas)
+	s.publishKeys(t.keys, t.flushed)
 	s.feed.publish(t.feed)
 	s.watch.notify(t.changed)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -279,6 +280,63 @@ func TestConcurrentWritesGroupCommit(t *testing.T) {
 		}
 		seen[e.ModifyIndex] = true
 	}
+}
+
+// TestCloseAmidGroupCommits: writers queued behind a commit when the
+// store closes each get an answer (success or ErrClosed), and every write
+// that succeeded, its digest index entry included, is in the file when it
+// opens again.
+func TestCloseAmidGroupCommits(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 16, 200
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		acked []string
+		count atomic.Int64
+	)
+	closed := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				key := fmt.Sprintf("w%02d/%03d", w, i)
+				_, err := s.Put(key, []byte("v"), 0)
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, key)
+				mu.Unlock()
+				if count.Add(1) == writers*each/3 {
+					close(closed)
+				}
+			}
+		})
+	}
+	<-closed
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s = openStore(t, dir, Options{NoSync: true})
+	keys := map[string]bool{}
+	for _, kh := range indexEntries(t, s) {
+		keys[kh.Key] = true
+	}
+	for _, k := range acked {
+		if _, found, _, err := s.Get(k); err != nil || !found || !keys[k] {
+			t.Fatalf("acknowledged %s: found %v, indexed %v, %v", k, found, keys[k], err)
+		}
+	}
+	t.Logf("%d writes acknowledged before the close", len(acked))
 }
 
 func TestCollectTombstonesKeepsIndexMonotonic(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 // key/value store the Consul-compatible API serves, or one declared with
 // DeclareTable. The store treats every table alike: merge, digest,
 // tombstones and their collection, snapshots and the change feed. A table
-// NAME keeps its records in the bbolt bucket "t/NAME", its digest index in
-// "t/NAME/index" and its digest buckets in "t/NAME/digest"; TableKV keeps
-// the buckets "kv", "index" and "digest" it always had, so a store that
-// holds only kv records has the digest it had before tables existed.
+// NAME keeps its records in the bbolt bucket "t/NAME" and its digest index
+// in "t/NAME/keys"; TableKV keeps its records in "kv" and its digest index
+// in "keys". A store that holds only kv records has the digest it had
+// before tables existed.
 
 // TableKV is the key/value table: the zero Table of a Record. It is named
 // "kv" in logs and may be sent as "kv" on the wire.
@@ -29,9 +29,12 @@ var ErrUnknownTable = errors.New("store: unknown table")
 
 // table is where a table's records, digest index and digest buckets live.
 type table struct {
-	name                    string // TableKV for kv
-	id                      int    // position in the table order
-	records, index, digests []byte // bbolt bucket names
+	name          string // TableKV for kv
+	id            int    // position in the table order
+	records, keys []byte // bbolt bucket names
+	// Where releases that kept the digest buckets on disk kept them and
+	// their index; Open removes them (see loadDigest).
+	legacyIndex, legacyDigest []byte
 }
 
 var registry struct {
@@ -83,10 +86,11 @@ func tables() []*table {
 	defer registry.mu.Unlock()
 	if registry.frozen == nil {
 		names := slices.Sorted(slices.Values(registry.names))
-		registry.frozen = []*table{{name: TableKV, records: bucketKV, index: bucketIndex, digests: bucketDigest}}
+		registry.frozen = []*table{{name: TableKV, records: bucketKV, keys: bucketKeys, legacyIndex: bucketIndex, legacyDigest: bucketDigest}}
 		for i, n := range names {
 			registry.frozen = append(registry.frozen, &table{name: n, id: i + 1,
-				records: []byte("t/" + n), index: []byte("t/" + n + "/index"), digests: []byte("t/" + n + "/digest")})
+				records: []byte("t/" + n), keys: []byte("t/" + n + "/keys"),
+				legacyIndex: []byte("t/" + n + "/index"), legacyDigest: []byte("t/" + n + "/digest")})
 		}
 	}
 	return registry.frozen

@@ -16,8 +16,10 @@ import (
 // WriteUncheckedRecord writes rec into the closed store file in dir as a
 // release that did not check keys for UTF-8 wrote a local write: the
 // record under the next local modify index in the kv bucket, its entry in
-// the digest index and its hash in its digest bucket. The file must have
-// been created by store.Open.
+// the digest index and its hash in its digest bucket, both on disk as that
+// release kept them (it created them at its open when the file had none,
+// as a file last written by the current store has not). The file must
+// have been created by store.Open.
 func WriteUncheckedRecord(dir string, rec store.Record) error {
 	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, nil)
 	if err != nil {
@@ -25,9 +27,16 @@ func WriteUncheckedRecord(dir string, rec store.Record) error {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		kv, meta := tx.Bucket([]byte("kv")), tx.Bucket([]byte("meta"))
-		digest, index := tx.Bucket([]byte("digest")), tx.Bucket([]byte("index"))
-		if kv == nil || meta == nil || digest == nil || index == nil {
+		if kv == nil || meta == nil {
 			return errors.New("not a store file")
+		}
+		digest, err := tx.CreateBucketIfNotExists([]byte("digest"))
+		if err != nil {
+			return err
+		}
+		index, err := tx.CreateBucketIfNotExists([]byte("index"))
+		if err != nil {
+			return err
 		}
 		if kv.Get([]byte(rec.Key)) != nil {
 			return fmt.Errorf("key %q exists", rec.Key)

@@ -1,0 +1,317 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// The digest index on disk (each table's keys bucket: bucket number and
+// key -> record hash and version) is written behind the records. A commit
+// puts its records' entries in memory (pendingKeys); once pendingFlush
+// entries (or pendingFlushBytes of keys) are pending, the commit that
+// reaches them also writes them all
+// to the keys buckets and records, in the meta value metaKeysIndex, the
+// modify index up to which the keys buckets are complete. Each commit then
+// writes its records' pages and meta values only, and the index pages are
+// written once for many entries: random keys fall in random index pages,
+// which a commit per write would each write whole.
+//
+// A crash loses only the pending entries, and every record they were made
+// for carries a modify index above metaKeysIndex: Open indexes those again
+// from the records. Removing a record (a collected tombstone, a
+// quarantined key) deletes its index entry on disk at once, since no
+// record would be left to tell Open.
+
+// How many pending entries, or bytes of their keys, a commit writes to
+// disk: about 400 KB of memory for 32-byte keys, at most about 1.4 MB
+// whatever the keys. An index page takes about 80 entries of 32-byte keys,
+// so that a flush into an index of up to a few hundred thousand keys
+// writes each page it touches for several entries, where a write-through
+// index wrote one page (and its parents) per write. A larger bulk write
+// (a bootstrap, a restore) flushes more often: 4,096 entries per about
+// four transactions of 1,024 records.
+const (
+	pendingFlush      = 4096
+	pendingFlushBytes = 1 << 20
+)
+
+var metaKeysIndex = []byte("keys_index") // the keys buckets hold every record up to this modify index
+
+// keyRef names an index entry: a table's position and the index key.
+type keyRef struct {
+	table int
+	ik    string // bucket number (2 bytes) + key
+}
+
+// keyVal is an index entry's value; gone: the entry was deleted.
+type keyVal struct {
+	hash    uint64
+	version Stamp
+	gone    bool
+}
+
+// pendingKeys are the committed index entries not yet on disk. Writers
+// change them holding the commit slot (and mu); readers take mu.
+type pendingKeys struct {
+	mu    sync.RWMutex
+	m     map[keyRef]keyVal // never gone
+	bytes int               // of the keys in m
+}
+
+// lookupKey returns the index entry of ik in tt as t sees it: written
+// in t, pending, or on disk.
+func (t *txn) lookupKey(tt *tableTx, ik []byte) (keyVal, bool) {
+	ref := keyRef{tt.tb.id, string(ik)}
+	if v, ok := t.keys[ref]; ok {
+		return v, !v.gone
+	}
+	if v, ok := t.s.pend.m[ref]; ok { // the caller holds the commit slot
+		return v, true
+	}
+	if v := tt.keys.Get(ik); len(v) >= 8 {
+		kv := keyVal{hash: binary.BigEndian.Uint64(v)}
+		if len(v) >= 16 {
+			kv.version = Stamp(binary.BigEndian.Uint64(v[8:]))
+		}
+		return kv, true
+	}
+	return keyVal{}, false
+}
+
+// indexRecord puts r in tt's index (pending) and the digest, replacing
+// the key's previous record, whose hash the index holds.
+func (t *txn) indexRecord(tt *tableTx, r *Record) error {
+	b := BucketOf(r.Key)
+	ik := append(bucketKey(b), r.Key...)
+	h := RecordHash(r)
+	delta := h
+	if old, ok := t.lookupKey(tt, ik); ok {
+		delta ^= old.hash
+	}
+	t.digestChange(b, delta)
+	if t.keys == nil {
+		t.keys = map[keyRef]keyVal{}
+	}
+	t.keys[keyRef{tt.tb.id, string(ik)}] = keyVal{hash: h, version: r.Version}
+	return nil
+}
+
+// unindexRecord removes r from tt's index, on disk at once, and from the
+// digest.
+func (t *txn) unindexRecord(tt *tableTx, r *Record) error {
+	b := BucketOf(r.Key)
+	ik := append(bucketKey(b), r.Key...)
+	if old, ok := t.lookupKey(tt, ik); ok {
+		t.digestChange(b, old.hash)
+	}
+	if t.keys == nil {
+		t.keys = map[keyRef]keyVal{}
+	}
+	t.keys[keyRef{tt.tb.id, string(ik)}] = keyVal{gone: true}
+	return tt.keys.Delete(ik)
+}
+
+// keyEntry is the index's value for a record: its hash and its version.
+func keyEntry(h uint64, v Stamp) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), h), uint64(v))
+}
+
+// flushKeys writes the pending entries and t's to disk when they reach
+// pendingFlush, or always with all set, and marks the keys buckets
+// complete up to t's modify index. It reports whether it wrote them.
+func (t *txn) flushKeys(all bool) (bool, error) {
+	if !all {
+		n, size := len(t.s.pend.m)+len(t.keys), t.s.pend.bytes
+		for ref := range t.keys {
+			size += len(ref.ik)
+		}
+		if n < pendingFlush && size < pendingFlushBytes {
+			return false, nil
+		}
+	}
+	put := func(ref keyRef, v keyVal) error {
+		if v.gone { // deleted on disk already
+			return nil
+		}
+		return t.table(t.s.tables[ref.table]).keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version))
+	}
+	for ref, v := range t.s.pend.m {
+		if _, ok := t.keys[ref]; !ok {
+			if err := put(ref, v); err != nil {
+				return false, err
+			}
+		}
+	}
+	for ref, v := range t.keys {
+		if err := put(ref, v); err != nil {
+			return false, err
+		}
+	}
+	t.dirty = true
+	return true, putUint(t.meta, metaKeysIndex, t.modify)
+}
+
+// publishKeys applies a committed transaction's index entries: flushed,
+// nothing is pending any more.
+func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed bool) {
+	if !flushed && len(keys) == 0 {
+		return
+	}
+	s.pend.mu.Lock()
+	defer s.pend.mu.Unlock()
+	if flushed {
+		s.pend.m, s.pend.bytes = nil, 0
+		return
+	}
+	if s.pend.m == nil {
+		s.pend.m = make(map[keyRef]keyVal, pendingFlush)
+	}
+	for ref, v := range keys {
+		_, had := s.pend.m[ref]
+		switch {
+		case v.gone && had:
+			delete(s.pend.m, ref)
+			s.pend.bytes -= len(ref.ik)
+		case !v.gone:
+			if !had {
+				s.pend.bytes += len(ref.ik)
+			}
+			s.pend.m[ref] = v
+		}
+	}
+}
+
+// flushPending writes the pending index entries to disk, if any; the
+// caller holds the commit slot.
+func (s *Store) flushPending() error {
+	if len(s.pend.m) == 0 {
+		return nil
+	}
+	return s.commit([]*op{{fn: func(t *txn) error {
+		t.flushAll = true
+		return nil
+	}}})
+}
+
+// loadDigest computes the in-memory digest from every table's index,
+// after indexing the records written since the index was last complete.
+// A table without an index, or whose file still holds the digest buckets
+// of an earlier release (which may have written records since without
+// updating this index), gets its index built from its records, and the
+// earlier release's buckets are removed.
+func (s *Store) loadDigest(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	complete := getUint(meta, metaKeysIndex)
+	t := &txn{s: s, tx: tx, meta: meta}
+	for _, tb := range s.tables {
+		from := complete
+		legacy := tx.Bucket(tb.legacyDigest) != nil || tx.Bucket(tb.legacyIndex) != nil
+		if keys := tx.Bucket(tb.keys); keys == nil || legacy {
+			if err := tx.DeleteBucket(tb.keys); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+			if _, err := tx.CreateBucket(tb.keys); err != nil {
+				return err
+			}
+			from = 0
+		}
+		for _, name := range [][]byte{tb.legacyDigest, tb.legacyIndex} {
+			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
+			}
+		}
+		tt := t.table(tb)
+		err := tt.records.ForEach(func(k, v []byte) error {
+			e, err := decodeEntry(string(k), v)
+			if err != nil || e.ModifyIndex <= from {
+				return err
+			}
+			e.Table = tb.name
+			return t.indexRecord(tt, &e.Record)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := t.flushKeys(true); err != nil {
+		return err
+	}
+	if err := putUint(meta, metaKeysIndex, max(getUint(meta, metaIndex), 1)); err != nil {
+		return err
+	}
+	for _, tb := range s.tables {
+		err := tx.Bucket(tb.keys).ForEach(func(k, v []byte) error {
+			if len(k) > 2 && len(v) >= 8 {
+				s.dig.buckets[binary.BigEndian.Uint16(k)%DigestBuckets] ^= binary.BigEndian.Uint64(v)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BucketKeys returns the (table, key, record hash) entries of the given
+// buckets, table by table in the order of Tables and by key within a
+// bucket, from the indexes alone: no record is read.
+func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	want := make(map[uint16]bool, len(buckets))
+	for _, b := range buckets {
+		want[uint16(b)] = true
+	}
+	// The pending entries and the read transaction are taken together: a
+	// flush that commits in between removes the entries it wrote from the
+	// pending ones only after its commit, which a read transaction begun
+	// later sees.
+	s.pend.mu.RLock()
+	tx, err := s.db.Begin(false)
+	pending := map[keyRef]keyVal{}
+	if err == nil {
+		for ref, v := range s.pend.m {
+			if want[binary.BigEndian.Uint16([]byte(ref.ik[:2]))] {
+				pending[ref] = v
+			}
+		}
+	}
+	s.pend.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	var out []KeyHash
+	for _, tb := range s.tables {
+		c := tx.Bucket(tb.keys).Cursor()
+		for _, b := range buckets {
+			var part []KeyHash
+			p := bucketKey(b)
+			for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
+				if _, ok := pending[keyRef{tb.id, string(k)}]; !ok && len(v) >= 8 {
+					part = append(part, KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
+				}
+			}
+			n := len(part)
+			for ref, v := range pending {
+				if ref.table == tb.id && ref.ik[:2] == string(p) {
+					part = append(part, KeyHash{Table: tb.name, Key: ref.ik[2:], Hash: v.hash})
+				}
+			}
+			if len(part) > n {
+				slices.SortFunc(part, func(a, b KeyHash) int { return strings.Compare(a.Key, b.Key) })
+			}
+			out = append(out, part...)
+		}
+	}
+	return out, nil
+}
