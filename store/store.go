@@ -94,6 +94,10 @@ type Store struct {
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
+	// commits times the commits of writes; writeErrors counts those that
+	// failed in bbolt's write or sync (Stats).
+	commits     latency
+	writeErrors atomic.Uint64
 
 	// Group commit: writers queue their operation, and whichever holds
 	// commitMu commits everything queued in one fsynced transaction.
@@ -228,6 +232,10 @@ type txn struct {
 	changed []string // kv keys changed: the watches to wake
 	feed    []Change // changes for the feed, in commit order
 	deltas  map[int]uint64
+
+	// writing is when bbolt's commit began: what fails from then is its
+	// write or sync.
+	writing time.Time
 }
 
 // tableTx is a table's buckets within a transaction.
@@ -349,10 +357,16 @@ func (s *Store) commit(ops []*op) error {
 		if err := putUint(t.meta, metaReapIndex, t.reap); err != nil {
 			return err
 		}
+		t.writing = time.Now()
 		return putUint(t.meta, metaIndex, t.modify)
 	})
-	if err == errNothingWritten {
+	switch {
+	case err == errNothingWritten:
 		err = nil
+	case err == nil:
+		s.commits.observe(time.Since(t.writing))
+	case t != nil && !t.writing.IsZero():
+		s.writeErrors.Add(1)
 	}
 	for _, o := range ops {
 		o.done, o.err = true, err
