@@ -132,8 +132,8 @@ type rpcEndpoint struct {
 	agents *transport.Target // policy for agent-to-agent calls
 	// calls and callsMade count the calls served and made, by method.
 	calls, callsMade *transport.Metrics
-	verify       tlsmesh.VerifyFunc // checks peers' certificates, as server and client
-	members      memberCheck        // who may call, and with which certificate
+	verify           tlsmesh.VerifyFunc // checks peers' certificates, as server and client
+	members          memberCheck        // who may call, and with which certificate
 	// observeClock takes the peers' clock readings from every call, served
 	// or made. Set it before Start: calls are served from Start, and made
 	// by components started after it.
