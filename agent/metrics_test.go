@@ -155,6 +155,20 @@ func TestMetricsOfAMesh(t *testing.T) {
 	}
 }
 
+// mustScrape scrapes each of agents.
+func mustScrape(t *testing.T, agents ...*Agent) []map[string]*promtext.Family {
+	t.Helper()
+	out := make([]map[string]*promtext.Family, len(agents))
+	for i, a := range agents {
+		fams, err := scrape(t, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = fams
+	}
+	return out
+}
+
 // countOf returns the _count of family's histogram series whose labels
 // include labels; 0 when there is none.
 func countOf(fams map[string]*promtext.Family, family string, labels ...string) float64 {
@@ -183,14 +197,8 @@ func testSubsystemsMoveTheirSeries(t *testing.T, a, b *Agent) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	beforeA, err := scrape(t, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	beforeB, err := scrape(t, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := mustScrape(t, a, b)
+	beforeA, beforeB := before[0], before[1]
 	client := []string{"side", "client", "method", transport.MethodPing}
 	server := []string{"side", "server", "method", transport.MethodPing}
 	made, _ := promtext.Value(beforeA, telemetry.RPCCalls, client...)
@@ -220,14 +228,8 @@ func testSubsystemsMoveTheirSeries(t *testing.T, a, b *Agent) {
 	}
 	resp.Body.Close()
 
-	afterA, err := scrape(t, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	afterB, err := scrape(t, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := mustScrape(t, a, b)
+	afterA, afterB := after[0], after[1]
 	if v, _ := promtext.Value(afterA, telemetry.RPCCalls, client...); v != made+1 {
 		t.Errorf("pings made: %v, then %v", made, v)
 	}

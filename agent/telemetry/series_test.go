@@ -96,25 +96,10 @@ func TestHistograms(t *testing.T) {
 	}
 }
 
-// TestBreakerSeriesCapped: of 100 peers, the PeerLimit with an open
-// breaker have series of their own, and the rest are counted under
-// peer="other"; a peer without a node name is named by its address.
-func TestBreakerSeriesCapped(t *testing.T) {
-	cfg := fullConfig(t, 100)
-	cfg.PeerLimit = 3
-	fams := scrape(t, mustNew(t, cfg))
-	var peers []string
-	for _, s := range fams[RPCBreakerOpen].Series {
-		peers = append(peers, s.Labels["peer"])
-	}
-	if want := []string{"peer-001", "peer-003", "peer-005", "other"}; !slices.Equal(peers, want) {
-		t.Errorf("peers %v, want %v", peers, want)
-	}
-	if v := value(t, fams, RPCBreakerOpen, "peer", "other"); v != 47 {
-		t.Errorf("open breakers among the others = %v, want 47", v)
-	}
-
-	cfg = fullConfig(t, 0)
+// TestBreakerNamedByAddress: a peer whose breaker no call named is
+// named by its address.
+func TestBreakerNamedByAddress(t *testing.T) {
+	cfg := fullConfig(t, 0)
 	cfg.RPC = fakeRPC{breakers: []transport.BreakerStat{{Addr: "10.0.0.9:7947"}}}
 	if v := value(t, scrape(t, mustNew(t, cfg)), RPCBreakerOpen, "peer", "10.0.0.9:7947"); v != 0 {
 		t.Errorf("a closed breaker named by its address: %v", v)

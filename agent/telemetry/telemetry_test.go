@@ -316,21 +316,32 @@ func TestSourcesLeftOut(t *testing.T) {
 }
 
 // TestPeerSeriesCapped: of 100 peers, the PeerLimit worst have series of
-// their own and the rest are summed up under peer="other".
+// their own and the rest are summed up under peer="other", for
+// anti-entropy and for the circuit breakers.
 func TestPeerSeriesCapped(t *testing.T) {
 	cfg := fullConfig(t, 100)
 	cfg.PeerLimit = 3
 	fams := scrape(t, mustNew(t, cfg))
-	var peers []string
-	for _, s := range fams[ReplicationPeerFailing].Series {
-		peers = append(peers, s.Labels["peer"])
-	}
-	// Failing first (the odd ones), the longest since their round first.
-	if want := []string{"peer-099", "peer-097", "peer-095", "other"}; !slices.Equal(peers, want) {
-		t.Errorf("peers %v, want %v", peers, want)
-	}
-	if v := value(t, fams, ReplicationPeerFailing, "peer", "other"); v != 47 {
-		t.Errorf("failing others = %v, want 47", v)
+	for _, tc := range []struct {
+		name  string
+		peers []string // failing (or open) first
+		other float64  // failing (or open) among the others
+	}{
+		// The longest since their round first.
+		{ReplicationPeerFailing, []string{"peer-099", "peer-097", "peer-095", "other"}, 47},
+		// Then by name.
+		{RPCBreakerOpen, []string{"peer-001", "peer-003", "peer-005", "other"}, 47},
+	} {
+		var peers []string
+		for _, s := range fams[tc.name].Series {
+			peers = append(peers, s.Labels["peer"])
+		}
+		if !slices.Equal(peers, tc.peers) {
+			t.Errorf("%s: peers %v, want %v", tc.name, peers, tc.peers)
+		}
+		if v := value(t, fams, tc.name, "peer", "other"); v != tc.other {
+			t.Errorf("%s of the others = %v, want %v", tc.name, v, tc.other)
+		}
 	}
 	if v := value(t, fams, ReplicationPeerSinceAttempt, "peer", "other"); v != 98 {
 		t.Errorf("since of the others = %v, want 98 (the largest)", v)
