@@ -150,17 +150,20 @@ func (d describe) self() httpapi.Self {
 // and the HTTP API, which is built next and read only at scrape time.
 func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error) {
 	m, err := telemetry.New(telemetry.Config{
-		Mesh:        a.mesh.Mesh,
-		Transport:   a.mesh.net,
-		Replication: a.replica,
-		Store:       a.store,
-		StoreFile:   filepath.Join(a.data.dir, store.FileName),
-		HTTP:        func() httpapi.Limits { return a.http.api.Limits() },
-		Catalog:     services,
-		Relay:       func() relay.Stats { return a.relay.Stats() },
-		PeerLimit:   a.cfg.MetricsPeerLimit,
-		Version:     version.Version,
-		Commit:      version.Commit,
+		Mesh:         a.mesh.Mesh,
+		Transport:    a.mesh.net,
+		Replication:  a.replica,
+		Store:        a.store,
+		StoreFile:    filepath.Join(a.data.dir, store.FileName),
+		DataDir:      a.data.dir,
+		RPC:          a.rpc,
+		HTTP:         func() httpapi.Limits { return a.http.api.Limits() },
+		HTTPRequests: func() []httpapi.RouteRequests { return a.http.api.Requests() },
+		Catalog:      services,
+		Relay:        func() relay.Stats { return a.relay.Stats() },
+		PeerLimit:    a.cfg.MetricsPeerLimit,
+		Version:      version.Version,
+		Commit:       version.Commit,
 		ScrapeRefused: func() uint64 {
 			if a.scrape == nil { // no metrics_addr
 				return 0

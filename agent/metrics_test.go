@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/promtext"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/telemetry"
+	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // scrape reads a's /metrics and parses it.
@@ -106,6 +109,9 @@ func TestMetricsOfAMesh(t *testing.T) {
 		return metricIs(t, a, func(v float64) bool { return v == 0 }, telemetry.HTTPBlockingQueries)
 	})
 
+	// The RPC, store and HTTP series move with their subsystems' work.
+	testSubsystemsMoveTheirSeries(t, a, b)
+
 	// After a round of anti-entropy, every metric of the catalogue is
 	// there, and the series stay few.
 	testutil.Eventually(t, time.Minute, func() error {
@@ -146,6 +152,131 @@ func TestMetricsOfAMesh(t *testing.T) {
 	}
 	if !found || len(info.Counters) == 0 {
 		t.Errorf("the Consul client decoded %+v", info)
+	}
+}
+
+// mustScrape scrapes each of agents.
+func mustScrape(t *testing.T, agents ...*Agent) []map[string]*promtext.Family {
+	t.Helper()
+	out := make([]map[string]*promtext.Family, len(agents))
+	for i, a := range agents {
+		fams, err := scrape(t, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = fams
+	}
+	return out
+}
+
+// countOf returns the _count of family's histogram series whose labels
+// include labels; 0 when there is none.
+func countOf(fams map[string]*promtext.Family, family string, labels ...string) float64 {
+	f := fams[family]
+	if f == nil {
+		return 0
+	}
+	for _, s := range f.Series {
+		ok := s.Name == family+"_count"
+		for i := 0; i+1 < len(labels); i += 2 {
+			ok = ok && s.Labels[labels[i]] == labels[i+1]
+		}
+		if ok {
+			return s.Value
+		}
+	}
+	return 0
+}
+
+// testSubsystemsMoveTheirSeries: a ping from a to b counts a call made on
+// a and one served on b, in their counters and histograms; a call of a
+// method b does not serve counts an error on a and no series on b; a
+// store write adds a commit; an HTTP request to /v1/kv/foo is counted
+// under the KV route's template, never its path.
+func testSubsystemsMoveTheirSeries(t *testing.T, a, b *Agent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	before := mustScrape(t, a, b)
+	beforeA, beforeB := before[0], before[1]
+	client := []string{"side", "client", "method", transport.MethodPing}
+	server := []string{"side", "server", "method", transport.MethodPing}
+	made, _ := promtext.Value(beforeA, telemetry.RPCCalls, client...)
+	served, _ := promtext.Value(beforeB, telemetry.RPCCalls, server...)
+	if _, _, err := a.rpc.Ping(ctx, b.cfg.NodeName); err != nil {
+		t.Fatal(err)
+	}
+	mem, ok := a.rpc.members.live(b.cfg.NodeName)
+	if !ok {
+		t.Fatalf("%s is not a live member", b.cfg.NodeName)
+	}
+	peer := transport.Peer{Node: b.cfg.NodeName, Addr: mem.Tags[gossip.MetaRPC]}
+	if err := a.rpc.client.Call(ctx, peer, "no.such.method", struct{}{}, nil); transport.CodeOf(err) != transport.Unimplemented {
+		t.Fatalf("a call of a method not served: %v", err)
+	}
+	if _, err := a.store.Put("metrics/commit", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	u := fmt.Sprintf("http://%s/v1/kv/foo", a.HTTPAddr())
+	req, err := http.NewRequestWithContext(ctx, "PUT", u, strings.NewReader("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	after := mustScrape(t, a, b)
+	afterA, afterB := after[0], after[1]
+	if v, _ := promtext.Value(afterA, telemetry.RPCCalls, client...); v != made+1 {
+		t.Errorf("pings made: %v, then %v", made, v)
+	}
+	if c0, c1 := countOf(beforeA, telemetry.RPCDuration, client...), countOf(afterA, telemetry.RPCDuration, client...); c1 != c0+1 {
+		t.Errorf("pings made in the histogram: %v, then %v", c0, c1)
+	}
+	// b counts the call once its handler has returned, which may be just
+	// after a has its answer.
+	testutil.Eventually(t, 30*time.Second, func() error {
+		fams, err := scrape(t, b)
+		if err != nil {
+			return err
+		}
+		if v, _ := promtext.Value(fams, telemetry.RPCCalls, server...); v != served+1 {
+			return fmt.Errorf("pings served: %v, then %v", served, v)
+		}
+		if c0, c1 := countOf(beforeB, telemetry.RPCDuration, server...), countOf(fams, telemetry.RPCDuration, server...); c1 != c0+1 {
+			return fmt.Errorf("pings served in the histogram: %v, then %v", c0, c1)
+		}
+		return nil
+	})
+	if v, _ := promtext.Value(afterA, telemetry.RPCErrors, "side", "client", "method", "no.such.method", "code", "unimplemented"); v != 1 {
+		t.Errorf("errors of a call not served: %v", v)
+	}
+	for _, s := range afterB[telemetry.RPCCalls].Series {
+		if s.Labels["method"] == "no.such.method" {
+			t.Errorf("%s serves a series for a method it does not serve: %v", b.cfg.NodeName, s.Labels)
+		}
+	}
+	if c0, c1 := countOf(beforeA, telemetry.StoreCommit), countOf(afterA, telemetry.StoreCommit); c1 < c0+2 {
+		t.Errorf("commits: %v, then %v after two writes", c0, c1)
+	}
+	if v, ok := promtext.Value(afterA, telemetry.HTTPRequests, "route", httpapi.RouteKV, "code", "2xx"); !ok || v < 1 {
+		t.Errorf("KV requests: %v", v)
+	}
+	for _, s := range afterA[telemetry.HTTPRequests].Series {
+		if strings.Contains(s.Labels["route"], "foo") {
+			t.Errorf("a route names the path: %v", s.Labels)
+		}
+	}
+	for _, name := range []string{telemetry.ReplicationClockOffset, telemetry.StoreFilesystemAvail, telemetry.StoreFreePages} {
+		if _, ok := promtext.Value(afterA, name); !ok {
+			t.Errorf("%s is missing", name)
+		}
+	}
+	if v, _ := promtext.Value(afterA, telemetry.ReplicationMaxClockDrift); v != a.cfg.MaxClockDrift.Seconds() || v <= 0 {
+		t.Errorf("%s = %v, max_clock_drift %v", telemetry.ReplicationMaxClockDrift, v, a.cfg.MaxClockDrift)
 	}
 }
 

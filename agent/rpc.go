@@ -125,14 +125,15 @@ func certNow(st *store.Store) func() time.Time {
 // and the client (with its per-target policy) this agent calls them with.
 // It serves from Start until Close.
 type rpcEndpoint struct {
-	self    string
-	mode    tlsmesh.Mode
-	srv     *transport.Server
-	client  *transport.Client
-	agents  *transport.Target // policy for agent-to-agent calls
-	metrics *transport.Metrics
-	verify  tlsmesh.VerifyFunc // checks peers' certificates, as server and client
-	members memberCheck        // who may call, and with which certificate
+	self   string
+	mode   tlsmesh.Mode
+	srv    *transport.Server
+	client *transport.Client
+	agents *transport.Target // policy for agent-to-agent calls
+	// calls and callsMade count the calls served and made, by method.
+	calls, callsMade *transport.Metrics
+	verify           tlsmesh.VerifyFunc // checks peers' certificates, as server and client
+	members          memberCheck        // who may call, and with which certificate
 	// observeClock takes the peers' clock readings from every call, served
 	// or made. Set it before Start: calls are served from Start, and made
 	// by components started after it.
@@ -145,7 +146,7 @@ type rpcEndpoint struct {
 // by mesh's membership. The server starts its TLS handshakes on id's
 // socket at once; calls are served from Start.
 func newRPCEndpoint(cfg config.Config, id *rpcIdentity, trust meshTrust, mesh *gossip.Mesh, st *store.Store, log *slog.Logger) (*rpcEndpoint, error) {
-	r := &rpcEndpoint{self: cfg.NodeName, mode: id.mode, metrics: transport.NewMetrics(), log: log,
+	r := &rpcEndpoint{self: cfg.NodeName, mode: id.mode, calls: transport.NewMetrics(), callsMade: transport.NewMetrics(), log: log,
 		members: memberCheck{mesh: mesh, wait: newMemberWaiter(mesh, memberWait, maxMemberWaiters)}}
 	if id.mode == tlsmesh.FleetCA {
 		r.verify = tlsmesh.VerifyFleet(id.roots, id.now)
@@ -161,8 +162,9 @@ func newRPCEndpoint(cfg config.Config, id *rpcIdentity, trust meshTrust, mesh *g
 		}
 	}
 	interceptors := func(server bool) []transport.Interceptor {
-		chain := []transport.Interceptor{transport.Trace(), transport.Logging(log), r.metrics.Interceptor()}
+		chain := []transport.Interceptor{transport.Trace(), transport.Logging(log), r.callsMade.Interceptor()}
 		if server {
+			chain[2] = r.calls.Interceptor()
 			chain = append(chain, transport.RequireMember(r.members.isMember))
 		}
 		return append(chain, transport.HLC(hlcNow, observe))
@@ -195,6 +197,16 @@ func newRPCEndpoint(cfg config.Config, id *rpcIdentity, trust meshTrust, mesh *g
 	}
 	return r, nil
 }
+
+// Calls returns the calls served and made so far, by method (the
+// telemetry's RPC source). Served methods are those registered: a call
+// to another is refused before the interceptors.
+func (r *rpcEndpoint) Calls() (served, made map[string]transport.MethodStats) {
+	return r.calls.Snapshot(), r.callsMade.Snapshot()
+}
+
+// Breakers reports the client's circuit breakers.
+func (r *rpcEndpoint) Breakers() []transport.BreakerStat { return r.client.Breakers() }
 
 // Start serves calls until Close.
 func (r *rpcEndpoint) Start(context.Context) error {

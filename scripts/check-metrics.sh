@@ -81,9 +81,16 @@ for path in /metrics "/v1/agent/metrics?format=prometheus"; do
 		fail "promtool check metrics refused GET $path"
 	fi
 	for name in edgeplane_build_info edgeplane_gossip_members edgeplane_store_index edgeplane_replication_deltas_total \
-		edgeplane_http_blocking_queries process_resident_memory_bytes process_cpu_seconds_total process_open_fds; do
+		edgeplane_http_blocking_queries edgeplane_http_requests_total edgeplane_store_commit_seconds_bucket \
+		edgeplane_store_filesystem_avail_bytes process_resident_memory_bytes process_cpu_seconds_total process_open_fds; do
 		grep -q "^$name[{ ]" "$work/metrics.txt" || fail "GET $path has no $name"
 	done
+	# Requests are counted by route template, never by path.
+	grep -qF 'edgeplane_http_requests_total{route="/v1/kv/{key...}",code="2xx"}' "$work/metrics.txt" ||
+		fail "GET $path does not count the KV write under its route"
+	if grep -q '^edgeplane_http_requests_total{route="[^"]*check-metrics' "$work/metrics.txt"; then
+		fail "GET $path counts requests by path"
+	fi
 	echo "check-metrics: GET $path: $(grep -vc '^#' "$work/metrics.txt") series, promtool check metrics passes"
 done
 

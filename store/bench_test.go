@@ -133,7 +133,7 @@ func BenchmarkPutDurable(b *testing.B) {
 	val := make([]byte, 100)
 	halves(b, func(b *testing.B) {
 		s := benchStore(b)
-		io := newIOMeter(s.db, s.commits.Load)
+		io := newIOMeter(s.db, s.committed.Load)
 		lat := make([]time.Duration, 0, b.N)
 		for i := 0; b.Loop(); i++ {
 			start := time.Now()
@@ -196,7 +196,7 @@ func BenchmarkPutConcurrent(b *testing.B) {
 	val := make([]byte, 100)
 	halves(b, func(b *testing.B) {
 		s := benchStore(b)
-		io := newIOMeter(s.db, s.commits.Load)
+		io := newIOMeter(s.db, s.committed.Load)
 		runWriters(b, func(i int) error {
 			_, err := s.Put(fmt.Sprintf("bench/%08d", i), val, 0)
 			return err
@@ -225,7 +225,7 @@ func BenchmarkApply10k(b *testing.B) {
 	version := MakeStamp(uint64(time.Now().UnixMilli()), 0)
 	halves(b, func(b *testing.B) {
 		s := benchStore(b)
-		io := newIOMeter(s.db, s.commits.Load)
+		io := newIOMeter(s.db, s.committed.Load)
 		for b.Loop() {
 			for i := range recs {
 				version++

@@ -95,9 +95,13 @@ type Store struct {
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
 	recordsRead atomic.Uint64
-	// commits counts write transactions committed (the benchmarks
+	// committed counts write transactions committed (the benchmarks
 	// report fsyncs from it).
-	commits atomic.Uint64
+	committed atomic.Uint64
+	// commits times the commits of writes; writeErrors counts those that
+	// failed in bbolt's write or sync (Stats).
+	commits     latency
+	writeErrors atomic.Uint64
 
 	// Group commit: writers queue their operation, and whichever holds
 	// the commit slot commits everything queued in one fsynced
@@ -244,6 +248,10 @@ type txn struct {
 	keys    map[keyRef]keyVal // index entries written (see keyindex.go)
 	// flushAll: write every pending index entry; flushed: they were.
 	flushAll, flushed bool
+
+	// writing is when bbolt's commit began: what fails from then is its
+	// write or sync.
+	writing time.Time
 }
 
 // tableTx is a table's buckets within a transaction.
@@ -418,10 +426,16 @@ func (s *Store) commit(ops []*op) error {
 		if err := putUint(t.meta, metaReapIndex, t.reap); err != nil {
 			return err
 		}
+		t.writing = time.Now()
 		return putUint(t.meta, metaIndex, t.modify)
 	})
-	if err == errNothingWritten {
+	switch {
+	case err == errNothingWritten:
 		err = nil
+	case err == nil:
+		s.commits.observe(time.Since(t.writing))
+	case t != nil && !t.writing.IsZero():
+		s.writeErrors.Add(1)
 	}
 	for _, o := range ops {
 		o.err = err
@@ -429,7 +443,7 @@ func (s *Store) commit(ops []*op) error {
 	if err != nil {
 		return err
 	}
-	s.commits.Add(1)
+	s.committed.Add(1)
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
 	s.publishDigest(t.deltas)

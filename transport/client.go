@@ -267,3 +267,54 @@ func (c *Client) BreakerState(addr string) resilience.State {
 	}
 	return worst
 }
+
+// BreakerStat is the state of one peer's circuit breaker.
+type BreakerStat struct {
+	// Addr is the peer's address; Node its name, as the last call to it
+	// named it ("" if none did).
+	Addr, Node string
+	State      resilience.State
+}
+
+// Breakers reports the circuit breaker of every peer the client's targets
+// have called, by address, each in its most restrictive state among the
+// targets (open, then half-open, then closed).
+func (c *Client) Breakers() []BreakerStat {
+	c.mu.RLock()
+	targets := append([]*Target(nil), c.targets...)
+	c.mu.RUnlock()
+	byAddr := map[string]int{}
+	var out []BreakerStat
+	for _, t := range targets {
+		t.mu.Lock()
+		now := t.c.cfg.Clock.Now()
+		for addr, b := range t.breakers {
+			st := BreakerStat{Addr: addr, Node: t.nodes[addr], State: b.State(now)}
+			i, ok := byAddr[addr]
+			if !ok {
+				byAddr[addr] = len(out)
+				out = append(out, st)
+				continue
+			}
+			if restrictive(st.State) > restrictive(out[i].State) {
+				out[i].State = st.State
+			}
+			if out[i].Node == "" {
+				out[i].Node = st.Node
+			}
+		}
+		t.mu.Unlock()
+	}
+	return out
+}
+
+// restrictive ranks breaker states: closed, half-open, open.
+func restrictive(s resilience.State) int {
+	switch s {
+	case resilience.Open:
+		return 2
+	case resilience.HalfOpen:
+		return 1
+	}
+	return 0
+}

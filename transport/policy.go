@@ -83,6 +83,7 @@ type Target struct {
 	bal      resilience.Balancer
 	rng      *rand.Rand
 	breakers map[string]*resilience.Breaker
+	nodes    map[string]string // node names of the breakers' addresses, where calls named them
 }
 
 // Target returns a Target named name (for logs) with policy p; zero fields
@@ -99,7 +100,8 @@ func (c *Client) Target(name string, p Policy) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{c: c, name: name, policy: p, bal: bal, rng: rng, breakers: make(map[string]*resilience.Breaker)}
+	t := &Target{c: c, name: name, policy: p, bal: bal, rng: rng, breakers: make(map[string]*resilience.Breaker),
+		nodes: make(map[string]string)}
 	c.targets = append(c.targets, t)
 	return t, nil
 }
@@ -209,6 +211,9 @@ func (t *Target) pick(candidates []Peer, tried []bool) (int, error) {
 	}
 	i := idx[t.bal.Pick(cands)]
 	t.breaker(candidates[i].Addr).Allow(now)
+	if n := candidates[i].Node; n != "" && t.nodes[candidates[i].Addr] != n {
+		t.nodes[candidates[i].Addr] = n
+	}
 	return i, nil
 }
 

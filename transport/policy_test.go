@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,17 @@ func TestBreakerOpensRejectsFastHalfOpensAndCloses(t *testing.T) {
 	}
 	if got, cgot := tgt.BreakerState(addr), c.BreakerState(addr); got != resilience.Open || cgot != resilience.Open {
 		t.Fatalf("after threshold: target %s, client %s", got, cgot)
+	}
+	// Another target that has seen the peer answer: the client reports
+	// the open breaker, under the node's name.
+	other, err := c.Target("other", Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.record(addr, resilience.Success)
+	want := []BreakerStat{{Addr: addr, Node: "node-a", State: resilience.Open}}
+	if got := c.Breakers(); !slices.Equal(got, want) {
+		t.Fatalf("Breakers() = %+v, want %+v", got, want)
 	}
 	// Open: rejected without touching the network.
 	before := srv.calls.Load()

@@ -14,7 +14,7 @@ type MetricsInfo struct {
 	Gauges    []GaugeValue
 	Points    []PointValue   // always empty
 	Counters  []SampledValue // totals since the agent started
-	Samples   []SampledValue // always empty
+	Samples   []SampledValue // histograms: count, sum and mean, in seconds
 }
 
 // GaugeValue is one gauge series.
@@ -30,8 +30,8 @@ type PointValue struct {
 	Points []float32
 }
 
-// SampledValue is one counter series (or sampled timing, which the agent
-// reports none of).
+// SampledValue is one counter series, or one histogram's (a timing:
+// Count, Sum and Mean; no Min, Max or Stddev).
 type SampledValue struct {
 	Name   string
 	Count  int

@@ -139,6 +139,7 @@ type API struct {
 	monitors  slots        // log streams open
 	conns     *ConnLimiter // nil: connections are not limited
 	limitLog  rateLimitedLog
+	requests  requestCounts // by route and status class
 }
 
 // New returns the API over cfg's store, serving the endpoints of the
@@ -205,24 +206,34 @@ func New(cfg Config) *API {
 // ServeHTTP routes a request that passes the browser guard (guard.go).
 // KV and resolve paths are matched by hand: keys may hold sequences such as "//" that
 // http.ServeMux would redirect away.
+// Each request is counted under its route's template and its status's
+// class (Requests).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w}
+	route := a.serve(sw, r)
+	a.requests.add(route, sw.code())
+}
+
+// serve serves r and returns its route.
+func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	if !a.guardRequest(w, r) {
-		return
+		return a.routeOf(r)
 	}
 	r = withTrace(r)
 	r, ok := a.authorize(w, r)
 	if !ok {
-		return
+		return a.routeOf(r)
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/kv/") {
 		a.handleKV(w, r)
-		return
+		return RouteKV
 	}
 	if a.layers != nil && strings.HasPrefix(r.URL.Path, resolvePrefix) {
 		a.handleResolve(w, r)
-		return
+		return RouteResolve
 	}
-	a.mux.ServeHTTP(w, r)
+	a.mux.ServeHTTP(w, r) // sets r.Pattern: the pattern it routed r by
+	return routeOfPattern(r.Pattern)
 }
 
 // withTrace returns r carrying the trace of its traceparent header when it

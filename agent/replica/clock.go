@@ -75,3 +75,23 @@ func (r *Replica) ObservePeerClock(reading uint64) {
 		r.cfg.Log.Info("this node's wall clock is back in line with its peers'")
 	}
 }
+
+// ClockOffset returns the median of the offsets of the peers' recent
+// clock readings (the last skewSamples, from RPC calls both ways) from
+// this node's wall clock, positive when the peers' clocks are ahead, and
+// how many readings it is taken over; 0, 0 before any. It is what
+// ObservePeerClock compares with MaxClockDrift.
+func (r *Replica) ClockOffset() (median time.Duration, readings int) {
+	s := &r.skew
+	s.mu.Lock()
+	sorted := slices.Clone(s.offsets)
+	s.mu.Unlock()
+	if len(sorted) == 0 {
+		return 0, 0
+	}
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2], len(sorted)
+}
+
+// MaxClockDrift returns the configured max_clock_drift.
+func (r *Replica) MaxClockDrift() time.Duration { return r.cfg.MaxClockDrift }

@@ -60,8 +60,18 @@ func TestClockSkew(t *testing.T) {
 	}
 
 	// The skewed nodes learn their peers' time from the readings that
-	// travel with every call, and shift their clocks to it.
+	// travel with every call, and shift their clocks to it; the fast
+	// node's offset from its peers' median says by how much.
+	if off, n := fast.r.ClockOffset(); off != 0 || n != 0 {
+		t.Fatalf("offset before any reading: %v over %d", off, n)
+	}
 	s.syncAll(t)
+	if off, n := fast.r.ClockOffset(); off > -time.Hour || n < 3 {
+		t.Fatalf("the fast node's offset from its peers: %v over %d readings, want about -2h", off, n)
+	}
+	if fast.r.MaxClockDrift() <= 0 {
+		t.Fatalf("max clock drift %v", fast.r.MaxClockDrift())
+	}
 	for _, n := range []*simNode{fast, slow} {
 		if off := n.st.Clock().WallOffset(); off == 0 {
 			t.Fatalf("%s did not shift its clock", n.name)

@@ -10,8 +10,9 @@ type Kind string
 
 // The kinds of the catalogue's metrics.
 const (
-	Counter Kind = "counter" // only goes up while the agent runs; its name ends in _total
-	Gauge   Kind = "gauge"   // goes up and down
+	Counter   Kind = "counter"   // only goes up while the agent runs; its name ends in _total
+	Gauge     Kind = "gauge"     // goes up and down
+	Histogram Kind = "histogram" // observations counted in cumulative buckets (le), with _sum and _count
 )
 
 // Desc describes one metric of the catalogue.
@@ -46,15 +47,28 @@ const (
 	ReplicationSinceSync        = "edgeplane_replication_seconds_since_sync"
 	ReplicationPeerFailing      = "edgeplane_replication_peer_failing"
 	ReplicationPeerSinceAttempt = "edgeplane_replication_peer_seconds_since_attempt"
+	ReplicationClockOffset      = "edgeplane_replication_clock_offset_seconds"
+	ReplicationMaxClockDrift    = "edgeplane_replication_max_clock_drift_seconds"
 
-	StoreFileSize = "edgeplane_store_file_size_bytes"
-	StoreIndex    = "edgeplane_store_index"
+	RPCCalls       = "edgeplane_rpc_calls_total"
+	RPCErrors      = "edgeplane_rpc_errors_total"
+	RPCDuration    = "edgeplane_rpc_duration_seconds"
+	RPCBreakerOpen = "edgeplane_rpc_breaker_open"
+
+	StoreFileSize        = "edgeplane_store_file_size_bytes"
+	StoreIndex           = "edgeplane_store_index"
+	StoreFreePages       = "edgeplane_store_free_pages"
+	StoreCommit          = "edgeplane_store_commit_seconds"
+	StoreWriteErrors     = "edgeplane_store_write_errors_total"
+	StoreFilesystemAvail = "edgeplane_store_filesystem_avail_bytes"
+	StoreFilesystemSize  = "edgeplane_store_filesystem_size_bytes"
 
 	HTTPBlockingQueries    = "edgeplane_http_blocking_queries"
 	HTTPMaxBlockingQueries = "edgeplane_http_max_blocking_queries"
 	HTTPConns              = "edgeplane_http_conns"
 	HTTPRefused            = "edgeplane_http_refused_total"
 	HTTPBlockingWoken      = "edgeplane_http_blocking_woken_total"
+	HTTPRequests           = "edgeplane_http_requests_total"
 
 	CatalogLocalInstances = "edgeplane_catalog_local_instances"
 	CatalogLocalChecks    = "edgeplane_catalog_local_checks"
@@ -90,14 +104,27 @@ var Catalogue = []Desc{
 	{ReplicationSinceSync, Gauge, nil, "Seconds since this node's last complete anti-entropy sync (its sync mark, kept across restarts); -1 before the first."},
 	{ReplicationPeerFailing, Gauge, []string{"peer"}, "1 when the last anti-entropy round with the peer failed, else 0; for peer=\"other\", the number of such peers among those not listed."},
 	{ReplicationPeerSinceAttempt, Gauge, []string{"peer"}, "Seconds since the last anti-entropy round with the peer, whatever its result; for peer=\"other\", the largest among the peers not listed."},
+	{ReplicationClockOffset, Gauge, nil, "Median offset of the peers' recent clock readings (the last 31, carried by RPC calls both ways) from this node's wall clock, in seconds: positive when the peers' clocks are ahead. Absent before the first reading."},
+	{ReplicationMaxClockDrift, Gauge, nil, "The configured max_clock_drift, in seconds: records stamped further ahead are rejected, and past it the node stamps from its peers' median clock."},
+
+	{RPCCalls, Counter, []string{"side", "method"}, "RPC calls by method: made by this node (side=client, each attempt) and served (side=server, counted when they end)."},
+	{RPCErrors, Counter, []string{"side", "method", "code"}, "RPC calls that ended in an error, by side, method and status code (unavailable, deadline_exceeded, unauthenticated, ...)."},
+	{RPCDuration, Histogram, []string{"side", "method"}, "Duration of RPC calls, by side and method: on the client from the send to the reply, on the server the handler's time."},
+	{RPCBreakerOpen, Gauge, []string{"peer"}, "1 when this node's circuit breaker for the peer is open or half-open (its calls refused, or one probe at a time), 0 when closed; for peer=\"other\", the number of such peers among those not listed."},
 
 	{StoreFileSize, Gauge, nil, "Size of the store's data file."},
 	{StoreIndex, Gauge, nil, "The store's index: the local modify index of its latest change."},
+	{StoreFreePages, Gauge, nil, "Pages of the store's data file free for reuse."},
+	{StoreCommit, Histogram, nil, "Duration of the store's durable commits of writes: writing the pages and fsyncing, then the meta page and fsyncing again."},
+	{StoreWriteErrors, Counter, nil, "Store commits that failed to write or sync the data file (a full disk, an I/O error); their writes were not made."},
+	{StoreFilesystemAvail, Gauge, nil, "Bytes free to the agent on the file system of the data dir."},
+	{StoreFilesystemSize, Gauge, nil, "Size of the file system of the data dir, in bytes."},
 
 	{HTTPBlockingQueries, Gauge, nil, "Blocking queries of the HTTP API in flight."},
 	{HTTPMaxBlockingQueries, Gauge, nil, "The cap on blocking queries in flight (http_max_blocking_queries); 0: none."},
 	{HTTPConns, Gauge, nil, "Connections open to the HTTP API."},
 	{HTTPBlockingWoken, Counter, nil, "Blocking queries answered because what they watch changed (not because their wait ran out): what writes woke."},
+	{HTTPRequests, Counter, []string{"route", "code"}, "HTTP API requests answered, by route (its template such as /v1/kv/{key...}, never the path; unmatched for requests no route matches) and status class (2xx, 4xx, ...)."},
 	{HTTPRefused, Counter, []string{"reason"}, "HTTP API requests and connections refused, by reason: blocking (a blocking query past http_max_blocking_queries), host (a Host the API does not answer), cross_site (a browser's cross-site write), conns (a connection past http_max_conns or http_max_conns_per_client)."},
 
 	{CatalogLocalInstances, Gauge, []string{"status"}, "Service instances registered on this node, by aggregated health: the worst status of their checks and the node's (passing with none)."},

@@ -2,10 +2,15 @@ package telemetry
 
 import (
 	"cmp"
+	"maps"
 	"slices"
+	"time"
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/gossip"
+	"github.com/edgeplane/edgeplane/transport"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // series is one series of a metric: its label values, in the order of
@@ -13,6 +18,32 @@ import (
 type series struct {
 	labels []string
 	value  float64
+	hist   *histogram // a histogram's series instead of value
+}
+
+// histogram is one histogram series: the upper bounds of its buckets,
+// the count in each (one more, for the unbounded bucket), and the sum.
+type histogram struct {
+	bounds []float64
+	counts []uint64
+	sum    float64
+}
+
+// durations converts a histogram of durations to seconds.
+func durations(bounds []time.Duration, counts []uint64, sum time.Duration) *histogram {
+	h := &histogram{bounds: make([]float64, len(bounds)), counts: counts, sum: sum.Seconds()}
+	for i, b := range bounds {
+		h.bounds[i] = b.Seconds()
+	}
+	return h
+}
+
+func (h *histogram) count() uint64 {
+	var n uint64
+	for _, c := range h.counts {
+		n += c
+	}
+	return n
 }
 
 // reading is one scrape's series, by metric name.
@@ -20,6 +51,10 @@ type reading map[string][]series
 
 func (r reading) add(name string, value float64, labels ...string) {
 	r[name] = append(r[name], series{labels: labels, value: value})
+}
+
+func (r reading) addHistogram(name string, h *histogram, labels ...string) {
+	r[name] = append(r[name], series{labels: labels, hist: h})
 }
 
 // memberStates are the values of edgeplane_gossip_members' state label,
@@ -36,6 +71,7 @@ func (m *Metrics) read() reading {
 	r.add(BuildInfo, 1, m.cfg.Version, m.cfg.Commit)
 	m.readGossip(r)
 	m.readReplication(r)
+	m.readRPC(r)
 	m.readStore(r)
 	m.readHTTP(r)
 	m.readCatalog(r)
@@ -93,6 +129,10 @@ func (m *Metrics) readReplication(r reading) {
 		since = max(0, float64(int64(wall.Millis())-int64(mark.Millis()))/1000)
 	}
 	r.add(ReplicationSinceSync, since)
+	if off, n := rep.ClockOffset(); n > 0 {
+		r.add(ReplicationClockOffset, off.Seconds())
+	}
+	r.add(ReplicationMaxClockDrift, rep.MaxClockDrift().Seconds())
 
 	now := m.cfg.Now()
 	peers := make([]peerState, 0, 8)
@@ -111,13 +151,62 @@ func (m *Metrics) readReplication(r reading) {
 	}
 }
 
+func (m *Metrics) readRPC(r reading) {
+	if m.cfg.RPC == nil {
+		return
+	}
+	served, made := m.cfg.RPC.Calls()
+	for _, side := range []struct {
+		name    string
+		methods map[string]transport.MethodStats
+	}{{"client", made}, {"server", served}} {
+		for _, method := range slices.Sorted(maps.Keys(side.methods)) {
+			s := side.methods[method]
+			r.add(RPCCalls, float64(s.Calls()), side.name, method)
+			for _, code := range slices.Sorted(maps.Keys(s.Codes)) {
+				if code != transport.OK {
+					r.add(RPCErrors, float64(s.Codes[code]), side.name, method, code.String())
+				}
+			}
+			l := s.Latency
+			r.addHistogram(RPCDuration, durations(l.Bounds, l.Counts, l.Sum), side.name, method)
+		}
+	}
+	var peers []peerState
+	for _, b := range m.cfg.RPC.Breakers() {
+		name := b.Node
+		if name == "" {
+			name = b.Addr
+		}
+		peers = append(peers, peerState{node: name, failing: b.State != resilience.Closed})
+	}
+	listed, other, others := splitPeers(peers, m.cfg.PeerLimit)
+	for _, p := range listed {
+		r.add(RPCBreakerOpen, b2f(p.failing), p.node)
+	}
+	if others > 0 {
+		r.add(RPCBreakerOpen, float64(other.failingCount), OtherPeers)
+	}
+}
+
 func (m *Metrics) readStore(r reading) {
 	if st := m.cfg.Store; st != nil {
 		r.add(StoreIndex, float64(st.Index()))
+		s := st.Stats()
+		r.add(StoreFreePages, float64(s.FreePages))
+		c := s.Commits
+		r.addHistogram(StoreCommit, durations(c.Bounds, c.Counts, c.Sum))
+		r.add(StoreWriteErrors, float64(s.WriteErrors))
 	}
 	if m.cfg.StoreFile != "" {
 		if size, ok := storeFileSize(m.cfg.StoreFile); ok {
 			r.add(StoreFileSize, float64(size))
+		}
+	}
+	if m.cfg.DataDir != "" {
+		if avail, size, ok := filesystem(m.cfg.DataDir); ok {
+			r.add(StoreFilesystemAvail, float64(avail))
+			r.add(StoreFilesystemSize, float64(size))
 		}
 	}
 }
@@ -135,7 +224,19 @@ func (m *Metrics) readHTTP(r reading) {
 	r.add(HTTPRefused, float64(l.RefusedHost), "host")
 	r.add(HTTPRefused, float64(l.RefusedCrossSite), "cross_site")
 	r.add(HTTPRefused, float64(l.RefusedConns), "conns")
+	if m.cfg.HTTPRequests != nil {
+		for _, rr := range m.cfg.HTTPRequests() {
+			for i, n := range rr.Classes {
+				if n > 0 {
+					r.add(HTTPRequests, float64(n), rr.Route, codeClasses[i])
+				}
+			}
+		}
+	}
 }
+
+// codeClasses are the values of the code label of HTTPRequests.
+var codeClasses = [len(httpapi.RouteRequests{}.Classes)]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 func (m *Metrics) readCatalog(r reading) {
 	c := m.cfg.Catalog

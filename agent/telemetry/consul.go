@@ -10,8 +10,10 @@ const consulTimestamp = "2006-01-02 15:04:05 -0700 MST"
 
 // Summary returns the catalogue's series in Consul's JSON shape: gauges
 // as Gauges, counters as Counters whose Sum, Min, Max and Mean hold the
-// total since the agent started (Count 1). The go_ and process_ series
-// are in the Prometheus form only.
+// total since the agent started (Count 1), histograms as Samples with
+// their count, sum and mean (in seconds; their buckets are in the
+// Prometheus form only). The go_ and process_ series are in the
+// Prometheus form only.
 func (m *Metrics) Summary() api.MetricsInfo {
 	r := m.read()
 	out := api.MetricsInfo{
@@ -26,6 +28,13 @@ func (m *Metrics) Summary() api.MetricsInfo {
 				labels[l] = s.labels[i]
 			}
 			switch d.Kind {
+			case Histogram:
+				n := s.hist.count()
+				v := api.SampledValue{Name: d.Name, Count: int(n), Sum: s.hist.sum, Labels: labels}
+				if n > 0 {
+					v.Mean = s.hist.sum / float64(n)
+				}
+				out.Samples = append(out.Samples, v)
 			case Counter:
 				out.Counters = append(out.Counters, api.SampledValue{Name: d.Name, Count: 1,
 					Sum: s.value, Min: s.value, Max: s.value, Mean: s.value, Labels: labels})

@@ -1,11 +1,14 @@
 // Package telemetry is the agent's metrics: one component that reads the
-// typed snapshots the other parts of the agent already keep (gossip's
-// and its QUIC carriage's counters, replication's Stats and PeerStats, the
-// store's index and file, the HTTP API's Limits, the local catalog) and
-// writes them for Prometheus and for Consul's clients. Nothing is
-// instrumented on a hot path, and no package it reads imports a metrics
-// library: every figure is computed from a snapshot when it is scraped, and
-// nothing is kept between scrapes.
+// typed snapshots the other parts of the agent keep (gossip's and its QUIC
+// carriage's counters, replication's Stats, PeerStats and clock offset,
+// the RPC endpoint's calls by method and circuit breakers, the store's
+// index, Stats and file, the HTTP API's Limits and requests by route, the
+// local catalog, the data dir's file system) and writes them for
+// Prometheus and for Consul's clients. No package it reads imports a
+// metrics library: where a hot path counts (an RPC call, a store commit,
+// an HTTP request), it does so in a few atomics of its own package, and
+// every figure is converted from a snapshot when it is scraped; nothing is
+// kept here between scrapes.
 //
 // # Endpoints
 //
@@ -17,7 +20,8 @@
 //     HELP and TYPE lines.
 //   - GET /v1/agent/metrics: Consul's JSON shape (api.MetricsInfo), which
 //     the Consul Go client's Agent().Metrics() decodes: gauges under
-//     Gauges, counters under Counters with their totals in Sum.
+//     Gauges, counters under Counters with their totals in Sum,
+//     histograms under Samples with their count, sum and mean.
 //
 // With ACLs on, both need agent:read, as Consul's /v1/agent/metrics does.
 // GET /v1/edgeplane/metrics/<node> answers another member's, fetched over
@@ -29,12 +33,15 @@
 //
 // Catalogue is the one list of the edgeplane_ metrics: name, type, labels
 // and help. Names follow Prometheus' conventions: counters end in _total,
-// units are spelled out (_seconds, _bytes), and labels take few values
-// (a member state, a health status, a result), so that a node's series stay
-// a few hundred. The one label of unbounded values, peer, is capped: only
-// the Config.PeerLimit (metrics_peer_limit, default 32) peers whose
-// anti-entropy is in the worst state get series of their own; the others
-// are summed up under peer="other".
+// units are spelled out (_seconds, _bytes), histograms have cumulative le
+// buckets up to +Inf with _sum and _count, and labels take few values
+// (a member state, a health status, a result; an RPC method the agent
+// registers or calls; an HTTP route's template, never its path), so that a
+// node's series stay a few hundred. The one label of unbounded values,
+// peer, is capped: only the Config.PeerLimit (metrics_peer_limit, default
+// 32) peers in the worst state (anti-entropy failing, a circuit breaker
+// open) get series of their own; the others are summed up under
+// peer="other".
 //
 // After the catalogue come the go_ and process_ series that
 // github.com/VictoriaMetrics/metrics reads from the Go runtime and /proc

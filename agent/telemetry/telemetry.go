@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
 	"github.com/edgeplane/edgeplane/store"
+	"github.com/edgeplane/edgeplane/transport"
 )
 
 // DefaultPeerLimit is the default of Config.PeerLimit (metrics_peer_limit).
@@ -40,12 +41,22 @@ type Replication interface {
 	Stats() replica.Stats
 	PeerStats() []replica.PeerStats
 	SyncMark() store.Stamp
+	ClockOffset() (median time.Duration, readings int)
+	MaxClockDrift() time.Duration
+}
+
+// RPC is the agent's RPC endpoint: the metrics its interceptors keep of
+// the calls it serves and makes, and its client's circuit breakers.
+type RPC interface {
+	Calls() (served, made map[string]transport.MethodStats)
+	Breakers() []transport.BreakerStat
 }
 
 // Store is what the store series read; *store.Store implements it.
 type Store interface {
 	Index() uint64
 	Clock() *store.Clock
+	Stats() store.Stats
 }
 
 // Catalog is this node's part of the service catalog; *catalog.Catalog
@@ -66,9 +77,15 @@ type Config struct {
 	// StoreFile is the path of the store's data file, whose size is
 	// reported; "" leaves it out.
 	StoreFile string
+	// DataDir is the data dir, whose file system's free space is
+	// reported; "" leaves it out.
+	DataDir string
+	RPC     RPC
 	// HTTP returns the HTTP API's limits and refusals.
-	HTTP    func() httpapi.Limits
-	Catalog Catalog
+	HTTP func() httpapi.Limits
+	// HTTPRequests returns the HTTP API's requests by route.
+	HTTPRequests func() []httpapi.RouteRequests
+	Catalog      Catalog
 	// Relay returns the counts of the metrics relay (package relay).
 	Relay func() relay.Stats
 	// ScrapeRefused returns the requests metrics_addr refused for their

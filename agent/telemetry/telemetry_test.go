@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +24,8 @@ import (
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
 	"github.com/edgeplane/edgeplane/store"
+	"github.com/edgeplane/edgeplane/transport"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 )
 
 // now is the fake wall clock of the tests.
@@ -42,19 +45,61 @@ type fakeTransport struct{ s quicnet.Stats }
 func (t fakeTransport) Stats() quicnet.Stats { return t.s }
 
 type fakeReplication struct {
-	s     replica.Stats
-	peers []replica.PeerStats
-	mark  store.Stamp
+	s        replica.Stats
+	peers    []replica.PeerStats
+	mark     store.Stamp
+	offset   time.Duration
+	readings int
 }
+
+// rpcMethods are the methods the agent registers and calls.
+var rpcMethods = []string{transport.MethodPing, replica.MethodPush, replica.MethodDigest, replica.MethodKeys, replica.MethodBootstrap}
 
 func (r fakeReplication) Stats() replica.Stats           { return r.s }
 func (r fakeReplication) PeerStats() []replica.PeerStats { return r.peers }
 func (r fakeReplication) SyncMark() store.Stamp          { return r.mark }
+func (r fakeReplication) ClockOffset() (time.Duration, int) {
+	return r.offset, r.readings
+}
+func (fakeReplication) MaxClockDrift() time.Duration { return 5 * time.Minute }
+
+// fakeRPC has called and served every method of methods, once in two
+// with a failure, and called every breaker of breakers.
+type fakeRPC struct {
+	methods  []string
+	breakers []transport.BreakerStat
+}
+
+func (r fakeRPC) Calls() (served, made map[string]transport.MethodStats) {
+	served, made = map[string]transport.MethodStats{}, map[string]transport.MethodStats{}
+	for i, method := range r.methods {
+		// Calls of 1ms, 20ms and 3s (past the last bound).
+		lat := transport.Histogram{Bounds: transport.LatencyBounds, Counts: make([]uint64, len(transport.LatencyBounds)+1),
+			Count: 3, Sum: 3021 * time.Millisecond}
+		lat.Counts[slices.Index(transport.LatencyBounds, time.Millisecond)]++
+		lat.Counts[slices.Index(transport.LatencyBounds, 25*time.Millisecond)]++
+		lat.Counts[slices.Index(transport.LatencyBounds, 5*time.Second)]++
+		s := transport.MethodStats{Codes: map[transport.Code]uint64{transport.OK: 3}, Latency: lat}
+		if i%2 == 1 {
+			s.Codes = map[transport.Code]uint64{transport.OK: 1, transport.Unavailable: 1, transport.DeadlineExceeded: 1}
+		}
+		served[method], made[method] = s, s
+	}
+	return served, made
+}
+
+func (r fakeRPC) Breakers() []transport.BreakerStat { return r.breakers }
 
 type fakeStore struct{ clock *store.Clock }
 
 func (fakeStore) Index() uint64         { return 42 }
 func (s fakeStore) Clock() *store.Clock { return s.clock }
+func (fakeStore) Stats() store.Stats {
+	counts := make([]uint64, len(store.CommitBounds)+1)
+	counts[0], counts[len(counts)-1] = 2, 1 // two commits of 1ms or less, one past the last bound
+	return store.Stats{FreePages: 9, PageSize: 4096, WriteErrors: 2,
+		Commits: store.Histogram{Bounds: store.CommitBounds, Counts: counts, Count: 3, Sum: 20 * time.Second}}
+}
 
 type fakeCatalog struct {
 	services []catalog.Instance
@@ -77,8 +122,18 @@ func fullConfig(t testing.TB, peers int) Config {
 		t.Fatal(err)
 	}
 	rep := fakeReplication{
-		s:    replica.Stats{Applied: 10, Duplicate: 11, Rejected: 12, Malformed: 13, Syncs: 14, SyncFailures: 15, SyncRefused: 16, SyncDeferred: 17, SyncBytesSent: 18, SyncBytesRecv: 19},
-		mark: store.MakeStamp(uint64(now.Add(-90*time.Second).UnixMilli()), 3),
+		s:      replica.Stats{Applied: 10, Duplicate: 11, Rejected: 12, Malformed: 13, Syncs: 14, SyncFailures: 15, SyncRefused: 16, SyncDeferred: 17, SyncBytesSent: 18, SyncBytesRecv: 19},
+		mark:   store.MakeStamp(uint64(now.Add(-90*time.Second).UnixMilli()), 3),
+		offset: -1500 * time.Millisecond, readings: 31,
+	}
+	rpc := fakeRPC{methods: rpcMethods}
+	for i := range peers {
+		state := resilience.Closed
+		if i%2 == 1 {
+			state = resilience.Open
+		}
+		rpc.breakers = append(rpc.breakers, transport.BreakerStat{Node: fmt.Sprintf("peer-%03d", i),
+			Addr: fmt.Sprintf("10.0.%d.%d:7947", i/250, i%250), State: state})
 	}
 	for i := range peers {
 		result := "equal"
@@ -96,6 +151,12 @@ func fullConfig(t testing.TB, peers int) Config {
 		Replication: rep,
 		Store:       fakeStore{clock: store.NewClock(func() time.Time { return now }, time.Time{}, 0)},
 		StoreFile:   file,
+		DataDir:     filepath.Dir(file),
+		RPC:         rpc,
+		HTTPRequests: func() []httpapi.RouteRequests {
+			return []httpapi.RouteRequests{{Route: httpapi.RouteKV, Classes: [5]uint64{0, 40, 0, 2, 1}},
+				{Route: "/v1/agent/self", Classes: [5]uint64{0, 3, 0, 0, 0}}}
+		},
 		HTTP: func() httpapi.Limits {
 			return httpapi.Limits{MaxBlockingQueries: 1024, BlockingQueries: 7, RefusedBlocking: 30, RefusedHost: 31, RefusedCrossSite: 32, Conns: 8, RefusedConns: 33}
 		},
@@ -149,6 +210,9 @@ func TestExposition(t *testing.T) {
 	fams := scrape(t, mustNew(t, fullConfig(t, 2)))
 	for _, d := range Catalogue {
 		f := fams[d.Name]
+		if f == nil && runtime.GOOS != "linux" && (d.Name == StoreFilesystemAvail || d.Name == StoreFilesystemSize) {
+			continue // the file system is read on Linux only
+		}
 		if f == nil {
 			t.Errorf("%s is missing", d.Name)
 			continue
@@ -157,8 +221,12 @@ func TestExposition(t *testing.T) {
 			t.Errorf("%s: type %s, help %q; want %s, %q", d.Name, f.Kind, f.Help, d.Kind, d.Help)
 		}
 		for _, s := range f.Series {
-			if len(s.Labels) != len(d.Labels) {
-				t.Errorf("%s has labels %v, want %v", d.Name, s.Labels, d.Labels)
+			want := len(d.Labels)
+			if s.Name == d.Name+"_bucket" {
+				want++ // le
+			}
+			if len(s.Labels) != want {
+				t.Errorf("%s has labels %v, want %v", s.Name, s.Labels, d.Labels)
 			}
 		}
 	}
@@ -191,8 +259,20 @@ func TestExposition(t *testing.T) {
 		{ReplicationPeerFailing, []string{"peer", "peer-001"}, 1},
 		{ReplicationPeerFailing, []string{"peer", "peer-000"}, 0},
 		{ReplicationPeerSinceAttempt, []string{"peer", "peer-001"}, 1},
+		{ReplicationClockOffset, nil, -1.5},
+		{ReplicationMaxClockDrift, nil, 300},
+		{RPCCalls, []string{"side", "client", "method", replica.MethodPush}, 3},
+		{RPCCalls, []string{"side", "server", "method", replica.MethodDigest}, 3},
+		{RPCErrors, []string{"side", "server", "method", replica.MethodPush, "code", "unavailable"}, 1},
+		{RPCErrors, []string{"side", "client", "method", replica.MethodPush, "code", "deadline_exceeded"}, 1},
+		{RPCBreakerOpen, []string{"peer", "peer-001"}, 1},
+		{RPCBreakerOpen, []string{"peer", "peer-000"}, 0},
 		{StoreFileSize, nil, 1234},
 		{StoreIndex, nil, 42},
+		{StoreFreePages, nil, 9},
+		{StoreWriteErrors, nil, 2},
+		{HTTPRequests, []string{"route", "/v1/kv/{key...}", "code", "2xx"}, 40},
+		{HTTPRequests, []string{"route", "/v1/kv/{key...}", "code", "5xx"}, 1},
 		{HTTPBlockingQueries, nil, 7},
 		{HTTPMaxBlockingQueries, nil, 1024},
 		{HTTPConns, nil, 8},
@@ -248,21 +328,32 @@ func TestSourcesLeftOut(t *testing.T) {
 }
 
 // TestPeerSeriesCapped: of 100 peers, the PeerLimit worst have series of
-// their own and the rest are summed up under peer="other".
+// their own and the rest are summed up under peer="other", for
+// anti-entropy and for the circuit breakers.
 func TestPeerSeriesCapped(t *testing.T) {
 	cfg := fullConfig(t, 100)
 	cfg.PeerLimit = 3
 	fams := scrape(t, mustNew(t, cfg))
-	var peers []string
-	for _, s := range fams[ReplicationPeerFailing].Series {
-		peers = append(peers, s.Labels["peer"])
-	}
-	// Failing first (the odd ones), the longest since their round first.
-	if want := []string{"peer-099", "peer-097", "peer-095", "other"}; !slices.Equal(peers, want) {
-		t.Errorf("peers %v, want %v", peers, want)
-	}
-	if v := value(t, fams, ReplicationPeerFailing, "peer", "other"); v != 47 {
-		t.Errorf("failing others = %v, want 47", v)
+	for _, tc := range []struct {
+		name  string
+		peers []string // failing (or open) first
+		other float64  // failing (or open) among the others
+	}{
+		// The longest since their round first.
+		{ReplicationPeerFailing, []string{"peer-099", "peer-097", "peer-095", "other"}, 47},
+		// Then by name.
+		{RPCBreakerOpen, []string{"peer-001", "peer-003", "peer-005", "other"}, 47},
+	} {
+		var peers []string
+		for _, s := range fams[tc.name].Series {
+			peers = append(peers, s.Labels["peer"])
+		}
+		if !slices.Equal(peers, tc.peers) {
+			t.Errorf("%s: peers %v, want %v", tc.name, peers, tc.peers)
+		}
+		if v := value(t, fams, tc.name, "peer", "other"); v != tc.other {
+			t.Errorf("%s of the others = %v, want %v", tc.name, v, tc.other)
+		}
 	}
 	if v := value(t, fams, ReplicationPeerSinceAttempt, "peer", "other"); v != 98 {
 		t.Errorf("since of the others = %v, want 98 (the largest)", v)
@@ -352,6 +443,12 @@ func TestSummaryDecodes(t *testing.T) {
 		found[g.Name] = true
 		if g.Name == GossipMembers && g.Labels["state"] == "alive" && g.Value != 2 {
 			t.Errorf("alive members %v", g.Value)
+		}
+	}
+	for _, h := range info.Samples {
+		found[h.Name] = true
+		if h.Name == StoreCommit && (h.Count != 3 || h.Sum != 20 || math.Abs(h.Mean-20.0/3) > 1e-9) {
+			t.Errorf("commit times %+v", h)
 		}
 	}
 	for _, c := range info.Counters {

@@ -22,26 +22,63 @@ func writeText(w io.Writer, r reading) {
 		}
 		writeMeta(bw, d.Name, d.Kind, d.Help)
 		for _, s := range ss {
-			bw.WriteString(d.Name)
-			if len(d.Labels) > 0 {
-				bw.WriteByte('{')
-				for i, l := range d.Labels {
-					if i > 0 {
-						bw.WriteByte(',')
-					}
-					bw.WriteString(l)
-					bw.WriteString(`="`)
-					bw.WriteString(escapeLabel(s.labels[i]))
-					bw.WriteByte('"')
-				}
-				bw.WriteByte('}')
+			if s.hist != nil {
+				writeHistogram(bw, d, s)
+				continue
 			}
-			bw.WriteByte(' ')
-			bw.WriteString(formatValue(s.value))
-			bw.WriteByte('\n')
+			writeSample(bw, d.Name, "", d.Labels, s.labels, "", s.value)
 		}
 	}
 	bw.Flush()
+}
+
+// writeHistogram writes a histogram's series: its cumulative buckets,
+// each labelled with its upper bound le, the last +Inf, then its sum and
+// count.
+func writeHistogram(w *bufio.Writer, d Desc, s series) {
+	h := s.hist
+	var cum uint64
+	for i, c := range h.counts {
+		cum += c
+		le := "+Inf"
+		if i < len(h.bounds) {
+			le = formatValue(h.bounds[i])
+		}
+		writeSample(w, d.Name, "_bucket", d.Labels, s.labels, le, float64(cum))
+	}
+	writeSample(w, d.Name, "_sum", d.Labels, s.labels, "", h.sum)
+	writeSample(w, d.Name, "_count", d.Labels, s.labels, "", float64(cum))
+}
+
+// writeSample writes one sample of name+suffix with the labels names =
+// values, and le when not empty.
+func writeSample(w *bufio.Writer, name, suffix string, names, values []string, le string, value float64) {
+	w.WriteString(name)
+	w.WriteString(suffix)
+	if len(names) > 0 || le != "" {
+		w.WriteByte('{')
+		for i, l := range names {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString(l)
+			w.WriteString(`="`)
+			w.WriteString(escapeLabel(values[i]))
+			w.WriteByte('"')
+		}
+		if le != "" {
+			if len(names) > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString(`le="`)
+			w.WriteString(le)
+			w.WriteByte('"')
+		}
+		w.WriteByte('}')
+	}
+	w.WriteByte(' ')
+	w.WriteString(formatValue(value))
+	w.WriteByte('\n')
 }
 
 func writeMeta(w *bufio.Writer, name string, kind Kind, help string) {
