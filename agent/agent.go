@@ -229,7 +229,8 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
-	sup.layers, sup.keeper = layered, keeper
+	sup.layers, sup.keeper, sup.metrics = layered, keeper, metrics
+	sup.tls = &meshTLS{node: cfg.NodeName, id: id, trust: trust, mesh: a.mesh.Mesh, log: log.With("component", "tls")}
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
 	desc := describe{cfg: cfg, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
