@@ -300,9 +300,11 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs (log_level, memory_limit, retry_join,
-// layers, environment, the acl section, services);
-// other changed options are listed as needing a restart. It fails with
+// can change while the agent runs (log_level, memory_limit,
+// metrics_peer_limit, retry_join, layers, environment, the acl section,
+// services, and the tls files in the fleet CA mode); other changed
+// options are listed as needing a restart, and TLS material that fails
+// its checks as rejected. It fails with
 // ErrReloadUnavailable, ErrReloadRejected (the running configuration
 // stays) or ErrStopping. SIGHUP, `edgeplane reload` and PUT
 // /v1/agent/reload all end here.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	encodePEM "encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -435,6 +438,20 @@ func TestTLSReloadRejectsBadMaterial(t *testing.T) {
 				t.Fatalf("after the rejection the node presents %s (%v), want the old %s", s, err, current)
 			}
 		})
+	}
+
+	// The HTTP answer carries the rejections (the last files, missing,
+	// are still configured).
+	req, _ := http.NewRequest(http.MethodPut, "http://"+a.HTTPAddr().String()+"/v1/agent/reload", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rep api.ReloadReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != 200 || len(rep.Rejected) != 2 ||
+		rep.Rejected[0].Key != "tls.cert_file" || !strings.Contains(rep.Rejected[0].Reason, "no such file") {
+		t.Fatalf("PUT /v1/agent/reload = %d %+v %v", resp.StatusCode, rep, err)
 	}
 }
 
