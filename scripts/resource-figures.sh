@@ -110,14 +110,21 @@ all_alive() {
 }
 wait_for "every agent alive" 180 all_alive
 
-step "writing $keys keys on agent 0"
+step "writing $keys keys on agent 0 (8 writers)"
 value=$(head -c 96 /dev/urandom | base64 -w0)
-awk -v n="$keys" -v v="$value" 'BEGIN {
-	printf "["
-	for (i = 0; i < n; i++) printf "%s{\"key\":\"config/app-%d/setting-%d\",\"flags\":0,\"value\":\"%s\"}", (i ? "," : ""), i % 100, i, v
-	print "]"
-}' >"$work/keys.json"
-cli 0 kv import "@$work/keys.json" >/dev/null
+awk -v n="$keys" -v v="$value" -v dir="$work" 'BEGIN {
+	for (i = 0; i < n; i++) {
+		f = dir "/keys." (i % 8) ".json"
+		printf "%s{\"key\":\"config/app-%d/setting-%d\",\"flags\":0,\"value\":\"%s\"}", (i < 8 ? "[" : ","), i % 100, i, v >f
+	}
+	for (j = 0; j < 8 && j < n; j++) print "]" >(dir "/keys." j ".json")
+}'
+writers=()
+for f in "$work"/keys.*.json; do
+	cli 0 kv import "@$f" >/dev/null &
+	writers+=($!)
+done
+for w in "${writers[@]}"; do wait "$w"; done
 last_holds_keys() {
 	local n
 	n=$(cli $((nodes - 1)) kv list config/ 2>/dev/null | grep -c . || true)
