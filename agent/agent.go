@@ -251,7 +251,8 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
-	sup.layers, sup.keeper, sup.servicePort = layered, keeper, servicePort
+	sup.layers, sup.keeper, sup.servicePort, sup.metrics = layered, keeper, servicePort, metrics
+	sup.tls = &meshTLS{node: cfg.NodeName, id: id, trust: trust, mesh: a.mesh.Mesh, log: log.With("component", "tls")}
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)
 	desc := describe{cfg: cfg, inEffect: sup.inEffect, started: time.Now(), data: a.data, mesh: a.mesh, rpc: a.rpc, replica: a.replica,
@@ -328,9 +329,11 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs (log_level, memory_limit, retry_join,
-// layers, environment, the acl section, services);
-// other changed options are listed as needing a restart. It fails with
+// can change while the agent runs (log_level, memory_limit,
+// metrics_peer_limit, retry_join, layers, environment, the acl section,
+// services, and the tls files in the fleet CA mode); other changed
+// options are listed as needing a restart, and TLS material that fails
+// its checks as rejected. It fails with
 // ErrReloadUnavailable, ErrReloadRejected (the running configuration
 // stays) or ErrStopping. SIGHUP, `edgeplane reload` and PUT
 // /v1/agent/reload all end here.

@@ -33,7 +33,9 @@
 //     Close ends blocking queries and drains requests.
 //  6. supervision: systemd readiness once the health probe passes
 //     (package sdnotify), the watchdog, STOPPING=1 at shutdown, and
-//     reloads (SIGHUP, edgeplane reload, PUT /v1/agent/reload).
+//     reloads (SIGHUP, edgeplane reload, PUT /v1/agent/reload): the
+//     live options' table in reload.go, and the TLS material swapped for
+//     the next handshakes by meshTLS (tlsreload.go).
 //
 // So a shutdown tells systemd first, then drains the HTTP API, stops
 // replication, drains RPC, leaves the mesh and closes the store.

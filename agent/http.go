@@ -182,7 +182,7 @@ type reloadAPI struct{ s *supervisor }
 
 func (r reloadAPI) Reload() (httpapi.ReloadReport, error) {
 	res, err := r.s.Reload()
-	return httpapi.ReloadReport{Applied: res.Applied, RestartRequired: res.RestartRequired}, err
+	return httpapi.ReloadReport{Applied: res.Applied, RestartRequired: res.RestartRequired, Rejected: res.Rejected}, err
 }
 
 // httpHosts is the Host policy of the API: this node's addresses (the

@@ -35,7 +35,7 @@ type meshTrust struct {
 func newMeshTrust(id *rpcIdentity, st *store.Store) meshTrust {
 	t := meshTrust{mode: id.mode, st: st}
 	if id.mode == tlsmesh.FleetCA {
-		t.fleet = tlsmesh.VerifyFleet(id.roots, id.now)
+		t.fleet = tlsmesh.VerifyFleetFrom(id.live.Roots, id.now)
 	}
 	return t
 }
@@ -78,12 +78,19 @@ func (t meshTrust) refuseRevoked(verify tlsmesh.VerifyFunc) tlsmesh.VerifyFunc {
 }
 
 // checkNode checks that the peer at a member's address is that member:
-// its certificate names it and, when the member announced a fingerprint,
-// is that certificate. A packet for a node goes nowhere else.
+// its certificate names it and, in the pinned modes, when the member
+// announced a fingerprint, is that certificate. A packet for a node goes
+// nowhere else. In the FleetCA mode the CA vouches for the name, as the
+// handshake checked: a node that reloads a renewed certificate announces
+// its new fingerprint, and its peers' connections made with the old one
+// keep carrying its gossip.
 func (t meshTrust) checkNode(mesh func() *gossip.Mesh) func(node string, p quicnet.Peer) error {
 	return func(node string, p quicnet.Peer) error {
 		if p.Node != node {
 			return fmt.Errorf("%w: certificate names %q", tlsmesh.ErrNodeName, p.Node)
+		}
+		if t.mode == tlsmesh.FleetCA {
+			return nil
 		}
 		mem, ok := mesh().Member(node)
 		if !ok {
@@ -107,10 +114,11 @@ func newGossipTransport(bind string, port int, id *rpcIdentity, trust meshTrust,
 		return nil, fmt.Errorf("agent: gossip: listen on %s: %w", addr, err)
 	}
 	return quicnet.New(quicnet.Config{
-		PacketConn:  pc,
-		Certificate: id.cert,
-		Verify:      trust.verify,
-		CheckNode:   trust.checkNode(mesh),
-		Logger:      log,
+		PacketConn:     pc,
+		Certificate:    id.cert,
+		GetCertificate: id.live.Certificate,
+		Verify:         trust.verify,
+		CheckNode:      trust.checkNode(mesh),
+		Logger:         log,
 	})
 }

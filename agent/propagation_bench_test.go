@@ -29,6 +29,12 @@ func startStoppable(tb testing.TB, name, join string, adjust func(c *config.Conf
 
 // startWith is startStoppable with build options.
 func startWith(tb testing.TB, name, join string, adjust func(c *config.Config), opts buildOptions) (*Agent, func()) {
+	a := buildInProcess(tb, name, join, adjust, opts)
+	return a, runInProcess(tb, a)
+}
+
+// buildInProcess builds the agent startWith starts, without running it.
+func buildInProcess(tb testing.TB, name, join string, adjust func(c *config.Config), opts buildOptions) *Agent {
 	cfg := config.DevDefault()
 	cfg.NodeName = name
 	cfg.DataDir = tb.TempDir()
@@ -48,12 +54,18 @@ func startWith(tb testing.TB, name, join string, adjust func(c *config.Config), 
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return a
+}
+
+// runInProcess runs a until the test ends, or until the function it
+// returns is called (which waits for it).
+func runInProcess(tb testing.TB, a *Agent) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
-	stop := func() { cancel(); <-done }
+	stop = func() { cancel(); <-done }
 	tb.Cleanup(stop)
-	return a, stop
+	return stop
 }
 
 // startMeshOfAgents runs n agents joined through the first, and waits

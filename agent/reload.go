@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -30,6 +31,9 @@ type ReloadResult struct {
 	// RestartRequired lists the options whose new values take effect only
 	// when the agent restarts; until then the old values stay in effect.
 	RestartRequired []string
+	// Rejected lists the options whose new values were refused, with the
+	// reason; their old values stay in effect.
+	Rejected []ReloadRejection
 }
 
 // liveOptions apply an option's new value to a running agent and record it
@@ -47,6 +51,14 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 	"memory_limit": func(s *supervisor, running *config.Config, next config.Config) bool {
 		applyMemoryLimit(next)
 		running.MemoryLimit = next.MemoryLimit
+		return true
+	},
+	"metrics_peer_limit": func(s *supervisor, running *config.Config, next config.Config) bool {
+		if s.metrics == nil {
+			return false
+		}
+		s.metrics.SetPeerLimit(next.MetricsPeerLimit)
+		running.MetricsPeerLimit = next.MetricsPeerLimit
 		return true
 	},
 	// New seeds are used by the reconnect loop from now on, and joined once
@@ -76,8 +88,12 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 }
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
-// can change while the agent runs: log_level, memory_limit, retry_join,
-// layers, environment and the acl section (whose secret files are re-read on every reload). Other
+// can change while the agent runs: log_level, memory_limit,
+// metrics_peer_limit, retry_join, layers, environment, services, the acl
+// section (whose secret files are re-read on every reload) and, in the
+// fleet CA mode, the tls section (whose files are re-read on every
+// reload; see meshTLS). New TLS material that fails its checks is listed
+// in Rejected with the reason, logged, and the old stays in effect. Other
 // changed options are listed in RestartRequired and logged. An invalid
 // configuration is rejected with ErrReloadRejected, logged with its
 // reasons, and the running configuration stays in effect. Once the agent
@@ -106,6 +122,8 @@ func (s *supervisor) Reload() (ReloadResult, error) {
 	switch {
 	case err != nil:
 		status += "; last reload rejected, running configuration kept"
+	case len(res.Rejected) > 0:
+		status += fmt.Sprintf("; last reload rejected %s, kept the running values", rejectedKeys(res.Rejected))
 	case len(res.RestartRequired) > 0:
 		status += fmt.Sprintf("; restart to apply %v", res.RestartRequired)
 	}
@@ -125,22 +143,38 @@ func (s *supervisor) reloadLocked() (ReloadResult, error) {
 		return ReloadResult{}, fmt.Errorf("%w:\n%w", ErrReloadRejected, err)
 	}
 	var res ReloadResult
+	var tlsChanged []string
 	for _, key := range config.Changed(running, next) {
+		if slices.Contains(tlsKeys, key) {
+			tlsChanged = append(tlsChanged, key)
+			continue
+		}
 		if apply, ok := liveOptions[key]; ok && apply(s, &running, next) {
 			res.Applied = append(res.Applied, key)
 		} else {
 			res.RestartRequired = append(res.RestartRequired, key)
 		}
 	}
+	s.reloadTLS(&running, next, tlsChanged, &res)
 	s.rereadACLSecrets(running, res)
 	s.reloadCatalog(next)
 	s.running = running
 	s.shown.Store(&running)
-	s.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
+	s.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired,
+		"rejected", rejectedKeys(res.Rejected))
 	if len(res.RestartRequired) > 0 {
 		s.log.Warn("changed options take effect only after a restart", "keys", res.RestartRequired)
 	}
 	return res, nil
+}
+
+// rejectedKeys lists the options of rejections.
+func rejectedKeys(rs []ReloadRejection) []string {
+	keys := make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = r.Key
+	}
+	return keys
 }
 
 // errLogLevelFixed: the agent was given no log level it may change.

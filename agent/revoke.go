@@ -36,7 +36,7 @@ type revocations struct {
 	st   *store.Store
 	mesh *gossip.Mesh
 	net  *quicnet.Transport
-	self []byte // this node's certificate fingerprint
+	self func() []byte // this node's certificate fingerprint, in effect
 	log  *slog.Logger
 
 	sub  *store.Subscription
@@ -45,7 +45,7 @@ type revocations struct {
 }
 
 func newRevocations(st *store.Store, m *membership, id *rpcIdentity, log *slog.Logger) *revocations {
-	return &revocations{st: st, mesh: m.Mesh, net: m.net, self: tlsmesh.Fingerprint(id.cert.Leaf.Raw),
+	return &revocations{st: st, mesh: m.Mesh, net: m.net, self: func() []byte { return tlsmesh.Fingerprint(id.live.Certificate().Leaf.Raw) },
 		log: log.With("component", "revocation")}
 }
 
@@ -128,7 +128,7 @@ func (r *revocations) Revoke(target string) (api.Revocation, error) {
 	} else {
 		node = r.nodeOf(fp)
 	}
-	if bytes.Equal(fp, r.self) {
+	if bytes.Equal(fp, r.self()) {
 		return api.Revocation{}, errRevokeSelf
 	}
 	value, _ := json.Marshal(revocation{Node: node})

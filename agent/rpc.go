@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,12 +30,15 @@ const rpcShutdownTimeout = 10 * time.Second
 // rpcIdentity is what gossip announces of the RPC endpoint before the
 // endpoint is built: its bound UDP socket and its certificate.
 type rpcIdentity struct {
-	cert  *tls.Certificate
-	mode  tlsmesh.Mode
-	roots *x509.CertPool // the fleet CA; FleetCA mode only
-	now   func() time.Time
-	sock  net.PacketConn
-	bind  string // the configured bind address
+	cert *tls.Certificate // the certificate at start
+	mode tlsmesh.Mode
+	// live is the material in effect: the certificate presented at each
+	// handshake and, in the FleetCA mode, the CA pool peers must chain
+	// to. A reload swaps it (meshTLS).
+	live *tlsmesh.Live
+	now  func() time.Time
+	sock net.PacketConn
+	bind string // the configured bind address
 }
 
 // loadRPCIdentity loads or makes the node's certificate for the
@@ -48,13 +50,12 @@ type rpcIdentity struct {
 func loadRPCIdentity(cfg config.Config, dataDir string, st *store.Store, log *slog.Logger) (*rpcIdentity, error) {
 	id := &rpcIdentity{now: certNow(st), bind: cfg.BindAddr}
 	if t := cfg.TLS; t.Enabled() {
-		cert, err := tlsmesh.LoadCertificate(t.CertFile, t.KeyFile)
+		m, err := tlsmesh.LoadMaterial(t.CertFile, t.KeyFile, t.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("agent: tls: %w", err)
 		}
-		if id.roots, err = tlsmesh.LoadPool(t.CAFile); err != nil {
-			return nil, fmt.Errorf("agent: tls: %w", err)
-		}
+		cert := m.Cert
+		id.live = tlsmesh.NewLive(m)
 		name, err := tlsmesh.NodeName(cert.Leaf)
 		if err != nil {
 			return nil, fmt.Errorf("agent: tls: certificate %s: %w", t.CertFile, err)
@@ -69,6 +70,7 @@ func loadRPCIdentity(cfg config.Config, dataDir string, st *store.Store, log *sl
 			return nil, fmt.Errorf("agent: rpc certificate: %w", err)
 		}
 		id.cert, id.mode = cert, tlsmesh.PinnedPlain
+		id.live = tlsmesh.NewLive(&tlsmesh.Material{Cert: cert})
 		if cfg.Encrypt != "" || cfg.EncryptFile != "" || hasKeyringFile(dataDir) {
 			id.mode = tlsmesh.PinnedEncrypted
 		}
@@ -96,8 +98,13 @@ func (id *rpcIdentity) announce(advertise string) map[string]string {
 	_, port, _ := net.SplitHostPort(id.sock.LocalAddr().String())
 	return map[string]string{
 		gossip.MetaRPC:         net.JoinHostPort(host, port),
-		gossip.MetaFingerprint: tlsmesh.FormatFingerprint(tlsmesh.Fingerprint(id.cert.Leaf.Raw)),
+		gossip.MetaFingerprint: id.fingerprint(),
 	}
+}
+
+// fingerprint returns the fingerprint (hex) of the certificate in effect.
+func (id *rpcIdentity) fingerprint() string {
+	return tlsmesh.FormatFingerprint(tlsmesh.Fingerprint(id.live.Certificate().Leaf.Raw))
 }
 
 // close releases the socket of an identity no endpoint took over.
@@ -149,12 +156,12 @@ func newRPCEndpoint(cfg config.Config, id *rpcIdentity, trust meshTrust, mesh *g
 	r := &rpcEndpoint{self: cfg.NodeName, mode: id.mode, calls: transport.NewMetrics(), callsMade: transport.NewMetrics(), log: log,
 		members: memberCheck{mesh: mesh, wait: newMemberWaiter(mesh, memberWait, maxMemberWaiters)}}
 	if id.mode == tlsmesh.FleetCA {
-		r.verify = tlsmesh.VerifyFleet(id.roots, id.now)
+		r.verify = tlsmesh.VerifyFleetFrom(id.live.Roots, id.now)
 	} else {
 		r.verify = r.members.awaitAnnounced(tlsmesh.VerifyPinned(r.members.announcedFingerprint))
 	}
 	r.verify = trust.refuseRevoked(r.verify)
-	tlsCfg := transport.TLSConfig{Certificate: id.cert, VerifyPeer: r.verify}
+	tlsCfg := transport.TLSConfig{Certificate: id.cert, GetCertificate: id.live.Certificate, VerifyPeer: r.verify}
 	hlcNow := func() uint64 { return uint64(st.Clock().Now()) }
 	observe := func(reading uint64) {
 		if r.observeClock != nil {

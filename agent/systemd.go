@@ -15,6 +15,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/sdnotify"
+	"github.com/edgeplane/edgeplane/agent/telemetry"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -67,6 +68,10 @@ type supervisor struct {
 	servicePort int
 	// keeper checks typed keys again when a reload changes the layers.
 	keeper *schema.Keeper
+	// tls swaps reloaded TLS material in (fleet CA mode); metrics takes a
+	// reloaded metrics_peer_limit.
+	tls     *meshTLS
+	metrics *telemetry.Metrics
 
 	mu      sync.Mutex    // serialises reloads and the start of shutdown
 	running config.Config // the configuration in effect, live changes applied

@@ -43,7 +43,7 @@ func (m *Mesh) Handle(h Handlers) {
 type delegate struct{ m *Mesh }
 
 // NodeMeta returns the encoded metadata, checked against the limit in New.
-func (d *delegate) NodeMeta(limit int) []byte { return d.m.meta }
+func (d *delegate) NodeMeta(limit int) []byte { return *d.m.meta.Load() }
 
 func (d *delegate) NotifyMsg(b []byte) { d.m.handleMessage(append([]byte(nil), b...)) }
 

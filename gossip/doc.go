@@ -43,7 +43,9 @@
 // A node is its name and its id (a UUID the agent keeps in its data dir),
 // both carried in the node's metadata with the site, the RPC address, the
 // build version and user tags. The metadata must fit memberlist's 512
-// bytes: a larger tag set fails New, it is never truncated. A join that
+// bytes: a larger tag set fails New, it is never truncated. SetTag
+// changes one entry while the node runs (a reloaded certificate's
+// fingerprint) and gossips the node alive again with it. A join that
 // would bring a second live node with the same name or the same id into
 // the mesh is refused by the merge delegate on both sides, with an error
 // that names both nodes (ErrDuplicateNode). A node that restarts with its

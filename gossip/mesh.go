@@ -34,8 +34,10 @@ type Mesh struct {
 	cfg  Config
 	log  *slog.Logger
 	bq   *memberlist.TransmitLimitedQueue
-	meta []byte
-	boot string // this run's boot nonce (MetaBoot)
+	meta atomic.Pointer[[]byte] // the encoded metadata announced; see SetTag
+	// metaMu serialises SetTag.
+	metaMu sync.Mutex
+	boot   string // this run's boot nonce (MetaBoot)
 
 	// Built by New for Start.
 	mc       *memberlist.Config
@@ -88,8 +90,9 @@ func New(cfg Config) (*Mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mesh{cfg: cfg, log: cfg.Logger.With("component", "gossip"), meta: meta, boot: boot,
+	m := &Mesh{cfg: cfg, log: cfg.Logger.With("component", "gossip"), boot: boot,
 		saveFirst: make(chan struct{}, 1)}
+	m.meta.Store(&meta)
 	m.table.self = cfg.NodeName
 	m.seeds = slices.Clone(cfg.Seeds)
 
@@ -167,6 +170,49 @@ func (m *Mesh) Start() error {
 	}
 	m.ml.Store(ml)
 	m.wg.Go(func() { m.maintain(m.ctx) })
+	return nil
+}
+
+// tagAnnounceWait bounds how long SetTag waits for its news to be sent.
+const tagAnnounceWait = time.Second
+
+// SetTag sets one entry of this node's metadata (a user tag or a reserved
+// one such as MetaFingerprint) and announces it: memberlist gossips this
+// node alive again with the new metadata, which peers apply as an update.
+// It fails with ErrNotStarted before Start, ErrShutdown after Shutdown,
+// and ErrMetaTooLarge when the metadata would not fit; the metadata in
+// effect is then unchanged. MetaID and MetaBoot cannot be set.
+func (m *Mesh) SetTag(key, value string) error {
+	if key == MetaID || key == MetaBoot {
+		return fmt.Errorf("%w: tag %q is set by the mesh", ErrConfig, key)
+	}
+	m.metaMu.Lock()
+	defer m.metaMu.Unlock()
+	ml := m.ml.Load()
+	switch {
+	case m.shutdown.Load():
+		return ErrShutdown
+	case ml == nil:
+		return ErrNotStarted
+	}
+	tags, err := decodeMeta(*m.meta.Load())
+	if err != nil {
+		return err
+	}
+	if tags[key] == value {
+		return nil
+	}
+	tags[key] = value
+	meta, err := encodeMeta(tags)
+	if err != nil {
+		return err
+	}
+	m.meta.Store(&meta)
+	// The news is queued before UpdateNode waits; a timeout only means it
+	// has not been sent yet.
+	if err := ml.UpdateNode(tagAnnounceWait); err != nil {
+		m.log.Debug("announcing new metadata", "key", key, "err", err)
+	}
 	return nil
 }
 

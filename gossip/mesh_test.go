@@ -3,8 +3,10 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,5 +288,42 @@ func TestRetryJoinStopsAtShutdown(t *testing.T) {
 	n.Shutdown() // waits for the retry goroutine
 	if err := <-done; err == nil {
 		t.Fatal("RetryJoin reported success")
+	}
+}
+
+// TestSetTag: a changed tag reaches every peer; the reserved identity
+// tags cannot be set, nor metadata past the size limit, and the tags in
+// effect then stay.
+func TestSetTag(t *testing.T) {
+	nodes := startMesh(t, "t", 3, nil, nil)
+	allSee(t, 10*time.Second, nodes, names(nodes), StatusAlive)
+	if err := nodes[0].SetTag(MetaFingerprint, "new-fp"); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodes[0].LocalMember().Tags[MetaFingerprint]; got != "new-fp" {
+		t.Fatalf("local tag = %q", got)
+	}
+	Eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes[1:] {
+			if m, ok := n.Member("t0"); !ok || m.Tags[MetaFingerprint] != "new-fp" {
+				return fmt.Errorf("%s sees t0 with tags %v", n.cfg.NodeName, m.Tags)
+			}
+		}
+		return nil
+	})
+	for _, key := range []string{MetaID, MetaBoot} {
+		if err := nodes[0].SetTag(key, "x"); !errors.Is(err, ErrConfig) {
+			t.Errorf("SetTag(%s) = %v, want ErrConfig", key, err)
+		}
+	}
+	if err := nodes[0].SetTag("big", strings.Repeat("x", 600)); !errors.Is(err, ErrMetaTooLarge) {
+		t.Errorf("SetTag of 600 bytes = %v, want ErrMetaTooLarge", err)
+	}
+	if tags := nodes[0].LocalMember().Tags; tags["big"] != "" || tags[MetaFingerprint] != "new-fp" {
+		t.Errorf("tags after refused SetTag = %v", tags)
+	}
+	nodes[2].Shutdown()
+	if err := nodes[2].SetTag(MetaFingerprint, "late"); !errors.Is(err, ErrShutdown) {
+		t.Errorf("SetTag after Shutdown = %v, want ErrShutdown", err)
 	}
 }

@@ -49,8 +49,15 @@ const (
 // transport always runs TLS 1.3 with ALPN "edgeplane/1" and always
 // requires a client certificate; these two fields are all it needs.
 type TLSConfig struct {
-	// Certificate is presented to every peer, as server and as client.
+	// Certificate is presented to every peer, as server and as client,
+	// unless GetCertificate is set. It also derives the QUIC stateless
+	// reset key.
 	Certificate *tls.Certificate
+	// GetCertificate, if set, is asked at every handshake, as server and
+	// as client, for the certificate to present (tlsmesh.Live.Certificate):
+	// a new one then serves the next handshakes while open connections
+	// keep theirs. It must not return nil.
+	GetCertificate func() *tls.Certificate
 	// VerifyPeer checks a peer's certificate and returns the node it
 	// names; an error refuses the handshake. See package tlsmesh for the
 	// fleet CA and pinned verifiers.
@@ -81,12 +88,18 @@ func statelessResetKey(cert *tls.Certificate) *quic.StatelessResetKey {
 }
 
 func baseTLS(c TLSConfig) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		MaxVersion:   tls.VersionTLS13,
-		NextProtos:   []string{ALPN},
-		Certificates: []tls.Certificate{*c.Certificate},
+	t := &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		MaxVersion: tls.VersionTLS13,
+		NextProtos: []string{ALPN},
 	}
+	if get := c.GetCertificate; get != nil {
+		t.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return get(), nil }
+		t.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return get(), nil }
+	} else {
+		t.Certificates = []tls.Certificate{*c.Certificate}
+	}
+	return t
 }
 
 // serverTLS requires a client certificate and checks it with VerifyPeer.

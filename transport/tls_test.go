@@ -3,7 +3,9 @@ package transport
 import (
 	"crypto/tls"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,4 +204,77 @@ func TestALPNRequired(t *testing.T) {
 	if !errors.As(err, &te) || !te.ErrorCode.IsCryptoError() {
 		t.Fatalf("got %v, want a TLS alert", err)
 	}
+}
+
+// serials records the serial numbers of the certificates a verifier saw,
+// one per handshake.
+type serials struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (s *serials) wrap(v func(tls.ConnectionState) (string, error)) func(tls.ConnectionState) (string, error) {
+	return func(cs tls.ConnectionState) (string, error) {
+		s.mu.Lock()
+		s.seen = append(s.seen, cs.PeerCertificates[0].SerialNumber.String())
+		s.mu.Unlock()
+		return v(cs)
+	}
+}
+
+func (s *serials) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
+}
+
+// TestCertificateSwappedForNextHandshakes: with GetCertificate, a new
+// certificate is presented at the next handshakes, as server and as
+// client, while a connection opened before keeps serving calls.
+func TestCertificateSwappedForNextHandshakes(t *testing.T) {
+	ca := fleetCA(t)
+	issue := func(node string) *tls.Certificate {
+		c, err := ca.IssueTLS(node, tlsmesh.CertOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	verify := tlsmesh.VerifyFleet(ca.Pool(), time.Now)
+	var serverCert, clientCert atomic.Pointer[tls.Certificate]
+	serverCert.Store(issue("node-b"))
+	clientCert.Store(issue("node-a"))
+	var seenByClients, seenByServer serials
+	srv := startServer(t, ServerConfig{TLS: TLSConfig{Certificate: serverCert.Load(), GetCertificate: serverCert.Load,
+		VerifyPeer: seenByServer.wrap(verify)}})
+	clientTLS := TLSConfig{Certificate: clientCert.Load(), GetCertificate: clientCert.Load, VerifyPeer: seenByClients.wrap(verify)}
+	old := newClient(t, ClientConfig{TLS: clientTLS})
+	call := func(c *Client) {
+		t.Helper()
+		var got CallInfo
+		if err := c.Call(ctxTimeout(t, 5*time.Second), srv.peer("node-b"), "info", &Msg{}, &got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call(old)
+	serial := func(c *tls.Certificate) string { return c.Leaf.SerialNumber.String() }
+	oldServer, oldClient := serial(serverCert.Load()), serial(clientCert.Load())
+
+	serverCert.Store(issue("node-b"))
+	clientCert.Store(issue("node-a"))
+	call(old) // the open connection keeps serving
+	if got := seenByClients.list(); len(got) != 1 || got[0] != oldServer {
+		t.Fatalf("handshakes seen by the clients after the swap = %v, want only the first (%s)", got, oldServer)
+	}
+	fresh := newClient(t, ClientConfig{TLS: clientTLS})
+	call(fresh)
+	if got := seenByClients.list(); len(got) != 2 || got[1] != serial(serverCert.Load()) {
+		t.Fatalf("a new connection saw server serials %v, want the new %s last", got, serial(serverCert.Load()))
+	}
+	// The server checks a peer at the handshake and again as it accepts
+	// the connection.
+	if got := slices.Compact(seenByServer.list()); len(got) != 2 || got[0] != oldClient || got[1] != serial(clientCert.Load()) {
+		t.Fatalf("the server saw client serials %v, want %s then the new %s", got, oldClient, serial(clientCert.Load()))
+	}
+	call(old)
 }

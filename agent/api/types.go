@@ -138,6 +138,16 @@ type ReloadReport struct {
 	// RestartRequired lists the changed options that take effect only when
 	// the agent restarts.
 	RestartRequired []string
+	// Rejected lists the changed options whose new values the agent
+	// refused (a TLS certificate that does not match its key, or has
+	// expired); their old values stay in effect.
+	Rejected []ReloadRejection
+}
+
+// ReloadRejection is an option a reload refused, and why.
+type ReloadRejection struct {
+	Key    string
+	Reason string
 }
 
 // RestoreResult is the answer to PUT /v1/edgeplane/snapshot.

@@ -151,6 +151,12 @@ func TestReload(t *testing.T) {
 	if r := run(t, a.Addr, "", "reload"); r.stdout != "Configuration reload triggered\nApplied: log_level, memory_limit\nChanged but needing a restart: site\n" {
 		t.Fatalf("reload = %q", r.stdout)
 	}
+	rep = httpapi.ReloadReport{Applied: []string{"log_level"},
+		Rejected: []api.ReloadRejection{{Key: "tls.cert_file", Reason: "tlsmesh: certificate expired"}}}
+	if r := run(t, a.Addr, "", "reload"); r.code != 1 || r.stdout != "Configuration reload triggered\nApplied: log_level\n"+
+		"Rejected, old value kept: tls.cert_file: tlsmesh: certificate expired\n" {
+		t.Fatalf("reload with a rejection = %d %q", r.code, r.stdout)
+	}
 	a.SetReload(func() (httpapi.ReloadReport, error) {
 		return httpapi.ReloadReport{}, errors.New("edgeplane.yaml:1: log_level: loud; running configuration kept")
 	})

@@ -58,9 +58,14 @@ func (*reloadCmd) spec() spec {
 	return spec{agent: true, help: `
 Asks the local agent to re-read its configuration files, as SIGHUP does.
 Options that can change while the agent runs (log_level, memory_limit,
-retry_join, layers, environment, acl, services) take effect at once; the command lists any other changed option, which takes
-effect at the next restart. An invalid configuration is rejected with its
-reasons and the running one stays in effect.`}
+metrics_peer_limit, retry_join, layers, environment, acl, services, and
+the tls files, whose contents are re-read too) take effect at once; the
+command lists any other changed option, which takes effect at the next
+restart. New TLS files serve the next handshakes while open connections
+keep running; a certificate that does not match its key, has expired, or
+does not chain to the CA file is rejected, listed with the reason, and the
+old one kept (exit status 1). An invalid configuration is rejected with
+its reasons and the running one stays in effect.`}
 }
 
 func (*reloadCmd) run(e *env) int {
@@ -75,8 +80,14 @@ func (*reloadCmd) run(e *env) int {
 	if len(rep.RestartRequired) > 0 {
 		fmt.Fprintf(e.Stdout, "Changed but needing a restart: %s\n", strings.Join(rep.RestartRequired, ", "))
 	}
-	if len(rep.Applied)+len(rep.RestartRequired) == 0 {
+	for _, r := range rep.Rejected {
+		fmt.Fprintf(e.Stdout, "Rejected, old value kept: %s: %s\n", r.Key, r.Reason)
+	}
+	if len(rep.Applied)+len(rep.RestartRequired)+len(rep.Rejected) == 0 {
 		fmt.Fprintln(e.Stdout, "No option changed")
+	}
+	if len(rep.Rejected) > 0 {
+		return 1
 	}
 	return 0
 }

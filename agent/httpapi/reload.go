@@ -28,5 +28,8 @@ func (a *API) handleReload(w http.ResponseWriter, r *http.Request) {
 	if rep.RestartRequired == nil {
 		rep.RestartRequired = []string{}
 	}
+	if rep.Rejected == nil {
+		rep.Rejected = []api.ReloadRejection{}
+	}
 	writeJSON(w, rep)
 }

@@ -91,7 +91,7 @@ func TestRoles(t *testing.T) {
 		{"GET", "/v1/edgeplane/replication", 200, `"Local":{"digest_root":"1f"}`},
 		{"GET", "/v1/edgeplane/rpc/ping/node-b", 200, `"RTTNanos":1000000`},
 		{"GET", "/v1/edgeplane/rpc/ping/node-c", 404, "unknown node"},
-		{"PUT", "/v1/agent/reload", 200, `{"Applied":["log_level"],"RestartRequired":[]}`},
+		{"PUT", "/v1/agent/reload", 200, `{"Applied":["log_level"],"RestartRequired":[],"Rejected":[]}`},
 	} {
 		resp, body := do(t, tt.method, srv.URL+tt.path, "")
 		if resp.StatusCode != tt.status || !strings.Contains(body, tt.body) {

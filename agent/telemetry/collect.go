@@ -140,7 +140,7 @@ func (m *Metrics) readReplication(r reading) {
 		peers = append(peers, peerState{node: p.Node, failing: p.LastResult != "equal" && p.LastResult != "repaired",
 			since: max(0, now.Sub(p.LastSync).Seconds())})
 	}
-	listed, other, others := splitPeers(peers, m.cfg.PeerLimit)
+	listed, other, others := splitPeers(peers, int(m.peerLimit.Load()))
 	for _, p := range listed {
 		r.add(ReplicationPeerFailing, b2f(p.failing), p.node)
 		r.add(ReplicationPeerSinceAttempt, p.since, p.node)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -121,6 +122,8 @@ func (c *Config) Validate() error {
 type Metrics struct {
 	cfg Config
 	set *metrics.Set // this agent's, never the library's global one
+	// peerLimit is Config.PeerLimit, changed by SetPeerLimit.
+	peerLimit atomic.Int64
 }
 
 // ErrConfig is wrapped by the errors of Config.Validate.
@@ -135,10 +138,15 @@ func New(cfg Config) (*Metrics, error) {
 		cfg.Now = time.Now
 	}
 	m := &Metrics{cfg: cfg, set: metrics.NewSet()}
+	m.peerLimit.Store(int64(cfg.PeerLimit))
 	m.set.RegisterMetricsWriter(func(w io.Writer) { writeText(w, m.read()) })
 	m.set.RegisterMetricsWriter(writeProcess)
 	return m, nil
 }
+
+// SetPeerLimit changes Config.PeerLimit from the next scrape on (a
+// reloaded metrics_peer_limit). A negative n is taken as 0.
+func (m *Metrics) SetPeerLimit(n int) { m.peerLimit.Store(int64(max(n, 0))) }
 
 // WritePrometheus writes the catalogue's series, then the go_ and
 // process_ series, in the Prometheus text format, version 0.0.4, each

@@ -360,6 +360,26 @@ func TestPeerSeriesCapped(t *testing.T) {
 	}
 }
 
+// TestPeerLimitChangesLive: SetPeerLimit (a reloaded metrics_peer_limit)
+// applies from the next scrape.
+func TestPeerLimitChangesLive(t *testing.T) {
+	cfg := fullConfig(t, 10)
+	cfg.PeerLimit = 3
+	m := mustNew(t, cfg)
+	count := func() int { return len(scrape(t, m)[ReplicationPeerFailing].Series) }
+	if n := count(); n != 4 {
+		t.Fatalf("%d series with limit 3, want 3 peers and other", n)
+	}
+	m.SetPeerLimit(5)
+	if n := count(); n != 6 {
+		t.Fatalf("%d series after SetPeerLimit(5), want 5 peers and other", n)
+	}
+	m.SetPeerLimit(-1)
+	if n := count(); n != 1 {
+		t.Fatalf("%d series after SetPeerLimit(-1), want other only", n)
+	}
+}
+
 func TestSplitPeers(t *testing.T) {
 	p := func(node string, failing bool, since float64) peerState {
 		return peerState{node: node, failing: failing, since: since}

@@ -83,8 +83,14 @@ type Config struct {
 	// PacketConn is the bound UDP socket. The transport owns it from New
 	// and closes it at Shutdown.
 	PacketConn net.PacketConn
-	// Certificate is this node's certificate, presented to every peer.
+	// Certificate is this node's certificate, presented to every peer
+	// unless GetCertificate is set; it also derives the stateless reset
+	// key.
 	Certificate *tls.Certificate
+	// GetCertificate, if set, is asked at every handshake for the
+	// certificate to present: a new one serves the next handshakes while
+	// open connections keep theirs. It must not return nil.
+	GetCertificate func() *tls.Certificate
 	// Verify checks a peer's certificate at every handshake, as server and
 	// as client, and returns the node it names; an error refuses the
 	// connection (counted in Stats.Refused).
@@ -208,12 +214,12 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.ctx, t.stop = context.WithCancel(context.Background())
 	t.serverTLS = &tls.Config{
-		Certificates:     []tls.Certificate{*cfg.Certificate},
 		ClientAuth:       tls.RequireAnyClientCert,
 		NextProtos:       []string{ALPN},
 		MinVersion:       tls.VersionTLS13,
 		VerifyConnection: t.verify,
 	}
+	t.present(t.serverTLS)
 	t.qconf = &quic.Config{
 		EnableDatagrams:       true,
 		MaxIdleTimeout:        cfg.IdleTimeout,
@@ -245,6 +251,17 @@ func New(cfg Config) (*Transport, error) {
 	t.wg.Go(t.accept)
 	t.wg.Go(t.dropNonQUIC)
 	return t, nil
+}
+
+// present makes c present this node's certificate, as server and client.
+func (t *Transport) present(c *tls.Config) {
+	get := t.cfg.GetCertificate
+	if get == nil {
+		c.Certificates = []tls.Certificate{*t.cfg.Certificate}
+		return
+	}
+	c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return get(), nil }
+	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return get(), nil }
 }
 
 // verify runs Verify at a handshake and counts refusals.
@@ -512,7 +529,6 @@ func (t *Transport) connect(addr string) (*conn, error) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
 	clientTLS := &tls.Config{
-		Certificates: []tls.Certificate{*t.cfg.Certificate},
 		// The peer is checked by Verify in VerifyConnection, not against
 		// a host name.
 		InsecureSkipVerify: true,
@@ -521,6 +537,7 @@ func (t *Transport) connect(addr string) (*conn, error) {
 		MinVersion:         tls.VersionTLS13,
 		VerifyConnection:   t.verify,
 	}
+	t.present(clientTLS)
 	qc, err := t.qt.Dial(ctx, ua, clientTLS, t.qconf)
 	if err != nil {
 		return nil, fmt.Errorf("quicnet: dial %s: %w", addr, err)

@@ -24,6 +24,19 @@
 // device that boots with its clock at 1970 then still refuses expired
 // certificates, because its notion of now cannot go back past them.
 //
+// # Reloading
+//
+// LoadMaterial reads a node's certificate, key and CA bundle, and
+// Material.Check refuses material that cannot serve: a key that is not
+// the certificate's, a certificate that is expired or not yet valid at
+// the verifier's Now, names another node, or does not chain to the
+// bundle. Live holds the material in effect; the transport asks it for
+// the certificate at each handshake and VerifyFleetFrom for the CA pool,
+// so storing new material changes the next handshakes and leaves open
+// connections alone. A CA is rotated by first trusting a bundle of the
+// old and new CA everywhere, then issuing certificates of the new one,
+// then dropping the old.
+//
 // PinnedEncrypted and PinnedPlain: each node makes a self-signed
 // certificate once (LoadOrCreateSelfSigned keeps it in the data directory)
 // and announces Fingerprint of it, the SHA-256 of the certificate's DER,

@@ -121,6 +121,13 @@ func ParseFingerprint(s string) ([]byte, error) {
 // certificate must chain to roots and be valid at now(). now must not be
 // nil; see the package documentation for what it should read.
 func VerifyFleet(roots *x509.CertPool, now func() time.Time) VerifyFunc {
+	return VerifyFleetFrom(func() *x509.CertPool { return roots }, now)
+}
+
+// VerifyFleetFrom is VerifyFleet with the CA pool read at each handshake
+// from roots (Live.Roots), so that a reloaded CA file takes effect at the
+// next handshake.
+func VerifyFleetFrom(roots func() *x509.CertPool, now func() time.Time) VerifyFunc {
 	return func(cs tls.ConnectionState) (string, error) {
 		if len(cs.PeerCertificates) == 0 {
 			return "", ErrNoCertificate
@@ -134,7 +141,7 @@ func VerifyFleet(roots *x509.CertPool, now func() time.Time) VerifyFunc {
 			}
 		}
 		_, err := leaf.Verify(x509.VerifyOptions{
-			Roots:         roots,
+			Roots:         roots(),
 			Intermediates: inter,
 			CurrentTime:   now(),
 			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},

@@ -153,3 +153,34 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatalf("exit code after SIGTERM = %d", code)
 	}
 }
+
+// TestSIGHUPJoinsNewSeeds: an agent started alone, with no seed, joins
+// the seeds a reload adds to its configuration at once, without a
+// restart.
+func TestSIGHUPJoinsNewSeeds(t *testing.T) {
+	seed := startAgent(t, "-node", "seed", "-data-dir", t.TempDir())
+	dir := t.TempDir()
+	file := filepath.Join(dir, "edgeplane.yaml")
+	if err := os.WriteFile(file, []byte("log_level: info\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lonely := startAgent(t, "-node", "lonely", "-data-dir", filepath.Join(dir, "data"), "-config-file", file)
+	if out, _, _ := lonely.cli(t, "members"); strings.Contains(out, "seed") {
+		t.Fatalf("the lonely agent already knows the seed:\n%s", out)
+	}
+
+	if err := os.WriteFile(file, []byte("log_level: info\nretry_join: ["+seed.gossipAddr+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lonely.cmd.Process.Signal(syscall.SIGHUP)
+	lonely.waitLog(`"applied":["retry_join"]`)
+	for _, p := range []*agentProc{lonely, seed} {
+		testutil.Eventually(t, 30*time.Second, func() error {
+			out, errOut, code := p.cli(t, "members")
+			if code != 0 || !strings.Contains(out, "seed ") || !strings.Contains(out, "lonely ") || strings.Count(out, "alive") != 2 {
+				return fmt.Errorf("members = %d %q %s", code, out, errOut)
+			}
+			return nil
+		})
+	}
+}
