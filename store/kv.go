@@ -51,12 +51,15 @@ func (s *Store) CAS(key string, value []byte, flags uint64, index *uint64) (Entr
 func (t *txn) localPut(tt *tableTx, key string, value []byte, flags uint64, old Entry, found bool) (Entry, error) {
 	e := Entry{Record: Record{
 		Key: key, Value: value, Flags: flags, Origin: t.s.nodeID,
-		Version: t.s.clock.NowAfter(old.Version),
+		Version: t.s.clock.NowAfter(old.Version), Prev: prevOf(tt, old, found),
 	}}
 	if found && !old.Deleted {
 		e.CreateIndex = old.CreateIndex
 	}
-	return e, t.put(tt, &e, SourceLocal)
+	if err := t.put(tt, &e, SourceLocal); err != nil {
+		return e, err
+	}
+	return e, t.historyReplaced(tt, &old, found, &e)
 }
 
 // localDelete writes a tombstone for key in tt, as a local write that
@@ -67,9 +70,12 @@ func (t *txn) localDelete(tt *tableTx, key string, old Entry, found bool) (Entry
 	}
 	tomb := Entry{Record: Record{
 		Key: key, Origin: t.s.nodeID, Deleted: true,
-		Version: t.s.clock.NowAfter(old.Version),
+		Version: t.s.clock.NowAfter(old.Version), Prev: prevOf(tt, old, found),
 	}, CreateIndex: old.CreateIndex}
-	return tomb, t.put(tt, &tomb, SourceLocal)
+	if err := t.put(tt, &tomb, SourceLocal); err != nil {
+		return tomb, err
+	}
+	return tomb, t.historyReplaced(tt, &old, found, &tomb)
 }
 
 func casMatches(index uint64, old Entry, live bool) bool {
@@ -215,14 +221,17 @@ func (t *txn) merge(tt *tableTx, rec *Record, src Source) (bool, error) {
 		return false, err
 	}
 	if found && Compare(&old.Record, rec) >= 0 {
-		return false, nil
+		return false, t.historyRejected(tt, &old, rec)
 	}
 	t.s.clock.Observe(rec.Version)
 	e := Entry{Record: *rec}
 	if found && !old.Deleted && !rec.Deleted {
 		e.CreateIndex = old.CreateIndex
 	}
-	return true, t.put(tt, &e, src)
+	if err := t.put(tt, &e, src); err != nil {
+		return false, err
+	}
+	return true, t.historyReplaced(tt, &old, found, &e)
 }
 
 // Get returns the entry for key, tombstones included (check Deleted), and

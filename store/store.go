@@ -67,6 +67,13 @@ type Options struct {
 	// LockTimeout bounds the wait for the data file's lock. Default 1s;
 	// past it Open fails with ErrInUse instead of hanging.
 	LockTimeout time.Duration
+	// HistoryVersions is how many versions of each kv key the store keeps
+	// in its history (see History). Default 0: no history (the agent's
+	// default is 10).
+	HistoryVersions int
+	// HistoryMaxBytes caps the history's size; past it the oldest
+	// versions of any key go first. Default (0) DefaultHistoryMaxBytes.
+	HistoryMaxBytes int64
 	// NoSync skips fsync on commit. Only for tests and simulations: an
 	// acknowledged write may be lost on power failure.
 	NoSync bool
@@ -85,6 +92,7 @@ type Store struct {
 	watch  watchSet
 	feed   feed
 	tables []*table // kv first, then the declared tables by name
+	hist   historyLimits
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
@@ -129,7 +137,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, tables: tables()}
+	s := &Store{db: db, tables: tables(), hist: newHistoryLimits(opts)}
 	if err := s.load(opts); err != nil {
 		db.Close()
 		return nil, err
