@@ -221,8 +221,12 @@ func (t *txn) historyReplaced(tt *tableTx, old *Entry, found bool, e *Entry) err
 	if found && e.Prev < old.Version {
 		h := historyOf(&old.Record)
 		h.Held, h.Lost = true, true
-		if err := t.histMark(b, &h); err != nil {
+		marked, err := t.histMark(b, &h)
+		if err != nil {
 			return err
+		}
+		if marked {
+			t.lost = append(t.lost, old.Record)
 		}
 	}
 	if err := t.histSeen(b, e.Key, e.Prev); err != nil {
@@ -248,22 +252,24 @@ func (t *txn) historyRejected(tt *tableTx, held *Entry, rec *Record) error {
 	}
 	h := historyOf(rec)
 	h.Lost = true
+	t.lost = append(t.lost, *rec)
 	return t.histAdd(b, &h)
 }
 
-// histMark marks h's version lost, adding it if the history lacks it.
-func (t *txn) histMark(b *bolt.Bucket, h *HistoryEntry) error {
+// histMark marks h's version lost, adding it if the history lacks it,
+// and reports whether it was not marked before.
+func (t *txn) histMark(b *bolt.Bucket, h *HistoryEntry) (bool, error) {
 	k := historyKey(h.Key, h.Version, h.Origin)
 	v := b.Get(k)
 	if v == nil {
-		return t.histAdd(b, h)
+		return true, t.histAdd(b, h)
 	}
 	old, err := decodeHistory(k, v)
 	if err != nil || old.Lost {
-		return err
+		return false, err
 	}
 	old.Lost = true
-	return b.Put(k, appendHistory(nil, &old)) // same size: one bit
+	return true, b.Put(k, appendHistory(nil, &old)) // same size: one bit
 }
 
 // histSeen unmarks the lost versions of key stamped prev: a writer held

@@ -144,6 +144,39 @@ func TestHistoryLostAfterPartition(t *testing.T) {
 	}
 }
 
+// TestApplyCheckedLost: a lost version is reported once, by the node
+// whose held version lost and by one that rejected it, so that passing it
+// on ends.
+func TestApplyCheckedLost(t *testing.T) {
+	a, b := historyStore(t, 10, 0), historyStore(t, 10, 0)
+	left, _ := a.Put("k", []byte("left"), 0)
+	b.Clock().Observe(left.Version)
+	right, _ := b.Put("k", []byte("right"), 0)
+	apply := func(s *Store, r Record) (changed, lost []Record) {
+		t.Helper()
+		c, err := CheckRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, lost, err = s.ApplyCheckedLost([]Checked{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return changed, lost
+	}
+	if changed, lost := apply(a, right.Record); len(changed) != 1 || len(lost) != 1 || lost[0].Version != left.Version {
+		t.Fatalf("replacing the held version: changed %v, lost %v", changed, lost)
+	}
+	if changed, lost := apply(b, left.Record); len(changed) != 0 || len(lost) != 1 || lost[0].Version != left.Version {
+		t.Fatalf("rejecting: changed %v, lost %v", changed, lost)
+	}
+	for _, s := range []*Store{a, b} {
+		if changed, lost := apply(s, left.Record); len(changed) != 0 || len(lost) != 0 {
+			t.Fatalf("again: changed %v, lost %v", changed, lost)
+		}
+	}
+}
+
 // TestHistorySequentialNotLost: overwrites that saw the version they
 // replace are not lost, on the writer nor on a node they reach.
 func TestHistorySequentialNotLost(t *testing.T) {

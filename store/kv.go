@@ -176,20 +176,38 @@ func (s *Store) Apply(recs []Record) (int, error) {
 // that changed the store, for callers that pass news on (replication
 // re-gossips them).
 func (s *Store) ApplyChecked(recs []Checked) ([]Record, error) {
-	return s.merge(recs, SourceRemote)
+	changed, _, err := s.mergeLost(recs, SourceRemote)
+	return changed, err
+}
+
+// ApplyCheckedLost is ApplyChecked that also returns the records its
+// history marks lost for the first time (see History): the held versions
+// that records replaced, and records that lost to what the store holds.
+// Replication passes them on once, so that every node learns of a write
+// last-writer-wins discarded, even one the mesh converged past before it
+// reached it.
+func (s *Store) ApplyCheckedLost(recs []Checked) (changed, lost []Record, err error) {
+	return s.mergeLost(recs, SourceRemote)
 }
 
 // merge applies records in chunks, each in a transaction of its own, and
 // returns those that changed the store; the feed reports them from src.
 func (s *Store) merge(recs []Checked, src Source) ([]Record, error) {
+	changed, _, err := s.mergeLost(recs, src)
+	return changed, err
+}
+
+// mergeLost is merge that also returns the records newly marked lost.
+func (s *Store) mergeLost(recs []Checked, src Source) (changed, lost []Record, err error) {
 	const chunk = 1024
-	var changed []Record
 	for len(recs) > 0 {
 		part := recs[:min(chunk, len(recs))]
 		recs = recs[len(part):]
-		var won []Record
+		var won, newlyLost []Record
 		err := s.write(func(t *txn) error {
 			won = won[:0]
+			from := len(t.lost)
+			defer func() { newlyLost = append(newlyLost[:0], t.lost[from:]...) }()
 			for i := range part {
 				rec := &part[i].rec
 				tb, err := lookupTable(rec.Table)
@@ -207,11 +225,12 @@ func (s *Store) merge(recs []Checked, src Source) ([]Record, error) {
 			return nil
 		})
 		if err != nil {
-			return changed, err
+			return changed, lost, err
 		}
 		changed = append(changed, won...)
+		lost = append(lost, newlyLost...)
 	}
-	return changed, nil
+	return changed, lost, nil
 }
 
 // merge stores rec in tt if it beats the stored version of its key.

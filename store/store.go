@@ -235,6 +235,7 @@ type txn struct {
 	dirty   bool     // something was written: the transaction must commit
 	changed []string // kv keys changed: the watches to wake
 	feed    []Change // changes for the feed, in commit order
+	lost    []Record // received records history newly marks lost (history.go)
 	deltas  map[int]uint64
 }
 
