@@ -197,3 +197,35 @@ func TestPrefixRollbackAcrossMesh(t *testing.T) {
 		}
 	}
 }
+
+// TestWirePrev: Prev travels on the wire; a record whose Prev is not
+// before its version is malformed, and one from a node that sends no
+// Prev decodes with none.
+func TestWirePrev(t *testing.T) {
+	for _, c := range []struct {
+		rec  store.Record
+		bad  bool
+		prev store.Stamp
+	}{
+		{store.Record{Key: "k", Value: []byte("v"), Version: 10, Origin: "o", Prev: 9}, false, 9},
+		{store.Record{Key: "k", Version: 10, Origin: "o"}, false, 0},
+		{store.Record{Key: "k", Version: 10, Origin: "o", Prev: 10}, true, 0},
+	} {
+		w := toWire(&c.rec)
+		b, err := w.MarshalCBOR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Record
+		if err := got.UnmarshalCBOR(b); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := got.verdict()
+		if (err != nil) != c.bad {
+			t.Fatalf("%+v: verdict %v", c.rec, err)
+		}
+		if err == nil && ch.Record().Prev != c.prev {
+			t.Fatalf("%+v: Prev %v after the wire", c.rec, ch.Record().Prev)
+		}
+	}
+}
