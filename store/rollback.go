@@ -43,7 +43,10 @@ type RollbackChange struct {
 // (and written by origin, when origin is not empty). It returns no change
 // when the key already holds that value.
 func (s *Store) PlanRollback(key string, version Stamp, origin string) ([]RollbackChange, error) {
-	var out []RollbackChange
+	var (
+		out     []RollbackChange
+		missing error // said as is, not as a failed read
+	)
 	err := s.view(func(tx *bolt.Tx) error {
 		out = nil
 		vs, err := scanHistory(tx, HistoryQuery{Key: key, Since: version})
@@ -56,12 +59,14 @@ func (s *Store) PlanRollback(key string, version Stamp, origin string) ([]Rollba
 				continue
 			}
 			if to != nil {
-				return fmt.Errorf("%w: %s of %q", ErrAmbiguousVersion, version, key)
+				missing = fmt.Errorf("%w: %s of %q", ErrAmbiguousVersion, version, key)
+				return nil
 			}
 			to = &vs[i]
 		}
 		if to == nil {
-			return fmt.Errorf("%w: %q at %s", ErrNoVersion, key, version)
+			missing = fmt.Errorf("%w: %q at %s", ErrNoVersion, key, version)
+			return nil
 		}
 		c, err := planChange(tx, key, to)
 		if c != nil {
@@ -69,6 +74,9 @@ func (s *Store) PlanRollback(key string, version Stamp, origin string) ([]Rollba
 		}
 		return err
 	})
+	if err == nil {
+		err = missing
+	}
 	return out, err
 }
 
