@@ -1,37 +1,12 @@
 package replica
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/edgeplane/edgeplane/agent/api"
-	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/store"
 )
-
-// historyAPI serves the local HTTP API of a simulated node, history and
-// rollback included, and returns a client of it.
-func historyAPI(t *testing.T, n *simNode) *api.Client {
-	t.Helper()
-	a := httpapi.New(httpapi.Config{Store: n.st, History: n.st,
-		Self: func() httpapi.Self { return httpapi.Self{NodeName: n.name, NodeID: n.st.NodeID(), Datacenter: "dc1"} },
-		Log:  slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(a)
-	t.Cleanup(func() {
-		a.Close()
-		srv.Close()
-	})
-	c, err := api.NewClient(api.Config{Address: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // settle pumps gossip and syncs every pair until every node holds the
 // same records, within a bound.
@@ -56,7 +31,7 @@ func (s *simNet) settle(t *testing.T) {
 // TestHistoryLostAcrossPartition: the two sides of a cut write the same
 // key; after the heal every node holds the later write and every node's
 // history marks the same, earlier, write lost. A rollback to it through
-// the HTTP API of a node of the winning side brings it back everywhere,
+// a node of the winning side brings it back everywhere,
 // and that node's history shows the rollback.
 func TestHistoryLostAcrossPartition(t *testing.T) {
 	for seed := range uint64(4) {
@@ -114,16 +89,18 @@ func TestHistoryLostAcrossPartition(t *testing.T) {
 			}
 
 			// Recovery: an operator on n4 lists the lost write and rolls
-			// back to it through the API.
-			c := historyAPI(t, node(4))
-			ctx := context.Background()
-			vs, err := c.KV().History(ctx, "app/mode", api.HistoryOptions{Lost: true})
+			// back to it, as PUT /v1/edgeplane/rollback does (replication
+			// may not import the HTTP API: its tests cover the handler).
+			vs, err := node(4).st.History(store.HistoryQuery{Key: "app/mode", LostOnly: true})
 			if err != nil || len(vs) != 1 {
-				t.Fatalf("lost versions through the API: %+v, %v", vs, err)
+				t.Fatalf("lost versions: %+v, %v", vs, err)
 			}
-			res, err := c.KV().Rollback(ctx, api.RollbackRequest{Key: "app/mode", To: fmt.Sprint(vs[0].Version)})
-			if err != nil || !res.Applied || len(res.Changes) != 1 {
-				t.Fatalf("rollback: %+v, %v", res, err)
+			plan, err := node(4).st.PlanRollback("app/mode", vs[0].Version, vs[0].Origin)
+			if err != nil || len(plan) != 1 {
+				t.Fatalf("plan: %+v, %v", plan, err)
+			}
+			if _, err := node(4).st.Rollback(plan); err != nil {
+				t.Fatal(err)
 			}
 			s.settle(t)
 			for _, name := range s.names {
@@ -168,15 +145,13 @@ func TestPrefixRollbackAcrossMesh(t *testing.T) {
 	put(2, "other/x", "x2")
 	s.settle(t)
 
-	c := historyAPI(t, node(0))
-	ctx := context.Background()
 	before := map[string]map[string]store.Record{}
 	for _, n := range s.names {
 		before[n] = contents(t, s.nodes[n].st)
 	}
-	res, err := c.KV().Rollback(ctx, api.RollbackRequest{Key: "app/", Prefix: true, To: at.String(), Dry: true})
-	if err != nil || res.Applied || len(res.Changes) != 3 {
-		t.Fatalf("dry run: %+v, %v", res, err)
+	plan, unknown, err := node(0).st.PlanPrefixRollback("app/", at) // a dry run is the plan alone
+	if err != nil || len(plan) != 3 || len(unknown) != 0 {
+		t.Fatalf("plan: %+v, unknown %v, %v", plan, unknown, err)
 	}
 	s.settle(t)
 	for _, n := range s.names {
@@ -184,9 +159,8 @@ func TestPrefixRollbackAcrossMesh(t *testing.T) {
 			t.Fatalf("the dry run changed %s", n)
 		}
 	}
-	res, err = c.KV().Rollback(ctx, api.RollbackRequest{Key: "app/", Prefix: true, To: at.String()})
-	if err != nil || !res.Applied || len(res.Changes) != 3 {
-		t.Fatalf("rollback: %+v, %v", res, err)
+	if _, err := node(0).st.Rollback(plan); err != nil {
+		t.Fatal(err)
 	}
 	s.settle(t)
 	for _, n := range s.names {
