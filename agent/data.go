@@ -35,7 +35,8 @@ func openDataDir(cfg config.Config, log *slog.Logger) (*dataDir, error) {
 		}
 		d.temp = true
 	}
-	st, err := store.Open(d.dir, store.Options{ClockFloor: version.Floor()})
+	st, err := store.Open(d.dir, store.Options{ClockFloor: version.Floor(),
+		HistoryVersions: cfg.HistoryVersions, HistoryMaxBytes: cfg.HistoryMaxBytesValue()})
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("agent: %w", err)

@@ -26,7 +26,8 @@ func (c *Checked) Record() Record { return c.rec }
 // table is TableKV ("kv" is taken for it) or a declared one (else
 // ErrUnknownTable), its key passes CheckKey (ErrInvalidKey), its value is
 // at most MaxValueLen bytes (ErrValueTooLarge), its origin is 1 to 256
-// bytes of valid UTF-8 and it has a version (ErrInvalidRecord).
+// bytes of valid UTF-8, it has a version and its Prev, if any, is
+// earlier (ErrInvalidRecord).
 func CheckRecord(r Record) (Checked, error) {
 	if err := CheckKey(r.Key); err != nil {
 		return Checked{}, err
@@ -38,6 +39,8 @@ func CheckRecord(r Record) (Checked, error) {
 		return Checked{}, fmt.Errorf("%w: bad origin %q", ErrInvalidRecord, r.Origin)
 	case r.Version == 0:
 		return Checked{}, fmt.Errorf("%w: key %q: no version", ErrInvalidRecord, r.Key)
+	case r.Prev >= r.Version:
+		return Checked{}, fmt.Errorf("%w: key %q: previous version %d not before %d", ErrInvalidRecord, r.Key, r.Prev, r.Version)
 	}
 	tb, err := lookupTable(r.Table)
 	if err != nil {

@@ -71,6 +71,17 @@
 // is out of the digest, snapshots, the feed and the modify index. Update
 // writes local state and replicated records in one transaction, one fsync.
 //
+// # History and rollback
+//
+// With Options.HistoryVersions > 0 the store keeps, in the local bucket
+// "history", the last versions of each kv key it held, bounded per key and
+// in bytes, written in the transaction of the record: no fsync of its own.
+// Each record carries Prev, the version its writer replaced, so that a
+// version last-writer-wins discarded for a concurrent write is marked
+// lost the same way on every node that sees both (see the notes in
+// history.go). Rollback writes versions from the history again as new
+// local writes (PlanRollback, PlanPrefixRollback, Rollback).
+//
 // # Indexes and blocking queries
 //
 // The modify index is local to this node and persisted: it never goes

@@ -51,12 +51,15 @@ func (s *Store) CAS(key string, value []byte, flags uint64, index *uint64) (Entr
 func (t *txn) localPut(tt *tableTx, key string, value []byte, flags uint64, old Entry, found bool) (Entry, error) {
 	e := Entry{Record: Record{
 		Key: key, Value: value, Flags: flags, Origin: t.s.nodeID,
-		Version: t.s.clock.NowAfter(old.Version),
+		Version: t.s.clock.NowAfter(old.Version), Prev: prevOf(tt, old, found),
 	}}
 	if found && !old.Deleted {
 		e.CreateIndex = old.CreateIndex
 	}
-	return e, t.put(tt, &e, SourceLocal)
+	if err := t.put(tt, &e, SourceLocal); err != nil {
+		return e, err
+	}
+	return e, t.historyReplaced(tt, &old, found, &e)
 }
 
 // localDelete writes a tombstone for key in tt, as a local write that
@@ -67,9 +70,12 @@ func (t *txn) localDelete(tt *tableTx, key string, old Entry, found bool) (Entry
 	}
 	tomb := Entry{Record: Record{
 		Key: key, Origin: t.s.nodeID, Deleted: true,
-		Version: t.s.clock.NowAfter(old.Version),
+		Version: t.s.clock.NowAfter(old.Version), Prev: prevOf(tt, old, found),
 	}, CreateIndex: old.CreateIndex}
-	return tomb, t.put(tt, &tomb, SourceLocal)
+	if err := t.put(tt, &tomb, SourceLocal); err != nil {
+		return tomb, err
+	}
+	return tomb, t.historyReplaced(tt, &old, found, &tomb)
 }
 
 func casMatches(index uint64, old Entry, live bool) bool {
@@ -170,20 +176,38 @@ func (s *Store) Apply(recs []Record) (int, error) {
 // that changed the store, for callers that pass news on (replication
 // re-gossips them).
 func (s *Store) ApplyChecked(recs []Checked) ([]Record, error) {
-	return s.merge(recs, SourceRemote)
+	changed, _, err := s.mergeLost(recs, SourceRemote)
+	return changed, err
+}
+
+// ApplyCheckedLost is ApplyChecked that also returns the records its
+// history marks lost for the first time (see History): the held versions
+// that records replaced, and records that lost to what the store holds.
+// Replication passes them on once, so that every node learns of a write
+// last-writer-wins discarded, even one the mesh converged past before it
+// reached it.
+func (s *Store) ApplyCheckedLost(recs []Checked) (changed, lost []Record, err error) {
+	return s.mergeLost(recs, SourceRemote)
 }
 
 // merge applies records in chunks, each in a transaction of its own, and
 // returns those that changed the store; the feed reports them from src.
 func (s *Store) merge(recs []Checked, src Source) ([]Record, error) {
+	changed, _, err := s.mergeLost(recs, src)
+	return changed, err
+}
+
+// mergeLost is merge that also returns the records newly marked lost.
+func (s *Store) mergeLost(recs []Checked, src Source) (changed, lost []Record, err error) {
 	const chunk = 1024
-	var changed []Record
 	for len(recs) > 0 {
 		part := recs[:min(chunk, len(recs))]
 		recs = recs[len(part):]
-		var won []Record
+		var won, newlyLost []Record
 		err := s.write(func(t *txn) error {
 			won = won[:0]
+			from := len(t.lost)
+			defer func() { newlyLost = append(newlyLost[:0], t.lost[from:]...) }()
 			for i := range part {
 				rec := &part[i].rec
 				tb, err := lookupTable(rec.Table)
@@ -201,11 +225,12 @@ func (s *Store) merge(recs []Checked, src Source) ([]Record, error) {
 			return nil
 		})
 		if err != nil {
-			return changed, err
+			return changed, lost, err
 		}
 		changed = append(changed, won...)
+		lost = append(lost, newlyLost...)
 	}
-	return changed, nil
+	return changed, lost, nil
 }
 
 // merge stores rec in tt if it beats the stored version of its key.
@@ -215,14 +240,17 @@ func (t *txn) merge(tt *tableTx, rec *Record, src Source) (bool, error) {
 		return false, err
 	}
 	if found && Compare(&old.Record, rec) >= 0 {
-		return false, nil
+		return false, t.historyRejected(tt, &old, rec)
 	}
 	t.s.clock.Observe(rec.Version)
 	e := Entry{Record: *rec}
 	if found && !old.Deleted && !rec.Deleted {
 		e.CreateIndex = old.CreateIndex
 	}
-	return true, t.put(tt, &e, src)
+	if err := t.put(tt, &e, src); err != nil {
+		return false, err
+	}
+	return true, t.historyReplaced(tt, &old, found, &e)
 }
 
 // Get returns the entry for key, tombstones included (check Deleted), and

@@ -18,6 +18,12 @@ type Record struct {
 	Version Stamp  // hybrid logical clock stamp of the write
 	Origin  string // id of the node that made the write
 	Deleted bool   // a tombstone: the key was deleted at Version
+	// Prev is the stamp of the version of the key its writer held when it
+	// wrote this one: 0 when it held none. It orders nothing; history
+	// (see History) reads it to tell a version its writer had seen and
+	// replaced from a concurrent one that last-writer-wins discarded. Only
+	// kv records carry it.
+	Prev Stamp
 }
 
 // Entry is a record as this node holds it, with the node's local indexes.
@@ -31,7 +37,7 @@ type Entry struct {
 
 // Compare orders records by (Version, Origin), the last-writer-wins order.
 // Records with equal (Version, Origin) are ordered by (Deleted, Value,
-// Flags, Key, Table), so that the order is total even over corrupt or forged input
+// Flags, Key, Table, Prev), so that the order is total even over corrupt or forged input
 // and Merge stays commutative. It returns -1, 0 or +1.
 func Compare(a, b *Record) int {
 	if c := cmp.Compare(a.Version, b.Version); c != 0 {
@@ -55,7 +61,10 @@ func Compare(a, b *Record) int {
 	if c := cmp.Compare(a.Key, b.Key); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Table, b.Table)
+	if c := cmp.Compare(a.Table, b.Table); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Prev, b.Prev)
 }
 
 // Merge returns the winner of two versions of a key under last-writer-wins:
@@ -78,6 +87,7 @@ var (
 const (
 	entryFormat  byte = 1
 	flagDeleted  byte = 1 << 0
+	flagPrev     byte = 1 << 1 // a Prev follows the version
 	maxOriginLen      = 256
 	maxTableLen       = 64
 	// MaxKeyLen is the longest key the store accepts, in bytes.
@@ -88,18 +98,27 @@ const (
 
 // appendEntry encodes e without its key (the key is the bbolt key):
 //
-//	format(1) bits(1) createIndex modifyIndex flags version (uvarints)
+//	format(1) bits(1) createIndex modifyIndex flags version [prev] (uvarints)
 //	len(origin) origin len(value) value
+//
+// prev is there when bits has flagPrev: a record without one encodes as
+// before Prev existed.
 func appendEntry(dst []byte, e *Entry) []byte {
 	var bits byte
 	if e.Deleted {
 		bits |= flagDeleted
+	}
+	if e.Prev != 0 {
+		bits |= flagPrev
 	}
 	dst = append(dst, entryFormat, bits)
 	dst = binary.AppendUvarint(dst, e.CreateIndex)
 	dst = binary.AppendUvarint(dst, e.ModifyIndex)
 	dst = binary.AppendUvarint(dst, e.Flags)
 	dst = binary.AppendUvarint(dst, uint64(e.Version))
+	if e.Prev != 0 {
+		dst = binary.AppendUvarint(dst, uint64(e.Prev))
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(e.Origin)))
 	dst = append(dst, e.Origin...)
 	dst = binary.AppendUvarint(dst, uint64(len(e.Value)))
@@ -130,9 +149,14 @@ func decodeMeta(key string, b []byte) (Entry, []byte, error) {
 	e.ModifyIndex = d.uvarint()
 	e.Flags = d.uvarint()
 	e.Version = Stamp(d.uvarint())
+	if bits&flagPrev != 0 {
+		if e.Prev = Stamp(d.uvarint()); e.Prev == 0 {
+			d.fail()
+		}
+	}
 	e.Origin = string(d.bytes(maxOriginLen))
 	v := d.bytes(MaxValueLen)
-	if d.err != nil || bits&^flagDeleted != 0 || len(d.b) != 0 {
+	if d.err != nil || bits&^(flagDeleted|flagPrev) != 0 || len(d.b) != 0 {
 		return Entry{}, nil, fmt.Errorf("%w: key %q", ErrCorrupt, key)
 	}
 	return e, v, nil

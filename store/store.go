@@ -67,6 +67,13 @@ type Options struct {
 	// LockTimeout bounds the wait for the data file's lock. Default 1s;
 	// past it Open fails with ErrInUse instead of hanging.
 	LockTimeout time.Duration
+	// HistoryVersions is how many versions of each kv key the store keeps
+	// in its history (see History). Default 0: no history (the agent's
+	// default is 10).
+	HistoryVersions int
+	// HistoryMaxBytes caps the history's size; past it the oldest
+	// versions of any key go first. Default (0) DefaultHistoryMaxBytes.
+	HistoryMaxBytes int64
 	// NoSync skips fsync on commit. Only for tests and simulations: an
 	// acknowledged write may be lost on power failure.
 	NoSync bool
@@ -85,6 +92,7 @@ type Store struct {
 	watch  watchSet
 	feed   feed
 	tables []*table // kv first, then the declared tables by name
+	hist   historyLimits
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
@@ -144,7 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, tables: tables(), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
+	s := &Store{db: db, tables: tables(), hist: newHistoryLimits(opts), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
 	if err := s.load(opts); err != nil {
 		db.Close()
 		return nil, err
@@ -244,6 +252,7 @@ type txn struct {
 	dirty   bool     // something was written: the transaction must commit
 	changed []string // kv keys changed: the watches to wake
 	feed    []Change // changes for the feed, in commit order
+	lost    []Record // received records history newly marks lost (history.go)
 	deltas  map[int]uint64
 	keys    map[keyRef]keyVal // index entries written (see keyindex.go)
 	// flushAll: write every pending index entry; flushed: they were.

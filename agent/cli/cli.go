@@ -65,6 +65,8 @@ var commands = []entry{
 		{name: "put", synopsis: "Write a key", new: func() command { return new(kvPutCmd) }},
 		{name: "get", synopsis: "Read a key or a prefix", new: func() command { return new(kvGetCmd) }},
 		{name: "resolve", synopsis: "Read a key through the node, site, environment and global layers", new: func() command { return new(kvResolveCmd) }},
+		{name: "history", synopsis: "List the versions of a key this node keeps, lost writes marked", new: func() command { return new(kvHistoryCmd) }},
+		{name: "rollback", synopsis: "Write an earlier version of a key, or a prefix's state at a time, again", new: func() command { return new(kvRollbackCmd) }},
 		{name: "delete", synopsis: "Delete a key or a prefix", new: func() command { return new(kvDeleteCmd) }},
 		{name: "list", synopsis: "List the keys under a prefix", new: func() command { return new(kvListCmd) }},
 		{name: "export", synopsis: "Export keys under a prefix as JSON", new: func() command { return new(kvExportCmd) }},

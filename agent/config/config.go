@@ -239,6 +239,19 @@ type Config struct {
 	// -tombstone-ttl. Default 72h; at least 1m.
 	TombstoneTTL Duration
 
+	// HistoryVersions is how many versions of each KV key the node keeps
+	// in its history (edgeplane kv history, kv rollback); 0 keeps none.
+	// Key history_versions, flag -history-versions. Default 10; at most
+	// 1000. Takes effect at restart.
+	HistoryVersions int
+
+	// HistoryMaxBytes caps the node's history; past it the oldest
+	// versions of any key are dropped first. A size with a unit (KiB, MiB,
+	// GiB, kB, MB, GB) or a number of bytes, from 64KiB to 1GiB. Key
+	// history_max_bytes, flag -history-max-bytes. Default 16MiB. Takes
+	// effect at restart.
+	HistoryMaxBytes string
+
 	// MemoryLimit is the Go runtime's soft memory limit
 	// (runtime/debug.SetMemoryLimit): as the agent's memory nears it, the
 	// garbage collector runs harder. It is not a cap; set MemoryMax in the
@@ -323,6 +336,8 @@ func Default() Config {
 		MaxClockDrift:     Duration{5 * time.Minute},
 		MaxBroadcastQueue: 4096,
 		MemoryLimit:       DefaultMemoryLimit,
+		HistoryVersions:   DefaultHistoryVersions,
+		HistoryMaxBytes:   DefaultHistoryMaxBytes,
 		ACL:               ACLConfig{DefaultPolicy: "deny"},
 
 		CatalogSyncInterval: Duration{time.Minute},

@@ -37,6 +37,19 @@ func parseMemoryLimit(s string) (int64, error) {
 	if strings.EqualFold(s, MemoryLimitOff) {
 		return 0, nil
 	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, invalidf("%v, nor %q", err, MemoryLimitOff)
+	}
+	if n < minMemoryLimit {
+		return 0, invalidf("%q is below the minimum of 16MiB; use %q for no limit", clip(s), MemoryLimitOff)
+	}
+	return n, nil
+}
+
+// parseSize reads a size such as 192MiB, 512MB or 268435456 (bytes).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
 	num, factor := s, int64(1)
 	for _, u := range memoryUnits {
 		if n, ok := strings.CutSuffix(s, u.suffix); ok {
@@ -46,13 +59,10 @@ func parseMemoryLimit(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 {
-		return 0, invalidf("%q is not a size such as 192MiB, 512MB or a number of bytes, nor %q", clip(s), MemoryLimitOff)
+		return 0, invalidf("%q is not a size such as 192MiB, 512MB or a number of bytes", clip(s))
 	}
 	if n > (1<<62)/factor {
 		return 0, invalidf("%q is too large", clip(s))
-	}
-	if b := n * factor; b < minMemoryLimit {
-		return 0, invalidf("%q is below the minimum of 16MiB; use %q for no limit", clip(s), MemoryLimitOff)
 	}
 	return n * factor, nil
 }

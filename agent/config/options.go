@@ -66,6 +66,8 @@ var options = []option{
 	newOption("enable_local_script_checks", "enable-local-script-checks", "run script checks (args) of the services in the configuration files; the HTTP API refuses them always", func(c *Config) *bool { return &c.EnableLocalScriptChecks }, nil),
 	newOption("enable_debug", "enable-debug", "serve Go profiles under /debug/pprof/ on the local HTTP API, to loopback clients only (with ACLs: agent write)", func(c *Config) *bool { return &c.EnableDebug }, nil),
 	newOption("catalog_sync_interval", "catalog-sync-interval", "how often the catalog's anti-entropy rewrites this node's missing or changed records (`duration`)", func(c *Config) *Duration { return &c.CatalogSyncInterval }, checkSyncInterval),
+	newOption("history_versions", "history-versions", "`versions` of each KV key kept in the node's history; 0: no history", func(c *Config) *int { return &c.HistoryVersions }, checkHistoryVersions),
+	newOption("history_max_bytes", "history-max-bytes", "`size` of the node's history, such as 16MiB; the oldest versions go first past it", func(c *Config) *string { return &c.HistoryMaxBytes }, checkHistoryMaxBytes),
 	newOption("memory_limit", "memory-limit", "Go soft memory `limit` such as 192MiB, or off", func(c *Config) *string { return &c.MemoryLimit }, checkMemoryLimit),
 }
 

@@ -22,6 +22,10 @@ import (
 //     filtered to the keys the token may read.
 //   - Layered reads (/v1/edgeplane/resolve/) check key read on each
 //     layer's key in handleResolve, skipping the layers refused.
+//   - History (/v1/edgeplane/history/) needs key read on the key, and a
+//     prefix listing is filtered to the keys the token may read; a
+//     rollback (/v1/edgeplane/rollback) needs key write on the key, or on
+//     every key under the prefix (history.go).
 //   - The agent's service endpoints check Consul's service rules in
 //     their handlers (catalogRoute).
 //   - Every other request needs what routeNeeds says: nothing for
@@ -104,6 +108,9 @@ func routeNeeds(method, path string) acl.Access {
 	}
 	if strings.HasPrefix(path, resolvePrefix) && (method == http.MethodGet || method == http.MethodHead) {
 		return acl.None // the handler checks each layer's key (resolve.go)
+	}
+	if strings.HasPrefix(path, historyPath) || path == rollbackPath {
+		return acl.None // the handler checks the keys (history.go)
 	}
 	if method != http.MethodGet && method != http.MethodHead {
 		return acl.Write

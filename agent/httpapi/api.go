@@ -58,6 +58,8 @@ type Self struct {
 //   - MetricsRelay nil: no /v1/edgeplane/metrics/<node>: 404.
 //   - Debug false: no /debug/pprof/: 404 (pprof.go).
 //   - Layers nil: no /v1/edgeplane/resolve/: 404.
+//   - History nil: no /v1/edgeplane/history/, /v1/edgeplane/rollback:
+//     404.
 //   - Schemas nil: KV writes are not checked against schemas, and
 //     resolve serves stored values as they are.
 type Config struct {
@@ -81,6 +83,7 @@ type Config struct {
 	// loopback clients only (pprof.go). Default false: none.
 	Debug   bool
 	Layers  Layers
+	History History
 	Schemas *schema.Guard
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
@@ -114,6 +117,7 @@ type API struct {
 	mesh  Mesh
 
 	layers  Layers        // nil: no /v1/edgeplane/resolve/
+	history History       // nil: no history, no rollback
 	schemas *schema.Guard // nil: values are not typed
 
 	// closed ends when Close is called; blocking queries wait on it.
@@ -151,7 +155,7 @@ func New(cfg Config) *API {
 	a := &API{store: cfg.Store, self: cfg.Self, log: cfg.Log, mux: http.NewServeMux(),
 		mesh: cfg.Mesh, reload: cfg.Reload, acl: cfg.ACL, readBudget: newByteBudget(readBudgetBytes),
 		guard: newGuard(cfg.Hosts), conns: cfg.Conns, memberIndex: cfg.MemberIndex, removed: newRemovals(),
-		layers: cfg.Layers, schemas: cfg.Schemas}
+		layers: cfg.Layers, schemas: cfg.Schemas, history: cfg.History}
 	a.blocking.max = int64(cfg.MaxBlockingQueries)
 	a.monitors.max = MaxMonitors
 	a.closed, a.close = context.WithCancel(context.Background())
@@ -204,7 +208,7 @@ func New(cfg Config) *API {
 }
 
 // ServeHTTP routes a request that passes the browser guard (guard.go).
-// KV and resolve paths are matched by hand: keys may hold sequences such as "//" that
+// KV, resolve and history paths are matched by hand: keys may hold sequences such as "//" that
 // http.ServeMux would redirect away.
 // Each request is counted under its route's template and its status's
 // class (Requests).
@@ -231,6 +235,14 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	if a.layers != nil && strings.HasPrefix(r.URL.Path, resolvePrefix) {
 		a.handleResolve(w, r)
 		return RouteResolve
+	}
+	if a.history != nil && strings.HasPrefix(r.URL.Path, historyPath) {
+		a.handleHistory(w, r)
+		return RouteHistory
+	}
+	if a.history != nil && r.URL.Path == rollbackPath {
+		a.handleRollback(w, r)
+		return RouteRollback
 	}
 	a.mux.ServeHTTP(w, r) // sets r.Pattern: the pattern it routed r by
 	return routeOfPattern(r.Pattern)

@@ -11,7 +11,9 @@
 // edgeplane's own under
 // /v1/edgeplane/, among them layered reads (/v1/edgeplane/resolve/<key>:
 // a key looked up through the node, site, environment and global layers,
-// resolve.go, over the Layers role and package layers), and, with
+// resolve.go, over the Layers role and package layers), the node's
+// history of each key with rollbacks to it (/v1/edgeplane/history/<key>,
+// /v1/edgeplane/rollback: history.go, over the History role), and, with
 // Config.Debug (enable_debug), the Go runtime's profiles under
 // /debug/pprof/ to loopback clients with agent write (pprof.go).
 //
@@ -34,7 +36,7 @@
 // New takes everything the API serves from in one Config: the store, the
 // agent's description, and the roles the agent plays for it, each a small
 // interface declared in roles.go (Mesh, Snapshots, Replication, Pinger,
-// Reloader, Catalog, Layers) or beside its endpoints (Metrics,
+// Reloader, Catalog, Layers, History) or beside its endpoints (Metrics,
 // MetricsRelay). A role left nil leaves its endpoints as an agent without that
 // part answers them: not found, or for reload, 500 "reload is not
 // available". The API never reaches into the agent past its roles.

@@ -16,6 +16,10 @@ const (
 	RouteKV = "/v1/kv/{key...}"
 	// RouteResolve is the route of /v1/edgeplane/resolve/ paths.
 	RouteResolve = resolvePrefix + "{path...}"
+	// RouteHistory is the route of /v1/edgeplane/history/ paths.
+	RouteHistory = historyPath + "{key...}"
+	// RouteRollback is the route of /v1/edgeplane/rollback.
+	RouteRollback = rollbackPath
 	// RouteUnmatched is the route of every request no route matches.
 	RouteUnmatched = "unmatched"
 )
@@ -24,7 +28,8 @@ const (
 type RouteRequests struct {
 	// Route is the route's template: the path of its ServeMux pattern
 	// ("/v1/catalog/service/{name}"; the methods of one path share it),
-	// RouteKV, RouteResolve or RouteUnmatched.
+	// RouteKV, RouteResolve, RouteHistory, RouteRollback or
+	// RouteUnmatched.
 	Route string
 	// Classes counts the requests by the class of their status: [0] for
 	// 1xx, [1] for 2xx, up to [4] for 5xx.
@@ -69,6 +74,10 @@ func (a *API) routeOf(r *http.Request) string {
 		return RouteKV
 	case a.layers != nil && strings.HasPrefix(r.URL.Path, resolvePrefix):
 		return RouteResolve
+	case a.history != nil && strings.HasPrefix(r.URL.Path, historyPath):
+		return RouteHistory
+	case a.history != nil && r.URL.Path == rollbackPath:
+		return RouteRollback
 	}
 	_, pattern := a.mux.Handler(r)
 	return routeOfPattern(pattern)

@@ -32,6 +32,15 @@ type Store interface {
 	Index() uint64
 }
 
+// History is the node's history of kv versions, and rollbacks to them
+// (history.go); *store.Store implements it.
+type History interface {
+	History(q store.HistoryQuery) ([]store.HistoryEntry, error)
+	PlanRollback(key string, version store.Stamp, origin string) ([]store.RollbackChange, error)
+	PlanPrefixRollback(prefix string, at store.Stamp) ([]store.RollbackChange, []string, error)
+	Rollback(changes []store.RollbackChange) ([]store.Entry, error)
+}
+
 // Mesh is what the membership endpoints need from the agent.
 type Mesh interface {
 	Members() []gossip.Member

@@ -38,6 +38,17 @@
 // which accepted stamps advance: stamps each just inside it cannot walk the
 // clock forward.
 //
+// # Lost writes
+//
+// With history on (store.Options.HistoryVersions), a node's store marks
+// the writes last-writer-wins discarded for a concurrent one, such as the
+// two sides of a partition writing one key (see store.History). The mesh
+// converges on the winner, so a node of the winning side may never
+// receive the losing write: each node that marks a write lost for the
+// first time passes it on once, by gossip under a name of its own (or a
+// push when it is large). Nodes that marked it already pass nothing on,
+// so the spreading ends, and every node's history shows the write.
+//
 // # Bootstrap
 //
 // A node whose store is empty at start pulls a snapshot (MethodBootstrap)

@@ -275,12 +275,15 @@ func (r *Replica) followFeed(ctx context.Context) {
 
 // gossip queues one record for gossip if it fits, and reports whether it
 // did.
-func (r *Replica) gossip(w Record) bool {
+func (r *Replica) gossip(w Record) bool { return r.gossipAs(w.Key, w) }
+
+// gossipAs is gossip under the broadcast name given.
+func (r *Replica) gossipAs(name string, w Record) bool {
 	b, err := EncodeDelta([]Record{w})
 	if err != nil || len(b) > r.cfg.MaxGossipDelta {
 		return false
 	}
-	r.cfg.Broadcast(w.Key, b)
+	r.cfg.Broadcast(name, b)
 	return true
 }
 
@@ -305,14 +308,33 @@ func (r *Replica) HandleGossip(payload []byte) {
 // merge applies records by last-writer-wins after rejecting those stamped
 // too far ahead of this node's clock, and returns the ones that were new.
 // It logs with ctx: a call's, whose trace id its lines carry.
+//
+// A record that lost here to a concurrent write, and that the store's
+// history marks lost for the first time, is passed on once (store.
+// ApplyCheckedLost): a node of the winning side may never receive the
+// losing write otherwise, as the mesh converges on the winner, and each
+// node's history is to show it. A node that has marked it already passes
+// nothing on, so the spreading ends.
 func (r *Replica) merge(ctx context.Context, recs []Record) []store.Record {
 	ok := r.admit(ctx, recs)
-	changed, err := r.cfg.Store.ApplyChecked(ok)
+	changed, lost, err := r.cfg.Store.ApplyCheckedLost(ok)
 	if err != nil {
 		r.cfg.Log.ErrorContext(ctx, "applying replicated records", "err", err)
 	}
 	r.counted(len(ok), len(changed))
+	for i := range lost {
+		w := toWire(&lost[i])
+		if !r.gossipAs(lostName(&lost[i]), w) {
+			r.queuePush([]Record{w})
+		}
+	}
 	return changed
+}
+
+// lostName names the broadcast of a lost record apart from its key's, so
+// that neither replaces the other in the broadcast queue.
+func lostName(rec *store.Record) string {
+	return rec.Key + "\x00lost\x00" + strconv.FormatUint(uint64(rec.Version), 10) + "\x00" + rec.Origin
 }
 
 // admit drops the malformed records and those stamped too far ahead of

@@ -65,12 +65,19 @@ func (n *simNode) Sleep(ctx context.Context, _ time.Duration) error { return ctx
 var errCut = errors.New("partitioned")
 
 func newSimNet(t testing.TB, seed uint64, n int) *simNet {
+	return newSimNetWith(t, seed, n, store.Options{})
+}
+
+// newSimNetWith is newSimNet whose stores open with opts (their wall
+// clock and NoSync are the simulation's).
+func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet {
 	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{}}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		name := "n" + strconv.Itoa(i)
 		node := &simNode{name: name, now: base.Add(time.Duration(s.rng.IntN(2000)) * time.Millisecond)}
-		st, err := store.Open(t.TempDir(), store.Options{NoSync: true, Wall: node})
+		opts.NoSync, opts.Wall = true, node
+		st, err := store.Open(t.TempDir(), opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -205,7 +205,7 @@ func recordBytes(recs []Record) int {
 }
 
 // recordSize is about a record's encoded size.
-func recordSize(r *Record) int { return len(r.Table) + len(r.Key) + len(r.Value) + len(r.Origin) + 24 }
+func recordSize(r *Record) int { return len(r.Table) + len(r.Key) + len(r.Value) + len(r.Origin) + 34 }
 
 // HandleDigest serves MethodDigest. It refuses to compare while this node
 // pulls a snapshot, or when either side was away past the other's horizon

@@ -30,6 +30,7 @@ type Record struct {
 	Version uint64
 	Origin  string
 	Deleted bool
+	Prev    uint64 // store.Record.Prev: the version the writer replaced
 
 	// The verdict of the check made when the record was decoded (see
 	// UnmarshalCBOR): the checked record, or why it may not be merged.
@@ -48,11 +49,12 @@ type wireRecord struct {
 	Deleted  bool   `cbor:"6,keyasint,omitempty"`
 	Table    string `cbor:"7,keyasint,omitempty"`
 	TableKey string `cbor:"8,keyasint,omitempty"` // the key of a record outside kv
+	Prev     uint64 `cbor:"9,keyasint,omitempty"` // nodes that predate it ignore it
 }
 
 // MarshalCBOR encodes the record (see Record).
 func (r Record) MarshalCBOR() ([]byte, error) {
-	w := wireRecord{Value: r.Value, Flags: r.Flags, Version: r.Version, Origin: r.Origin, Deleted: r.Deleted}
+	w := wireRecord{Value: r.Value, Flags: r.Flags, Version: r.Version, Origin: r.Origin, Deleted: r.Deleted, Prev: r.Prev}
 	if r.Table == store.TableKV {
 		w.Key = r.Key
 	} else {
@@ -94,7 +96,7 @@ func (r *Record) UnmarshalCBOR(b []byte) error {
 		return nil
 	}
 	*r = Record{Key: w.Key, Value: w.Value, Flags: w.Flags, Version: w.Version,
-		Origin: w.Origin, Deleted: w.Deleted, decoded: true}
+		Origin: w.Origin, Deleted: w.Deleted, Prev: w.Prev, decoded: true}
 	if !isKV(w.Table) {
 		r.Table, r.Key = w.Table, w.TableKey
 	}
@@ -144,11 +146,13 @@ func check(r *Record) (store.Checked, error) {
 }
 
 func toWire(r *store.Record) Record {
-	return Record{Table: r.Table, Key: r.Key, Value: r.Value, Flags: r.Flags, Version: uint64(r.Version), Origin: r.Origin, Deleted: r.Deleted}
+	return Record{Table: r.Table, Key: r.Key, Value: r.Value, Flags: r.Flags, Version: uint64(r.Version), Origin: r.Origin, Deleted: r.Deleted,
+		Prev: uint64(r.Prev)}
 }
 
 func (r *Record) toStore() store.Record {
-	return store.Record{Table: r.Table, Key: r.Key, Value: r.Value, Flags: r.Flags, Version: store.Stamp(r.Version), Origin: r.Origin, Deleted: r.Deleted}
+	return store.Record{Table: r.Table, Key: r.Key, Value: r.Value, Flags: r.Flags, Version: store.Stamp(r.Version), Origin: r.Origin, Deleted: r.Deleted,
+		Prev: store.Stamp(r.Prev)}
 }
 
 // Delta is a gossiped or pushed batch of records.

@@ -81,7 +81,7 @@ type Agent struct {
 // the test ends. The mesh starts with the agent alone in it, alive.
 func Start(t testing.TB) *Agent {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{})
+	st, err := store.Open(t.TempDir(), store.Options{HistoryVersions: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func Start(t testing.TB) *Agent {
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
 		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
 		Monitor: hub, LogLevel: roles{a}, Catalog: a.Catalog, ACL: a.resolver, Log: quiet,
-		Layers: storeLayers{st, resolver}, Schemas: schemas,
+		Layers: storeLayers{st, resolver}, Schemas: schemas, History: st,
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
 	t.Cleanup(func() {

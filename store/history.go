@@ -1,0 +1,443 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// History. With Options.HistoryVersions > 0 a store keeps, in its local
+// bucket "history", the versions of each kv key it has held: value,
+// flags, stamp, origin, whether it was a delete, and whether it was lost.
+// A version is recorded by the transaction that writes or merges the
+// record, so history costs no fsync of its own. It keeps at most
+// HistoryVersions versions of a key and HistoryMaxBytes in all, dropping
+// the oldest first. Keys containing U+0000 have no history. Every kv key
+// has one otherwise, the schemas under _schema/ included: a schema is
+// configuration too, and is rolled back like any key.
+//
+// # Lost versions
+//
+// Every record carries Prev, the stamp of the version its writer held for
+// the key when it wrote it (0: none). A version V is lost when a version W
+// beats it under last-writer-wins although W's writer had not seen V:
+//
+//	lost(V, W) = W beats V and W.Prev < V.Version
+//
+// A node decides it where the two meet: when W replaces V, which it held,
+// or when V arrives after W and is rejected. A sequential overwrite, on
+// one node or on another that had received V, has W.Prev >= V.Version:
+// never lost. Two sides of a partition writing the same key, or two nodes
+// racing, write without seeing each other's version: the older one is
+// lost on every node that sees both, whichever order they arrive in, as
+// the rule reads only the two records. One refinement keeps nodes that saw
+// a side's intermediate versions in agreement: when a record arrives whose
+// Prev is a version this node marked lost, that version is unmarked, as
+// its own side's writer had seen it (a node may then list it, not held,
+// where another does not list it at all; neither calls it lost).
+//
+// A node marks only versions it has seen: one that never received the
+// losing write (the mesh converged on the winner before it reached it)
+// lists nothing. Records from nodes older than Prev carry none, so each
+// replacement they make of another origin's version reads as lost there.
+// Prev is one stamp, not a vector clock: writes racing within a single
+// stamp from two origins compare as seen.
+//
+// # Layout
+//
+// Versions of key K are stored under K 0x00 stamp(8, big-endian) origin,
+// so a key's versions are in stamp order and a prefix of keys scans in
+// key order. The byte budget keeps an age index under 0x00 'a' stamp
+// followed by the version's key, and the running total under 0x00 'n'.
+const historyBucket = "history"
+
+// DefaultHistoryMaxBytes is the history's size cap when
+// Options.HistoryMaxBytes is 0: 16 MiB.
+const DefaultHistoryMaxBytes = 16 << 20
+
+var (
+	histTotalKey  = []byte("\x00n")
+	histAgePrefix = []byte("\x00a")
+)
+
+// historyLimits are the bounds of a store's history.
+type historyLimits struct {
+	versions int   // per key; 0: no history
+	maxBytes int64 // in all
+}
+
+func newHistoryLimits(o Options) historyLimits {
+	l := historyLimits{versions: max(o.HistoryVersions, 0), maxBytes: o.HistoryMaxBytes}
+	if l.maxBytes <= 0 {
+		l.maxBytes = DefaultHistoryMaxBytes
+	}
+	return l
+}
+
+// HistoryEntry is one version of a kv key in a node's history.
+type HistoryEntry struct {
+	Key     string
+	Value   []byte
+	Flags   uint64
+	Version Stamp
+	Origin  string
+	Deleted bool
+	// Prev is the stamp of the version the writer held (Record.Prev).
+	Prev Stamp
+	// Held: the version was the key's value on this node. A lost version
+	// that arrived after the one that beat it was never held.
+	Held bool
+	// Lost: last-writer-wins discarded the version for a concurrent one
+	// (see the package's history notes).
+	Lost bool
+	// RollbackOf and RollbackOrigin name the version this one restored,
+	// when a rollback on this node wrote it (RollbackOf 0 otherwise).
+	RollbackOf     Stamp
+	RollbackOrigin string
+}
+
+// Size is the bytes the entry counts against the history's cap.
+func (h *HistoryEntry) Size() int64 {
+	return int64(2*(len(h.Key)+len(h.Origin)) + len(h.Value) + len(h.RollbackOrigin) + 64)
+}
+
+const (
+	histFormat   byte = 1
+	histDeleted  byte = 1 << 0
+	histLost     byte = 1 << 1
+	histHeld     byte = 1 << 2
+	histRollback byte = 1 << 3
+	histBits          = histDeleted | histLost | histHeld | histRollback
+)
+
+// historyKey is the key of a version in the history bucket.
+func historyKey(key string, v Stamp, origin string) []byte {
+	b := make([]byte, 0, len(key)+9+len(origin))
+	b = append(b, key...)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(v))
+	return append(b, origin...)
+}
+
+// appendHistory encodes h without its key, stamp and origin (they are the
+// bbolt key):
+//
+//	format(1) bits(1) flags prev (uvarints) [rollbackOf len(origin) origin]
+//	len(value) value
+func appendHistory(dst []byte, h *HistoryEntry) []byte {
+	var bits byte
+	if h.Deleted {
+		bits |= histDeleted
+	}
+	if h.Lost {
+		bits |= histLost
+	}
+	if h.Held {
+		bits |= histHeld
+	}
+	if h.RollbackOf != 0 {
+		bits |= histRollback
+	}
+	dst = append(dst, histFormat, bits)
+	dst = binary.AppendUvarint(dst, h.Flags)
+	dst = binary.AppendUvarint(dst, uint64(h.Prev))
+	if h.RollbackOf != 0 {
+		dst = binary.AppendUvarint(dst, uint64(h.RollbackOf))
+		dst = binary.AppendUvarint(dst, uint64(len(h.RollbackOrigin)))
+		dst = append(dst, h.RollbackOrigin...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(h.Value)))
+	return append(dst, h.Value...)
+}
+
+// decodeHistory decodes a history bucket's key and value. The result
+// holds copies: it stays valid after the transaction ends.
+func decodeHistory(k, v []byte) (HistoryEntry, error) {
+	i := bytes.IndexByte(k, 0)
+	if i <= 0 || len(k) < i+9 {
+		return HistoryEntry{}, fmt.Errorf("%w: history key %q", ErrCorrupt, k)
+	}
+	h := HistoryEntry{Key: string(k[:i]), Version: Stamp(binary.BigEndian.Uint64(k[i+1:])), Origin: string(k[i+9:])}
+	d := decoder{b: v}
+	if f := d.byte(); f != histFormat {
+		return HistoryEntry{}, fmt.Errorf("%w: history of %q: unknown format %d", ErrCorrupt, h.Key, f)
+	}
+	bits := d.byte()
+	h.Deleted, h.Lost, h.Held = bits&histDeleted != 0, bits&histLost != 0, bits&histHeld != 0
+	h.Flags = d.uvarint()
+	h.Prev = Stamp(d.uvarint())
+	if bits&histRollback != 0 {
+		h.RollbackOf = Stamp(d.uvarint())
+		h.RollbackOrigin = string(d.bytes(maxOriginLen))
+		if h.RollbackOf == 0 {
+			d.fail()
+		}
+	}
+	val := d.bytes(MaxValueLen)
+	if d.err != nil || bits&^histBits != 0 || len(d.b) != 0 {
+		return HistoryEntry{}, fmt.Errorf("%w: history of %q", ErrCorrupt, h.Key)
+	}
+	if len(val) > 0 {
+		h.Value = bytes.Clone(val)
+	}
+	return h, nil
+}
+
+func historyOf(r *Record) HistoryEntry {
+	return HistoryEntry{Key: r.Key, Value: r.Value, Flags: r.Flags, Version: r.Version, Origin: r.Origin,
+		Deleted: r.Deleted, Prev: r.Prev}
+}
+
+// prevOf returns the Prev of a local write to tt replacing old: kv
+// records carry the version they replace.
+func prevOf(tt *tableTx, old Entry, found bool) Stamp {
+	if !found || tt.tb.name != TableKV {
+		return 0
+	}
+	return old.Version
+}
+
+// history returns the history bucket in t, or nil when key has none.
+func (t *txn) history(tt *tableTx, key string) (*bolt.Bucket, error) {
+	if t.s.hist.versions == 0 || tt.tb.name != TableKV || strings.IndexByte(key, 0) >= 0 {
+		return nil, nil
+	}
+	t.dirty = true
+	return t.tx.CreateBucketIfNotExists(localBucket(historyBucket))
+}
+
+// historyReplaced records e, which replaced old (found: the store held
+// it) in tt, and marks old lost if e's writer had not seen it.
+func (t *txn) historyReplaced(tt *tableTx, old *Entry, found bool, e *Entry) error {
+	b, err := t.history(tt, e.Key)
+	if b == nil || err != nil {
+		return err
+	}
+	if found && e.Prev < old.Version {
+		h := historyOf(&old.Record)
+		h.Held, h.Lost = true, true
+		marked, err := t.histMark(b, &h)
+		if err != nil {
+			return err
+		}
+		if marked {
+			t.lost = append(t.lost, old.Record)
+		}
+	}
+	if err := t.histSeen(b, e.Key, e.Prev); err != nil {
+		return err
+	}
+	h := historyOf(&e.Record)
+	h.Held = true
+	return t.histAdd(b, &h)
+}
+
+// historyRejected records rec, which arrived after held and lost to it,
+// when held's writer had not seen it.
+func (t *txn) historyRejected(tt *tableTx, held *Entry, rec *Record) error {
+	if held.Prev >= rec.Version || Compare(&held.Record, rec) == 0 {
+		return nil
+	}
+	b, err := t.history(tt, rec.Key)
+	if b == nil || err != nil {
+		return err
+	}
+	if b.Get(historyKey(rec.Key, rec.Version, rec.Origin)) != nil {
+		return nil
+	}
+	h := historyOf(rec)
+	h.Lost = true
+	t.lost = append(t.lost, *rec)
+	return t.histAdd(b, &h)
+}
+
+// histMark marks h's version lost, adding it if the history lacks it,
+// and reports whether it was not marked before.
+func (t *txn) histMark(b *bolt.Bucket, h *HistoryEntry) (bool, error) {
+	k := historyKey(h.Key, h.Version, h.Origin)
+	v := b.Get(k)
+	if v == nil {
+		return true, t.histAdd(b, h)
+	}
+	old, err := decodeHistory(k, v)
+	if err != nil || old.Lost {
+		return false, err
+	}
+	old.Lost = true
+	return true, b.Put(k, appendHistory(nil, &old)) // same size: one bit
+}
+
+// histSeen unmarks the lost versions of key stamped prev: a writer held
+// them when it wrote a later version.
+func (t *txn) histSeen(b *bolt.Bucket, key string, prev Stamp) error {
+	if prev == 0 {
+		return nil
+	}
+	p := historyKey(key, prev, "")
+	var seen []HistoryEntry
+	c := b.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		h, err := decodeHistory(k, v)
+		if err != nil {
+			return err
+		}
+		if h.Lost {
+			seen = append(seen, h)
+		}
+	}
+	for i := range seen {
+		seen[i].Lost = false
+		if err := b.Put(historyKey(key, prev, seen[i].Origin), appendHistory(nil, &seen[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// histAdd stores h, then drops the oldest versions past the limits.
+func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
+	k := historyKey(h.Key, h.Version, h.Origin)
+	if v := b.Get(k); v != nil {
+		// Rewritten in place (a rollback's mark): its size is counted.
+		return b.Put(k, appendHistory(nil, h))
+	}
+	if err := b.Put(k, appendHistory(nil, h)); err != nil {
+		return err
+	}
+	size := h.Size()
+	age := append(append(slices.Clip(histAgePrefix), k[len(h.Key)+1:len(h.Key)+9]...), k...)
+	if err := b.Put(age, binary.AppendUvarint(nil, uint64(size))); err != nil {
+		return err
+	}
+	total := int64(getUint(b, histTotalKey)) + size
+	// Past the per-key count: the key's oldest versions go.
+	prefix := k[:len(h.Key)+1]
+	var keys [][]byte
+	c := b.Cursor()
+	for kk, _ := c.Seek(prefix); kk != nil && bytes.HasPrefix(kk, prefix); kk, _ = c.Next() {
+		keys = append(keys, bytes.Clone(kk))
+	}
+	for _, kk := range keys[:max(len(keys)-t.s.hist.versions, 0)] {
+		n, err := histDrop(b, kk[len(h.Key)+1:len(h.Key)+9], kk)
+		if err != nil {
+			return err
+		}
+		total -= n
+	}
+	// Past the byte cap: the oldest versions of any key go.
+	for total > t.s.hist.maxBytes {
+		ak, _ := b.Cursor().Seek(histAgePrefix)
+		if ak == nil || !bytes.HasPrefix(ak, histAgePrefix) || len(ak) < len(histAgePrefix)+8 {
+			break
+		}
+		ak = bytes.Clone(ak)
+		n, err := histDrop(b, ak[len(histAgePrefix):len(histAgePrefix)+8], ak[len(histAgePrefix)+8:])
+		if err != nil {
+			return err
+		}
+		total -= n
+	}
+	return putUint(b, histTotalKey, uint64(max(total, 0)))
+}
+
+// histDrop removes the version under k, stamped stamp (8 bytes), and its
+// age entry, and returns the size it counted.
+func histDrop(b *bolt.Bucket, stamp, k []byte) (int64, error) {
+	age := append(append(slices.Clip(histAgePrefix), stamp...), k...)
+	n, _ := binary.Uvarint(b.Get(age))
+	if err := b.Delete(age); err != nil {
+		return 0, err
+	}
+	return int64(n), b.Delete(k)
+}
+
+// historyRollback marks e, just written, as the rollback of to.
+func (t *txn) historyRollback(e *Entry, to *HistoryEntry) error {
+	b, err := t.history(t.kv(), e.Key)
+	if b == nil || err != nil {
+		return err
+	}
+	h := historyOf(&e.Record)
+	h.Held, h.RollbackOf, h.RollbackOrigin = true, to.Version, to.Origin
+	return t.histAdd(b, &h)
+}
+
+// HistoryQuery selects versions from a node's history.
+type HistoryQuery struct {
+	Key      string
+	Prefix   bool  // every key under Key
+	Since    Stamp // only versions stamped at or after Since
+	LostOnly bool  // only lost versions
+	// Limit caps how many versions are returned, the newest kept; 0
+	// returns all.
+	Limit int
+}
+
+// History returns the versions of the history that q selects, newest
+// first (ties in key order). It returns none when the store keeps no
+// history.
+func (s *Store) History(q HistoryQuery) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = scanHistory(tx, q)
+		return err
+	})
+	return out, err
+}
+
+// HistoryBytes returns the size the history counts against its cap.
+func (s *Store) HistoryBytes() (int64, error) {
+	var n uint64
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(localBucket(historyBucket)); b != nil {
+			n = getUint(b, histTotalKey)
+		}
+		return nil
+	})
+	return int64(n), err
+}
+
+// HistoryVersions returns how many versions of a key the store keeps: 0
+// when it keeps no history.
+func (s *Store) HistoryVersions() int { return s.hist.versions }
+
+func scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error) {
+	b := tx.Bucket(localBucket(historyBucket))
+	if b == nil || q.Key == "" && !q.Prefix {
+		return nil, nil
+	}
+	p := []byte(q.Key)
+	if !q.Prefix {
+		p = append(p, 0)
+	}
+	var out []HistoryEntry
+	c := b.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if k[0] == 0 { // the age index and the total
+			k, _ = c.Seek([]byte{1})
+			if k == nil || !bytes.HasPrefix(k, p) {
+				break
+			}
+			v = b.Get(k)
+		}
+		h, err := decodeHistory(k, v)
+		if err != nil {
+			return nil, err
+		}
+		if h.Version < q.Since || q.LostOnly && !h.Lost {
+			continue
+		}
+		out = append(out, h)
+	}
+	slices.SortStableFunc(out, func(a, b HistoryEntry) int { return cmp.Compare(b.Version, a.Version) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
