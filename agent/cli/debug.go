@@ -49,8 +49,10 @@ you share it: node names, addresses, service names and keys' names are in
 it. With ACLs on, the token needs agent read, and agent write for
 profiles.`
 
-// debugTargets are what -capture may name, in the order they run.
-var debugTargets = []string{"agent", "members", "replication", "services", "metrics", "logs", "pprof"}
+// debugTargets are what -capture may name, in the order they run: the
+// one-time reads (pprof's goroutine and heap profiles among them) before
+// the metrics and logs start, so that an early Ctrl-C finds them done.
+var debugTargets = []string{"agent", "members", "replication", "services", "pprof", "metrics", "logs"}
 
 // Bounds of a debug capture.
 const (
