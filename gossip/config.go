@@ -57,7 +57,8 @@ type Config struct {
 	PeersFile         string
 	PeersSaveInterval time.Duration // default 1 minute
 
-	// ReconnectInterval is how often a failed member is retried. Default 30s.
+	// ReconnectInterval is the longest pause between two reconnect tries
+	// (see reconnectDelay). Default 30s.
 	ReconnectInterval time.Duration
 	// ReconnectTimeout is how long a failed member is remembered and
 	// retried before it is reaped. Default 72h.

@@ -155,7 +155,8 @@ type Config struct {
 	// KEY=VALUE (repeatable), environment KEY=VALUE,KEY=VALUE. Default none.
 	Tags map[string]string
 
-	// ReconnectInterval is how often a failed member is retried. Key
+	// ReconnectInterval is the longest pause between two tries to reach a
+	// failed member (gossip paces them by the age of the failures). Key
 	// reconnect_interval, flag -reconnect-interval. Default 30s.
 	ReconnectInterval Duration
 

@@ -40,7 +40,7 @@ var options = []option{
 	newOption("retry_interval", "retry-interval", "first wait between join attempts (`duration`); doubles up to 5m, with jitter", func(c *Config) *Duration { return &c.RetryInterval }, checkPositive),
 	newOption("profile", "profile", "gossip timing `profile`: lan, wan or edge", func(c *Config) *string { return &c.Profile }, checkProfile),
 	newOption("tags", "tag", "node tag `KEY=VALUE` gossiped to peers; repeat the flag for more", func(c *Config) *map[string]string { return &c.Tags }, checkTags),
-	newOption("reconnect_interval", "reconnect-interval", "how often a failed member is retried (`duration`)", func(c *Config) *Duration { return &c.ReconnectInterval }, checkPositive),
+	newOption("reconnect_interval", "reconnect-interval", "the longest pause between tries to reach a failed member (`duration`)", func(c *Config) *Duration { return &c.ReconnectInterval }, checkPositive),
 	newOption("reconnect_timeout", "reconnect-timeout", "how long a failed member is retried before it is forgotten (`duration`)", func(c *Config) *Duration { return &c.ReconnectTimeout }, checkPositive),
 	newOption("dead_node_reclaim", "dead-node-reclaim", "after this `duration` a failed or left node's name may come back from another address", func(c *Config) *Duration { return &c.DeadNodeReclaim }, checkPositive),
 	newOption("leave_on_terminate", "leave-on-terminate", "leave the mesh gracefully on SIGTERM and SIGINT", func(c *Config) *bool { return &c.LeaveOnTerminate }, nil),
