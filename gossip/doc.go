@@ -33,8 +33,9 @@
 // node to a member (an exponentially weighted moving average fed by
 // memberlist's PingDelegate), for ordering by distance.
 //
-// Each member has a Status: alive, suspect (memberlist is probing it),
-// leaving, left (it said goodbye) or failed (it stopped answering). The
+// Each member has a Status: alive, suspect (a probe of this node went
+// unanswered and memberlist suspects it; see suspicions), leaving, left
+// (it said goodbye) or failed (it stopped answering). The
 // numbers of alive, leaving, left and failed are Serf's, which Consul's
 // API reports.
 //

@@ -51,6 +51,8 @@ type Mesh struct {
 	events eventHub
 	table  table
 	rtt    rtts // smoothed probe round trips, by member
+	// suspected are the members this node's probes suspect.
+	suspected suspicions
 
 	queries queries
 
@@ -112,7 +114,8 @@ func New(cfg Config) (*Mesh, error) {
 	d := &delegate{m: m}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
 	mc.Ping = pingDelegate{m: m}
-	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load, &m.undecryptable)
+	m.suspected.longest = func() time.Duration { return longestSuspicion(mc, len(m.table.list())) }
+	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load, &m.undecryptable, func(name string) { m.suspected.suspect(name, time.Now()) })
 	m.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes:       m.NumAlive,
 		RetransmitMult: cfg.BroadcastRetransmitMult,
@@ -238,14 +241,7 @@ func (m *Mesh) Members() []Member {
 	if ml == nil {
 		return []Member{m.LocalMember()}
 	}
-	suspect := map[string]bool{}
-	if !m.shutdown.Load() {
-		for _, n := range ml.Members() {
-			if n.State == memberlist.StateSuspect {
-				suspect[n.Name] = true
-			}
-		}
-	}
+	suspect := m.suspected.active(time.Now())
 	out := m.table.list()
 	for i := range out {
 		if out[i].Name == m.cfg.NodeName {

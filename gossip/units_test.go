@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -257,5 +259,35 @@ func TestReconnectTargetFavoursTheFreshCut(t *testing.T) {
 	// the member gone for days gets about a sixth.
 	if counts["gone"] < 300 || counts["gone"] > 700 || counts["b1"] < 1000 || counts["b2"] < 1000 {
 		t.Fatalf("tries per member %v: want about 500 for gone, 1250 for b1 and b2", counts)
+	}
+}
+
+func TestSuspicions(t *testing.T) {
+	if name, ok := suspectLine("Suspect n-2 has failed, no acks received"); !ok || name != "n-2" {
+		t.Fatalf("suspectLine = %q, %v", name, ok)
+	}
+	for _, line := range []string{"Suspect n-2", "Marking n-2 as failed, suspect timeout reached (0 peer confirmations)", "Refuting a suspect message (from: n-1)"} {
+		if name, ok := suspectLine(line); ok {
+			t.Fatalf("suspectLine(%q) = %q", line, name)
+		}
+	}
+	now := time.Unix(1_800_000_000, 0)
+	s := suspicions{longest: func() time.Duration { return 10 * time.Second }}
+	s.suspect("a", now)
+	s.suspect("b", now)
+	if got := s.active(now.Add(time.Second)); !got["a"] || !got["b"] || len(got) != 2 {
+		t.Fatalf("active after 1 s: %v", got)
+	}
+	s.clear("a") // a probe of a was answered
+	if got := s.active(now.Add(time.Second)); got["a"] || !got["b"] {
+		t.Fatalf("active after a answered: %v", got)
+	}
+	if got := s.active(now.Add(11 * time.Second)); len(got) != 0 {
+		t.Fatalf("active past the longest suspicion: %v", got)
+	}
+	lan := memberlist.DefaultLANConfig()
+	lan.SuspicionMult = 3
+	if got := longestSuspicion(lan, 100); got != 6*3*2*time.Second {
+		t.Fatalf("longest suspicion at N=100: %v", got)
 	}
 }
