@@ -63,10 +63,8 @@ type Spec struct {
 	WaitMin, WaitMax time.Duration
 }
 
-// Spec errors, for errors.Is.
-var (
-	ErrInvalid = errors.New("watch: invalid")
-)
+// ErrInvalid matches every problem Spec.Validate reports.
+var ErrInvalid = errors.New("watch: invalid")
 
 // FieldError blames one field of a Spec; Field is Consul's name for it.
 type FieldError struct {
@@ -78,8 +76,14 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
 func invalid(field, format string, args ...any) error {
-	return &FieldError{Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)}
+	return &FieldError{Field: field, Err: &problem{fmt.Sprintf(format, args...)}}
 }
+
+// problem is an invalid value's description; it matches ErrInvalid.
+type problem struct{ msg string }
+
+func (p *problem) Error() string        { return p.msg }
+func (p *problem) Is(target error) bool { return target == ErrInvalid }
 
 // Validate reports every problem of s, each a *FieldError.
 func (s *Spec) Validate() error {
