@@ -1,4 +1,4 @@
-package watch
+package watch_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
+	"github.com/edgeplane/edgeplane/agent/watch"
 )
 
 // recordingHandler is a handler program that records each run in dir:
@@ -118,16 +119,16 @@ func put(t *testing.T, a *apitest.Agent, key, value string) {
 	}
 }
 
-// start runs a Manager of specs over a's API until the test ends.
-func start(t *testing.T, a *apitest.Agent, cfg Config, specs ...Spec) *Manager {
+// start runs a watch.Manager of specs over a's API until the test ends.
+func start(t *testing.T, a *apitest.Agent, cfg watch.Config, specs ...watch.Spec) *watch.Manager {
 	t.Helper()
 	if cfg.Source == nil {
-		cfg.Source = HandlerSource(a.API)
+		cfg.Source = watch.HandlerSource(a.API)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	m, err := New(cfg, specs)
+	m, err := watch.New(cfg, specs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,18 +139,20 @@ func start(t *testing.T, a *apitest.Agent, cfg Config, specs ...Spec) *Manager {
 	return m
 }
 
-// seenSource is a Source that remembers the largest index it answered,
+// seenSource is a watch.Source that remembers the largest index it answered,
 // so a test knows when a watch has read a write.
 type seenSource struct {
-	Source
+	watch.Source
 	mu   sync.Mutex
 	seen uint64
 	cond chan struct{} // closed and replaced at each answer
 }
 
-func newSeenSource(s Source) *seenSource { return &seenSource{Source: s, cond: make(chan struct{})} }
+func newSeenSource(s watch.Source) *seenSource {
+	return &seenSource{Source: s, cond: make(chan struct{})}
+}
 
-func (s *seenSource) Get(ctx context.Context, r Request) (Response, error) {
+func (s *seenSource) Get(ctx context.Context, r watch.Request) (watch.Response, error) {
 	resp, err := s.Source.Get(ctx, r)
 	if err == nil {
 		s.mu.Lock()

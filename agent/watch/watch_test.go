@@ -1,9 +1,11 @@
-package watch
+package watch_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/acl"
 	"github.com/edgeplane/edgeplane/agent/internal/apitest"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
+	"github.com/edgeplane/edgeplane/agent/watch"
 )
 
 // Each type's handler reads, at start, the JSON the HTTP API answers for
@@ -27,6 +31,7 @@ func TestHandlerGetsTheAPIsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, a, "app/b", "two")
+	put(t, a, "odd/sp ace?q#f%", "x")
 	apiDo(t, a, http.MethodPut, "/v1/agent/service/register", map[string]any{
 		"ID": "web1", "Name": "web", "Tags": []string{"v1", "blue"}, "Port": 8080,
 		"Check": map[string]any{"CheckID": "web1-ttl", "TTL": "10m", "Status": "passing"}})
@@ -36,30 +41,31 @@ func TestHandlerGetsTheAPIsJSON(t *testing.T) {
 	apiDo(t, a, http.MethodPut, "/v1/agent/service/register", map[string]any{"ID": "db", "Name": "db", "Port": 5432})
 
 	cases := []struct {
-		spec Spec
+		spec watch.Spec
 		path string // the API's answer to compare with
 		null bool   // the handler reads null
 	}{
-		{Spec{Type: TypeKey, Key: "app/a"}, "/v1/kv/app/a", false},
-		{Spec{Type: TypeKey, Key: "app/missing"}, "/v1/kv/app/missing", true},
-		{Spec{Type: TypeKeyPrefix, Prefix: "app/"}, "/v1/kv/app/?recurse", false},
-		{Spec{Type: TypeKeyPrefix, Prefix: "none/"}, "/v1/kv/none/?recurse", true},
-		{Spec{Type: TypeServices}, "/v1/catalog/services", false},
-		{Spec{Type: TypeService, Service: "web"}, "/v1/health/service/web", false},
-		{Spec{Type: TypeService, Service: "web", Tags: []string{"v1"}, PassingOnly: true}, "/v1/health/service/web?tag=v1&passing", false},
-		{Spec{Type: TypeService, Service: "web", PassingOnly: true}, "/v1/health/service/web?passing", false},
-		{Spec{Type: TypeChecks}, "/v1/health/state/any", false},
-		{Spec{Type: TypeChecks, Service: "web"}, "/v1/health/checks/web", false},
-		{Spec{Type: TypeChecks, State: "critical"}, "/v1/health/state/critical", false},
+		{watch.Spec{Type: watch.TypeKey, Key: "app/a"}, "/v1/kv/app/a", false},
+		{watch.Spec{Type: watch.TypeKey, Key: "app/missing"}, "/v1/kv/app/missing", true},
+		{watch.Spec{Type: watch.TypeKey, Key: "odd/sp ace?q#f%"}, "/v1/kv/odd/sp%20ace%3Fq%23f%25", false},
+		{watch.Spec{Type: watch.TypeKeyPrefix, Prefix: "app/"}, "/v1/kv/app/?recurse", false},
+		{watch.Spec{Type: watch.TypeKeyPrefix, Prefix: "none/"}, "/v1/kv/none/?recurse", true},
+		{watch.Spec{Type: watch.TypeServices}, "/v1/catalog/services", false},
+		{watch.Spec{Type: watch.TypeService, Service: "web"}, "/v1/health/service/web", false},
+		{watch.Spec{Type: watch.TypeService, Service: "web", Tags: []string{"v1"}, PassingOnly: true}, "/v1/health/service/web?tag=v1&passing", false},
+		{watch.Spec{Type: watch.TypeService, Service: "web", PassingOnly: true}, "/v1/health/service/web?passing", false},
+		{watch.Spec{Type: watch.TypeChecks}, "/v1/health/state/any", false},
+		{watch.Spec{Type: watch.TypeChecks, Service: "web"}, "/v1/health/checks/web", false},
+		{watch.Spec{Type: watch.TypeChecks, State: "critical"}, "/v1/health/state/critical", false},
 	}
-	var specs []Spec
+	var specs []watch.Spec
 	dirs := make([]string, len(cases))
 	for i, c := range cases {
 		dirs[i] = t.TempDir()
 		c.spec.Args = recordingHandler(dirs[i])
 		specs = append(specs, c.spec)
 	}
-	start(t, a, Config{}, specs...)
+	start(t, a, watch.Config{}, specs...)
 	for i, c := range cases {
 		t.Run(c.spec.String()+c.path, func(t *testing.T) {
 			waitRuns(t, dirs[i], 1)
@@ -78,7 +84,7 @@ func TestHandlerGetsTheAPIsJSON(t *testing.T) {
 				t.Fatalf("the API answered %d %s", status, body)
 			}
 			want := string(body)
-			if c.spec.Type == TypeKey {
+			if c.spec.Type == watch.TypeKey {
 				var list []json.RawMessage
 				if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 {
 					t.Fatalf("the API answered %s", body)
@@ -105,7 +111,7 @@ func TestHandlerGetsTheAPIsJSON(t *testing.T) {
 	if pair["Key"] != "app/a" || pair["Value"] != "b25lADwmPg==" || pair["Flags"] != 42.0 {
 		t.Errorf("key watch input %s", in)
 	}
-	in, _ = input(t, dirs[7], 1)
+	in, _ = input(t, dirs[8], 1)
 	var entries []struct {
 		Node    struct{ Node string }
 		Service struct{ ID, Service string }
@@ -117,7 +123,7 @@ func TestHandlerGetsTheAPIsJSON(t *testing.T) {
 	if len(entries) != 1 || entries[0].Service.ID != "web1" || entries[0].Node.Node != apitest.NodeName || len(entries[0].Checks) != 2 {
 		t.Errorf("passing web instances: %s", in)
 	}
-	in, _ = input(t, dirs[4], 1)
+	in, _ = input(t, dirs[5], 1)
 	var services map[string][]string
 	if err := json.Unmarshal([]byte(in), &services); err != nil {
 		t.Fatal(err)
@@ -132,8 +138,8 @@ func TestHandlerGetsTheAPIsJSON(t *testing.T) {
 func TestFiresAtStartAndOnChange(t *testing.T) {
 	a := apitest.Start(t)
 	dir := t.TempDir()
-	src := newSeenSource(HandlerSource(a.API))
-	start(t, a, Config{Source: src}, Spec{Type: TypeKey, Key: "app/k", Args: recordingHandler(dir)})
+	src := newSeenSource(watch.HandlerSource(a.API))
+	start(t, a, watch.Config{Source: src}, watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: recordingHandler(dir)})
 	waitRuns(t, dir, 1)
 	if in, _ := input(t, dir, 1); in != "null\n" {
 		t.Fatalf("at start the handler read %q", in)
@@ -182,8 +188,8 @@ echo $n > "$d/count"
 read line < "$d/gate"
 rmdir "$d/lock"
 echo $n >> "$d/ended"`, "sh", dir}
-	src := newSeenSource(HandlerSource(a.API))
-	start(t, a, Config{Source: src}, Spec{Type: TypeKey, Key: "app/k", Args: handler})
+	src := newSeenSource(watch.HandlerSource(a.API))
+	start(t, a, watch.Config{Source: src}, watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: handler})
 	release := func() {
 		t.Helper()
 		// Opening without blocking fails until the handler has opened
@@ -245,10 +251,10 @@ func TestWaitPacesRuns(t *testing.T) {
 	a := apitest.Start(t)
 	dir := t.TempDir()
 	clock := testutil.NewFakeClock(time.Unix(1_000_000, 0))
-	src := newSeenSource(HandlerSource(a.API))
+	src := newSeenSource(watch.HandlerSource(a.API))
 	const minWait, maxWait = 2 * time.Second, 10 * time.Second
-	start(t, a, Config{Source: src, Clock: clock},
-		Spec{Type: TypeKeyPrefix, Prefix: "app/", Args: recordingHandler(dir), WaitMin: minWait, WaitMax: maxWait})
+	start(t, a, watch.Config{Source: src, Clock: clock},
+		watch.Spec{Type: watch.TypeKeyPrefix, Prefix: "app/", Args: recordingHandler(dir), WaitMin: minWait, WaitMax: maxWait})
 	waitRuns(t, dir, 1) // the first run does not wait
 	var last uint64
 	for i := range 3 {
@@ -280,7 +286,7 @@ func TestTimeoutKillsTheHandler(t *testing.T) {
 n=$(cat "$1/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$1/count"
 sleep 300 & echo $! > "$1/child.$n"
 wait`, "sh", dir}
-	start(t, a, Config{}, Spec{Type: TypeKey, Key: "app/k", Args: handler, Timeout: 100 * time.Millisecond})
+	start(t, a, watch.Config{}, watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: handler, Timeout: 100 * time.Millisecond})
 	waitRuns(t, dir, 1)
 	childGone(t, filepath.Join(dir, "child.1"))
 	put(t, a, "app/k", "v")
@@ -315,11 +321,11 @@ func childGone(t *testing.T, file string) {
 func TestSetAddsAndRemoves(t *testing.T) {
 	a := apitest.Start(t)
 	keep, drop, add := t.TempDir(), t.TempDir(), t.TempDir()
-	kept := Spec{Type: TypeKey, Key: "app/keep", Args: recordingHandler(keep)}
-	m := start(t, a, Config{}, kept, Spec{Type: TypeKey, Key: "app/drop", Args: recordingHandler(drop)})
+	kept := watch.Spec{Type: watch.TypeKey, Key: "app/keep", Args: recordingHandler(keep)}
+	m := start(t, a, watch.Config{}, kept, watch.Spec{Type: watch.TypeKey, Key: "app/drop", Args: recordingHandler(drop)})
 	waitRuns(t, keep, 1)
 	waitRuns(t, drop, 1)
-	if err := m.Set([]Spec{kept, {Type: TypeServices, Args: recordingHandler(add)}}); err != nil {
+	if err := m.Set([]watch.Spec{kept, {Type: watch.TypeServices, Args: recordingHandler(add)}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(m.Running()); got != "[key:app/keep services]" {
@@ -332,11 +338,11 @@ func TestSetAddsAndRemoves(t *testing.T) {
 	if n := runs(drop); n != 1 {
 		t.Fatalf("the removed watch ran %d times", n)
 	}
-	if err := m.Set([]Spec{{Type: "nope"}}); err == nil {
+	if err := m.Set([]watch.Spec{{Type: "nope"}}); err == nil {
 		t.Fatal("Set took an invalid watch")
 	}
 	m.Close()
-	if err := m.Set(nil); !errors.Is(err, ErrClosed) {
+	if err := m.Set(nil); !errors.Is(err, watch.ErrClosed) {
 		t.Fatalf("Set after Close: %v", err)
 	}
 }
@@ -344,41 +350,102 @@ func TestSetAddsAndRemoves(t *testing.T) {
 func TestSpecValidate(t *testing.T) {
 	h := []string{"/bin/true"}
 	cases := []struct {
-		spec  Spec
+		spec  watch.Spec
 		field string // "" valid
 	}{
-		{Spec{Type: TypeKey, Key: "a", Args: h}, ""},
-		{Spec{Type: TypeKey, Args: h}, "key"},
-		{Spec{Type: TypeKeyPrefix, Args: h}, "prefix"},
-		{Spec{Type: TypeKeyPrefix, Prefix: "a/", Shell: "echo"}, ""},
-		{Spec{Type: TypeServices, Args: h}, ""},
-		{Spec{Type: TypeServices, Service: "x", Args: h}, "service"},
-		{Spec{Type: TypeService, Args: h}, "service"},
-		{Spec{Type: TypeService, Service: "web", Tags: []string{"a"}, PassingOnly: true, Args: h}, ""},
-		{Spec{Type: TypeKey, Key: "a", PassingOnly: true, Args: h}, "passingonly"},
-		{Spec{Type: TypeKey, Key: "a", Tags: []string{"x"}, Args: h}, "tag"},
-		{Spec{Type: TypeChecks, Args: h}, ""},
-		{Spec{Type: TypeChecks, State: "critical", Args: h}, ""},
-		{Spec{Type: TypeChecks, State: "broken", Args: h}, "state"},
-		{Spec{Type: TypeChecks, State: "critical", Service: "web", Args: h}, "state"},
-		{Spec{Type: TypeService, Service: "web", State: "any", Args: h}, "state"},
-		{Spec{Type: TypeKey, Key: "a", Prefix: "b", Args: h}, "prefix"},
-		{Spec{Type: "", Args: h}, "type"},
-		{Spec{Type: "event", Args: h}, "type"},
-		{Spec{Type: TypeKey, Key: "a"}, "args"},
-		{Spec{Type: TypeKey, Key: "a", Args: []string{""}}, "args"},
-		{Spec{Type: TypeKey, Key: "a", Args: h, Shell: "echo"}, "handler"},
-		{Spec{Type: TypeKey, Key: "a", Args: h, Timeout: -1}, "timeout"},
-		{Spec{Type: TypeKey, Key: "a", Args: h, WaitMin: 2 * time.Second, WaitMax: time.Second}, "wait.max"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Args: h}, ""},
+		{watch.Spec{Type: watch.TypeKey, Args: h}, "key"},
+		{watch.Spec{Type: watch.TypeKeyPrefix, Args: h}, "prefix"},
+		{watch.Spec{Type: watch.TypeKeyPrefix, Prefix: "a/", Shell: "echo"}, ""},
+		{watch.Spec{Type: watch.TypeServices, Args: h}, ""},
+		{watch.Spec{Type: watch.TypeServices, Service: "x", Args: h}, "service"},
+		{watch.Spec{Type: watch.TypeService, Args: h}, "service"},
+		{watch.Spec{Type: watch.TypeService, Service: "web", Tags: []string{"a"}, PassingOnly: true, Args: h}, ""},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", PassingOnly: true, Args: h}, "passingonly"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Tags: []string{"x"}, Args: h}, "tag"},
+		{watch.Spec{Type: watch.TypeChecks, Args: h}, ""},
+		{watch.Spec{Type: watch.TypeChecks, State: "critical", Args: h}, ""},
+		{watch.Spec{Type: watch.TypeChecks, State: "broken", Args: h}, "state"},
+		{watch.Spec{Type: watch.TypeChecks, State: "critical", Service: "web", Args: h}, "state"},
+		{watch.Spec{Type: watch.TypeService, Service: "web", State: "any", Args: h}, "state"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Prefix: "b", Args: h}, "prefix"},
+		{watch.Spec{Type: "", Args: h}, "type"},
+		{watch.Spec{Type: "event", Args: h}, "type"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a"}, "args"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Args: []string{""}}, "args"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Args: h, Shell: "echo"}, "handler"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Args: h, Timeout: -1}, "timeout"},
+		{watch.Spec{Type: watch.TypeKey, Key: "a", Args: h, WaitMin: 2 * time.Second, WaitMax: time.Second}, "wait.max"},
 	}
 	for _, c := range cases {
 		err := c.spec.Validate()
-		var fe *FieldError
+		var fe *watch.FieldError
 		switch {
 		case c.field == "" && err != nil:
 			t.Errorf("%+v: %v", c.spec, err)
-		case c.field != "" && (!errors.As(err, &fe) || fe.Field != c.field || !errors.Is(err, ErrInvalid)):
+		case c.field != "" && (!errors.As(err, &fe) || fe.Field != c.field || !errors.Is(err, watch.ErrInvalid)):
 			t.Errorf("%+v: got %v, want an error on %s", c.spec, err, c.field)
 		}
+	}
+}
+
+// A watch reads with its token, under the API's ACL rules: a token that
+// may read the key gets it; without one, the read is refused, logged and
+// retried, and the handler never runs.
+func TestWatchReadsWithItsToken(t *testing.T) {
+	a := apitest.Start(t)
+	res, err := acl.NewResolver(acl.Config{Tokens: []acl.Token{{Secret: "reader", Description: "app reader",
+		Policy: acl.Compile(acl.Rules{KeyPrefix: map[string]acl.Access{"app/": acl.Read}})}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetACL(res)
+	put(t, a, "app/k", "v")
+	allowed, refused := t.TempDir(), t.TempDir()
+	logs := &testutil.SyncBuffer{}
+	clock := testutil.NewFakeClock(time.Unix(1_000_000, 0))
+	start(t, a, watch.Config{Log: slog.New(slog.NewTextHandler(logs, nil)), Clock: clock},
+		watch.Spec{Type: watch.TypeKey, Key: "app/k", Token: "reader", Args: recordingHandler(allowed)},
+		watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: recordingHandler(refused)})
+	waitRuns(t, allowed, 1)
+	if in, _ := input(t, allowed, 1); !strings.Contains(in, `"Key":"app/k"`) {
+		t.Fatalf("the token's watch read %q", in)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if !strings.Contains(logs.String(), "403") {
+			return errors.New("no refusal logged")
+		}
+		return nil
+	})
+	clock.WaitTimer(t, clock.Now().Add(watch.RetryBase)) // it retries after watch.RetryBase
+	if n := runs(refused); n != 0 {
+		t.Fatalf("the watch without a token ran its handler %d times", n)
+	}
+}
+
+// watch.Config.Ready holds the first read back until it returns.
+func TestReadyGatesTheFirstRead(t *testing.T) {
+	a := apitest.Start(t)
+	dir := t.TempDir()
+	gate := make(chan struct{})
+	asked := make(chan struct{})
+	start(t, a, watch.Config{Ready: func(ctx context.Context) error {
+		close(asked)
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}, watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: recordingHandler(dir)})
+	<-asked
+	put(t, a, "app/k", "synced")
+	if n := runs(dir); n != 0 {
+		t.Fatalf("%d runs before Ready returned", n)
+	}
+	close(gate)
+	waitRuns(t, dir, 1)
+	if in, _ := input(t, dir, 1); !strings.Contains(in, `"Value":"c3luY2Vk"`) {
+		t.Fatalf("the first run read %q", in)
 	}
 }
