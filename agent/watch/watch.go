@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,6 +186,24 @@ func (m *Manager) Running() []string {
 	return out
 }
 
+// Status returns the status of each running watch, sorted by name.
+func (m *Manager) Status() []Status {
+	m.mu.Lock()
+	ws := make([]*watcher, 0, len(m.watchers))
+	for _, w := range m.watchers {
+		ws = append(ws, w)
+	}
+	m.mu.Unlock()
+	out := make([]Status, 0, len(ws))
+	for _, w := range ws {
+		w.mu.Lock()
+		out = append(out, w.status)
+		w.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Watch, b.Watch) })
+	return out
+}
+
 // Close stops every watch, killing handler runs in progress, and waits
 // for them.
 func (m *Manager) Close() error {
@@ -213,7 +232,25 @@ type watcher struct {
 
 	mu     sync.Mutex
 	latest *result // the newest result the handler has not been given
+	status Status
 	wake   chan struct{}
+}
+
+// Status is what a watch has done since it started.
+type Status struct {
+	// Watch names the watch (Spec.String).
+	Watch string
+	// Runs counts the handler's runs, Failures those that failed (a
+	// non-zero exit, a timeout, a program that would not start).
+	Runs, Failures int
+	// Unchanged counts the results not handed over because their JSON
+	// equalled the last one handed over.
+	Unchanged int
+	// Index is the index of the result last handed over.
+	Index uint64
+	// LastError is the error of the last failed read or run, "" once a
+	// read or run succeeds after it.
+	LastError string
 }
 
 // result is one read's answer: its index and the handler's input.
@@ -224,7 +261,8 @@ type result struct {
 
 func (m *Manager) startWatcher(spec Spec) *watcher {
 	ctx, cancel := context.WithCancel(m.ctx)
-	w := &watcher{m: m, spec: spec, log: m.log.With("watch", spec.String()), cancel: cancel, wake: make(chan struct{}, 1)}
+	w := &watcher{m: m, spec: spec, log: m.log.With("watch", spec.String()), cancel: cancel, wake: make(chan struct{}, 1),
+		status: Status{Watch: spec.String()}}
 	w.wg.Add(2)
 	go func() {
 		defer w.wg.Done()
@@ -269,10 +307,14 @@ func (w *watcher) poll(ctx context.Context) {
 			index = 0
 			retry := min(retryBase*time.Duration(failures*failures), retryMax)
 			w.log.Error("watch read failed", "err", err, "retry", retry)
+			w.update(func(s *Status) { s.LastError = err.Error() })
 			if !w.sleep(ctx, retry) {
 				return
 			}
 			continue
+		}
+		if failures > 0 {
+			w.update(func(s *Status) { s.LastError = "" })
 		}
 		failures = 0
 		if resp.Index == index && index != 0 {
@@ -310,6 +352,13 @@ func (w *watcher) offer(r result) {
 	}
 }
 
+// update changes the watch's status under its lock.
+func (w *watcher) update(f func(*Status)) {
+	w.mu.Lock()
+	f(&w.status)
+	w.mu.Unlock()
+}
+
 // take returns the newest result, nil when handle has taken it.
 func (w *watcher) take() *result {
 	w.mu.Lock()
@@ -337,10 +386,15 @@ func (w *watcher) handle(ctx context.Context) {
 			return
 		}
 		r := w.take()
-		if r == nil || delivered && bytes.Equal(r.body, last) {
+		if r == nil {
+			continue
+		}
+		if delivered && bytes.Equal(r.body, last) {
+			w.update(func(s *Status) { s.Unchanged++ })
 			continue
 		}
 		last, delivered = r.body, true
+		w.update(func(s *Status) { s.Runs++; s.Index = r.index })
 		w.run(ctx, r)
 	}
 }
@@ -391,8 +445,10 @@ func (w *watcher) run(ctx context.Context, r *result) {
 		}
 		w.log.Error("watch handler failed", "handler", cmd.String(), "index", r.index, "err", res.Err,
 			"took", res.Took, "output", res.OutputString())
+		w.update(func(s *Status) { s.Failures++; s.LastError = res.Err.Error() })
 		return
 	}
+	w.update(func(s *Status) { s.LastError = "" })
 	w.log.Info("watch handler ran", "handler", cmd.String(), "index", r.index, "took", res.Took)
 	w.log.Debug("watch handler output", "handler", cmd.String(), "output", res.OutputString())
 }

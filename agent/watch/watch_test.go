@@ -286,9 +286,15 @@ func TestTimeoutKillsTheHandler(t *testing.T) {
 n=$(cat "$1/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$1/count"
 sleep 300 & echo $! > "$1/child.$n"
 wait`, "sh", dir}
-	start(t, a, watch.Config{}, watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: handler, Timeout: 100 * time.Millisecond})
+	m := start(t, a, watch.Config{}, watch.Spec{Type: watch.TypeKey, Key: "app/k", Args: handler, Timeout: 100 * time.Millisecond})
 	waitRuns(t, dir, 1)
 	childGone(t, filepath.Join(dir, "child.1"))
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if st := m.Status(); st[0].Failures != 1 || !strings.Contains(st[0].LastError, "timed out") {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
 	put(t, a, "app/k", "v")
 	waitRuns(t, dir, 2)
 	childGone(t, filepath.Join(dir, "child.2"))
@@ -447,5 +453,31 @@ func TestReadyGatesTheFirstRead(t *testing.T) {
 	waitRuns(t, dir, 1)
 	if in, _ := input(t, dir, 1); !strings.Contains(in, `"Value":"c3luY2Vk"`) {
 		t.Fatalf("the first run read %q", in)
+	}
+}
+
+// A result whose JSON equals the one last handed over runs nothing: a
+// check's new output moves the services listing's index, not its JSON.
+func TestUnchangedResultRunsNothing(t *testing.T) {
+	a := apitest.Start(t)
+	apiDo(t, a, http.MethodPut, "/v1/agent/service/register", map[string]any{
+		"ID": "web1", "Name": "web", "Check": map[string]any{"CheckID": "web1-ttl", "TTL": "10m"}})
+	dir := t.TempDir()
+	m := start(t, a, watch.Config{}, watch.Spec{Type: watch.TypeServices, Args: recordingHandler(dir)})
+	waitRuns(t, dir, 1)
+	apiDo(t, a, http.MethodPut, "/v1/agent/check/pass/web1-ttl?note=fine", nil)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if st := m.Status(); len(st) != 1 || st[0].Unchanged != 1 || st[0].Runs != 1 {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	apiDo(t, a, http.MethodPut, "/v1/agent/service/register", map[string]any{"ID": "db", "Name": "db"})
+	waitRuns(t, dir, 2)
+	if in, _ := input(t, dir, 2); !strings.Contains(in, `"db":[]`) {
+		t.Fatalf("the second run read %q", in)
+	}
+	if st := m.Status(); st[0].Runs != 2 || st[0].Failures != 0 || st[0].LastError != "" || st[0].Watch != "services" {
+		t.Fatalf("status %+v", st)
 	}
 }
