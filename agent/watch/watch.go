@@ -22,8 +22,9 @@ const (
 	// times the square of the failures in a row, at most retryMax
 	// (Consul's 5 s and 180 s, shorter for an edge device that wants its
 	// handlers to catch up soon after an error clears).
-	retryBase = time.Second
-	retryMax  = time.Minute
+	retryBase   = time.Second
+	retryMax    = time.Minute
+	maxFailures = 60 // past it the retry stays at retryMax; bounds failures²
 	// unchangedPause separates two reads when one ended without a new
 	// index, so that an API that answers at once (it is shutting down)
 	// is not asked in a tight loop.
@@ -303,7 +304,7 @@ func (w *watcher) poll(ctx context.Context) {
 			body, err = w.spec.payload(resp)
 		}
 		if err != nil {
-			failures++
+			failures = min(failures+1, maxFailures)
 			index = 0
 			retry := min(retryBase*time.Duration(failures*failures), retryMax)
 			w.log.Error("watch read failed", "err", err, "retry", retry)
