@@ -273,6 +273,14 @@ type Config struct {
 	// file are appended. Default: none.
 	Services []ServiceDef
 
+	// Watches are exec watches (WatchDef): each runs its handler with the
+	// JSON of a view (a key, a prefix, the services, a service's
+	// instances, checks) at start and when the view changes, as Consul's
+	// watches do. On reload new ones start and removed ones stop. Key
+	// watches, in files only: the lists of every file are appended.
+	// Default: none.
+	Watches []WatchDef
+
 	// EnableLocalScriptChecks lets the services of the configuration files
 	// have script checks (args); the local HTTP API refuses them always,
 	// as any local process may call it. Key

@@ -63,6 +63,7 @@ var options = []option{
 	newOption("max_broadcast_queue", "max-broadcast-queue", "most gossip `messages` waiting to be sent; the oldest are dropped past it", func(c *Config) *int { return &c.MaxBroadcastQueue }, checkPositiveInt),
 	newOption("max_clock_drift", "max-clock-drift", "how far ahead of this node's clock a replicated write's stamp may be (`duration`); later ones are rejected", func(c *Config) *Duration { return &c.MaxClockDrift }, checkPositive),
 	newBlockOption("services", "service definitions registered at start and on reload", func(c *Config) *[]ServiceDef { return &c.Services }, checkServices),
+	newBlockOption("watches", "exec watches: handlers run with a view's JSON at start and when it changes", func(c *Config) *[]WatchDef { return &c.Watches }, nil),
 	newOption("enable_local_script_checks", "enable-local-script-checks", "run script checks (args) of the services in the configuration files; the HTTP API refuses them always", func(c *Config) *bool { return &c.EnableLocalScriptChecks }, nil),
 	newOption("enable_debug", "enable-debug", "serve Go profiles under /debug/pprof/ on the local HTTP API, to loopback clients only (with ACLs: agent write)", func(c *Config) *bool { return &c.EnableDebug }, nil),
 	newOption("catalog_sync_interval", "catalog-sync-interval", "how often the catalog's anti-entropy rewrites this node's missing or changed records (`duration`)", func(c *Config) *Duration { return &c.CatalogSyncInterval }, checkSyncInterval),
