@@ -24,11 +24,14 @@ import (
 // pumped in random order (reordering), with drops, duplicates and
 // partitions; RPCs go through CBOR encoding and fail across a partition.
 type simNet struct {
-	t       testing.TB
-	rng     *rand.Rand
-	nodes   map[string]*simNode
-	names   []string
-	group   map[string]int // partition group of each node
+	t     testing.TB
+	rng   *rand.Rand
+	nodes map[string]*simNode
+	names []string
+	group map[string]int // partition group of each node
+	// forgot holds, for each node, the members it has reaped: they are
+	// no longer among those it remembers (Config.Members).
+	forgot  map[string]map[string]bool
 	queue   []delivery
 	drop    float64
 	dup     float64
@@ -71,7 +74,8 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 // newSimNetWith is newSimNet whose stores open with opts (their wall
 // clock and NoSync are the simulation's).
 func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet {
-	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{}}
+	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{},
+		forgot: map[string]map[string]bool{}}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		name := "n" + strconv.Itoa(i)
@@ -89,6 +93,7 @@ func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
+			Members:   func() []string { return s.membersOf(name) },
 			Clock:     node,
 			Rand:      rand.New(rand.NewPCG(seed, uint64(i))),
 			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -109,6 +114,31 @@ func (s *simNet) peersOf(name string) []Peer {
 		}
 	}
 	return out
+}
+
+// membersOf lists the members name remembers: every node it has not
+// reaped.
+func (s *simNet) membersOf(name string) []string {
+	var out []string
+	for _, n := range s.names {
+		if !s.forgot[name][n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reap has each node of nodes forget each one of gone, as gossip does
+// after reconnect_timeout, and remember it again when back is set.
+func (s *simNet) reap(nodes, gone []*simNode, back bool) {
+	for _, n := range nodes {
+		if s.forgot[n.name] == nil {
+			s.forgot[n.name] = map[string]bool{}
+		}
+		for _, g := range gone {
+			s.forgot[n.name][g.name] = !back
+		}
+	}
 }
 
 func (s *simNet) broadcast(from string, payload []byte) {

@@ -1,0 +1,239 @@
+package replica
+
+import (
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// NodeProgress is what a node knows of one member's progress. Every
+// anti-entropy round starts with both sides' lists (one entry per member
+// the sender remembers, the sender included), and so does every bootstrap
+// stream; a node of an earlier release sends none.
+type NodeProgress struct {
+	Node string `cbor:"1,keyasint"`
+	// Covered: the sender held everything Node held as of this stamp
+	// (Node's clock then). The sender's own entry is its clock.
+	Covered uint64 `cbor:"2,keyasint,omitempty"`
+	// Holds is Node's latest coverage as Node reported it, At Node's
+	// clock when it did (zero: not heard): Node held then every write any
+	// member held before Holds.
+	Holds uint64 `cbor:"3,keyasint,omitempty"`
+	At    uint64 `cbor:"4,keyasint,omitempty"`
+	// Collected is, as of At, the horizon of the tombstones Node
+	// collected itself (not those it took on from peers).
+	Collected uint64 `cbor:"5,keyasint,omitempty"`
+}
+
+// coverage is what this node knows of every member's progress (see the
+// package documentation, "Tombstones and the horizon").
+type coverage struct {
+	mu sync.Mutex
+	// of: this node held everything each node held as of that node's
+	// stamp. Entries of forgotten members stay: a member that comes back
+	// is judged by them.
+	of map[string]uint64
+	// heard is each member's latest report.
+	heard map[string]heardFrom
+	// collected is the horizon of the tombstones this node collected
+	// itself; it is saved as this node's own entry of of.
+	collected uint64
+}
+
+type heardFrom struct{ holds, at, collected uint64 }
+
+// noKeep is keepOwn when no stale bootstrap is due.
+const noKeep = math.MaxUint64
+
+// loadCoverage reads the coverage saved with the sync mark.
+func (r *Replica) loadCoverage() {
+	r.cover.of, r.cover.heard = map[string]uint64{}, map[string]heardFrom{}
+	r.keepOwn.Store(noKeep)
+	saved, err := r.cfg.Store.Coverage()
+	if err != nil {
+		r.cfg.Log.Error("reading the saved replication coverage; starting from none", "err", err)
+	}
+	for n, s := range saved {
+		r.cover.of[n] = uint64(s)
+	}
+	r.cover.collected = r.cover.of[r.cfg.Self]
+	delete(r.cover.of, r.cfg.Self)
+}
+
+// noteCollected records that this node collected tombstones itself below
+// horizon.
+func (r *Replica) noteCollected(horizon uint64) {
+	r.cover.mu.Lock()
+	r.cover.collected = max(r.cover.collected, horizon)
+	r.cover.mu.Unlock()
+}
+
+// saveCoverage saves the coverage; it runs when the sync mark is saved.
+func (r *Replica) saveCoverage() error {
+	r.cover.mu.Lock()
+	c := make(map[string]store.Stamp, len(r.cover.of))
+	for n, s := range r.cover.of {
+		c[n] = store.Stamp(s)
+	}
+	c[r.cfg.Self] = store.Stamp(r.cover.collected)
+	r.cover.mu.Unlock()
+	return r.cfg.Store.SetCoverage(c)
+}
+
+// members returns the members the mesh remembers, this node included,
+// sorted, each once.
+func (r *Replica) members() []string {
+	var names []string
+	if r.cfg.Members != nil {
+		names = r.cfg.Members()
+	} else {
+		for _, p := range r.cfg.Peers() {
+			names = append(names, p.Name)
+		}
+	}
+	names = append(names, r.cfg.Self)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// holds is this node's coverage among members: the least stamp up to
+// which it held what each other member held (zero for one it knows
+// nothing of); now when it remembers no other. Call with c.mu held.
+func (c *coverage) holds(self string, members []string, now uint64) uint64 {
+	h := now
+	for _, m := range members {
+		if m != self {
+			h = min(h, c.of[m])
+		}
+	}
+	return h
+}
+
+// report returns this node's list of the members' progress (see
+// NodeProgress); its own entry is stamped at.
+func (r *Replica) report(at store.Stamp) []NodeProgress {
+	members := r.members()
+	c := &r.cover
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]NodeProgress, 0, len(members))
+	for _, m := range members {
+		if m == r.cfg.Self {
+			out = append(out, NodeProgress{Node: m, Covered: uint64(at), Holds: c.holds(m, members, uint64(at)), At: uint64(at),
+				Collected: c.collected})
+			continue
+		}
+		h := c.heard[m]
+		out = append(out, NodeProgress{Node: m, Covered: c.of[m], Holds: h.holds, At: h.at, Collected: h.collected})
+	}
+	return out
+}
+
+// learn takes a peer's list: each member's latest reported coverage and,
+// when covered is set (this node now holds everything the peer held as
+// of upTo: a complete round, an equal digest, a bootstrap), the peer's
+// coverage, no later than upTo.
+func (r *Replica) learn(theirs []NodeProgress, covered bool, upTo store.Stamp) {
+	c := &r.cover
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range theirs {
+		if p.Node == r.cfg.Self {
+			continue
+		}
+		if p.At > c.heard[p.Node].at {
+			c.heard[p.Node] = heardFrom{holds: p.Holds, at: p.At, collected: p.Collected}
+		}
+		if covered {
+			c.of[p.Node] = max(c.of[p.Node], min(p.Covered, uint64(upTo)))
+		}
+	}
+}
+
+// coveredBy returns a list's Covered entries by node.
+func coveredBy(list []NodeProgress) map[string]uint64 {
+	m := make(map[string]uint64, len(list))
+	for _, p := range list {
+		m[p.Node] = p.Covered
+	}
+	return m
+}
+
+// behind is the rule a round starts with (see the package documentation):
+// whether a node may lack deletes that a member of the other side's list
+// collected. It is when, for one of them, the node held what that member
+// held only as of a stamp before the horizon of that member's own
+// collections: a node back from a cut, alone or with its whole site (the
+// syncs within the site kept its mark current). cover is the node's
+// coverage, list the other side's. When cover has no entry for any
+// member of the list (a node of an earlier release, or one that has not
+// synced since it was upgraded), the node's mark stands in for its
+// coverage, against the other side's horizon. reached is how far the node
+// held what the members of the list held, no later than its mark.
+func behind(cover map[string]uint64, list []NodeProgress, mark, theirHorizon uint64) (away bool, reached uint64) {
+	reached, known := mark, false
+	for _, p := range list {
+		c, ok := cover[p.Node]
+		if !ok {
+			continue
+		}
+		known, reached = true, min(reached, c)
+		away = away || c < p.Collected
+	}
+	if !known {
+		away = mark < theirHorizon
+	}
+	return away, reached
+}
+
+// meetsBehind applies the rule to both sides of a round: mine is this
+// node's list (see report), theirs the peer's (nil from a node of an
+// earlier release); caller says whether this node opened the round. When
+// each side is behind the other (both sides of a cut forgot each other
+// and collected deletes), the side with the lower horizon is taken for
+// the one behind (the caller, on a tie), so that one of them pulls a
+// snapshot and the mesh converges.
+func (r *Replica) meetsBehind(caller bool, mine, theirs []NodeProgress, myMark, theirMark, theirHorizon uint64) (me, them bool, reached uint64) {
+	myHorizon := uint64(r.cfg.Store.Horizon())
+	r.cover.mu.Lock()
+	me, reached = behind(r.cover.of, theirs, myMark, theirHorizon)
+	r.cover.mu.Unlock()
+	if theirs == nil {
+		them = theirMark < myHorizon
+	} else {
+		them, _ = behind(coveredBy(theirs), mine, theirMark, myHorizon)
+	}
+	if me && them {
+		mineIs := myHorizon < theirHorizon || myHorizon == theirHorizon && caller
+		me, them = mineIs, !mineIs
+	}
+	return me, them, reached
+}
+
+// collectable is the stamp below which this node may collect tombstones
+// as far as the members go: the least coverage that the members it
+// remembers last reported (its own, now); zero while one has reported
+// none. member names the one that holds it back.
+func (r *Replica) collectable() (bound uint64, member string) {
+	members := r.members()
+	now := uint64(r.cfg.Store.Clock().Now())
+	c := &r.cover
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bound, member = c.holds(r.cfg.Self, members, now), r.cfg.Self
+	for _, m := range members {
+		if h := c.heard[m].holds; m != r.cfg.Self && h < bound {
+			bound, member = h, m
+		}
+	}
+	return bound, member
+}
+
+// keepOwnAfter is the stamp after which a stale node keeps its own writes
+// the snapshot lacks: the earlier of its mark and how far it held what
+// the peer's members held when it found itself behind.
+func (r *Replica) keepOwnAfter() store.Stamp {
+	return store.Stamp(min(r.mark.Load(), r.keepOwn.Load()))
+}
