@@ -194,11 +194,19 @@ func behind(cover map[string]uint64, list []NodeProgress, mark, theirHorizon uin
 // each side is behind the other (both sides of a cut forgot each other
 // and collected deletes), the side with the lower horizon is taken for
 // the one behind (the caller, on a tie), so that one of them pulls a
-// snapshot and the mesh converges.
+// snapshot and the mesh converges. A collection horizon of theirs that
+// comes from a clock running fast (see plausibleHorizon) counts for
+// nothing: it must not make sound nodes drop their data.
 func (r *Replica) meetsBehind(caller bool, mine, theirs []NodeProgress, myMark, theirMark, theirHorizon uint64) (me, them bool, reached uint64) {
 	myHorizon := uint64(r.cfg.Store.Horizon())
+	sound := slices.Clone(theirs)
+	for i := range sound {
+		if !r.plausibleHorizon(sound[i].Collected) {
+			sound[i].Collected = 0
+		}
+	}
 	r.cover.mu.Lock()
-	me, reached = behind(r.cover.of, theirs, myMark, theirHorizon)
+	me, reached = behind(r.cover.of, sound, myMark, theirHorizon)
 	r.cover.mu.Unlock()
 	if theirs == nil {
 		them = theirMark < myHorizon

@@ -1,0 +1,151 @@
+package replica
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/edgeplane/edgeplane/store"
+)
+
+// TestBehind is the rule a round starts with, on values.
+func TestBehind(t *testing.T) {
+	list := []NodeProgress{{Node: "a", Covered: 100, Collected: 50}, {Node: "b", Covered: 90}}
+	for _, c := range []struct {
+		name     string
+		cover    map[string]uint64
+		list     []NodeProgress
+		mark, ho uint64
+		away     bool
+		reached  uint64
+	}{
+		{name: "covered past every collection", cover: map[string]uint64{"a": 60, "b": 10}, list: list, mark: 70, ho: 50,
+			reached: 10},
+		{name: "covered a member only before its own collections", cover: map[string]uint64{"a": 40, "b": 95}, list: list, mark: 99, ho: 50,
+			away: true, reached: 40},
+		{name: "a member it has no entry for counts for nothing", cover: map[string]uint64{"b": 95}, list: list, mark: 99, ho: 50,
+			reached: 95},
+		{name: "no entry at all: the mark stands in, current", cover: map[string]uint64{}, list: list, mark: 60, ho: 50,
+			reached: 60},
+		{name: "no entry at all: the mark stands in, old", cover: map[string]uint64{"z": 1}, list: list, mark: 40, ho: 50,
+			away: true, reached: 40},
+		{name: "a node of an earlier release sends no list", cover: map[string]uint64{"a": 1}, mark: 40, ho: 50,
+			away: true, reached: 40},
+		{name: "reached is no later than the mark", cover: map[string]uint64{"a": 60}, list: list, mark: 55, ho: 50,
+			reached: 55},
+	} {
+		away, reached := behind(c.cover, c.list, c.mark, c.ho)
+		if away != c.away || reached != c.reached {
+			t.Errorf("%s: behind %v, reached %d; want %v, %d", c.name, away, reached, c.away, c.reached)
+		}
+	}
+}
+
+// TestBootstrapCoverage: the ranges a bootstrap merged from several
+// senders cover each member as far as the least of them, and a member one
+// sender lacks not at all.
+func TestBootstrapCoverage(t *testing.T) {
+	var p pullState
+	p.takeProgress([]NodeProgress{{Node: "a", Covered: 10}, {Node: "b", Covered: 20}, {Node: "c", Covered: 5}})
+	p.takeProgress([]NodeProgress{{Node: "a", Covered: 15}, {Node: "b", Covered: 12}})
+	if want := map[string]uint64{"a": 10, "b": 12}; !maps.Equal(p.covered, want) {
+		t.Fatalf("covered %v, want %v", p.covered, want)
+	}
+	var old pullState
+	old.takeProgress(nil) // a sender of an earlier release
+	old.takeProgress([]NodeProgress{{Node: "a", Covered: 15}})
+	if len(old.covered) != 0 {
+		t.Fatalf("after a sender that sent no list: %v", old.covered)
+	}
+}
+
+// TestCoverageSurvivesRestart: a node of a site cut off, restarted during
+// the cut, still knows how far it held what the other site held, so it
+// is still behind when the sites meet. Its own collections' horizon
+// survives too.
+func TestCoverageSurvivesRestart(t *testing.T) {
+	s := newSimNet(t, 5, 2)
+	a, b := s.nodes["n0"], s.nodes["n1"]
+	putIn(t, a, store.TableKV, "k", "v")
+	s.syncAll(t)
+	if err := b.r.synced(b.st.Clock().Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	b.r.noteCollected(7)
+	if err := b.r.synced(b.st.Clock().Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	before := b.r.report(b.st.Clock().Now())
+	r := New(Config{Store: b.st, Self: b.name, Broadcast: func(string, []byte) {}, Caller: simCaller{net: s, from: b.name},
+		Peers: func() []Peer { return s.peersOf(b.name) }, Clock: b, Log: b.r.cfg.Log})
+	if r.cover.of[a.name] == 0 || r.cover.of[a.name] != b.r.cover.of[a.name] || r.cover.collected != 7 {
+		t.Fatalf("after a restart: coverage %v, collected %d; before %v", r.cover.of, r.cover.collected, before)
+	}
+}
+
+// TestSitesBothCollect: both sites forget each other during a long cut
+// and both delete and collect. They meet: each is behind the other, and
+// the rule takes the one with the lower horizon for the one behind, so the
+// mesh converges instead of refusing forever. The writes of both sides
+// survive; the deletes of the side that reloads are the price (see the
+// package documentation).
+func TestSitesBothCollect(t *testing.T) {
+	const ttl = 72 * time.Hour
+	ctx := context.Background()
+	s := newSimNet(t, 8, 4)
+	a0, a1, b0, b1 := s.nodes["n0"], s.nodes["n1"], s.nodes["n2"], s.nodes["n3"]
+	siteA, siteB := []*simNode{a0, a1}, []*simNode{b0, b1}
+	advance := func(d time.Duration) {
+		for _, n := range s.nodes {
+			n.now = n.now.Add(d)
+		}
+		s.syncAll(t)
+	}
+	putIn(t, a0, store.TableKV, "gone/a", "deleted by A")
+	putIn(t, b0, store.TableKV, "gone/b", "deleted by B")
+	s.drain()
+	s.syncAll(t)
+	for _, n := range siteB {
+		s.group[n.name] = 1
+	}
+	advance(time.Hour)
+	deleteIn(t, a0, store.TableKV, "gone/a")
+	deleteIn(t, b0, store.TableKV, "gone/b")
+	putIn(t, a1, store.TableKV, "new/a", "A's")
+	putIn(t, b1, store.TableKV, "new/b", "B's")
+	s.drain()
+	advance(ttl + time.Hour)
+	s.reap(siteA, siteB, false)
+	s.reap(siteB, siteA, false)
+	advance(time.Hour) // A's clocks collect an hour later than B's
+	for _, n := range siteB {
+		if c, err := n.r.CollectTombstones(); err != nil || c != 1 {
+			t.Fatalf("%s collected %d, %v", n.name, c, err)
+		}
+	}
+	advance(time.Hour)
+	for _, n := range siteA {
+		if c, err := n.r.CollectTombstones(); err != nil || c != 1 {
+			t.Fatalf("%s collected %d, %v", n.name, c, err)
+		}
+	}
+	advance(time.Hour)
+	s.group = map[string]int{}
+	s.reap(siteA, siteB, true)
+	s.reap(siteB, siteA, true)
+	s.converge(t, ctx)
+	for _, n := range s.names {
+		for k, want := range map[string]string{"gone/a": "", "new/a": "A's", "new/b": "B's"} {
+			if v := s.valueIn(t, n, store.TableKV, k); v != want {
+				t.Errorf("%s: %s = %q, want %q", n, k, v, want)
+			}
+		}
+	}
+	t.Logf("B's collected delete, on n0 after the meeting: gone/b = %q", s.valueIn(t, "n0", store.TableKV, "gone/b"))
+	for _, n := range siteB {
+		if last, ok := n.r.LastBootstrap(); !ok || last.Reason != "away past the horizon" {
+			t.Errorf("%s of B, whose horizon is lower, did not reload: %+v", n.name, last)
+		}
+	}
+}
