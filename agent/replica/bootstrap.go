@@ -214,7 +214,7 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		r.cfg.Log.Info("bootstrap streaming", "peer", p.Name, "table", store.TableName(pull.table), "after", pull.after, "reason", res.Reason)
 		err := r.bootstrapFrom(ctx, st, p, &pull, &res)
 		if err == nil {
-			r.learn(pull.progressList(), true, start)
+			r.learn("", pull.progressList(), true, start)
 			return r.bootstrapDone(res, pull.horizon, start, startWall)
 		}
 		failures[p.Name]++

@@ -134,11 +134,15 @@ func (r *Replica) report(at store.Stamp) []NodeProgress {
 // learn takes a peer's list: each member's latest reported coverage and,
 // when covered is set (this node now holds everything the peer held as
 // of upTo: a complete round, an equal digest, a bootstrap), the peer's
-// coverage, no later than upTo.
-func (r *Replica) learn(theirs []NodeProgress, covered bool, upTo store.Stamp) {
+// coverage, no later than upTo, and upTo for the peer itself when it is
+// named (a peer of an earlier release sends no list).
+func (r *Replica) learn(peer string, theirs []NodeProgress, covered bool, upTo store.Stamp) {
 	c := &r.cover
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if covered && peer != "" && peer != r.cfg.Self {
+		c.of[peer] = max(c.of[peer], uint64(upTo))
+	}
 	for _, p := range theirs {
 		if p.Node == r.cfg.Self {
 			continue
@@ -221,19 +225,22 @@ func (r *Replica) meetsBehind(caller bool, mine, theirs []NodeProgress, myMark, 
 }
 
 // collectable is the stamp below which this node may collect tombstones
-// as far as the members go: the least coverage that the members it
-// remembers last reported (its own, now); zero while one has reported
-// none. member names the one that holds it back.
+// as far as the members go: the least of the holds the members it
+// remembers last reported, its own now included (zero while one has
+// reported none); this node's clock when it remembers no other. member
+// names the one that holds it back: the one this node's coverage or
+// whose report is the oldest.
 func (r *Replica) collectable() (bound uint64, member string) {
-	members := r.members()
-	now := uint64(r.cfg.Store.Clock().Now())
+	bound = uint64(r.cfg.Store.Clock().Now())
 	c := &r.cover
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	bound, member = c.holds(r.cfg.Self, members, now), r.cfg.Self
-	for _, m := range members {
-		if h := c.heard[m].holds; m != r.cfg.Self && h < bound {
-			bound, member = h, m
+	for _, m := range r.members() {
+		if m == r.cfg.Self {
+			continue
+		}
+		if h := min(c.of[m], c.heard[m].holds); h < bound || member == "" {
+			bound, member = min(h, bound), m
 		}
 	}
 	return bound, member

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -146,6 +148,85 @@ func TestSitesBothCollect(t *testing.T) {
 	for _, n := range siteB {
 		if last, ok := n.r.LastBootstrap(); !ok || last.Reason != "away past the horizon" {
 			t.Errorf("%s of B, whose horizon is lower, did not reload: %+v", n.name, last)
+		}
+	}
+}
+
+// legacyDigestRequest and legacyDigestResponse are the digest messages of
+// the releases before members' progress.
+type legacyDigestRequest struct {
+	Root    uint64 `cbor:"1,keyasint"`
+	Horizon uint64 `cbor:"2,keyasint,omitempty"`
+	Mark    uint64 `cbor:"3,keyasint,omitempty"`
+}
+
+type legacyDigestResponse struct {
+	Equal   bool     `cbor:"1,keyasint"`
+	Buckets []uint64 `cbor:"2,keyasint,omitempty"`
+	Horizon uint64   `cbor:"3,keyasint,omitempty"`
+	Mark    uint64   `cbor:"4,keyasint,omitempty"`
+	Refused bool     `cbor:"5,keyasint,omitempty"`
+	Root    uint64   `cbor:"6,keyasint,omitempty"`
+	Pulling bool     `cbor:"7,keyasint,omitempty"`
+}
+
+// TestProgressOnTheWire: the members' progress travels in fields of its
+// own; an earlier release reads the rest of the digest messages as
+// before, and what it sends decodes with no progress.
+func TestProgressOnTheWire(t *testing.T) {
+	list := []NodeProgress{{Node: "n1", Covered: 5, Holds: 4, At: 5, Collected: 2}}
+	b, err := cbor.Marshal(DigestRequest{Root: 1, Horizon: 2, Mark: 3, Progress: list})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old legacyDigestRequest
+	if err := cbor.Unmarshal(b, &old); err != nil || old != (legacyDigestRequest{1, 2, 3}) {
+		t.Fatalf("an earlier release reads %+v, %v", old, err)
+	}
+	if b, err = cbor.Marshal(DigestResponse{Root: 6, Horizon: 3, Mark: 4, Refused: true, Progress: list}); err != nil {
+		t.Fatal(err)
+	}
+	var oldResp legacyDigestResponse
+	if err := cbor.Unmarshal(b, &oldResp); err != nil || oldResp.Root != 6 || oldResp.Horizon != 3 || oldResp.Mark != 4 || !oldResp.Refused {
+		t.Fatalf("an earlier release reads %+v, %v", oldResp, err)
+	}
+	b, _ = cbor.Marshal(legacyDigestResponse{Root: 6, Mark: 4})
+	var resp DigestResponse
+	if err := cbor.Unmarshal(b, &resp); err != nil || resp.Progress != nil || resp.Mark != 4 {
+		t.Fatalf("from an earlier release: %+v, %v", resp, err)
+	}
+	var back DigestRequest
+	b, _ = cbor.Marshal(DigestRequest{Progress: list})
+	if err := cbor.Unmarshal(b, &back); err != nil || len(back.Progress) != 1 || back.Progress[0] != list[0] {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+}
+
+// TestEarlierReleaseHoldsCollection: a member of an earlier release
+// reports no coverage, so the others keep their tombstones while it is a
+// member, and Holdback names it; rounds with it still complete.
+func TestEarlierReleaseHoldsCollection(t *testing.T) {
+	const ttl = 72 * time.Hour
+	s := newSimNet(t, 3, 3)
+	old := s.nodes["n2"]
+	s.legacy = map[string]bool{old.name: true}
+	putIn(t, s.nodes["n0"], store.TableKV, "k", "v")
+	s.drain()
+	s.syncAll(t)
+	deleteIn(t, s.nodes["n0"], store.TableKV, "k")
+	s.drain()
+	for _, n := range s.nodes {
+		n.now = n.now.Add(ttl + time.Hour)
+	}
+	s.syncAll(t)
+	s.syncAll(t)
+	for _, name := range []string{"n0", "n1"} {
+		n := s.nodes[name]
+		if c, err := n.r.CollectTombstones(); err != nil || c != 0 {
+			t.Fatalf("%s collected %d, %v, with a member of an earlier release", name, c, err)
+		}
+		if m, _, held := n.r.Holdback(); !held || m != old.name {
+			t.Fatalf("%s holds its tombstones for %q (%v), want %s", name, m, held, old.name)
 		}
 	}
 }

@@ -45,6 +45,9 @@ type simNet struct {
 	// response, bootstrap chunk) before it is encoded, as a peer running
 	// other code would send it.
 	tamper func(msg any)
+	// legacy names the nodes that run a release before members'
+	// progress: what they send carries none.
+	legacy map[string]bool
 }
 
 type delivery struct {
@@ -209,6 +212,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.tamper != nil {
 		c.net.tamper(req)
 	}
+	if c.net.legacy[c.from] {
+		stripProgress(req)
+	}
 	b, err := cbor.Marshal(req)
 	if err != nil {
 		return err
@@ -246,6 +252,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.tamper != nil {
 		c.net.tamper(out)
 	}
+	if c.net.legacy[peer.Name] {
+		stripProgress(out)
+	}
 	if b, err = cbor.Marshal(out); err != nil {
 		return err
 	}
@@ -254,6 +263,19 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	}
 	c.net.bytes += len(b)
 	return cbor.Unmarshal(b, resp)
+}
+
+// stripProgress removes the members' progress from a message, as a node
+// of an earlier release sends it.
+func stripProgress(msg any) {
+	switch m := msg.(type) {
+	case *DigestRequest:
+		m.Progress = nil
+	case *DigestResponse:
+		m.Progress = nil
+	case *BootstrapChunk:
+		m.Progress = nil
+	}
 }
 
 // simMaxMessage is the transport's default limit on one message.
@@ -455,6 +477,9 @@ func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any
 	err = c.net.nodes[peer.Name].r.HandleBootstrap(ctx, &br, func(ch *BootstrapChunk) error {
 		if c.net.tamper != nil {
 			c.net.tamper(ch)
+		}
+		if c.net.legacy[peer.Name] {
+			stripProgress(ch)
 		}
 		p, err := cbor.Marshal(ch)
 		chunks = append(chunks, p)

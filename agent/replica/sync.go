@@ -57,7 +57,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		r.stale.Store(false) // an identical store holds nothing to resurrect
 		r.fresh.Store(false) // nor needs a bootstrap
 		r.adoptHorizon(dig.Horizon)
-		r.learn(dig.Progress, true, start)
+		r.learn(peer.Name, dig.Progress, true, start)
 		r.noteSynced(start)
 		return res, nil
 	case !r.plausibleHorizon(dig.Horizon):
@@ -123,7 +123,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	r.bytesSent.Add(uint64(res.BytesOut))
 	r.bytesRecv.Add(uint64(res.BytesIn))
 	r.adoptHorizon(dig.Horizon)
-	r.learn(dig.Progress, true, start)
+	r.learn(peer.Name, dig.Progress, true, start)
 	r.noteSynced(start)
 	return res, nil
 }
@@ -226,7 +226,7 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 		r.stale.Store(false)
 		r.fresh.Store(false)
 		r.adoptHorizon(req.Horizon)
-		r.learn(req.Progress, true, now)
+		r.learn("", req.Progress, true, now)
 		r.noteSynced(now)
 	case !r.plausibleHorizon(req.Horizon):
 		resp.Refused = true
@@ -238,7 +238,7 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 	default:
 		resp.Buckets = st.DigestBucketHashes()
 		r.adoptHorizon(req.Horizon)
-		r.learn(req.Progress, false, 0)
+		r.learn("", req.Progress, false, 0)
 	}
 	return resp, nil
 }
