@@ -215,6 +215,9 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		err := r.bootstrapFrom(ctx, st, p, &pull, &res)
 		if err == nil {
 			r.learn("", pull.progressList(), true, start)
+			if res.Reason == "away past the horizon" {
+				r.reloaded()
+			}
 			return r.bootstrapDone(res, pull.horizon, start, startWall)
 		}
 		failures[p.Name]++

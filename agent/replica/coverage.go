@@ -62,6 +62,16 @@ func (r *Replica) loadCoverage() {
 	delete(r.cover.of, r.cfg.Self)
 }
 
+// reloaded forgets the horizon of this node's own collections once it
+// has reloaded from a peer: its store is the peer's now, and holds again
+// what it collected (with its own writes since it was cut off), so no
+// one is behind it for those.
+func (r *Replica) reloaded() {
+	r.cover.mu.Lock()
+	r.cover.collected = 0
+	r.cover.mu.Unlock()
+}
+
 // noteCollected records that this node collected tombstones itself below
 // horizon.
 func (r *Replica) noteCollected(horizon uint64) {
@@ -194,11 +204,16 @@ func behind(cover map[string]uint64, list []NodeProgress, mark, theirHorizon uin
 
 // meetsBehind applies the rule to both sides of a round: mine is this
 // node's list (see report), theirs the peer's (nil from a node of an
-// earlier release); caller says whether this node opened the round. When
-// each side is behind the other (both sides of a cut forgot each other
-// and collected deletes), the side with the lower horizon is taken for
-// the one behind (the caller, on a tie), so that one of them pulls a
-// snapshot and the mesh converges. A collection horizon of theirs that
+// earlier release); caller says whether this node opened the round.
+//
+// A side whose last complete sync (its mark) is older than the other's
+// horizon was away alone: when only one side was, it is the one behind,
+// so that one node back from a long absence never makes the mesh reload
+// from it. Otherwise, when each side is behind the other (both sides of a
+// cut forgot each other and collected deletes), the side with the lower
+// horizon is taken for the one behind (the caller, on a tie), so that one
+// of them pulls a snapshot and the mesh converges. A collection horizon of
+// theirs that
 // comes from a clock running fast (see plausibleHorizon) counts for
 // nothing: it must not make sound nodes drop their data.
 func (r *Replica) meetsBehind(caller bool, mine, theirs []NodeProgress, myMark, theirMark, theirHorizon uint64) (me, them bool, reached uint64) {
@@ -217,7 +232,11 @@ func (r *Replica) meetsBehind(caller bool, mine, theirs []NodeProgress, myMark, 
 	} else {
 		them, _ = behind(coveredBy(theirs), mine, theirMark, myHorizon)
 	}
-	if me && them {
+	myAlone, theirAlone := myMark < theirHorizon, theirMark < myHorizon
+	switch {
+	case myAlone != theirAlone:
+		me, them = myAlone, theirAlone
+	case me && them:
 		mineIs := myHorizon < theirHorizon || myHorizon == theirHorizon && caller
 		me, them = mineIs, !mineIs
 	}

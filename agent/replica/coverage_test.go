@@ -230,3 +230,63 @@ func TestEarlierReleaseHoldsCollection(t *testing.T) {
 		}
 	}
 }
+
+// TestLoneNodeYields: a node cut off alone, forgotten by the mesh (and
+// forgetting it), deletes and collects while away, and so does the mesh.
+// Each is behind the other, but the node was away alone (no complete sync
+// since the mesh's horizon): it reloads, the mesh does not. The mesh's
+// delete holds, every write survives.
+func TestLoneNodeYields(t *testing.T) {
+	const ttl = 72 * time.Hour
+	ctx := context.Background()
+	s := newSimNet(t, 9, 3)
+	x, a, b := s.nodes["n0"], s.nodes["n1"], s.nodes["n2"]
+	mesh := []*simNode{a, b}
+	advance := func(d time.Duration) {
+		for _, n := range s.nodes {
+			n.now = n.now.Add(d)
+		}
+		s.syncAll(t)
+	}
+	putIn(t, a, store.TableKV, "m/k", "deleted by the mesh")
+	putIn(t, x, store.TableKV, "x/k", "deleted by X")
+	s.drain()
+	s.syncAll(t)
+	s.group[x.name] = 1
+	advance(time.Hour)
+	deleteIn(t, a, store.TableKV, "m/k")
+	deleteIn(t, x, store.TableKV, "x/k")
+	putIn(t, b, store.TableKV, "m/new", "the mesh's")
+	putIn(t, x, store.TableKV, "x/new", "X's")
+	s.drain()
+	advance(ttl + time.Hour)
+	s.reap(mesh, []*simNode{x}, false)
+	s.reap([]*simNode{x}, mesh, false)
+	advance(time.Hour)
+	for _, n := range s.nodes {
+		if c, err := n.r.CollectTombstones(); err != nil || c != 1 {
+			t.Fatalf("%s collected %d, %v", n.name, c, err)
+		}
+	}
+	advance(time.Hour)
+	s.group = map[string]int{}
+	s.reap(mesh, []*simNode{x}, true)
+	s.reap([]*simNode{x}, mesh, true)
+	s.converge(t, ctx)
+	for _, n := range s.names {
+		for k, want := range map[string]string{"m/k": "", "m/new": "the mesh's", "x/new": "X's"} {
+			if v := s.valueIn(t, n, store.TableKV, k); v != want {
+				t.Errorf("%s: %s = %q, want %q", n, k, v, want)
+			}
+		}
+	}
+	if last, ok := x.r.LastBootstrap(); !ok || last.Reason != "away past the horizon" {
+		t.Errorf("X did not reload: %+v", last)
+	}
+	for _, n := range mesh {
+		if last, ok := n.r.LastBootstrap(); ok {
+			t.Errorf("%s reloaded from X: %+v", n.name, last)
+		}
+	}
+	t.Logf("X's collected delete, on %s after the meeting: x/k = %q", a.name, s.valueIn(t, a.name, store.TableKV, "x/k"))
+}
