@@ -151,7 +151,7 @@ func (r *Replica) learn(peer string, theirs []NodeProgress, covered bool, upTo s
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if covered && peer != "" && peer != r.cfg.Self {
-		c.of[peer] = max(c.of[peer], uint64(upTo))
+		c.raise(peer, uint64(upTo))
 	}
 	for _, p := range theirs {
 		if p.Node == r.cfg.Self {
@@ -161,8 +161,17 @@ func (r *Replica) learn(peer string, theirs []NodeProgress, covered bool, upTo s
 			c.heard[p.Node] = heardFrom{holds: p.Holds, at: p.At, collected: p.Collected}
 		}
 		if covered {
-			c.of[p.Node] = max(c.of[p.Node], min(p.Covered, uint64(upTo)))
+			c.raise(p.Node, min(p.Covered, uint64(upTo)))
 		}
+	}
+}
+
+// raise moves this node's coverage of node up to s. A zero s makes no
+// entry: a node this node has no entry for counts for nothing in the
+// rule a round starts with (see behind). Call with c.mu held.
+func (c *coverage) raise(node string, s uint64) {
+	if s > c.of[node] {
+		c.of[node] = s
 	}
 }
 
