@@ -24,11 +24,14 @@ import (
 // pumped in random order (reordering), with drops, duplicates and
 // partitions; RPCs go through CBOR encoding and fail across a partition.
 type simNet struct {
-	t       testing.TB
-	rng     *rand.Rand
-	nodes   map[string]*simNode
-	names   []string
-	group   map[string]int // partition group of each node
+	t     testing.TB
+	rng   *rand.Rand
+	nodes map[string]*simNode
+	names []string
+	group map[string]int // partition group of each node
+	// forgot holds, for each node, the members it has reaped: they are
+	// no longer among those it remembers (Config.Members).
+	forgot  map[string]map[string]bool
 	queue   []delivery
 	drop    float64
 	dup     float64
@@ -42,6 +45,9 @@ type simNet struct {
 	// response, bootstrap chunk) before it is encoded, as a peer running
 	// other code would send it.
 	tamper func(msg any)
+	// legacy names the nodes that run a release before members'
+	// progress: what they send carries none.
+	legacy map[string]bool
 }
 
 type delivery struct {
@@ -71,7 +77,8 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 // newSimNetWith is newSimNet whose stores open with opts (their wall
 // clock and NoSync are the simulation's).
 func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet {
-	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{}}
+	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{},
+		forgot: map[string]map[string]bool{}}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		name := "n" + strconv.Itoa(i)
@@ -89,6 +96,7 @@ func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
+			Members:   func() []string { return s.membersOf(name) },
 			Clock:     node,
 			Rand:      rand.New(rand.NewPCG(seed, uint64(i))),
 			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -109,6 +117,31 @@ func (s *simNet) peersOf(name string) []Peer {
 		}
 	}
 	return out
+}
+
+// membersOf lists the members name remembers: every node it has not
+// reaped.
+func (s *simNet) membersOf(name string) []string {
+	var out []string
+	for _, n := range s.names {
+		if !s.forgot[name][n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reap has each node of nodes forget each one of gone, as gossip does
+// after reconnect_timeout, and remember it again when back is set.
+func (s *simNet) reap(nodes, gone []*simNode, back bool) {
+	for _, n := range nodes {
+		if s.forgot[n.name] == nil {
+			s.forgot[n.name] = map[string]bool{}
+		}
+		for _, g := range gone {
+			s.forgot[n.name][g.name] = !back
+		}
+	}
 }
 
 func (s *simNet) broadcast(from string, payload []byte) {
@@ -179,6 +212,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.tamper != nil {
 		c.net.tamper(req)
 	}
+	if c.net.legacy[c.from] {
+		stripProgress(req)
+	}
 	b, err := cbor.Marshal(req)
 	if err != nil {
 		return err
@@ -216,6 +252,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.tamper != nil {
 		c.net.tamper(out)
 	}
+	if c.net.legacy[peer.Name] {
+		stripProgress(out)
+	}
 	if b, err = cbor.Marshal(out); err != nil {
 		return err
 	}
@@ -224,6 +263,19 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	}
 	c.net.bytes += len(b)
 	return cbor.Unmarshal(b, resp)
+}
+
+// stripProgress removes the members' progress from a message, as a node
+// of an earlier release sends it.
+func stripProgress(msg any) {
+	switch m := msg.(type) {
+	case *DigestRequest:
+		m.Progress = nil
+	case *DigestResponse:
+		m.Progress = nil
+	case *BootstrapChunk:
+		m.Progress = nil
+	}
 }
 
 // simMaxMessage is the transport's default limit on one message.
@@ -425,6 +477,9 @@ func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any
 	err = c.net.nodes[peer.Name].r.HandleBootstrap(ctx, &br, func(ch *BootstrapChunk) error {
 		if c.net.tamper != nil {
 			c.net.tamper(ch)
+		}
+		if c.net.legacy[peer.Name] {
+			stripProgress(ch)
 		}
 		p, err := cbor.Marshal(ch)
 		chunks = append(chunks, p)
