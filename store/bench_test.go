@@ -62,19 +62,21 @@ func benchBolt(b *testing.B) *bolt.DB {
 }
 
 // ioMeter reports what a benchmark's writes cost the disk, per op: fsyncs
-// (bbolt syncs a commit's pages, then its meta page: two a commit) and
-// pages written besides the meta pages. They do not depend on how busy
-// the disk is, as times do.
+// (bbolt syncs a commit's pages, then its meta page: two a commit), pages
+// written besides the meta pages and, where the system counts them, bytes
+// written (meta pages included; "B-written/op"). They do not depend on
+// how busy the disk is, as times do.
 type ioMeter struct {
 	db       *bolt.DB
 	commits  func() uint64
 	writes0  int64
 	commits0 uint64
+	bytes0   int64
 }
 
 func newIOMeter(db *bolt.DB, commits func() uint64) *ioMeter {
 	st := db.Stats()
-	return &ioMeter{db: db, commits: commits, writes0: st.TxStats.GetWrite(), commits0: commits()}
+	return &ioMeter{db: db, commits: commits, writes0: st.TxStats.GetWrite(), commits0: commits(), bytes0: writtenBytes()}
 }
 
 func (m *ioMeter) report(b *testing.B, ops int) {
@@ -83,6 +85,9 @@ func (m *ioMeter) report(b *testing.B, ops int) {
 	w := st.TxStats.GetWrite() - m.writes0 - int64(c)
 	b.ReportMetric(2*float64(c)/float64(ops), "fsyncs/op")
 	b.ReportMetric(float64(w)/float64(ops), "pages/op")
+	if n := writtenBytes(); n >= 0 && m.bytes0 >= 0 {
+		b.ReportMetric(float64(n-m.bytes0)/float64(ops), "B-written/op")
+	}
 }
 
 // txCounter counts the distinct bbolt write transactions it is shown.

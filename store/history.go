@@ -51,19 +51,20 @@ import (
 // # Layout
 //
 // Versions of key K are stored under K 0x00 stamp(8, big-endian) origin,
-// so a key's versions are in stamp order and a prefix of keys scans in
-// key order. The byte budget keeps an age index under 0x00 'a' stamp
-// followed by the version's key, and the running total under 0x00 'n'.
+// so a key's versions are in stamp order, next to each other, and a
+// prefix of keys scans in key order. A write adds its version and drops
+// its key's oldest past HistoryVersions, all in the pages of that key:
+// nothing else on disk. The byte count is kept in memory, counted by one
+// scan at open; when a write takes it past HistoryMaxBytes, a sweep drops
+// the oldest versions of any key until the history is an eighth under
+// the cap, so that sweeps are rare. Files written before kept an age
+// index (0x00 'a' stamp key) and a byte count (0x00 'n'): Open deletes
+// them.
 const historyBucket = "history"
 
 // DefaultHistoryMaxBytes is the history's size cap when
 // Options.HistoryMaxBytes is 0: 16 MiB.
 const DefaultHistoryMaxBytes = 16 << 20
-
-var (
-	histTotalKey  = []byte("\x00n")
-	histAgePrefix = []byte("\x00a")
-)
 
 // historyLimits are the bounds of a store's history.
 type historyLimits struct {
@@ -303,18 +304,18 @@ func (t *txn) histSeen(b *bolt.Bucket, key string, prev Stamp) error {
 func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
 	k := historyKey(h.Key, h.Version, h.Origin)
 	if v := b.Get(k); v != nil {
-		// Rewritten in place (a rollback's mark): its size is counted.
+		// Rewritten in place (a rollback's mark).
+		n, err := histSize(k, v)
+		if err != nil {
+			return err
+		}
+		t.histBytes += h.Size() - n
 		return b.Put(k, appendHistory(nil, h))
 	}
 	if err := b.Put(k, appendHistory(nil, h)); err != nil {
 		return err
 	}
-	size := h.Size()
-	age := append(append(slices.Clip(histAgePrefix), k[len(h.Key)+1:len(h.Key)+9]...), k...)
-	if err := b.Put(age, binary.AppendUvarint(nil, uint64(size))); err != nil {
-		return err
-	}
-	total := int64(getUint(b, histTotalKey)) + size
+	t.histBytes += h.Size()
 	// Past the per-key count: the key's oldest versions go.
 	prefix := k[:len(h.Key)+1]
 	var keys [][]byte
@@ -323,37 +324,108 @@ func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
 		keys = append(keys, bytes.Clone(kk))
 	}
 	for _, kk := range keys[:max(len(keys)-t.s.hist.versions, 0)] {
-		n, err := histDrop(b, kk[len(h.Key)+1:len(h.Key)+9], kk)
+		n, err := histSize(kk, b.Get(kk))
 		if err != nil {
 			return err
 		}
-		total -= n
-	}
-	// Past the byte cap: the oldest versions of any key go.
-	for total > t.s.hist.maxBytes {
-		ak, _ := b.Cursor().Seek(histAgePrefix)
-		if ak == nil || !bytes.HasPrefix(ak, histAgePrefix) || len(ak) < len(histAgePrefix)+8 {
-			break
-		}
-		ak = bytes.Clone(ak)
-		n, err := histDrop(b, ak[len(histAgePrefix):len(histAgePrefix)+8], ak[len(histAgePrefix)+8:])
-		if err != nil {
+		if err := b.Delete(kk); err != nil {
 			return err
 		}
-		total -= n
+		t.histBytes -= n
 	}
-	return putUint(b, histTotalKey, uint64(max(total, 0)))
+	if t.s.histBytes.Load()+t.histBytes > t.s.hist.maxBytes {
+		return t.histSweep(b)
+	}
+	return nil
 }
 
-// histDrop removes the version under k, stamped stamp (8 bytes), and its
-// age entry, and returns the size it counted.
-func histDrop(b *bolt.Bucket, stamp, k []byte) (int64, error) {
-	age := append(append(slices.Clip(histAgePrefix), stamp...), k...)
-	n, _ := binary.Uvarint(b.Get(age))
-	if err := b.Delete(age); err != nil {
-		return 0, err
+// histSize returns the size the version under k counts against the cap.
+func histSize(k, v []byte) (int64, error) {
+	h, err := decodeHistory(k, v)
+	return h.Size(), err
+}
+
+// histSweep drops the oldest versions of any key until the history is an
+// eighth under its cap, and counts its size again.
+func (t *txn) histSweep(b *bolt.Bucket) error {
+	type version struct {
+		stamp Stamp
+		size  int64
 	}
-	return int64(n), b.Delete(k)
+	var (
+		vs    []version
+		total int64
+	)
+	err := b.ForEach(func(k, v []byte) error {
+		if k[0] == 0 {
+			return nil // a file's old age index
+		}
+		h, err := decodeHistory(k, v)
+		vs = append(vs, version{h.Version, h.Size()})
+		total += h.Size()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(vs, func(a, b version) int { return cmp.Compare(a.stamp, b.stamp) })
+	goal := t.s.hist.maxBytes - t.s.hist.maxBytes/8
+	var cut Stamp // versions stamped at or before cut go
+	for i := 0; i < len(vs) && total > goal; i++ {
+		cut = vs[i].stamp
+		for ; i < len(vs) && vs[i].stamp == cut; i++ {
+			total -= vs[i].size
+		}
+		i--
+	}
+	var drop [][]byte
+	if len(vs) > 0 && vs[0].stamp <= cut {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if i := bytes.IndexByte(k, 0); i > 0 && len(k) >= i+9 && Stamp(binary.BigEndian.Uint64(k[i+1:])) <= cut {
+				drop = append(drop, bytes.Clone(k))
+			}
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	t.histBytes = total - t.s.histBytes.Load()
+	return nil
+}
+
+// loadHistory counts the history's size and deletes what files written
+// before kept beside the versions (its age index and byte count).
+func (s *Store) loadHistory(tx *bolt.Tx) error {
+	b := tx.Bucket(localBucket(historyBucket))
+	if b == nil || s.hist.versions == 0 {
+		return nil
+	}
+	var (
+		old   [][]byte
+		total int64
+	)
+	err := b.ForEach(func(k, v []byte) error {
+		if k[0] == 0 {
+			old = append(old, bytes.Clone(k))
+			return nil
+		}
+		n, err := histSize(k, v)
+		total += n
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	s.histBytes.Store(total)
+	return nil
 }
 
 // historyRollback marks e, just written, as the rollback of to.
@@ -391,17 +463,9 @@ func (s *Store) History(q HistoryQuery) ([]HistoryEntry, error) {
 	return out, err
 }
 
-// HistoryBytes returns the size the history counts against its cap.
-func (s *Store) HistoryBytes() (int64, error) {
-	var n uint64
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(localBucket(historyBucket)); b != nil {
-			n = getUint(b, histTotalKey)
-		}
-		return nil
-	})
-	return int64(n), err
-}
+// HistoryBytes returns the size the history counts against its cap (0
+// when the store keeps no history).
+func (s *Store) HistoryBytes() (int64, error) { return s.histBytes.Load(), nil }
 
 // HistoryVersions returns how many versions of a key the store keeps: 0
 // when it keeps no history.
@@ -419,7 +483,7 @@ func scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error) {
 	var out []HistoryEntry
 	c := b.Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		if k[0] == 0 { // the age index and the total
+		if k[0] == 0 { // a file's old age index and byte count
 			k, _ = c.Seek([]byte{1})
 			if k == nil || !bytes.HasPrefix(k, p) {
 				break
