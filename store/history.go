@@ -57,9 +57,11 @@ import (
 // nothing else on disk. The byte count is kept in memory, counted by one
 // scan at open; when a write takes it past HistoryMaxBytes, a sweep drops
 // the oldest versions of any key until the history is an eighth under
-// the cap, so that sweeps are rare. Files written before kept an age
-// index (0x00 'a' stamp key) and a byte count (0x00 'n'): Open deletes
-// them.
+// the cap, so that sweeps are rare. A commit still writes the pages it
+// touches whole (bbolt copies on write): the key's leaf and the branch
+// pages above it, three pages for a history of a few MB, as many as the
+// record's own. Files written before kept an age index (0x00 'a' stamp
+// key) and a byte count (0x00 'n'): Open deletes them.
 const historyBucket = "history"
 
 // DefaultHistoryMaxBytes is the history's size cap when

@@ -71,8 +71,9 @@ type Options struct {
 	// in its history (see History). Default 0: no history (the agent's
 	// default is 10).
 	HistoryVersions int
-	// HistoryMaxBytes caps the history's size; past it the oldest
-	// versions of any key go first. Default (0) DefaultHistoryMaxBytes.
+	// HistoryMaxBytes caps the history's size; a write that takes it
+	// past the cap drops the oldest versions of any key until it is an
+	// eighth under. Default (0) DefaultHistoryMaxBytes.
 	HistoryMaxBytes int64
 	// NoSync skips fsync on commit. Only for tests and simulations: an
 	// acknowledged write may be lost on power failure.
