@@ -312,7 +312,10 @@ func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
 			return err
 		}
 		t.histBytes += h.Size() - n
-		return b.Put(k, appendHistory(nil, h))
+		if err := b.Put(k, appendHistory(nil, h)); err != nil {
+			return err
+		}
+		return t.histCap(b)
 	}
 	if err := b.Put(k, appendHistory(nil, h)); err != nil {
 		return err
@@ -335,6 +338,11 @@ func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
 		}
 		t.histBytes -= n
 	}
+	return t.histCap(b)
+}
+
+// histCap sweeps the history when it is past its cap.
+func (t *txn) histCap(b *bolt.Bucket) error {
 	if t.s.histBytes.Load()+t.histBytes > t.s.hist.maxBytes {
 		return t.histSweep(b)
 	}

@@ -414,6 +414,8 @@ func TestRollbackOneKey(t *testing.T) {
 	if _, err := s.PlanRollback("k", 12345, ""); !errors.Is(err, ErrNoVersion) {
 		t.Fatalf("unknown version: %v", err)
 	}
+	// The rollback's mark is counted in the history's size.
+	checkHistoryBytes(t, s, DefaultHistoryMaxBytes)
 }
 
 func TestPrefixRollback(t *testing.T) {
