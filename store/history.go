@@ -106,7 +106,11 @@ type HistoryEntry struct {
 
 // Size is the bytes the entry counts against the history's cap.
 func (h *HistoryEntry) Size() int64 {
-	return int64(2*(len(h.Key)+len(h.Origin)) + len(h.Value) + len(h.RollbackOrigin) + 64)
+	return historySize(len(h.Key), len(h.Origin), len(h.Value), len(h.RollbackOrigin))
+}
+
+func historySize(key, origin, value, rollbackOrigin int) int64 {
+	return int64(2*(key+origin) + value + rollbackOrigin + 64)
 }
 
 const (
@@ -158,35 +162,59 @@ func appendHistory(dst []byte, h *HistoryEntry) []byte {
 	return append(dst, h.Value...)
 }
 
-// decodeHistory decodes a history bucket's key and value. The result
-// holds copies: it stays valid after the transaction ends.
-func decodeHistory(k, v []byte) (HistoryEntry, error) {
+// historyView is a history entry decoded in place: its slices point into
+// the bucket's key and value, valid only while they are.
+type historyView struct {
+	key, origin, value, rollbackOrigin []byte
+	version, prev, rollbackOf          Stamp
+	flags                              uint64
+	bits                               byte
+}
+
+// viewHistory decodes a history bucket's key and value in place.
+func viewHistory(k, v []byte) (historyView, error) {
 	i := bytes.IndexByte(k, 0)
 	if i <= 0 || len(k) < i+9 {
-		return HistoryEntry{}, fmt.Errorf("%w: history key %q", ErrCorrupt, k)
+		return historyView{}, fmt.Errorf("%w: history key %q", ErrCorrupt, k)
 	}
-	h := HistoryEntry{Key: string(k[:i]), Version: Stamp(binary.BigEndian.Uint64(k[i+1:])), Origin: string(k[i+9:])}
+	h := historyView{key: k[:i], version: Stamp(binary.BigEndian.Uint64(k[i+1:])), origin: k[i+9:]}
 	d := decoder{b: v}
 	if f := d.byte(); f != histFormat {
-		return HistoryEntry{}, fmt.Errorf("%w: history of %q: unknown format %d", ErrCorrupt, h.Key, f)
+		return historyView{}, fmt.Errorf("%w: history of %q: unknown format %d", ErrCorrupt, h.key, f)
 	}
-	bits := d.byte()
-	h.Deleted, h.Lost, h.Held = bits&histDeleted != 0, bits&histLost != 0, bits&histHeld != 0
-	h.Flags = d.uvarint()
-	h.Prev = Stamp(d.uvarint())
-	if bits&histRollback != 0 {
-		h.RollbackOf = Stamp(d.uvarint())
-		h.RollbackOrigin = string(d.bytes(maxOriginLen))
-		if h.RollbackOf == 0 {
+	h.bits = d.byte()
+	h.flags = d.uvarint()
+	h.prev = Stamp(d.uvarint())
+	if h.bits&histRollback != 0 {
+		h.rollbackOf = Stamp(d.uvarint())
+		h.rollbackOrigin = d.bytes(maxOriginLen)
+		if h.rollbackOf == 0 {
 			d.fail()
 		}
 	}
-	val := d.bytes(MaxValueLen)
-	if d.err != nil || bits&^histBits != 0 || len(d.b) != 0 {
-		return HistoryEntry{}, fmt.Errorf("%w: history of %q", ErrCorrupt, h.Key)
+	h.value = d.bytes(MaxValueLen)
+	if d.err != nil || h.bits&^histBits != 0 || len(d.b) != 0 {
+		return historyView{}, fmt.Errorf("%w: history of %q", ErrCorrupt, h.key)
 	}
-	if len(val) > 0 {
-		h.Value = bytes.Clone(val)
+	return h, nil
+}
+
+func (h *historyView) size() int64 {
+	return historySize(len(h.key), len(h.origin), len(h.value), len(h.rollbackOrigin))
+}
+
+// decodeHistory decodes a history bucket's key and value. The result
+// holds copies: it stays valid after the transaction ends.
+func decodeHistory(k, v []byte) (HistoryEntry, error) {
+	hv, err := viewHistory(k, v)
+	if err != nil {
+		return HistoryEntry{}, err
+	}
+	h := HistoryEntry{Key: string(hv.key), Flags: hv.flags, Version: hv.version, Origin: string(hv.origin),
+		Deleted: hv.bits&histDeleted != 0, Lost: hv.bits&histLost != 0, Held: hv.bits&histHeld != 0,
+		Prev: hv.prev, RollbackOf: hv.rollbackOf, RollbackOrigin: string(hv.rollbackOrigin)}
+	if len(hv.value) > 0 {
+		h.Value = bytes.Clone(hv.value)
 	}
 	return h, nil
 }
@@ -351,8 +379,8 @@ func (t *txn) histCap(b *bolt.Bucket) error {
 
 // histSize returns the size the version under k counts against the cap.
 func histSize(k, v []byte) (int64, error) {
-	h, err := decodeHistory(k, v)
-	return h.Size(), err
+	h, err := viewHistory(k, v)
+	return h.size(), err
 }
 
 // histSweep drops the oldest versions of any key until the history is an
@@ -370,9 +398,9 @@ func (t *txn) histSweep(b *bolt.Bucket) error {
 		if k[0] == 0 {
 			return nil // a file's old age index
 		}
-		h, err := decodeHistory(k, v)
-		vs = append(vs, version{h.Version, h.Size()})
-		total += h.Size()
+		h, err := viewHistory(k, v)
+		vs = append(vs, version{h.version, h.size()})
+		total += h.size()
 		return err
 	})
 	if err != nil {

@@ -505,6 +505,9 @@ func FuzzDecodeHistory(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if hv, err := viewHistory(k, v); err != nil || hv.size() != h.Size() {
+			t.Fatalf("viewed in place: size %d, decoded %d, %v", hv.size(), h.Size(), err)
+		}
 		k2, v2 := historyKey(h.Key, h.Version, h.Origin), appendHistory(nil, &h)
 		h2, err := decodeHistory(k2, v2)
 		if err != nil || fmt.Sprint(h2) != fmt.Sprint(h) {
