@@ -235,8 +235,9 @@ type Config struct {
 	// -log-json. Default false.
 	LogJSON bool
 
-	// TombstoneTTL is how long deletes are remembered so that a stale
-	// replica cannot resurrect a key. Key tombstone_ttl, flag
+	// TombstoneTTL is how long deletes are kept at least; they are kept
+	// longer while a member the mesh remembers has not synced past them,
+	// so that no replica can resurrect a key. Key tombstone_ttl, flag
 	// -tombstone-ttl. Default 72h; at least 1m.
 	TombstoneTTL Duration
 

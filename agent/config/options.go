@@ -51,7 +51,7 @@ var options = []option{
 	newOption("insecure_mesh", "insecure-mesh", "run off loopback without mesh authentication (no encrypt, tls or join_token): anyone who reaches the ports joins", func(c *Config) *bool { return &c.InsecureMesh }, nil),
 	newOption("log_level", "log-level", "`level` of logging: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
 	newOption("log_json", "log-json", "write logs as JSON", func(c *Config) *bool { return &c.LogJSON }, nil),
-	newOption("tombstone_ttl", "tombstone-ttl", "`duration` deletes are remembered", func(c *Config) *Duration { return &c.TombstoneTTL }, checkTombstoneTTL),
+	newOption("tombstone_ttl", "tombstone-ttl", "`duration` deletes are kept at least (longer while a remembered member is away)", func(c *Config) *Duration { return &c.TombstoneTTL }, checkTombstoneTTL),
 	newOption("tls.ca_file", "tls-ca-file", "fleet CA certificate `file` (PEM); with cert_file and key_file, peers must present certificates from this CA", func(c *Config) *string { return &c.TLS.CAFile }, nil),
 	newOption("tls.cert_file", "tls-cert-file", "this node's certificate `file` (PEM), issued by the fleet CA for the node name", func(c *Config) *string { return &c.TLS.CertFile }, nil),
 	newOption("tls.key_file", "tls-key-file", "this node's private key `file` (PEM)", func(c *Config) *string { return &c.TLS.KeyFile }, nil),
