@@ -175,19 +175,22 @@ func profile(name string) (*memberlist.Config, error) {
 	switch name {
 	case "", ProfileLAN:
 		c := memberlist.DefaultLANConfig()
-		// Edge sites are small LANs: probe every 500 ms (memberlist: 1 s)
-		// with a 250 ms timeout, and suspect for 2 × log10(N) probe
-		// intervals (at least two) rather than 4 before declaring a node
-		// failed, with no confirmation awaited. A probe only turns into a
-		// suspicion when the direct ping, three indirect ones and a TCP
-		// ping all go unanswered, so lost packets alone do not make one
-		// (none in ten minutes at 5 % loss, BenchmarkFalseFailures);
+		// Edge sites are small LANs: probe every 400 ms (memberlist: 1 s)
+		// with a 200 ms timeout, and suspect for 3 × log10(N) probe
+		// intervals (at least three) rather than 4 before declaring a node
+		// failed. One other member's confirmation brings the timeout to
+		// that minimum; an unconfirmed suspicion (one prober starved of
+		// CPU) lasts up to six times as long, time for the suspect to
+		// refute it. A probe only turns into a suspicion when the direct
+		// ping, three indirect ones and a TCP ping all go unanswered, so
+		// lost packets alone seldom make one: none became a failure in ten
+		// minutes at 5 % loss and 50 ms jitter (BenchmarkFalseFailures).
 		// Lifeguard's local health still slows a struggling prober down.
 		// A killed node is seen failed by all in about 2-3 s (memberlist's
-		// LAN settings: 5-7 s) at four probe packets a second per node.
-		c.ProbeInterval = 500 * time.Millisecond
-		c.ProbeTimeout = 250 * time.Millisecond
-		c.SuspicionMult = 2
+		// LAN settings: 5-7 s), for five probe pings a second per node.
+		c.ProbeInterval = 400 * time.Millisecond
+		c.ProbeTimeout = 200 * time.Millisecond
+		c.SuspicionMult = 3
 		// Spread news twice as often; a round with nothing queued sends
 		// nothing, so an idle mesh pays only a timer.
 		c.GossipInterval = 100 * time.Millisecond
