@@ -1,0 +1,5 @@
+package render
+
+const crashChildEnv = "EDGEPLANE_RENDER_CRASH_CHILD"
+
+func crashChild(dir string) {}
