@@ -42,6 +42,7 @@ type Agent struct {
 	replica *replica.Service
 	http    *httpServer
 	relay   *relay.Relay
+	render  *renderer     // nil without render blocks
 	scrape  *scrapeServer // nil without metrics_addr
 	sup     *supervisor
 
@@ -245,6 +246,16 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	schemas := schema.NewGuard(a.store, func(k string) string { return layered.Resolver().Strip(k) })
 	keeper := schema.NewKeeper(a.store, schemas, reportConfig(services, log), log.With("component", "schema"))
 	a.add(keeper)
+	// Render blocks: files written from the store, read through the
+	// layers and schemas; each block a check of the agent's own service.
+	if a.render, err = newRenderer(cfg, a.store, schemas, layered.Resolver, services, a.mesh.Mesh, log.With("component", "render")); err != nil {
+		return nil, err
+	}
+	var renders httpapi.Renders
+	if a.render != nil {
+		a.add(a.render)
+		renders = a.render
+	}
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)
 		a.mesh.rejoin(next)
@@ -276,6 +287,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Layers:       layered,
 		History:      a.store,
 		Schemas:      schemas,
+		Renders:      renders,
 		ACL:          acls.resolver,
 		Log:          log,
 

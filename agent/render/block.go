@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -24,38 +25,8 @@ const (
 )
 
 // Status is a block's state, as `edgeplane render status` and
-// /v1/edgeplane/render show it.
-type Status struct {
-	Name        string
-	Destination string
-	// Health and Output are the check edgeplane:render:<name>'s.
-	Health string
-	Output string
-	// LastRender is when the destination was last found or made to hold
-	// the render; LastChange when it was last replaced.
-	LastRender time.Time `json:",omitzero"`
-	LastChange time.Time `json:",omitzero"`
-	// Checksum is the SHA-256 of the last render applied, in hex.
-	Checksum string `json:",omitempty"`
-	// StoreIndex is the store's index the last render read.
-	StoreIndex uint64 `json:",omitempty"`
-	// LastError and LastErrorStage are the last failure's; LastErrorAt
-	// its time.
-	LastError      string    `json:",omitempty"`
-	LastErrorStage string    `json:",omitempty"`
-	LastErrorAt    time.Time `json:",omitzero"`
-	// WaitingFor names what holds the block: keys, or the first sync.
-	WaitingFor []string `json:",omitempty"`
-	// LastGood names the keys served their last good value, with the
-	// rule their stored value breaks.
-	LastGood []string `json:",omitempty"`
-	// LastRollback is when a failed check or reload last put the
-	// previous file back.
-	LastRollback time.Time `json:",omitzero"`
-	// Renders counts the template's executions, Writes the destination's
-	// replacements.
-	Renders, Writes uint64
-}
+// /v1/edgeplane/render show it (api.RenderStatus).
+type Status = api.RenderStatus
 
 // waitingForSync is what a block waits for before the node's first sync.
 const waitingForSync = "first sync"

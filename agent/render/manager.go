@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/store"
@@ -214,29 +215,22 @@ type Failure struct {
 	Count        uint64
 }
 
-// Failures returns the failure counts, by block then stage, for
-// edgeplane_render_failures_total.
+// Failures returns the failure counts of every block and stage, zeros
+// included, for edgeplane_render_failures_total.
 func (m *Manager) Failures() []Failure {
 	var out []Failure
 	for _, b := range m.blocks {
 		b.mu.Lock()
 		for _, st := range []string{StageRender, StageWrite, StageCheck, StageReload} {
-			if n := b.failures[st]; n > 0 {
-				out = append(out, Failure{Block: b.spec.Name, Stage: st, Count: n})
-			}
+			out = append(out, Failure{Block: b.spec.Name, Stage: st, Count: b.failures[st]})
 		}
 		b.mu.Unlock()
 	}
 	return out
 }
 
-// Rendered is a block's result of Once.
-type Rendered struct {
-	Status
-	// Content is the render, with dry; nil when the block could not
-	// render.
-	Content []byte `json:",omitempty"`
-}
+// Rendered is a block's result of Once (api.RenderResult).
+type Rendered = api.RenderResult
 
 // Once renders every block now, as a change would: it applies the
 // results; with dry, it applies nothing and returns the contents
@@ -247,7 +241,7 @@ func (m *Manager) Once(ctx context.Context, dry bool) []Rendered {
 	for i, b := range m.blocks {
 		if dry {
 			content, res, err := b.render()
-			out[i].Status = b.snapshot()
+			out[i].RenderStatus = b.snapshot()
 			if err == nil {
 				out[i].Content = content
 				out[i].Checksum = checksum(content)
@@ -258,7 +252,7 @@ func (m *Manager) Once(ctx context.Context, dry bool) []Rendered {
 			continue
 		}
 		b.once(ctx)
-		out[i].Status = b.snapshot()
+		out[i].RenderStatus = b.snapshot()
 	}
 	return out
 }

@@ -70,7 +70,7 @@ func TestCandidateCheckFailureKeepsOldFile(t *testing.T) {
 	if r := f.lastReport(); r.Health != HealthCritical {
 		t.Fatalf("reported %+v", r)
 	}
-	if got := f.m.Failures(); !slices.Equal(got, []Failure{{Block: f.dest, Stage: StageCheck, Count: 1}}) {
+	if got := f.m.Failures(); !slices.Equal(got, []Failure{{f.dest, StageRender, 0}, {f.dest, StageWrite, 0}, {f.dest, StageCheck, 1}, {f.dest, StageReload, 0}}) {
 		t.Fatalf("failures %+v", got)
 	}
 }

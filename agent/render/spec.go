@@ -175,7 +175,7 @@ func (s *Spec) Parse() (*template.Template, error) {
 	}
 	t, err := template.New(name).Option("missingkey=error").Funcs(funcStubs).Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
+		return nil, fmt.Errorf("%w: %s", ErrTemplate, strings.TrimPrefix(err.Error(), "template: "))
 	}
 	return t, nil
 }
