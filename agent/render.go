@@ -38,9 +38,11 @@ type renderer struct {
 
 // newRenderer builds the render blocks of cfg; nil when there are none.
 // A node renders once it ever synced (its store's sync mark is set) or
-// bootstrapped, or at once with render_before_sync or in dev mode.
+// bootstrapped, or at once with render_before_sync or in dev mode; blocks
+// that read the catalog also wait, after start, for settled (a push-pull
+// with a peer merged) or render.SettleTimeout.
 func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, resolver func() *layers.Resolver,
-	cat *catalog.Catalog, mesh *gossip.Mesh, log *slog.Logger) (*renderer, error) {
+	cat *catalog.Catalog, mesh *gossip.Mesh, settled func() bool, log *slog.Logger) (*renderer, error) {
 	if len(cfg.Render) == 0 {
 		return nil, nil
 	}
@@ -69,6 +71,7 @@ func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, reso
 			return ""
 		},
 		Synced:           func() bool { return st.SyncMark() != 0 },
+		MembersSettled:   settled,
 		RenderBeforeSync: cfg.RenderBeforeSync || cfg.Dev,
 		Report: func(s render.Status) {
 			if err := cat.SetAgentCheck(renderCheckPrefix+s.Name, "Render "+s.Destination, s.Health, s.Output); err != nil {

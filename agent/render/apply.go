@@ -140,6 +140,9 @@ func (a *applier) apply(ctx context.Context, content []byte) (changed bool, err 
 	}
 	tmp, err := writeTemp(dir, filepath.Base(path), content, mode, uid, gid)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			err = unwritable(dir, err)
+		}
 		return false, &StageError{Stage: StageWrite, Err: err}
 	}
 	defer os.Remove(tmp) // gone once renamed
@@ -322,4 +325,15 @@ func restore(path string, prev previous) error {
 // writeBackup keeps prev as path.bak, atomically.
 func writeBackup(path string, prev previous) error {
 	return restore(path+".bak", prev)
+}
+
+// DropIn is the systemd drop-in that lets the packaged unit, whose
+// ProtectSystem=strict makes /etc read-only to the agent, write the
+// destinations' directories (ReadWritePaths=).
+const DropIn = "/etc/systemd/system/edgeplane.service.d/render.conf"
+
+// unwritable explains a directory the agent may not write.
+func unwritable(dir string, err error) error {
+	return fmt.Errorf("the agent may not write %s (%w): under the packaged systemd unit, list it in ReadWritePaths= of %s "+
+		"(the package ships a template: /usr/share/edgeplane/render/render.conf), then systemctl daemon-reload and restart edgeplane", dir, err, DropIn)
 }

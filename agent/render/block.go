@@ -8,10 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/template"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/store"
@@ -28,8 +32,12 @@ const (
 // /v1/edgeplane/render show it (api.RenderStatus).
 type Status = api.RenderStatus
 
-// waitingForSync is what a block waits for before the node's first sync.
-const waitingForSync = "first sync"
+// What a block waits for before the node's first sync, and before
+// membership settled.
+const (
+	waitingForSync    = "first sync"
+	waitingForMembers = "membership to settle"
+)
 
 // block is one render block: its runner, and its status.
 type block struct {
@@ -73,9 +81,10 @@ func (b *block) snapshot() Status {
 // run renders at start (after the first sync), then whenever what the
 // last render read changes, paced by wait.
 func (b *block) run(ctx context.Context) {
-	if !b.waitSynced(ctx) {
+	if !b.waitSynced(ctx) || !b.waitSettled(ctx) {
 		return
 	}
+	b.checkWritable()
 	b.once(ctx)
 	for {
 		select {
@@ -107,6 +116,48 @@ func (b *block) waitSynced(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// waitSettled holds a block whose render reads the catalog until
+// membership settled, or SettleTimeout after start.
+func (b *block) waitSettled(ctx context.Context) bool {
+	clock, cfg := b.m.cfg.Clock, &b.m.cfg
+	deadline := b.m.started.Add(SettleTimeout)
+	for !cfg.MembersSettled() && clock.Now().Before(deadline) {
+		if _, res, _ := b.render(); !res.deps.readsCatalog() {
+			return true
+		}
+		b.update(func(s *Status) {
+			s.Health, s.Output, s.WaitingFor = HealthWarning, "waiting for membership to settle: the destination is left as it is", []string{waitingForMembers}
+		})
+		fire, stop := clock.At(minTime(clock.Now().Add(syncPoll), deadline))
+		select {
+		case <-ctx.Done():
+			stop()
+			return false
+		case <-fire:
+		}
+	}
+	return true
+}
+
+// checkWritable reports at start a destination directory the agent may
+// not write, naming the systemd drop-in that grants it.
+func (b *block) checkWritable() {
+	path, err := target(b.spec.Destination)
+	if err != nil {
+		return
+	}
+	dir := filepath.Dir(path)
+	for b.spec.CreateDestDirs && dir != "/" {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	if err := unix.Access(dir, unix.W_OK); errors.Is(err, unix.EACCES) || errors.Is(err, unix.EROFS) || errors.Is(err, unix.EPERM) {
+		b.fail(b.m.cfg.Clock.Now(), &StageError{Stage: StageWrite, Err: unwritable(dir, err)}, b.m.cfg.Log)
+	}
 }
 
 // quiesce waits for wait.min without a change, at most wait.max after

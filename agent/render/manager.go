@@ -21,8 +21,12 @@ import (
 // first sync; the catalog's, so that tests step one fake clock.
 type Clock = catalog.Clock
 
-// syncPoll is how often a block waiting for the first sync looks again.
+// syncPoll is how often a block waiting for the first sync, or for
+// membership to settle, looks again.
 const syncPoll = time.Second
+
+// SettleTimeout bounds the wait for membership to settle after start.
+const SettleTimeout = 15 * time.Second
 
 // feedQueue is the size of the Manager's subscription to the change
 // feed; past it every block renders again.
@@ -54,6 +58,12 @@ type Config struct {
 	// RenderBeforeSync. nil: it has.
 	Synced           func() bool
 	RenderBeforeSync bool
+	// MembersSettled reports whether membership has settled since start
+	// (the first push-pull with a peer done). Until it has, or
+	// SettleTimeout passed, a block whose render reads the catalog
+	// waits, so that a boot does not render every remote instance as
+	// gone. nil: settled.
+	MembersSettled func() bool
 	// Clock: nil is the system clock. Rand returns a number in [0, 1)
 	// for splay; nil: math/rand/v2.
 	Clock Clock
@@ -72,9 +82,10 @@ type Manager struct {
 	cfg    Config
 	blocks []*block
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	seen   atomic.Uint64 // the index of the last change dispatched
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	seen    atomic.Uint64 // the index of the last change dispatched
+	started time.Time     // by Config.Clock: the settle wait counts from it
 }
 
 // ErrDuplicate reports two blocks of one name.
@@ -105,6 +116,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Synced == nil {
 		cfg.Synced = func() bool { return true }
+	}
+	if cfg.MembersSettled == nil {
+		cfg.MembersSettled = func() bool { return true }
 	}
 	if cfg.Report == nil {
 		cfg.Report = func(Status) {}
@@ -142,7 +156,7 @@ func (m *Manager) Start(context.Context) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
+	m.cancel, m.started = cancel, m.cfg.Clock.Now()
 	sub := m.cfg.Store.Subscribe("render", feedQueue)
 	m.wg.Add(1 + len(m.blocks))
 	go func() {

@@ -398,3 +398,30 @@ func TestSpecValidate(t *testing.T) {
 		}
 	}
 }
+
+// After start, a block that reads the catalog waits for membership to
+// settle, at most SettleTimeout; one that does not renders at once.
+func TestServiceBlocksWaitForMembership(t *testing.T) {
+	f := newFixture(t)
+	register(t, f.st, "n1", catalog.Instance{ID: "web1", Name: "web", Port: 80})
+	f.write("old")
+	cfg := f.config(Spec{Template: `{{range service "web"}}{{.ID}}{{end}}`})
+	cfg.MembersSettled = func() bool { return false }
+	f.start(cfg)
+	poll(t, "the block waits for membership", func() bool {
+		return slices.Equal(f.status().WaitingFor, []string{waitingForMembers})
+	})
+	if f.read() != "old" {
+		t.Fatal("rendered before membership settled")
+	}
+	for range int(SettleTimeout / syncPoll) {
+		f.clock.Advance(syncPoll)
+	}
+	f.waitContent("web1")
+
+	g := newFixture(t)
+	cfg = g.config(Spec{Template: `{{keyOrDefault "k" "kv only"}}`})
+	cfg.MembersSettled = func() bool { return false }
+	g.start(cfg)
+	g.waitContent("kv only")
+}
