@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
@@ -70,8 +71,14 @@ func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, reso
 			}
 			return ""
 		},
-		Synced:           func() bool { return st.SyncMark() != 0 },
-		MembersSettled:   settled,
+		Synced:         func() bool { return st.SyncMark() != 0 },
+		MembersSettled: settled,
+		SyncedAt: func() time.Time {
+			if m := st.SyncMark(); m != 0 {
+				return m.Time()
+			}
+			return time.Time{}
+		},
 		RenderBeforeSync: cfg.RenderBeforeSync || cfg.Dev,
 		Report: func(s render.Status) {
 			if err := cat.SetAgentCheck(renderCheckPrefix+s.Name, "Render "+s.Destination, s.Health, s.Output); err != nil {

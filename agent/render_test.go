@@ -85,7 +85,7 @@ func TestAgentRendersFromMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := ours.RenderStatus(t.Context())
-	if err != nil || len(st) != 2 || st[0].Name != "app" || st[0].Health != "passing" || st[1].LastErrorStage != "check" {
+	if err != nil || len(st) != 2 || st[0].Name != "app" || st[0].Health != "passing" || st[0].ReplicaSynced.IsZero() || st[1].LastErrorStage != "check" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 	dry, err := ours.RenderOnce(t.Context(), true)

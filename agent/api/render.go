@@ -23,6 +23,10 @@ type RenderStatus struct {
 	Checksum string `json:",omitempty"`
 	// StoreIndex is the store's index the last render read.
 	StoreIndex uint64 `json:",omitempty"`
+	// ReplicaSynced is when the replica the last render read last
+	// completed a sync with a peer (zero: never, or a single node):
+	// how old, at worst, what it rendered is.
+	ReplicaSynced time.Time `json:",omitzero"`
 	// LastError and LastErrorStage are the last failure's; LastErrorAt
 	// its time.
 	LastError      string    `json:",omitempty"`

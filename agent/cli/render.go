@@ -41,10 +41,10 @@ func (c *renderStatusCmd) run(e *env) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "Name\tHealth\tDestination\tLast render\tChecksum\tWaiting for\tLast error\tLast rollback")
+	fmt.Fprintln(tw, "Name\tHealth\tDestination\tLast render\tChecksum\tReplica synced\tWaiting for\tLast error\tLast rollback")
 	for _, s := range st {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Health, s.Destination, when(s.LastRender),
-			short(s.Checksum), dash(strings.Join(s.WaitingFor, ", ")), dash(oneLine(s.LastError)), when(s.LastRollback))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Health, s.Destination, when(s.LastRender),
+			short(s.Checksum), when(s.ReplicaSynced), dash(strings.Join(s.WaitingFor, ", ")), dash(oneLine(s.LastError)), when(s.LastRollback))
 	}
 	tw.Flush()
 	return 0

@@ -277,6 +277,9 @@ func (b *block) once(ctx context.Context) {
 	b.deps = res.deps // what this render read, even one that failed
 	b.status.Renders++
 	b.status.StoreIndex = res.index
+	if b.m.cfg.SyncedAt != nil {
+		b.status.ReplicaSynced = b.m.cfg.SyncedAt()
+	}
 	b.mu.Unlock()
 	log := b.m.cfg.Log.With("block", b.spec.Name, "destination", b.spec.Destination)
 	if errors.Is(err, ErrMissing) {

@@ -58,6 +58,9 @@ type Config struct {
 	// RenderBeforeSync. nil: it has.
 	Synced           func() bool
 	RenderBeforeSync bool
+	// SyncedAt is when this node last completed a sync (Status's
+	// ReplicaSynced); nil: unknown.
+	SyncedAt func() time.Time
 	// MembersSettled reports whether membership has settled since start
 	// (the first push-pull with a peer done). Until it has, or
 	// SettleTimeout passed, a block whose render reads the catalog
