@@ -104,3 +104,52 @@ func TestAgentRendersFromMesh(t *testing.T) {
 		}
 	}
 }
+
+// A node that never synced leaves an existing destination untouched,
+// however long its seeds stay unreachable; restarted once it has synced,
+// it renders from its store with no peer to reach (offline boot).
+func TestAgentRendersOnlyAfterFirstSync(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	dest := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(dest, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	offline := func(c *config.Config) {
+		c.Dev = false
+		c.DataDir = data
+		c.RetryJoin = []string{"127.0.0.1:1"} // nobody listens there
+		c.RetryInterval = config.Duration{Duration: time.Hour}
+		c.Render = []config.RenderDef{{Name: "app", Template: `v={{keyOrDefault "app/v" "default"}}`, Destination: dest}}
+	}
+	a, stop := startWith(t, "offline", "", offline, buildOptions{})
+	ours, err := api.NewClient(api.Config{Address: a.HTTPAddr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, time.Minute, func() error {
+		st, err := ours.RenderStatus(t.Context())
+		if err != nil || len(st) != 1 || len(st[0].WaitingFor) != 1 || st[0].WaitingFor[0] != "first sync" || st[0].Health != "warning" {
+			return fmt.Errorf("status %+v, %v", st, err)
+		}
+		return nil
+	})
+	if _, err := a.store.Put("app/v", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dest); string(b) != "old" {
+		t.Fatalf("an unsynced node wrote %q", b)
+	}
+	// What a completed sync leaves behind: the store's sync mark.
+	if err := a.store.SetSyncMark(a.store.Clock().Now()); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	startWith(t, "offline", "", offline, buildOptions{})
+	testutil.Eventually(t, time.Minute, func() error {
+		if b, err := os.ReadFile(dest); err != nil || string(b) != "v=1" {
+			return fmt.Errorf("%s holds %q (%v)", dest, b, err)
+		}
+		return nil
+	})
+}
