@@ -188,7 +188,7 @@ func (f *fixture) lastReport() Status {
 
 // register writes an instance, and its checks' records, of node into the
 // catalog table, as that node's catalog would.
-func register(t *testing.T, st *store.Store, node string, in catalog.Instance, checks ...catalog.Check) {
+func register(t testing.TB, st *store.Store, node string, in catalog.Instance, checks ...catalog.Check) {
 	t.Helper()
 	if in.Weights == (catalog.Weights{}) {
 		in.Weights = catalog.DefaultWeights

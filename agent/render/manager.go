@@ -268,7 +268,9 @@ func (m *Manager) Once(ctx context.Context, dry bool) []Rendered {
 			}
 			continue
 		}
-		b.once(ctx)
+		if m.cfg.RenderBeforeSync || m.cfg.Synced() {
+			b.once(ctx)
+		}
 		out[i].RenderStatus = b.snapshot()
 	}
 	return out

@@ -425,3 +425,27 @@ func TestServiceBlocksWaitForMembership(t *testing.T) {
 	g.start(cfg)
 	g.waitContent("kv only")
 }
+
+// Once renders every block now; before the first sync it writes nothing,
+// and dry never writes.
+func TestOnce(t *testing.T) {
+	f := newFixture(t)
+	f.write("old")
+	put(t, f.st, "app/v", "1")
+	var synced atomic.Bool
+	cfg := f.config(Spec{Template: `v={{key "app/v"}}`})
+	cfg.Synced = synced.Load
+	m := f.start(cfg)
+	out := m.Once(t.Context(), true)
+	if len(out) != 1 || string(out[0].Content) != "v=1" || out[0].Checksum != checksum([]byte("v=1")) {
+		t.Fatalf("dry %+v", out)
+	}
+	m.Once(t.Context(), false)
+	if f.read() != "old" {
+		t.Fatal("Once wrote before the first sync")
+	}
+	synced.Store(true)
+	if out := m.Once(t.Context(), false); out[0].Health != HealthPassing || f.read() != "v=1" {
+		t.Fatalf("once %+v, file %q", out, f.read())
+	}
+}
