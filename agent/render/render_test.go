@@ -294,15 +294,22 @@ func lastGoodHeld(f *fixture, key string) bool {
 	return ok && err == nil
 }
 
-// A node that never synced leaves the destination alone until it does.
-func TestWaitsForFirstSync(t *testing.T) {
+// unsyncedFixture runs a block over "old" on a node that has not synced
+// until the flag it returns is set.
+func unsyncedFixture(t *testing.T) (*fixture, *atomic.Bool) {
 	f := newFixture(t)
 	f.write("old")
 	put(t, f.st, "app/v", "1")
-	var synced atomic.Bool
+	synced := new(atomic.Bool)
 	cfg := f.config(Spec{Template: `v={{key "app/v"}}`})
 	cfg.Synced = synced.Load
 	f.start(cfg)
+	return f, synced
+}
+
+// A node that never synced leaves the destination alone until it does.
+func TestWaitsForFirstSync(t *testing.T) {
+	f, synced := unsyncedFixture(t)
 	poll(t, "the block waits for the first sync", func() bool {
 		return slices.Equal(f.status().WaitingFor, []string{waitingForSync})
 	})
@@ -315,7 +322,7 @@ func TestWaitsForFirstSync(t *testing.T) {
 
 	g := newFixture(t)
 	put(t, g.st, "app/v", "1")
-	cfg = g.config(Spec{Template: `v={{key "app/v"}}`})
+	cfg := g.config(Spec{Template: `v={{key "app/v"}}`})
 	cfg.Synced, cfg.RenderBeforeSync = func() bool { return false }, true
 	g.start(cfg)
 	g.waitContent("v=1")
@@ -429,13 +436,8 @@ func TestServiceBlocksWaitForMembership(t *testing.T) {
 // Once renders every block now; before the first sync it writes nothing,
 // and dry never writes.
 func TestOnce(t *testing.T) {
-	f := newFixture(t)
-	f.write("old")
-	put(t, f.st, "app/v", "1")
-	var synced atomic.Bool
-	cfg := f.config(Spec{Template: `v={{key "app/v"}}`})
-	cfg.Synced = synced.Load
-	m := f.start(cfg)
+	f, synced := unsyncedFixture(t)
+	m := f.m
 	out := m.Once(t.Context(), true)
 	if len(out) != 1 || string(out[0].Content) != "v=1" || out[0].Checksum != checksum([]byte("v=1")) {
 		t.Fatalf("dry %+v", out)
