@@ -149,7 +149,7 @@ func (r *reader) vetted(e store.Entry) (store.Entry, bool, error) {
 	if err != nil {
 		return store.Entry{}, false, err
 	}
-	if v.LastGood || !usable {
+	if v.LastGood { // unusable: no good value at all, as if missing
 		r.lastGood = append(r.lastGood, e.Key+": "+v.Rule)
 	}
 	return v.Entry, usable, nil
