@@ -7,12 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	template "github.com/edgeplane/edgeplane/agent/render/internal/tmpl"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"golang.org/x/sys/unix"

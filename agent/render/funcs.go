@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	template "github.com/edgeplane/edgeplane/agent/render/internal/tmpl"
 	"maps"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/layers"

@@ -3,11 +3,11 @@ package render
 import (
 	"errors"
 	"fmt"
+	template "github.com/edgeplane/edgeplane/agent/render/internal/tmpl"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"text/template"
 	"time"
 )
 
