@@ -260,11 +260,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	if a.render, err = newRenderer(cfg, a.store, schemas, layered.Resolver, services, a.mesh.Mesh, settled.Load, log.With("component", "render")); err != nil {
 		return nil, err
 	}
-	var renders httpapi.Renders
-	if a.render != nil {
-		a.add(a.render)
-		renders = a.render
-	}
+	a.add(a.render)
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)
 		a.mesh.rejoin(next)
@@ -296,7 +292,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Layers:       layered,
 		History:      a.store,
 		Schemas:      schemas,
-		Renders:      renders,
+		Renders:      a.render,
 		ACL:          acls.resolver,
 		Log:          log,
 

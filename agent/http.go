@@ -163,7 +163,7 @@ func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error
 		Catalog:      services,
 		Relay:        func() relay.Stats { return a.relay.Stats() },
 		Renders: func() []render.Failure {
-			if a.render == nil {
+			if a.render == nil { // metrics are built first
 				return nil
 			}
 			return a.render.Failures()

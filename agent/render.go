@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,29 +33,33 @@ const renderMemberQueue = 64
 // membership changes (an instance's health includes its node's).
 type renderer struct {
 	*render.Manager
-	mesh *gossip.Mesh
+	mesh  *gossip.Mesh
+	cat   *catalog.Catalog
+	names map[string]bool // the blocks' names
+	log   *slog.Logger
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// newRenderer builds the render blocks of cfg; nil when there are none.
+// newRenderer builds the render blocks of cfg (none, when it has none:
+// the renderer then only removes the checks of blocks no longer
+// configured).
 // A node renders once it ever synced (its store's sync mark is set) or
 // bootstrapped, or at once with render_before_sync or in dev mode; blocks
 // that read the catalog also wait, after start, for settled (a push-pull
 // with a peer merged) or render.SettleTimeout.
 func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, resolver func() *layers.Resolver,
 	cat *catalog.Catalog, mesh *gossip.Mesh, settled func() bool, log *slog.Logger) (*renderer, error) {
-	if len(cfg.Render) == 0 {
-		return nil, nil
-	}
 	specs := make([]render.Spec, len(cfg.Render))
+	names := map[string]bool{}
 	for i := range cfg.Render {
 		s, err := cfg.Render[i].Spec()
 		if err != nil {
 			return nil, fmt.Errorf("agent: render[%d]: %w", i, err)
 		}
 		specs[i] = s
+		names[cmp.Or(s.Name, s.Destination)] = true
 	}
 	m, err := render.New(render.Config{
 		Store:  st,
@@ -90,11 +96,23 @@ func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, reso
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return &renderer{Manager: m, mesh: mesh}, nil
+	return &renderer{Manager: m, mesh: mesh, cat: cat, names: names, log: log}, nil
 }
 
-// Start renders every block and follows the store and membership.
+// Start removes the checks of blocks no longer configured, renders every
+// block and follows the store and membership.
 func (r *renderer) Start(ctx context.Context) error {
+	for _, ch := range r.cat.Checks() {
+		name, ok := strings.CutPrefix(ch.ID, renderCheckPrefix)
+		if ok && ch.Type == catalog.CheckTypeAgent && !r.names[name] {
+			if err := r.cat.RemoveAgentCheck(ch.ID); err != nil {
+				r.log.Warn("removing the check of a render block no longer configured", "check", ch.ID, "err", err)
+			}
+		}
+	}
+	if len(r.names) == 0 {
+		return nil
+	}
 	sub := r.mesh.Subscribe(renderMemberQueue)
 	if err := r.Manager.Start(ctx); err != nil {
 		sub.Close()

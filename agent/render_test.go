@@ -107,7 +107,8 @@ func TestAgentRendersFromMesh(t *testing.T) {
 
 // A node that never synced leaves an existing destination untouched,
 // however long its seeds stay unreachable; restarted once it has synced,
-// it renders from its store with no peer to reach (offline boot).
+// it renders from its store with no peer to reach (offline boot); without
+// the block, its check goes.
 func TestAgentRendersOnlyAfterFirstSync(t *testing.T) {
 	dir, data := t.TempDir(), t.TempDir()
 	dest := filepath.Join(dir, "app.conf")
@@ -145,10 +146,27 @@ func TestAgentRendersOnlyAfterFirstSync(t *testing.T) {
 	}
 	stop()
 
-	startWith(t, "offline", "", offline, buildOptions{})
+	b, stop := startWith(t, "offline", "", offline, buildOptions{})
 	testutil.Eventually(t, time.Minute, func() error {
 		if b, err := os.ReadFile(dest); err != nil || string(b) != "v=1" {
 			return fmt.Errorf("%s holds %q (%v)", dest, b, err)
+		}
+		return nil
+	})
+	testutil.Eventually(t, time.Minute, func() error {
+		if checks, err := consulClient(t, b).Agent().Checks(); err != nil || checks["edgeplane:render:app"] == nil {
+			return fmt.Errorf("checks %v, %v", checks, err)
+		}
+		return nil
+	})
+	stop()
+
+	// Restarted without the block, the node drops its check.
+	c, _ := startWith(t, "offline", "", func(cfg *config.Config) { offline(cfg); cfg.Render = nil }, buildOptions{})
+	testutil.Eventually(t, time.Minute, func() error {
+		checks, err := consulClient(t, c).Agent().Checks()
+		if err != nil || checks["edgeplane:render:app"] != nil || checks["edgeplane:disk"] == nil {
+			return fmt.Errorf("checks %v, %v", checks, err)
 		}
 		return nil
 	})
