@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
@@ -44,6 +45,7 @@ type Agent struct {
 	http    *httpServer
 	relay   *relay.Relay
 	watches *watch.Manager
+	render  *renderer     // nil without render blocks
 	scrape  *scrapeServer // nil without metrics_addr
 	sup     *supervisor
 
@@ -165,11 +167,19 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		TombstoneTTL:  cfg.TombstoneTTL.Duration,
 		Log:           log.With("component", "replica"),
 	})
+	// Membership has settled once a push-pull with a peer merged, or at
+	// once for a node given no seeds: the render blocks that read the
+	// catalog wait for it after start.
+	settled := new(atomic.Bool)
+	settled.Store(len(meshCfg.RetryJoin) == 0)
 	a.mesh.Handle(gossip.Handlers{
-		OnMessage:        a.replica.HandleGossip,
-		LocalState:       replica.GossipState(a.store),
-		MergeRemoteState: a.replica.MergeGossipState,
-		Admit:            a.names.admit,
+		OnMessage:  a.replica.HandleGossip,
+		LocalState: replica.GossipState(a.store),
+		MergeRemoteState: func(buf []byte, join bool) {
+			settled.Store(true)
+			a.replica.MergeGossipState(buf, join)
+		},
+		Admit: a.names.admit,
 	})
 	a.rpc.observeClock = a.replica.ObservePeerClock
 	a.add(a.replica)
@@ -247,6 +257,12 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	schemas := schema.NewGuard(a.store, func(k string) string { return layered.Resolver().Strip(k) })
 	keeper := schema.NewKeeper(a.store, schemas, reportConfig(services, log), log.With("component", "schema"))
 	a.add(keeper)
+	// Render blocks: files written from the store, read through the
+	// layers and schemas; each block a check of the agent's own service.
+	if a.render, err = newRenderer(cfg, a.store, schemas, layered.Resolver, services, a.mesh.Mesh, settled.Load, log.With("component", "render")); err != nil {
+		return nil, err
+	}
+	a.add(a.render)
 	rejoin := func(next config.Config) {
 		next.RetryJoin = withSeeds(next.RetryJoin, token)
 		a.mesh.rejoin(next)
@@ -278,6 +294,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Layers:       layered,
 		History:      a.store,
 		Schemas:      schemas,
+		Renders:      a.render,
 		ACL:          acls.resolver,
 		Log:          log,
 

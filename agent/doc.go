@@ -27,7 +27,11 @@
 //     reload, anti-entropy every catalog_sync_interval, and catalogMesh
 //     (catalogmesh.go), which follows membership: a failed member that
 //     is reaped has its records tombstoned, and this node's records are
-//     re-stamped when it (re)joins the mesh.
+//     re-stamped when it (re)joins the mesh. Then the config centre's
+//     keeper of last good values (package schema), and the render
+//     blocks (package render, render.go): files written from the store,
+//     read through the layers and schemas, each block a check
+//     edgeplane:render:<name> of the agent's own service.
 //  5. http: the local Consul-compatible API (package httpapi), built from
 //     one httpapi.Config naming the role each component plays for it.
 //     Close ends blocking queries and drains requests.
@@ -79,6 +83,8 @@
 //   - watch: exec watches, Consul's, run with the API's JSON; command:
 //     the runner of the programs the agent starts (watch handlers,
 //     script checks).
+//   - render: files written from templates over the store, checked,
+//     applied atomically, reloaded and rolled back.
 //   - sdnotify: systemd's notification protocol, the watchdog that pings
 //     only while the agent's health probe passes (wired in by SetHooks;
 //     Reload re-reads the configuration).

@@ -19,6 +19,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/logstream"
 	"github.com/edgeplane/edgeplane/agent/relay"
+	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/telemetry"
 	"github.com/edgeplane/edgeplane/agent/version"
@@ -161,9 +162,15 @@ func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error
 		HTTPRequests: func() []httpapi.RouteRequests { return a.http.api.Requests() },
 		Catalog:      services,
 		Relay:        func() relay.Stats { return a.relay.Stats() },
-		PeerLimit:    a.cfg.MetricsPeerLimit,
-		Version:      version.Version,
-		Commit:       version.Commit,
+		Renders: func() []render.Failure {
+			if a.render == nil { // metrics are built first
+				return nil
+			}
+			return a.render.Failures()
+		},
+		PeerLimit: a.cfg.MetricsPeerLimit,
+		Version:   version.Version,
+		Commit:    version.Commit,
 		ScrapeRefused: func() uint64 {
 			if a.scrape == nil { // no metrics_addr
 				return 0

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,9 +62,15 @@ func metricIs(t *testing.T, a *Agent, ok func(float64) bool, name string, labels
 // TestMetricsOfAMesh runs three agents in one process: each writes every
 // metric of the catalogue, in a few hundred series; a KV write moves the
 // store and replication series, a blocking query the HTTP API's gauge;
-// the Consul client decodes the JSON form.
+// the Consul client decodes the JSON form. a has a render block, so that
+// its failure counter has series.
 func TestMetricsOfAMesh(t *testing.T) {
-	agents := startMeshOfAgents(t, 3, nil)
+	dest := filepath.Join(t.TempDir(), "rendered")
+	agents := startMeshOfAgents(t, 3, func(i int, c *config.Config) {
+		if i == 0 {
+			c.Render = []config.RenderDef{{Name: "m", Template: `{{keyOrDefault "metrics/k" ""}}`, Destination: dest}}
+		}
+	})
 	a, b := agents[0], agents[1]
 	for _, ag := range agents {
 		testutil.Eventually(t, time.Minute, func() error {

@@ -64,3 +64,16 @@ func (c *Catalog) SetAgentCheck(id, name, status, output string) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// RemoveAgentCheck removes a check SetAgentCheck set (one of a render
+// block the configuration no longer has); it is a no-op for an unknown
+// ID, and refuses a check of another kind.
+func (c *Catalog) RemoveAgentCheck(id string) error {
+	c.mu.RLock()
+	old := c.checks[id]
+	c.mu.RUnlock()
+	if old != nil && old.Type != CheckTypeAgent {
+		return invalid("check ID %q is not a check the agent sets", id)
+	}
+	return c.disableMaint(id)
+}

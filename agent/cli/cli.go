@@ -82,6 +82,10 @@ var commands = []entry{
 		{name: "revoke", synopsis: "Revoke a node's certificate on every node", new: func() command { return new(nodeRevokeCmd) }},
 		{name: "revoked", synopsis: "List the revoked certificates", new: func() command { return new(nodeRevokedCmd) }},
 	}},
+	{name: "render", synopsis: "Show the render blocks' status, or render them now", sub: []entry{
+		{name: "status", synopsis: "List the render blocks: health, last render, checksum, waits, errors", new: func() command { return new(renderStatusCmd) }},
+		{name: "once", synopsis: "Render every block now, or with -dry print what each would write", new: func() command { return new(renderOnceCmd) }},
+	}},
 	{name: "reload", synopsis: "Make the local agent re-read its configuration", new: func() command { return new(reloadCmd) }},
 	{name: "rpc", synopsis: "Measure the round trip to another agent (rpc ping NODE)", sub: []entry{
 		{name: "ping", synopsis: "Measure the round trip of an RPC to NODE", new: func() command { return new(rpcPingCmd) }},

@@ -70,7 +70,7 @@ func leaves(path []string, entries []entry) [][]string {
 // printed once, to stdout, and the exit code is 0.
 func TestHelpOnce(t *testing.T) {
 	lines := append(leaves(nil, commands), nil, []string{"kv"}, []string{"rpc"}, []string{"snapshot"}, []string{"tls"},
-		[]string{"services"}, []string{"check"})
+		[]string{"services"}, []string{"check"}, []string{"render"})
 	for _, cmd := range lines {
 		for _, h := range []string{"-h", "-help", "--help"} {
 			r := run(t, "", "", append(cmd, h)...)

@@ -282,6 +282,17 @@ type Config struct {
 	// Default: none.
 	Watches []WatchDef
 
+	// Render are the files written from templates over the local store
+	// (RenderDef, package render). Key render, in files only: the lists
+	// of every file are appended. They change on restart. Default: none.
+	Render []RenderDef
+
+	// RenderBeforeSync lets render blocks write before this node has
+	// ever completed a sync or bootstrap, from a store that may be empty
+	// or partial. Key render_before_sync, flag -render-before-sync.
+	// Default false (true in dev mode).
+	RenderBeforeSync bool
+
 	// EnableLocalScriptChecks lets the services of the configuration files
 	// have script checks (args); the local HTTP API refuses them always,
 	// as any local process may call it. Key

@@ -119,7 +119,7 @@ func routeNeeds(method, path string) acl.Access {
 	case "/v1/status/leader", "/v1/status/peers", "/v1/catalog/datacenters":
 		return acl.None
 	case "/v1/agent/self", "/v1/agent/members", "/v1/catalog/nodes", "/v1/edgeplane/replication", "/v1/agent/monitor",
-		"/v1/agent/metrics", "/metrics":
+		"/v1/agent/metrics", "/metrics", "/v1/edgeplane/render":
 		return acl.Read
 	}
 	for _, prefix := range []string{"/v1/edgeplane/rpc/ping/", "/v1/edgeplane/metrics/"} {

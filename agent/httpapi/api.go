@@ -60,6 +60,8 @@ type Self struct {
 //   - Layers nil: no /v1/edgeplane/resolve/: 404.
 //   - History nil: no /v1/edgeplane/history/, /v1/edgeplane/rollback:
 //     404.
+//   - Renders nil: no /v1/edgeplane/render, /v1/edgeplane/render/once:
+//     404.
 //   - Schemas nil: KV writes are not checked against schemas, and
 //     resolve serves stored values as they are.
 type Config struct {
@@ -85,6 +87,7 @@ type Config struct {
 	Layers  Layers
 	History History
 	Schemas *schema.Guard
+	Renders Renders
 	// ACL returns the token resolver in effect, read for each request
 	// (acl.go). Nil, or a nil Resolver, leaves the API open to every
 	// local process: ACLs are off.
@@ -200,6 +203,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Catalog != nil && cfg.Mesh != nil {
 		a.handleDiscovery(cfg.Catalog)
+	}
+	if cfg.Renders != nil {
+		a.handleRenders(cfg.Renders)
 	}
 	if cfg.Debug {
 		a.handleProfiles()

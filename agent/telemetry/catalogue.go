@@ -73,6 +73,8 @@ const (
 	CatalogLocalInstances = "edgeplane_catalog_local_instances"
 	CatalogLocalChecks    = "edgeplane_catalog_local_checks"
 
+	RenderFailures = "edgeplane_render_failures_total"
+
 	MetricsRelayed     = "edgeplane_metrics_relayed_total"
 	MetricsAddrRefused = "edgeplane_metrics_addr_refused_total"
 )
@@ -129,6 +131,8 @@ var Catalogue = []Desc{
 
 	{CatalogLocalInstances, Gauge, []string{"status"}, "Service instances registered on this node, by aggregated health: the worst status of their checks and the node's (passing with none)."},
 	{CatalogLocalChecks, Gauge, []string{"status"}, "Health checks registered on this node, by status: passing, warning, critical."},
+
+	{RenderFailures, Counter, []string{"block", "stage"}, "Renders of a render block that failed, by block and stage: render (the template failed), write (a file could not be written, renamed or put back), check (the check refused the new file; the previous one stays), reload (the reload failed; the previous file was put back and reloaded)."},
 
 	{MetricsRelayed, Counter, []string{"result"}, "Scrapes of nodes' metrics this node relayed (/v1/edgeplane/metrics/<node>, /metrics?node= on metrics_addr), by result: ok, unknown_node (no live member of the name), too_large (an answer past 16 MiB, cut off), busy (refused: 4 relays running), error (the call failed or took over 5 s)."},
 	{MetricsAddrRefused, Counter, nil, "Requests to metrics_addr refused for a missing or wrong bearer token."},

@@ -75,8 +75,18 @@ func (m *Metrics) read() reading {
 	m.readStore(r)
 	m.readHTTP(r)
 	m.readCatalog(r)
+	m.readRenders(r)
 	m.readRelay(r)
 	return r
+}
+
+func (m *Metrics) readRenders(r reading) {
+	if m.cfg.Renders == nil {
+		return
+	}
+	for _, f := range m.cfg.Renders() {
+		r.add(RenderFailures, float64(f.Count), f.Block, f.Stage)
+	}
 }
 
 func (m *Metrics) readGossip(r reading) {

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/relay"
+	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
@@ -89,6 +90,9 @@ type Config struct {
 	Catalog      Catalog
 	// Relay returns the counts of the metrics relay (package relay).
 	Relay func() relay.Stats
+	// Renders returns the render blocks' failure counts (package
+	// render); nil when the agent has none.
+	Renders func() []render.Failure
 	// ScrapeRefused returns the requests metrics_addr refused for their
 	// token; nil when there is no metrics_addr.
 	ScrapeRefused func() uint64

@@ -20,6 +20,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/internal/promtext"
 	"github.com/edgeplane/edgeplane/agent/relay"
+	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
@@ -165,6 +166,7 @@ func fullConfig(t testing.TB, peers int) Config {
 			checks:   []catalog.CheckState{check("web-1", "web", "passing"), check("db-1", "db", "warning"), check("db-2", "db", "passing")},
 		},
 		Relay:         func() relay.Stats { return relay.Stats{OK: 40, UnknownNode: 41, TooLarge: 42, Busy: 43, Failed: 44} },
+		Renders:       func() []render.Failure { return []render.Failure{{Block: "nginx", Stage: "check", Count: 2}} },
 		ScrapeRefused: func() uint64 { return 45 },
 		PeerLimit:     DefaultPeerLimit,
 		Version:       "1.2.3", Commit: `abc"def`,

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/agent/logstream"
+	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -68,6 +70,9 @@ type Agent struct {
 	Catalog *catalog.Catalog
 	// Log is the agent's log, served by /v1/agent/monitor.
 	Log *slog.Logger
+	// RenderDest is the destination of the agent's one render block,
+	// "app": "v=" and the key render/v, or "none".
+	RenderDest string
 
 	mu          sync.Mutex
 	replication *api.Replication                                             // nil: derived from the store
@@ -104,17 +109,27 @@ func Start(t testing.TB) *Agent {
 	if err := keeper.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	a.RenderDest = filepath.Join(t.TempDir(), "app.conf")
+	renders, err := render.New(render.Config{Store: st, Vet: schemas, Log: quiet, Specs: []render.Spec{
+		{Name: "app", Template: `v={{keyOrDefault "render/v" "none"}}`, Destination: a.RenderDest}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := renders.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	a.API = httpapi.New(httpapi.Config{
 		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
 		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
 		Monitor: hub, LogLevel: roles{a}, Catalog: a.Catalog, ACL: a.resolver, Log: quiet,
-		Layers: storeLayers{st, resolver}, Schemas: schemas, History: st,
+		Layers: storeLayers{st, resolver}, Schemas: schemas, History: st, Renders: renders,
 	})
 	srv := httptest.NewServer(a.API) // listens on 127.0.0.1
 	t.Cleanup(func() {
 		a.API.Close()
 		srv.Close()
 		keeper.Close()
+		renders.Close()
 		a.Catalog.Close()
 		st.Close()
 	})
