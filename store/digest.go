@@ -40,11 +40,15 @@ var (
 	bucketIndex  = []byte("index")
 )
 
-// KeyHash is one entry of a digest bucket.
+// KeyHash is one entry of a digest bucket: a key, the hash of its record
+// and the record's version, so that two replicas whose records of a key
+// differ can tell, from their indexes alone, which of them holds the
+// later one.
 type KeyHash struct {
-	Table string // TableKV or a declared table
-	Key   string
-	Hash  uint64
+	Table   string // TableKV or a declared table
+	Key     string
+	Hash    uint64
+	Version Stamp
 }
 
 // BucketOf returns the digest bucket of a key.

@@ -259,7 +259,7 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 	return nil
 }
 
-// BucketKeys returns the (table, key, record hash) entries of the given
+// BucketKeys returns the (table, key, record hash, version) entries of the given
 // buckets, table by table in the order of Tables and by key within a
 // bucket, from the indexes alone: no record is read.
 func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
@@ -298,13 +298,17 @@ func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
 			p := bucketKey(b)
 			for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
 				if _, ok := pending[keyRef{tb.id, string(k)}]; !ok && len(v) >= 8 {
-					part = append(part, KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
+					kh := KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)}
+					if len(v) >= 16 {
+						kh.Version = Stamp(binary.BigEndian.Uint64(v[8:]))
+					}
+					part = append(part, kh)
 				}
 			}
 			n := len(part)
 			for ref, v := range pending {
 				if ref.table == tb.id && ref.ik[:2] == string(p) {
-					part = append(part, KeyHash{Table: tb.name, Key: ref.ik[2:], Hash: v.hash})
+					part = append(part, KeyHash{Table: tb.name, Key: ref.ik[2:], Hash: v.hash, Version: v.version})
 				}
 			}
 			if len(part) > n {
