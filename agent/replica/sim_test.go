@@ -309,9 +309,14 @@ func recordsEqual(a, b map[string]store.Record) bool {
 // runScenario writes and deletes, in kv and in a table declared by these
 // tests alone, on random nodes under random partitions, drops, duplicates
 // and reordering, heals, and checks that every node holds exactly the
-// last-writer-wins result of the whole history.
-func runScenario(t testing.TB, seed uint64) {
+// last-writer-wins result of the whole history. The legacy nodes run the
+// exchange of a release before group hashes.
+func runScenario(t testing.TB, seed uint64, legacy ...string) {
 	s := newSimNet(t, seed, 5)
+	s.legacy = map[string]bool{}
+	for _, name := range legacy {
+		s.legacy[name] = true
+	}
 	s.drop, s.dup = 0.2, 0.1
 	oracle := map[string]store.Record{}
 	note := func(st *store.Store, table, key string) {
@@ -408,16 +413,24 @@ func runScenario(t testing.TB, seed uint64) {
 // TestConvergenceProperty runs many seeded scenarios; set
 // EDGEPLANE_REPLICA_SEED to replay one, EDGEPLANE_REPLICA_SEEDS to change
 // how many run.
-func TestConvergenceProperty(t *testing.T) {
+func TestConvergenceProperty(t *testing.T) { runSeeds(t, 200) }
+
+// TestConvergenceMixedReleases runs seeded scenarios in a mesh of nodes of
+// this release and of one before group hashes (n1 and n3), as during a
+// rolling upgrade.
+func TestConvergenceMixedReleases(t *testing.T) { runSeeds(t, 50, "n1", "n3") }
+
+// runSeeds runs n seeded scenarios (see TestConvergenceProperty for the
+// environment that changes them) with nodes legacy of an earlier release.
+func runSeeds(t *testing.T, n int, legacy ...string) {
 	if s := os.Getenv("EDGEPLANE_REPLICA_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		runScenario(t, seed)
+		runScenario(t, seed, legacy...)
 		return
 	}
-	n := 200
 	if s := os.Getenv("EDGEPLANE_REPLICA_SEEDS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
@@ -425,7 +438,7 @@ func TestConvergenceProperty(t *testing.T) {
 	t.Logf("seeds %d..%d (replay one with EDGEPLANE_REPLICA_SEED)", first, first+uint64(n)-1)
 	for i := range n {
 		seed := first + uint64(i)
-		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { runScenario(t, seed) })
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { runScenario(t, seed, legacy...) })
 	}
 }
 
