@@ -13,10 +13,11 @@ import (
 // its full contents; every key falls in one of DigestBuckets buckets by a
 // hash of the key alone; a bucket's hash is the XOR of its records'
 // hashes, and the root is a hash of all bucket hashes. Replicas compare
-// roots, then bucket hashes, then the (key, record hash) pairs of the
-// buckets that differ, and transfer only the records that differ. A
-// (bucket, key) index of record hashes is updated in the same transaction
-// as every write, so a sync reads only the differing buckets' entries.
+// roots, then bucket hashes, then the entries of the buckets that differ,
+// and transfer only the records that differ. A (bucket, key) index of
+// record hashes and versions is updated with every write, so a sync reads
+// only the differing buckets' entries, and tells from the versions which
+// replica holds the later record of a key without reading either.
 //
 // The bucket hashes live in memory only: Open computes them from the
 // index, and each commit XORs its changes in. The index is written behind

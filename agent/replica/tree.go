@@ -41,6 +41,11 @@ const DigestGroups = 256
 // groupSize is the number of buckets of a group.
 const groupSize = store.DigestBuckets / DigestGroups
 
+// maxLack bounds the short hashes of a ResolveRequest: as many as the
+// transport lets a message's array hold entries. A caller sends those of
+// one entries answer, at most maxSyncEntries and one bucket.
+const maxLack = 1 << 16
+
 // groupHashes returns the group hashes of a digest's bucket hashes,
 // 8 bytes each, big-endian.
 func groupHashes(buckets []uint64) []byte {
@@ -266,6 +271,9 @@ func (r *Replica) HandleEntries(ctx context.Context, req *EntriesRequest) (*Entr
 func (r *Replica) HandleResolve(ctx context.Context, req *ResolveRequest) (*KeysResponse, error) {
 	if err := checkBuckets(req.Buckets); err != nil {
 		return nil, err
+	}
+	if len(req.Lack) > 4*maxLack {
+		return nil, fmt.Errorf("%d short hashes lacked", len(req.Lack)/4)
 	}
 	lack, err := shortHashes(req.Lack)
 	if err != nil {

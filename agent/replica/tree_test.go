@@ -94,6 +94,25 @@ func TestCompareEntries(t *testing.T) {
 	}
 }
 
+// TestResolveBounds: a resolve request naming a bucket out of range, more
+// short hashes than a message may carry, or a partial one, is refused.
+func TestResolveBounds(t *testing.T) {
+	r := newSimNet(t, 1, 1).nodes["n0"].r
+	for _, req := range []ResolveRequest{
+		{Buckets: []int{store.DigestBuckets}},
+		{Buckets: []int{-1}},
+		{Buckets: []int{1}, Lack: make([]byte, 4*maxLack+4)},
+		{Buckets: []int{1}, Lack: []byte{1, 2, 3, 4, 5}},
+	} {
+		if _, err := r.HandleResolve(context.Background(), &req); err == nil {
+			t.Errorf("buckets %v, %d bytes lacked: accepted", req.Buckets, len(req.Lack))
+		}
+	}
+	if _, err := r.HandleResolve(context.Background(), &ResolveRequest{Buckets: []int{1}, Lack: make([]byte, 4*maxLack)}); err != nil {
+		t.Errorf("the most short hashes a message carries: %v", err)
+	}
+}
+
 // TestNewerSide: of a key both sides hold in other records, only the
 // newer crosses; of one stamp in two records, or a version unknown, both
 // do; a record the caller lacks is sent, one it holds is not.
