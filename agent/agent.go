@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/version"
+	"github.com/edgeplane/edgeplane/agent/watch"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
@@ -42,6 +43,7 @@ type Agent struct {
 	replica *replica.Service
 	http    *httpServer
 	relay   *relay.Relay
+	watches *watch.Manager
 	scrape  *scrapeServer // nil without metrics_addr
 	sup     *supervisor
 
@@ -285,6 +287,13 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Conns:              httpapi.NewConnLimiter(cfg.HTTPMaxConnsPerClient, cfg.HTTPMaxConns, log),
 	}, func(err error) { a.stop(err) }, log)
 	a.add(a.http)
+	// Exec watches read through the API's handler, in process, and stop
+	// before it drains.
+	if a.watches, err = newWatches(cfg, a.http.api, log); err != nil {
+		return nil, err
+	}
+	a.add(a.watches)
+	sup.watches = a.watches
 	if metricsLn != nil {
 		a.scrape = newScrapeServer(metricsLn, httpapi.ScrapeConfig{Metrics: metrics, Relay: relayAPI{a.relay}, Token: metricsToken, Log: log},
 			func(err error) { a.stop(err) }, log)
@@ -332,7 +341,7 @@ func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 // Reload re-reads the configuration through Hooks.Reload and applies what
 // can change while the agent runs (log_level, memory_limit,
 // metrics_peer_limit, retry_join, layers, environment, the acl section,
-// services, and the tls files in the fleet CA mode); other changed
+// services, watches, and the tls files in the fleet CA mode); other changed
 // options are listed as needing a restart, and TLS material that fails
 // its checks as rejected. It fails with
 // ErrReloadUnavailable, ErrReloadRejected (the running configuration

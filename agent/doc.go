@@ -31,14 +31,19 @@
 //  5. http: the local Consul-compatible API (package httpapi), built from
 //     one httpapi.Config naming the role each component plays for it.
 //     Close ends blocking queries and drains requests.
+//     After it come the exec watches (package watch, watches.go): they
+//     read through the API's handler in process, run their handlers
+//     with its JSON, and are stopped, their handlers killed, before the
+//     API drains.
 //  6. supervision: systemd readiness once the health probe passes
 //     (package sdnotify), the watchdog, STOPPING=1 at shutdown, and
 //     reloads (SIGHUP, edgeplane reload, PUT /v1/agent/reload): the
 //     live options' table in reload.go, and the TLS material swapped for
 //     the next handshakes by meshTLS (tlsreload.go).
 //
-// So a shutdown tells systemd first, then drains the HTTP API, stops
-// replication, drains RPC, leaves the mesh and closes the store.
+// So a shutdown tells systemd first, then stops the watches, drains the
+// HTTP API, stops replication, drains RPC, leaves the mesh and closes the
+// store.
 //
 // # Adding a subsystem
 //
@@ -71,6 +76,9 @@
 //     inside an agent.
 //   - cli: the edgeplane command and its subcommands.
 //   - version: build stamps and the clock floor.
+//   - watch: exec watches, Consul's, run with the API's JSON; command:
+//     the runner of the programs the agent starts (watch handlers,
+//     script checks).
 //   - sdnotify: systemd's notification protocol, the watchdog that pings
 //     only while the agent's health probe passes (wired in by SetHooks;
 //     Reload re-reads the configuration).

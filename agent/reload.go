@@ -76,6 +76,19 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		running.Services = next.Services
 		return true
 	},
+	// Exec watches: new ones start (and run their handler), removed ones
+	// stop, unchanged ones go on (watches.go).
+	"watches": func(s *supervisor, running *config.Config, next config.Config) bool {
+		if s.watches == nil {
+			return false
+		}
+		if err := s.watches.Set(watchSpecs(next)); err != nil {
+			s.log.Error("applying the reloaded watches", "err", err)
+			return false
+		}
+		running.Watches = next.Watches
+		return true
+	},
 	// The layers keys are resolved through (/v1/edgeplane/resolve/).
 	"layers":      applyLayers,
 	"environment": applyLayers,
@@ -89,7 +102,7 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
 // can change while the agent runs: log_level, memory_limit,
-// metrics_peer_limit, retry_join, layers, environment, services, the acl
+// metrics_peer_limit, retry_join, layers, environment, services, watches, the acl
 // section (whose secret files are re-read on every reload) and, in the
 // fleet CA mode, the tls section (whose files are re-read on every
 // reload; see meshTLS). New TLS material that fails its checks is listed

@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/sdnotify"
 	"github.com/edgeplane/edgeplane/agent/telemetry"
+	"github.com/edgeplane/edgeplane/agent/watch"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -72,6 +73,8 @@ type supervisor struct {
 	// reloaded metrics_peer_limit.
 	tls     *meshTLS
 	metrics *telemetry.Metrics
+	// watches takes the reloaded exec watches.
+	watches *watch.Manager
 
 	mu      sync.Mutex    // serialises reloads and the start of shutdown
 	running config.Config // the configuration in effect, live changes applied

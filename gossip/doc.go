@@ -33,8 +33,9 @@
 // node to a member (an exponentially weighted moving average fed by
 // memberlist's PingDelegate), for ordering by distance.
 //
-// Each member has a Status: alive, suspect (memberlist is probing it),
-// leaving, left (it said goodbye) or failed (it stopped answering). The
+// Each member has a Status: alive, suspect (a probe of this node went
+// unanswered and memberlist suspects it; see suspicions), leaving, left
+// (it said goodbye) or failed (it stopped answering). The
 // numbers of alive, leaving, left and failed are Serf's, which Consul's
 // API reports.
 //
@@ -70,12 +71,16 @@
 // memberlist forgets a dead node after GossipToTheDeadTime (tens of
 // seconds), after which two halves of a long partition would never look
 // for each other again. The member table keeps failed members until
-// ReconnectTimeout (72 h by default) and left ones until LeftTimeout; every
-// ReconnectInterval the mesh tries to join one failed member at random,
-// and the configured seeds, as Serf's reconnect loop does. Live peers are
-// saved to PeersFile as soon as the node has its first peer, then at most
-// once per PeersSaveInterval and at shutdown, so that a restarted agent
-// with no seeds rejoins through them (LoadPeers).
+// ReconnectTimeout (72 h by default) and left ones until LeftTimeout, and
+// the mesh keeps trying to join one failed member, as Serf's reconnect
+// loop does, but paced by the age of the youngest failure (from every
+// second after a fresh cut to ReconnectInterval for a member gone for
+// good) rather than every ReconnectInterval, so a healed link is used
+// within seconds. The configured seeds are joined at most once per
+// ReconnectInterval. Live peers are saved to PeersFile as soon as the
+// node has its first peer, then at most once per PeersSaveInterval and at
+// shutdown, so that a restarted agent with no seeds rejoins through them
+// (LoadPeers).
 //
 // # Events
 //

@@ -12,17 +12,19 @@ import (
 // newMemberlistLogger adapts memberlist's "[LEVEL] memberlist: text" log
 // lines to slog, and turns decryption failures into a message that names
 // the likely cause, counting them in undecryptable (memberlist reports
-// them only by logging). stopping reports that the mesh is shutting down:
+// them only by logging), and tells suspects of each member memberlist
+// starts to suspect (see suspicions). stopping reports that the mesh is shutting down:
 // the sends memberlist's timers still make on the closed sockets then
 // fail, which is no news.
-func newMemberlistLogger(l *slog.Logger, stopping func() bool, undecryptable *atomic.Uint64) *log.Logger {
-	return log.New(&memberlistWriter{log: l, stopping: stopping, undecryptable: undecryptable}, "", 0)
+func newMemberlistLogger(l *slog.Logger, stopping func() bool, undecryptable *atomic.Uint64, suspects func(string)) *log.Logger {
+	return log.New(&memberlistWriter{log: l, stopping: stopping, undecryptable: undecryptable, suspects: suspects}, "", 0)
 }
 
 type memberlistWriter struct {
 	log           *slog.Logger
 	stopping      func() bool
 	undecryptable *atomic.Uint64 // nil: not counted
+	suspects      func(string)   // told of each member this node suspects; nil: nobody
 }
 
 func (w *memberlistWriter) Write(p []byte) (int, error) {
@@ -37,6 +39,9 @@ func (w *memberlistWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if name, ok := suspectLine(line); ok && w.suspects != nil {
+		w.suspects(name)
+	}
 	if level > slog.LevelInfo && expected(line) {
 		level = slog.LevelInfo
 	}

@@ -51,6 +51,8 @@ type Mesh struct {
 	events eventHub
 	table  table
 	rtt    rtts // smoothed probe round trips, by member
+	// suspected are the members this node's probes suspect.
+	suspected suspicions
 
 	queries queries
 
@@ -112,7 +114,8 @@ func New(cfg Config) (*Mesh, error) {
 	d := &delegate{m: m}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
 	mc.Ping = pingDelegate{m: m}
-	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load, &m.undecryptable)
+	m.suspected.longest = func() time.Duration { return longestSuspicion(mc, len(m.table.list())) }
+	mc.Logger = newMemberlistLogger(m.log, m.shutdown.Load, &m.undecryptable, func(name string) { m.suspected.suspect(name, time.Now()) })
 	m.bq = &memberlist.TransmitLimitedQueue{
 		NumNodes:       m.NumAlive,
 		RetransmitMult: cfg.BroadcastRetransmitMult,
@@ -238,14 +241,7 @@ func (m *Mesh) Members() []Member {
 	if ml == nil {
 		return []Member{m.LocalMember()}
 	}
-	suspect := map[string]bool{}
-	if !m.shutdown.Load() {
-		for _, n := range ml.Members() {
-			if n.State == memberlist.StateSuspect {
-				suspect[n.Name] = true
-			}
-		}
-	}
+	suspect := m.suspected.active(time.Now())
 	out := m.table.list()
 	for i := range out {
 		if out[i].Name == m.cfg.NodeName {
@@ -490,18 +486,27 @@ func (m *Mesh) Shutdown() error {
 }
 
 // maintain reaps, reconnects and saves peers on timers until ctx ends.
+// The reconnect timer is re-armed after each try with reconnectDelay.
 func (m *Mesh) maintain(ctx context.Context) {
-	reconnect := time.NewTicker(m.cfg.ReconnectInterval)
+	reconnect := time.NewTimer(min(reconnectFloor, m.cfg.ReconnectInterval))
 	defer reconnect.Stop()
 	save := time.NewTicker(m.cfg.PeersSaveInterval)
 	defer save.Stop()
+	var seedsTried time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-reconnect.C:
 			m.reap()
-			m.reconnect()
+			now := time.Now()
+			// The seeds are joined at most once per ReconnectInterval: a
+			// live seed answers with a full state exchange.
+			withSeeds := now.Sub(seedsTried) >= m.cfg.ReconnectInterval
+			if m.reconnect(withSeeds) && withSeeds {
+				seedsTried = now
+			}
+			reconnect.Reset(reconnectDelay(m.table.withStatus(StatusFailed), time.Now(), m.cfg.ReconnectInterval, rand.Float64()))
 		case <-save.C:
 			m.savePeers(false)
 		case <-m.saveFirst:
@@ -517,23 +522,81 @@ func (m *Mesh) reap() {
 	}
 }
 
-// reconnect tries one failed member at random, as Serf does, so that two
-// halves of a partition that have both forgotten each other in memberlist
-// find each other again; and rejoins through the seeds while members are
-// missing.
-func (m *Mesh) reconnect() {
+// Reconnect pacing. Serf retries one failed member every 30 s, so a
+// healed link can wait that long, twice over when the try picks a member
+// still unreachable. Here the pause follows the age of the youngest
+// failure: a ninetieth of it, at least reconnectFloor and at most
+// ReconnectInterval. A cut of a minute is retried every second (it heals
+// about a second after the link returns), one of ten minutes every 7 s,
+// and a member gone for good costs one try per ReconnectInterval from
+// about 45 minutes on, as with Serf. With no member failed the loop
+// looks every reconnectFloor (a table scan, no packet), so the first try
+// follows a failure closely. Each pause is shortened by a random
+// fraction of up to a quarter, so the nodes of a site do not try in step.
+const (
+	reconnectFloor   = time.Second
+	reconnectAgeDiv  = 90
+	reconnectRecency = time.Minute
+)
+
+// reconnectDelay returns the pause before the next reconnect try, given
+// the failed members, the time now, the longest pause and a random r in
+// [0, 1).
+func reconnectDelay(failed []Member, now time.Time, longest time.Duration, r float64) time.Duration {
+	var age time.Duration // none failed: look again soon, for free
+	if youngest, ok := youngestFailure(failed); ok {
+		age = now.Sub(youngest)
+	}
+	d := min(max(age/reconnectAgeDiv, reconnectFloor), longest)
+	return d - time.Duration(r*float64(d)/4)
+}
+
+func youngestFailure(failed []Member) (time.Time, bool) {
+	var youngest time.Time
+	for _, f := range failed {
+		if f.Since.After(youngest) {
+			youngest = f.Since
+		}
+	}
+	return youngest, !youngest.IsZero()
+}
+
+// reconnectTarget picks the member to try: half the time one of those
+// that failed within reconnectRecency of the youngest failure (the other
+// side of a fresh partition), otherwise any failed member, so that a
+// member gone for days does not take the tries a fresh cut needs, and is
+// still tried.
+func reconnectTarget(failed []Member, intn func(int) int) Member {
+	youngest, _ := youngestFailure(failed)
+	recent := failed
+	if intn(2) == 0 {
+		recent = slices.DeleteFunc(slices.Clone(failed), func(f Member) bool {
+			return youngest.Sub(f.Since) > reconnectRecency
+		})
+	}
+	return recent[intn(len(recent))]
+}
+
+// reconnect tries one failed member (reconnectTarget), so that two halves
+// of a partition that have both forgotten each other in memberlist find
+// each other again; withSeeds, it also rejoins through the seeds. It
+// reports whether it tried at all (some member had failed).
+func (m *Mesh) reconnect(withSeeds bool) bool {
 	failed := m.table.withStatus(StatusFailed)
 	if len(failed) == 0 {
-		return
+		return false
 	}
-	target := failed[rand.IntN(len(failed))]
+	target := reconnectTarget(failed, rand.IntN)
 	addrs := []string{target.Address()}
-	addrs = append(addrs, m.currentSeeds()...)
+	if withSeeds {
+		addrs = append(addrs, m.currentSeeds()...)
+	}
 	if n, err := m.ml.Load().Join(addrs); n == 0 {
 		m.log.Debug("reconnect failed", "node", target.Name, "addr", target.Address(), "err", err)
 	} else {
 		m.log.Debug("reconnected", "via", addrs, "answered", n)
 	}
+	return true
 }
 
 // peerNodes returns the members other than this node that have not

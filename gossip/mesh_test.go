@@ -131,9 +131,13 @@ func TestRejoinFromPeersFile(t *testing.T) {
 	allSee(t, 15*time.Second, append(nodes[:2:2], again), names(nodes), StatusAlive)
 }
 
+// TestLongPartitionHeals cuts a mesh in two past memberlist's memory of
+// dead nodes, then heals the link: the reconnect loop's tries, paced by
+// the age of the failures and not by ReconnectInterval (an hour here),
+// bring the halves together.
 func TestLongPartitionHeals(t *testing.T) {
 	fnet := faultnet.New(1)
-	nodes := startMesh(t, "h", 6, fnet, func(c *Config) { c.ReconnectInterval = 300 * time.Millisecond })
+	nodes := startMesh(t, "h", 6, fnet, func(c *Config) { c.ReconnectInterval = time.Hour })
 	all := names(nodes)
 	allSee(t, 15*time.Second, nodes, all, StatusAlive)
 
@@ -326,4 +330,35 @@ func TestSetTag(t *testing.T) {
 	if err := nodes[2].SetTag(MetaFingerprint, "late"); !errors.Is(err, ErrShutdown) {
 		t.Errorf("SetTag after Shutdown = %v, want ErrShutdown", err)
 	}
+}
+
+// TestMembersShowSuspect cuts one node off: the member that logs its
+// suspicion of it (memberlist's "Suspect ... has failed") lists it as
+// suspect, not alive, until the suspicion times out and it is failed.
+func TestMembersShowSuspect(t *testing.T) {
+	fnet := faultnet.New(1)
+	// The local profile's suspicion lasts seconds, long enough to be seen.
+	nodes := startMesh(t, "s", 4, fnet, nil)
+	allSee(t, 15*time.Second, nodes, names(nodes), StatusAlive)
+	cut := nodes[3]
+	fnet.Partition("cut", cut.addr())
+	logged := "Suspect " + cut.cfg.NodeName + " has failed"
+	// memberlist logs the suspicion just before it records it: poll until
+	// a member that logged it lists the node suspect, failing if one goes
+	// straight to failed.
+	Eventually(t, 20*time.Second, func() error {
+		for _, o := range nodes[:3] {
+			if !strings.Contains(o.logs.String(), logged) {
+				continue
+			}
+			switch st := statusOf(o, cut.cfg.NodeName); st {
+			case StatusSuspect:
+				return nil
+			case StatusFailed:
+				t.Fatalf("%s logged %q and lists %s failed without having listed it suspect", o.cfg.NodeName, logged, cut.cfg.NodeName)
+			}
+		}
+		return errors.New("no member that logged its suspicion lists it suspect yet")
+	})
+	allSee(t, 30*time.Second, nodes[:3], []string{cut.cfg.NodeName}, StatusFailed)
 }

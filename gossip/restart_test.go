@@ -131,7 +131,7 @@ func TestMemberlistLogLevels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		h := &levelRecorder{}
-		newMemberlistLogger(slog.New(h), func() bool { return tt.stopping }, nil).Print(tt.line)
+		newMemberlistLogger(slog.New(h), func() bool { return tt.stopping }, nil, nil).Print(tt.line)
 		if len(h.levels) != 1 || h.levels[0] != tt.want {
 			t.Errorf("%q logged at %v, want %v", tt.line, h.levels, tt.want)
 		}

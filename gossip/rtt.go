@@ -61,4 +61,5 @@ func (pingDelegate) AckPayload() []byte { return nil }
 
 func (p pingDelegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, _ []byte) {
 	p.m.rtt.observe(other.Name, rtt)
+	p.m.suspected.clear(other.Name) // it answered
 }

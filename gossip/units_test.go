@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -203,5 +206,88 @@ func TestBroadcastQueueIsCapped(t *testing.T) {
 	m.Broadcast("key24", []byte("newer")) // replaces the queued one for key24
 	if queued, pruned := m.BroadcastQueue(); queued != 10 || pruned != 15 {
 		t.Fatalf("queued %d, pruned %d; want 10 and 15", queued, pruned)
+	}
+}
+
+func TestReconnectDelay(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	failedAgo := func(ages ...time.Duration) []Member {
+		var out []Member
+		for i, a := range ages {
+			out = append(out, Member{Name: fmt.Sprint("n", i), Status: StatusFailed, Since: now.Add(-a)})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		failed  []Member
+		longest time.Duration
+		want    time.Duration
+	}{
+		{"none failed", nil, 30 * time.Second, time.Second},
+		{"fresh cut", failedAgo(45 * time.Second), 30 * time.Second, time.Second},
+		{"ten-minute cut", failedAgo(10 * time.Minute), 30 * time.Second, 10 * time.Minute / 90},
+		{"youngest failure counts", failedAgo(72*time.Hour, 3*time.Minute), 30 * time.Second, 2 * time.Second},
+		{"gone for good", failedAgo(5 * time.Hour), 30 * time.Second, 30 * time.Second},
+		{"longest below the floor", failedAgo(time.Hour), 200 * time.Millisecond, 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := reconnectDelay(tc.failed, now, tc.longest, 0); got != tc.want {
+				t.Fatalf("delay %v, want %v", got, tc.want)
+			}
+			// Jitter only shortens the pause, by at most a quarter.
+			if got := reconnectDelay(tc.failed, now, tc.longest, 0.999); got > tc.want || got < tc.want*3/4 {
+				t.Fatalf("jittered delay %v outside [%v, %v]", got, tc.want*3/4, tc.want)
+			}
+		})
+	}
+}
+
+func TestReconnectTargetFavoursTheFreshCut(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	failed := []Member{
+		{Name: "gone", Status: StatusFailed, Since: now.Add(-48 * time.Hour)},
+		{Name: "b1", Status: StatusFailed, Since: now.Add(-40 * time.Second)},
+		{Name: "b2", Status: StatusFailed, Since: now.Add(-35 * time.Second)},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	counts := map[string]int{}
+	for range 3000 {
+		counts[reconnectTarget(failed, r.IntN).Name]++
+	}
+	// Half the tries go to the recent cohort, half to any of the three:
+	// the member gone for days gets about a sixth.
+	if counts["gone"] < 300 || counts["gone"] > 700 || counts["b1"] < 1000 || counts["b2"] < 1000 {
+		t.Fatalf("tries per member %v: want about 500 for gone, 1250 for b1 and b2", counts)
+	}
+}
+
+func TestSuspicions(t *testing.T) {
+	if name, ok := suspectLine("Suspect n-2 has failed, no acks received"); !ok || name != "n-2" {
+		t.Fatalf("suspectLine = %q, %v", name, ok)
+	}
+	for _, line := range []string{"Suspect n-2", "Marking n-2 as failed, suspect timeout reached (0 peer confirmations)", "Refuting a suspect message (from: n-1)"} {
+		if name, ok := suspectLine(line); ok {
+			t.Fatalf("suspectLine(%q) = %q", line, name)
+		}
+	}
+	now := time.Unix(1_800_000_000, 0)
+	s := suspicions{longest: func() time.Duration { return 10 * time.Second }}
+	s.suspect("a", now)
+	s.suspect("b", now)
+	if got := s.active(now.Add(time.Second)); !got["a"] || !got["b"] || len(got) != 2 {
+		t.Fatalf("active after 1 s: %v", got)
+	}
+	s.clear("a") // a probe of a was answered
+	if got := s.active(now.Add(time.Second)); got["a"] || !got["b"] {
+		t.Fatalf("active after a answered: %v", got)
+	}
+	if got := s.active(now.Add(11 * time.Second)); len(got) != 0 {
+		t.Fatalf("active past the longest suspicion: %v", got)
+	}
+	lan := memberlist.DefaultLANConfig()
+	lan.SuspicionMult = 3
+	if got := longestSuspicion(lan, 100); got != 6*3*2*time.Second {
+		t.Fatalf("longest suspicion at N=100: %v", got)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // (the same keys and values, the store's bbolt options, no digest, no
 // index, no meta values), so that every figure comes with its ratio from
 // the same run on the same disk. The half that runs first in a process
-// measures slower on a busy disk: EDGEPLANE_BENCH_BBOLT_FIRST=1 runs the
+// measures slower on a busy disk: EDGEPLANE_BENCH_SWAP=1 runs the
 // bbolt half first, and scripts/bench-store.sh alternates the order from
 // one round to the next and prints the ratios.
 func benchDir(b *testing.B) string {
@@ -62,19 +62,21 @@ func benchBolt(b *testing.B) *bolt.DB {
 }
 
 // ioMeter reports what a benchmark's writes cost the disk, per op: fsyncs
-// (bbolt syncs a commit's pages, then its meta page: two a commit) and
-// pages written besides the meta pages. They do not depend on how busy
-// the disk is, as times do.
+// (bbolt syncs a commit's pages, then its meta page: two a commit), pages
+// written besides the meta pages and, where the system counts them, bytes
+// written (meta pages included; "B-written/op"). They do not depend on
+// how busy the disk is, as times do.
 type ioMeter struct {
 	db       *bolt.DB
 	commits  func() uint64
 	writes0  int64
 	commits0 uint64
+	bytes0   int64
 }
 
 func newIOMeter(db *bolt.DB, commits func() uint64) *ioMeter {
 	st := db.Stats()
-	return &ioMeter{db: db, commits: commits, writes0: st.TxStats.GetWrite(), commits0: commits()}
+	return &ioMeter{db: db, commits: commits, writes0: st.TxStats.GetWrite(), commits0: commits(), bytes0: writtenBytes()}
 }
 
 func (m *ioMeter) report(b *testing.B, ops int) {
@@ -83,6 +85,9 @@ func (m *ioMeter) report(b *testing.B, ops int) {
 	w := st.TxStats.GetWrite() - m.writes0 - int64(c)
 	b.ReportMetric(2*float64(c)/float64(ops), "fsyncs/op")
 	b.ReportMetric(float64(w)/float64(ops), "pages/op")
+	if n := writtenBytes(); n >= 0 && m.bytes0 >= 0 {
+		b.ReportMetric(float64(n-m.bytes0)/float64(ops), "B-written/op")
+	}
 }
 
 // txCounter counts the distinct bbolt write transactions it is shown.
@@ -106,16 +111,17 @@ func (c *txCounter) count() uint64 {
 	return c.n
 }
 
-// halves runs a benchmark's store and bbolt halves, in the order
-// EDGEPLANE_BENCH_BBOLT_FIRST asks for.
-func halves(b *testing.B, store, bbolt func(b *testing.B)) {
-	if os.Getenv("EDGEPLANE_BENCH_BBOLT_FIRST") == "1" {
-		b.Run("bbolt", bbolt)
-		b.Run("store", store)
+// halves runs a benchmark's two halves (the store's and bbolt's, or
+// without and with history), the second first when
+// EDGEPLANE_BENCH_SWAP=1 asks for it.
+func halves(b *testing.B, first, second string, runFirst, runSecond func(b *testing.B)) {
+	if os.Getenv("EDGEPLANE_BENCH_SWAP") == "1" {
+		b.Run(second, runSecond)
+		b.Run(first, runFirst)
 		return
 	}
-	b.Run("store", store)
-	b.Run("bbolt", bbolt)
+	b.Run(first, runFirst)
+	b.Run(second, runSecond)
 }
 
 func reportLatency(b *testing.B, lat []time.Duration) {
@@ -131,7 +137,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 // baseline is one bbolt Update per put.
 func BenchmarkPutDurable(b *testing.B) {
 	val := make([]byte, 100)
-	halves(b, func(b *testing.B) {
+	halves(b, "store", "bbolt", func(b *testing.B) {
 		s := benchStore(b)
 		io := newIOMeter(s.db, s.committed.Load)
 		lat := make([]time.Duration, 0, b.N)
@@ -194,7 +200,7 @@ func runWriters(b *testing.B, put func(i int) error) {
 // waiting (or after its 10 ms delay).
 func BenchmarkPutConcurrent(b *testing.B) {
 	val := make([]byte, 100)
-	halves(b, func(b *testing.B) {
+	halves(b, "store", "bbolt", func(b *testing.B) {
 		s := benchStore(b)
 		io := newIOMeter(s.db, s.committed.Load)
 		runWriters(b, func(i int) error {
@@ -223,7 +229,7 @@ func BenchmarkApply10k(b *testing.B) {
 	val := make([]byte, 100)
 	recs := make([]Record, 10_000)
 	version := MakeStamp(uint64(time.Now().UnixMilli()), 0)
-	halves(b, func(b *testing.B) {
+	halves(b, "store", "bbolt", func(b *testing.B) {
 		s := benchStore(b)
 		io := newIOMeter(s.db, s.committed.Load)
 		for b.Loop() {

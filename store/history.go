@@ -51,19 +51,22 @@ import (
 // # Layout
 //
 // Versions of key K are stored under K 0x00 stamp(8, big-endian) origin,
-// so a key's versions are in stamp order and a prefix of keys scans in
-// key order. The byte budget keeps an age index under 0x00 'a' stamp
-// followed by the version's key, and the running total under 0x00 'n'.
+// so a key's versions are in stamp order, next to each other, and a
+// prefix of keys scans in key order. A write adds its version and drops
+// its key's oldest past HistoryVersions, all in the pages of that key:
+// nothing else on disk. The byte count is kept in memory, counted by one
+// scan at open; when a write takes it past HistoryMaxBytes, a sweep drops
+// the oldest versions of any key until the history is an eighth under
+// the cap, so that sweeps are rare. A commit still writes the pages it
+// touches whole (bbolt copies on write): the key's leaf and the branch
+// pages above it, three pages for a history of a few MB, as many as the
+// record's own. Files written before kept an age index (0x00 'a' stamp
+// key) and a byte count (0x00 'n'): Open deletes them.
 const historyBucket = "history"
 
 // DefaultHistoryMaxBytes is the history's size cap when
 // Options.HistoryMaxBytes is 0: 16 MiB.
 const DefaultHistoryMaxBytes = 16 << 20
-
-var (
-	histTotalKey  = []byte("\x00n")
-	histAgePrefix = []byte("\x00a")
-)
 
 // historyLimits are the bounds of a store's history.
 type historyLimits struct {
@@ -103,7 +106,11 @@ type HistoryEntry struct {
 
 // Size is the bytes the entry counts against the history's cap.
 func (h *HistoryEntry) Size() int64 {
-	return int64(2*(len(h.Key)+len(h.Origin)) + len(h.Value) + len(h.RollbackOrigin) + 64)
+	return historySize(len(h.Key), len(h.Origin), len(h.Value), len(h.RollbackOrigin))
+}
+
+func historySize(key, origin, value, rollbackOrigin int) int64 {
+	return int64(2*(key+origin) + value + rollbackOrigin + 64)
 }
 
 const (
@@ -155,35 +162,59 @@ func appendHistory(dst []byte, h *HistoryEntry) []byte {
 	return append(dst, h.Value...)
 }
 
-// decodeHistory decodes a history bucket's key and value. The result
-// holds copies: it stays valid after the transaction ends.
-func decodeHistory(k, v []byte) (HistoryEntry, error) {
+// historyView is a history entry decoded in place: its slices point into
+// the bucket's key and value, valid only while they are.
+type historyView struct {
+	key, origin, value, rollbackOrigin []byte
+	version, prev, rollbackOf          Stamp
+	flags                              uint64
+	bits                               byte
+}
+
+// viewHistory decodes a history bucket's key and value in place.
+func viewHistory(k, v []byte) (historyView, error) {
 	i := bytes.IndexByte(k, 0)
 	if i <= 0 || len(k) < i+9 {
-		return HistoryEntry{}, fmt.Errorf("%w: history key %q", ErrCorrupt, k)
+		return historyView{}, fmt.Errorf("%w: history key %q", ErrCorrupt, k)
 	}
-	h := HistoryEntry{Key: string(k[:i]), Version: Stamp(binary.BigEndian.Uint64(k[i+1:])), Origin: string(k[i+9:])}
+	h := historyView{key: k[:i], version: Stamp(binary.BigEndian.Uint64(k[i+1:])), origin: k[i+9:]}
 	d := decoder{b: v}
 	if f := d.byte(); f != histFormat {
-		return HistoryEntry{}, fmt.Errorf("%w: history of %q: unknown format %d", ErrCorrupt, h.Key, f)
+		return historyView{}, fmt.Errorf("%w: history of %q: unknown format %d", ErrCorrupt, h.key, f)
 	}
-	bits := d.byte()
-	h.Deleted, h.Lost, h.Held = bits&histDeleted != 0, bits&histLost != 0, bits&histHeld != 0
-	h.Flags = d.uvarint()
-	h.Prev = Stamp(d.uvarint())
-	if bits&histRollback != 0 {
-		h.RollbackOf = Stamp(d.uvarint())
-		h.RollbackOrigin = string(d.bytes(maxOriginLen))
-		if h.RollbackOf == 0 {
+	h.bits = d.byte()
+	h.flags = d.uvarint()
+	h.prev = Stamp(d.uvarint())
+	if h.bits&histRollback != 0 {
+		h.rollbackOf = Stamp(d.uvarint())
+		h.rollbackOrigin = d.bytes(maxOriginLen)
+		if h.rollbackOf == 0 {
 			d.fail()
 		}
 	}
-	val := d.bytes(MaxValueLen)
-	if d.err != nil || bits&^histBits != 0 || len(d.b) != 0 {
-		return HistoryEntry{}, fmt.Errorf("%w: history of %q", ErrCorrupt, h.Key)
+	h.value = d.bytes(MaxValueLen)
+	if d.err != nil || h.bits&^histBits != 0 || len(d.b) != 0 {
+		return historyView{}, fmt.Errorf("%w: history of %q", ErrCorrupt, h.key)
 	}
-	if len(val) > 0 {
-		h.Value = bytes.Clone(val)
+	return h, nil
+}
+
+func (h *historyView) size() int64 {
+	return historySize(len(h.key), len(h.origin), len(h.value), len(h.rollbackOrigin))
+}
+
+// decodeHistory decodes a history bucket's key and value. The result
+// holds copies: it stays valid after the transaction ends.
+func decodeHistory(k, v []byte) (HistoryEntry, error) {
+	hv, err := viewHistory(k, v)
+	if err != nil {
+		return HistoryEntry{}, err
+	}
+	h := HistoryEntry{Key: string(hv.key), Flags: hv.flags, Version: hv.version, Origin: string(hv.origin),
+		Deleted: hv.bits&histDeleted != 0, Lost: hv.bits&histLost != 0, Held: hv.bits&histHeld != 0,
+		Prev: hv.prev, RollbackOf: hv.rollbackOf, RollbackOrigin: string(hv.rollbackOrigin)}
+	if len(hv.value) > 0 {
+		h.Value = bytes.Clone(hv.value)
 	}
 	return h, nil
 }
@@ -303,18 +334,21 @@ func (t *txn) histSeen(b *bolt.Bucket, key string, prev Stamp) error {
 func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
 	k := historyKey(h.Key, h.Version, h.Origin)
 	if v := b.Get(k); v != nil {
-		// Rewritten in place (a rollback's mark): its size is counted.
-		return b.Put(k, appendHistory(nil, h))
+		// Rewritten in place (a rollback's mark).
+		n, err := histSize(k, v)
+		if err != nil {
+			return err
+		}
+		t.histBytes += h.Size() - n
+		if err := b.Put(k, appendHistory(nil, h)); err != nil {
+			return err
+		}
+		return t.histCap(b)
 	}
 	if err := b.Put(k, appendHistory(nil, h)); err != nil {
 		return err
 	}
-	size := h.Size()
-	age := append(append(slices.Clip(histAgePrefix), k[len(h.Key)+1:len(h.Key)+9]...), k...)
-	if err := b.Put(age, binary.AppendUvarint(nil, uint64(size))); err != nil {
-		return err
-	}
-	total := int64(getUint(b, histTotalKey)) + size
+	t.histBytes += h.Size()
 	// Past the per-key count: the key's oldest versions go.
 	prefix := k[:len(h.Key)+1]
 	var keys [][]byte
@@ -323,37 +357,113 @@ func (t *txn) histAdd(b *bolt.Bucket, h *HistoryEntry) error {
 		keys = append(keys, bytes.Clone(kk))
 	}
 	for _, kk := range keys[:max(len(keys)-t.s.hist.versions, 0)] {
-		n, err := histDrop(b, kk[len(h.Key)+1:len(h.Key)+9], kk)
+		n, err := histSize(kk, b.Get(kk))
 		if err != nil {
 			return err
 		}
-		total -= n
-	}
-	// Past the byte cap: the oldest versions of any key go.
-	for total > t.s.hist.maxBytes {
-		ak, _ := b.Cursor().Seek(histAgePrefix)
-		if ak == nil || !bytes.HasPrefix(ak, histAgePrefix) || len(ak) < len(histAgePrefix)+8 {
-			break
-		}
-		ak = bytes.Clone(ak)
-		n, err := histDrop(b, ak[len(histAgePrefix):len(histAgePrefix)+8], ak[len(histAgePrefix)+8:])
-		if err != nil {
+		if err := b.Delete(kk); err != nil {
 			return err
 		}
-		total -= n
+		t.histBytes -= n
 	}
-	return putUint(b, histTotalKey, uint64(max(total, 0)))
+	return t.histCap(b)
 }
 
-// histDrop removes the version under k, stamped stamp (8 bytes), and its
-// age entry, and returns the size it counted.
-func histDrop(b *bolt.Bucket, stamp, k []byte) (int64, error) {
-	age := append(append(slices.Clip(histAgePrefix), stamp...), k...)
-	n, _ := binary.Uvarint(b.Get(age))
-	if err := b.Delete(age); err != nil {
-		return 0, err
+// histCap sweeps the history when it is past its cap.
+func (t *txn) histCap(b *bolt.Bucket) error {
+	if t.s.histBytes.Load()+t.histBytes > t.s.hist.maxBytes {
+		return t.histSweep(b)
 	}
-	return int64(n), b.Delete(k)
+	return nil
+}
+
+// histSize returns the size the version under k counts against the cap.
+func histSize(k, v []byte) (int64, error) {
+	h, err := viewHistory(k, v)
+	return h.size(), err
+}
+
+// histSweep drops the oldest versions of any key until the history is an
+// eighth under its cap, and counts its size again.
+func (t *txn) histSweep(b *bolt.Bucket) error {
+	type version struct {
+		stamp Stamp
+		size  int64
+	}
+	var (
+		vs    []version
+		total int64
+	)
+	err := b.ForEach(func(k, v []byte) error {
+		if k[0] == 0 {
+			return nil // a file's old age index
+		}
+		h, err := viewHistory(k, v)
+		vs = append(vs, version{h.version, h.size()})
+		total += h.size()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(vs, func(a, b version) int { return cmp.Compare(a.stamp, b.stamp) })
+	goal := t.s.hist.maxBytes - t.s.hist.maxBytes/8
+	var cut Stamp // versions stamped at or before cut go
+	for i := 0; i < len(vs) && total > goal; i++ {
+		cut = vs[i].stamp
+		for ; i < len(vs) && vs[i].stamp == cut; i++ {
+			total -= vs[i].size
+		}
+		i--
+	}
+	var drop [][]byte
+	if len(vs) > 0 && vs[0].stamp <= cut {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if i := bytes.IndexByte(k, 0); i > 0 && len(k) >= i+9 && Stamp(binary.BigEndian.Uint64(k[i+1:])) <= cut {
+				drop = append(drop, bytes.Clone(k))
+			}
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	t.histBytes = total - t.s.histBytes.Load()
+	return nil
+}
+
+// loadHistory counts the history's size and deletes what files written
+// before kept beside the versions (its age index and byte count).
+func (s *Store) loadHistory(tx *bolt.Tx) error {
+	b := tx.Bucket(localBucket(historyBucket))
+	if b == nil || s.hist.versions == 0 {
+		return nil
+	}
+	var (
+		old   [][]byte
+		total int64
+	)
+	err := b.ForEach(func(k, v []byte) error {
+		if k[0] == 0 {
+			old = append(old, bytes.Clone(k))
+			return nil
+		}
+		n, err := histSize(k, v)
+		total += n
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	s.histBytes.Store(total)
+	return nil
 }
 
 // historyRollback marks e, just written, as the rollback of to.
@@ -391,17 +501,9 @@ func (s *Store) History(q HistoryQuery) ([]HistoryEntry, error) {
 	return out, err
 }
 
-// HistoryBytes returns the size the history counts against its cap.
-func (s *Store) HistoryBytes() (int64, error) {
-	var n uint64
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(localBucket(historyBucket)); b != nil {
-			n = getUint(b, histTotalKey)
-		}
-		return nil
-	})
-	return int64(n), err
-}
+// HistoryBytes returns the size the history counts against its cap (0
+// when the store keeps no history).
+func (s *Store) HistoryBytes() (int64, error) { return s.histBytes.Load(), nil }
 
 // HistoryVersions returns how many versions of a key the store keeps: 0
 // when it keeps no history.
@@ -419,7 +521,7 @@ func scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error) {
 	var out []HistoryEntry
 	c := b.Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		if k[0] == 0 { // the age index and the total
+		if k[0] == 0 { // a file's old age index and byte count
 			k, _ = c.Seek([]byte{1})
 			if k == nil || !bytes.HasPrefix(k, p) {
 				break

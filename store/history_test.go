@@ -1,9 +1,13 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func historyStore(t testing.TB, versions int, maxBytes int64) *Store {
@@ -229,9 +233,26 @@ func TestHistoryIntermediateVersions(t *testing.T) {
 	}
 }
 
+// checkHistoryBytes fails t unless the history's entries sum to the size
+// s counts, and to at most maxBytes.
+func checkHistoryBytes(t *testing.T, s *Store, maxBytes int64) []HistoryEntry {
+	t.Helper()
+	hs := history(t, s, HistoryQuery{Prefix: true})
+	var sum int64
+	for i := range hs {
+		sum += hs[i].Size()
+	}
+	got, err := s.HistoryBytes()
+	if err != nil || sum != got || got > maxBytes {
+		t.Fatalf("%d entries sum to %d bytes, the store counts %d (max %d), %v", len(hs), sum, got, maxBytes, err)
+	}
+	return hs
+}
+
 func TestHistoryMaxBytes(t *testing.T) {
 	const maxBytes = 64 << 10
-	s := historyStore(t, 10, maxBytes)
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{NoSync: true, HistoryVersions: 10, HistoryMaxBytes: maxBytes})
 	const n = 100_000
 	val := make([]byte, 40)
 	recs := make([]Record, 0, 1000)
@@ -250,18 +271,116 @@ func TestHistoryMaxBytes(t *testing.T) {
 			}
 		}
 	}
-	hs := history(t, s, HistoryQuery{Prefix: true})
-	var sum int64
+	hs := checkHistoryBytes(t, s, maxBytes)
+	if len(hs) == 0 || hs[0].Version != v {
+		t.Fatalf("history lacks the newest version %v: %d entries", v, len(hs))
+	}
 	for i := range hs {
-		sum += hs[i].Size()
 		if hs[i].Version <= v-Stamp(len(hs)) {
 			t.Fatalf("kept %v, not among the newest %d", hs[i].Version, len(hs))
 		}
 	}
-	got, _ := s.HistoryBytes()
-	if sum != got || len(hs) == 0 {
-		t.Fatalf("entries sum to %d bytes, the total says %d (%d entries)", sum, got, len(hs))
+	// One at a time too: each write past the cap sweeps in its own
+	// transaction.
+	for i := range 2000 {
+		v++
+		if _, err := s.Apply([]Record{{Key: fmt.Sprintf("app/%04d", i%7), Value: val, Version: v, Origin: "peer", Prev: v - 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.HistoryBytes(); got > maxBytes {
+			t.Fatalf("after %d more versions the history counts %d bytes (max %d)", i+1, got, maxBytes)
+		}
 	}
+	checkHistoryBytes(t, s, maxBytes)
+	// Open counts the same size again.
+	want, _ := s.HistoryBytes()
+	s.Close()
+	s = openStore(t, dir, Options{NoSync: true, HistoryVersions: 10, HistoryMaxBytes: maxBytes})
+	if got, _ := s.HistoryBytes(); got != want {
+		t.Fatalf("reopened, the history counts %d bytes, %d before", got, want)
+	}
+	// A smaller cap is kept from the next write on.
+	s.Close()
+	s = openStore(t, dir, Options{NoSync: true, HistoryVersions: 10, HistoryMaxBytes: maxBytes / 4})
+	v++
+	if _, err := s.Apply([]Record{{Key: "app/x", Value: val, Version: v, Origin: "peer"}}); err != nil {
+		t.Fatal(err)
+	}
+	checkHistoryBytes(t, s, maxBytes/4)
+}
+
+// TestHistoryOldLayout: a file whose history kept an age index and a byte
+// count beside the versions (as edgeplane did before) opens with its
+// versions listed as they were, the old entries deleted, its size
+// counted, and history going on.
+func TestHistoryOldLayout(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{NoSync: true, HistoryVersions: 3}
+	s := openStore(t, dir, opts)
+	for i := range 5 {
+		for _, k := range []string{"a", "b/c", "b/d"} {
+			if _, err := s.Put(k, fmt.Appendf(nil, "%s%d", k, i), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := history(t, s, HistoryQuery{Prefix: true})
+	s.Close()
+
+	// Write the old bookkeeping: per version 0x00 'a' stamp key -> size,
+	// and the total under 0x00 'n'.
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(localBucket(historyBucket))
+		var total uint64
+		for i := range before {
+			h := &before[i]
+			k := historyKey(h.Key, h.Version, h.Origin)
+			age := append(binary.BigEndian.AppendUint64([]byte("\x00a"), uint64(h.Version)), k...)
+			if err := b.Put(age, binary.AppendUvarint(nil, uint64(h.Size()))); err != nil {
+				return err
+			}
+			total += uint64(h.Size())
+		}
+		return b.Put([]byte("\x00n"), binary.BigEndian.AppendUint64(nil, total))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// Read with history off, the old entries are not versions.
+	s = openStore(t, dir, Options{NoSync: true})
+	if got := history(t, s, HistoryQuery{Prefix: true}); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("old layout, history off: %+v, want %+v", got, before)
+	}
+	if got := history(t, s, HistoryQuery{Key: "a"}); len(got) != 3 {
+		t.Fatalf("old layout, history of a: %d versions, want 3", len(got))
+	}
+	s.Close()
+
+	s = openStore(t, dir, opts)
+	if got := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("after open: %+v, want %+v", got, before)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(localBucket(historyBucket)).Cursor().First()
+		if k == nil || k[0] == 0 {
+			return fmt.Errorf("first history key %q: old entries left", k)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustPut(t, s, "a", "new")
+	if got := history(t, s, HistoryQuery{Key: "a"}); len(got) != 3 || got[0].Version != e.Version {
+		t.Fatalf("history of a after a write: %+v", got)
+	}
+	checkHistoryBytes(t, s, DefaultHistoryMaxBytes)
 }
 
 func TestRollbackOneKey(t *testing.T) {
@@ -295,6 +414,8 @@ func TestRollbackOneKey(t *testing.T) {
 	if _, err := s.PlanRollback("k", 12345, ""); !errors.Is(err, ErrNoVersion) {
 		t.Fatalf("unknown version: %v", err)
 	}
+	// The rollback's mark is counted in the history's size.
+	checkHistoryBytes(t, s, DefaultHistoryMaxBytes)
 }
 
 func TestPrefixRollback(t *testing.T) {
@@ -383,6 +504,9 @@ func FuzzDecodeHistory(f *testing.F) {
 		h, err := decodeHistory(k, v)
 		if err != nil {
 			return
+		}
+		if hv, err := viewHistory(k, v); err != nil || hv.size() != h.Size() {
+			t.Fatalf("viewed in place: size %d, decoded %d, %v", hv.size(), h.Size(), err)
 		}
 		k2, v2 := historyKey(h.Key, h.Version, h.Origin), appendHistory(nil, &h)
 		h2, err := decodeHistory(k2, v2)

@@ -2,7 +2,10 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -156,4 +159,56 @@ func (t *txn) remove(tt *tableTx, e *Entry, src Source) error {
 		return err
 	}
 	return t.unindexRecord(tt, &e.Record)
+}
+
+// metaCoverage holds the replication coverage (SetCoverage).
+var metaCoverage = []byte("coverage")
+
+// Coverage returns the coverage saved by SetCoverage: for each node, the
+// stamp up to which this store held everything that node held. Empty:
+// none saved. A saved value that does not decode reads as empty, which
+// claims nothing.
+func (s *Store) Coverage() (map[string]Stamp, error) {
+	out := map[string]Stamp{}
+	err := s.view(func(tx *bolt.Tx) error {
+		out = decodeCoverage(tx.Bucket(bucketMeta).Get(metaCoverage))
+		return nil
+	})
+	return out, err
+}
+
+// SetCoverage saves cover, replacing the saved coverage, durably.
+func (s *Store) SetCoverage(cover map[string]Stamp) error {
+	b := encodeCoverage(cover)
+	return s.write(func(t *txn) error {
+		t.dirty = true
+		return t.meta.Put(metaCoverage, b)
+	})
+}
+
+// encodeCoverage writes each node, in order, as its name's length
+// (uvarint), its name and its stamp (8 bytes, big-endian).
+func encodeCoverage(cover map[string]Stamp) []byte {
+	var b []byte
+	for _, n := range slices.Sorted(maps.Keys(cover)) {
+		b = binary.AppendUvarint(b, uint64(len(n)))
+		b = append(b, n...)
+		b = binary.BigEndian.AppendUint64(b, uint64(cover[n]))
+	}
+	return b
+}
+
+func decodeCoverage(b []byte) map[string]Stamp {
+	out := map[string]Stamp{}
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) || uint64(len(b)-k)-n < 8 {
+			return map[string]Stamp{}
+		}
+		name := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		out[name] = Stamp(binary.BigEndian.Uint64(b))
+		b = b[8:]
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"maps"
 	"slices"
 	"testing"
 )
@@ -109,4 +110,42 @@ func TestNoWriteWithoutChange(t *testing.T) {
 	if writes() == before {
 		t.Fatal("the write counter does not count writes")
 	}
+}
+
+// TestCoveragePersists: the coverage saved is the coverage read after a
+// reopen, and a saved value that does not decode claims nothing.
+func TestCoveragePersists(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	if c, err := s.Coverage(); err != nil || len(c) != 0 {
+		t.Fatalf("fresh store: %v, %v", c, err)
+	}
+	want := map[string]Stamp{"a": MakeStamp(5, 1), "node-β": MakeStamp(7, 0), "": 3}
+	if err := s.SetCoverage(want); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dir, Options{})
+	if c, err := s.Coverage(); err != nil || !maps.Equal(c, want) {
+		t.Fatalf("after reopen: %v, %v, want %v", c, err, want)
+	}
+	b := encodeCoverage(want)
+	for cut := range len(b) - 1 {
+		if c := decodeCoverage(b[:cut+1]); len(c) != 0 && cut+1 != len(b) {
+			if _, ok := c["node-β"]; ok {
+				t.Fatalf("a value cut at %d decodes its last node: %v", cut+1, c)
+			}
+		}
+	}
+}
+
+func FuzzDecodeCoverage(f *testing.F) {
+	f.Add(encodeCoverage(map[string]Stamp{"a": 1, "b": 2}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := decodeCoverage(b)
+		if len(c) > 0 && !maps.Equal(decodeCoverage(encodeCoverage(c)), c) {
+			t.Fatalf("re-encoding %v changes it", c)
+		}
+	})
 }

@@ -71,8 +71,9 @@ type Options struct {
 	// in its history (see History). Default 0: no history (the agent's
 	// default is 10).
 	HistoryVersions int
-	// HistoryMaxBytes caps the history's size; past it the oldest
-	// versions of any key go first. Default (0) DefaultHistoryMaxBytes.
+	// HistoryMaxBytes caps the history's size; a write that takes it
+	// past the cap drops the oldest versions of any key until it is an
+	// eighth under. Default (0) DefaultHistoryMaxBytes.
 	HistoryMaxBytes int64
 	// NoSync skips fsync on commit. Only for tests and simulations: an
 	// acknowledged write may be lost on power failure.
@@ -93,6 +94,9 @@ type Store struct {
 	feed   feed
 	tables []*table // kv first, then the declared tables by name
 	hist   historyLimits
+	// histBytes is the history's size, counted at open and kept by each
+	// commit (history.go).
+	histBytes atomic.Int64
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
@@ -201,6 +205,9 @@ func (s *Store) load(opts Options) error {
 				return fmt.Errorf("store: load %s: %w", TableName(tb.name), err)
 			}
 		}
+		if err := s.loadHistory(tx); err != nil {
+			return fmt.Errorf("store: load history: %w", err)
+		}
 		if err := s.loadDigest(tx); err != nil {
 			return fmt.Errorf("store: load digest: %w", err)
 		}
@@ -253,8 +260,10 @@ type txn struct {
 	changed []string // kv keys changed: the watches to wake
 	feed    []Change // changes for the feed, in commit order
 	lost    []Record // received records history newly marks lost (history.go)
-	deltas  map[int]uint64
-	keys    map[keyRef]keyVal // index entries written (see keyindex.go)
+	// histBytes is what the transaction changes the history's size by.
+	histBytes int64
+	deltas    map[int]uint64
+	keys      map[keyRef]keyVal // index entries written (see keyindex.go)
 	// flushAll: write every pending index entry; flushed: they were.
 	flushAll, flushed bool
 
@@ -455,6 +464,7 @@ func (s *Store) commit(ops []*op) error {
 	s.committed.Add(1)
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
+	s.histBytes.Add(t.histBytes)
 	s.publishDigest(t.deltas)
 	s.publishKeys(t.keys, t.flushed)
 	s.feed.publish(t.feed)

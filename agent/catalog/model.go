@@ -7,6 +7,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/edgeplane/edgeplane/agent/command"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -42,7 +43,7 @@ const CheckTypeTTL = "ttl"
 
 // MaxOutput is the most bytes of a check's output kept: longer output is
 // cut, at a UTF-8 boundary, as Consul's check_output_max_size does.
-const MaxOutput = 4096
+const MaxOutput = command.MaxOutput
 
 // Address is a tagged address of an instance (Consul's ServiceAddress).
 type Address struct {

@@ -12,7 +12,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/edgeplane/edgeplane/agent/command"
 )
 
 // A probe is one run of a check the agent runs: it returns the status and
@@ -146,27 +147,21 @@ func (p tcpProbe) run(ctx context.Context) (string, string) {
 
 func (tcpProbe) close() {}
 
-// scriptWaitDelay bounds the wait for a script's output once it has been
-// killed, should a process it started outside its group hold the pipe.
-const scriptWaitDelay = 5 * time.Second
-
 // scriptProbe runs a script check, as Consul and Nagios plugins do: exit
 // 0 is passing, 1 warning, anything else critical. The output is the
 // script's stdout and stderr together, its last MaxOutput bytes. Past its
-// timeout, the script and every process of its group are killed.
+// timeout, the script and every process of its group are killed (package
+// command).
 type scriptProbe struct {
 	args    []string
 	timeout time.Duration
 }
 
 func (p scriptProbe) run(ctx context.Context) (string, string) {
-	cmd := exec.CommandContext(ctx, p.args[0], p.args[1:]...)
-	var out tailBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = scriptWaitDelay
-	ownProcessGroup(cmd)
-	err := cmd.Run()
-	output := out.String()
+	// ctx ends with the timeout, on the catalog's clock.
+	res := command.Run(ctx, command.Command{Args: p.args, Timeout: -1})
+	err := res.Err
+	output := res.OutputString()
 	if err != nil && ctx.Err() != nil {
 		msg := fmt.Sprintf("Timed out (%v) running check", p.timeout)
 		if runErr(ctx, nil) == nil {
@@ -193,43 +188,3 @@ func (p scriptProbe) run(ctx context.Context) (string, string) {
 }
 
 func (scriptProbe) close() {}
-
-// tailBuffer keeps the last MaxOutput bytes written to it, and counts
-// them all.
-type tailBuffer struct {
-	buf   []byte
-	total int
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.total += len(p)
-	if len(p) >= MaxOutput {
-		b.buf = append(b.buf[:0], p[len(p)-MaxOutput:]...)
-		return len(p), nil
-	}
-	if over := len(b.buf) + len(p) - MaxOutput; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-// String returns the output kept, within MaxOutput bytes of valid UTF-8:
-// when some was dropped, Consul's "Captured <n> of <total> bytes" line
-// and the end of the output.
-func (b *tailBuffer) String() string {
-	s := strings.ToValidUTF8(string(b.buf), "\uFFFD")
-	if b.total <= len(b.buf) && len(s) <= MaxOutput {
-		return s
-	}
-	head := fmt.Sprintf("Captured %d of %d bytes\n...\n", len(b.buf), b.total)
-	keep := MaxOutput - len(head)
-	if len(s) > keep {
-		cut := len(s) - keep
-		for cut < len(s) && !utf8.RuneStart(s[cut]) {
-			cut++
-		}
-		s = s[cut:]
-	}
-	return head + s
-}

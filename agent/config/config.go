@@ -155,7 +155,8 @@ type Config struct {
 	// KEY=VALUE (repeatable), environment KEY=VALUE,KEY=VALUE. Default none.
 	Tags map[string]string
 
-	// ReconnectInterval is how often a failed member is retried. Key
+	// ReconnectInterval is the longest pause between two tries to reach a
+	// failed member (gossip paces them by the age of the failures). Key
 	// reconnect_interval, flag -reconnect-interval. Default 30s.
 	ReconnectInterval Duration
 
@@ -271,6 +272,14 @@ type Config struct {
 	// ones deregistered. Key services, in files only: the lists of every
 	// file are appended. Default: none.
 	Services []ServiceDef
+
+	// Watches are exec watches (WatchDef): each runs its handler with the
+	// JSON of a view (a key, a prefix, the services, a service's
+	// instances, checks) at start and when the view changes, as Consul's
+	// watches do. On reload new ones start and removed ones stop. Key
+	// watches, in files only: the lists of every file are appended.
+	// Default: none.
+	Watches []WatchDef
 
 	// EnableLocalScriptChecks lets the services of the configuration files
 	// have script checks (args); the local HTTP API refuses them always,

@@ -46,6 +46,14 @@ func Redacted(c Config) map[string]any {
 		services[i] = s
 	}
 	out["services"] = services
+	watches := make([]WatchDef, len(c.Watches))
+	for i, w := range c.Watches {
+		if w.Token != "" {
+			w.Token = Hidden
+		}
+		watches[i] = w
+	}
+	out["watches"] = watches
 	return out
 }
 

@@ -82,6 +82,7 @@ func NewService(cfg ServiceConfig) *Service {
 		Broadcast:     cfg.Mesh.Broadcast,
 		Caller:        rpcCaller{target: cfg.Agents, client: cfg.Client},
 		Peers:         s.peers,
+		Members:       s.members,
 		MaxClockDrift: cfg.MaxClockDrift,
 		TombstoneTTL:  cfg.TombstoneTTL,
 		Log:           cfg.Log,
@@ -129,6 +130,17 @@ func (s *Service) peers() []Peer {
 		if addr := m.Tags[gossip.MetaRPC]; addr != "" {
 			out = append(out, Peer{Name: m.Name, Addr: addr})
 		}
+	}
+	return out
+}
+
+// members lists the names of every member the mesh remembers, whatever
+// its status: a failed or left member counts until it is reaped.
+func (s *Service) members() []string {
+	ms := s.cfg.Mesh.Members()
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Name
 	}
 	return out
 }

@@ -36,12 +36,15 @@ type BootstrapRequest struct {
 // another table follows, else it ends the stream. Tables come in the
 // order of store.Tables, kv first, so a node that knows only kv reads the
 // kv part and stops. Horizon is the sender's collection horizon, which the
-// receiver takes on.
+// receiver takes on. The first chunk of a stream carries the sender's list
+// of the members' progress as of the stream's start (Progress), which the
+// receiver takes on too.
 type BootstrapChunk struct {
-	Records []Record `cbor:"1,keyasint"`
-	Horizon uint64   `cbor:"2,keyasint,omitempty"`
-	Table   string   `cbor:"3,keyasint,omitempty"`
-	More    bool     `cbor:"4,keyasint,omitempty"`
+	Records  []Record       `cbor:"1,keyasint"`
+	Horizon  uint64         `cbor:"2,keyasint,omitempty"`
+	Table    string         `cbor:"3,keyasint,omitempty"`
+	More     bool           `cbor:"4,keyasint,omitempty"`
+	Progress []NodeProgress `cbor:"5,keyasint,omitempty"`
 }
 
 // Receiver yields the messages of a server-streaming call.
@@ -75,6 +78,7 @@ func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, se
 		return errUnsynced
 	}
 	tables := store.Tables()
+	progress := r.report(r.cfg.Store.Clock().Now())
 	for i, table := range tables {
 		after := req.After
 		switch c := store.CompareTables(table, req.Table); {
@@ -83,7 +87,7 @@ func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, se
 		case c > 0:
 			after = ""
 		}
-		if err := r.sendTable(table, after, i < len(tables)-1, send); err != nil {
+		if err := r.sendTable(table, after, i < len(tables)-1, &progress, send); err != nil {
 			return err
 		}
 	}
@@ -91,7 +95,8 @@ func (r *Replica) HandleBootstrap(ctx context.Context, req *BootstrapRequest, se
 }
 
 // sendTable streams table from after on; more says another table follows.
-func (r *Replica) sendTable(table, after string, more bool, send func(*BootstrapChunk) error) error {
+// The first chunk sent carries *progress, which is then cleared.
+func (r *Replica) sendTable(table, after string, more bool, progress *[]NodeProgress, send func(*BootstrapChunk) error) error {
 	for {
 		if r.stale.Load() {
 			return errStaleSource
@@ -102,7 +107,8 @@ func (r *Replica) sendTable(table, after string, more bool, send func(*Bootstrap
 		}
 		last := len(recs) < bootstrapChunk
 		c := BootstrapChunk{Records: make([]Record, len(recs)), Horizon: uint64(r.cfg.Store.Horizon()),
-			Table: table, More: last && more}
+			Table: table, More: last && more, Progress: *progress}
+		*progress = nil
 		for i := range recs {
 			c.Records[i] = toWire(&recs[i])
 		}
@@ -185,7 +191,7 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	pull := pullState{forget: func(*store.Record) bool { return false }}
 	if r.stale.Load() {
 		res.Reason = "away past the horizon"
-		keepOwnAfter, self := store.Stamp(r.mark.Load()), r.cfg.Store.NodeID()
+		keepOwnAfter, self := r.keepOwnAfter(), r.cfg.Store.NodeID()
 		pull.forget = func(rec *store.Record) bool {
 			return rec.Version < start && (rec.Origin != self || rec.Version <= keepOwnAfter)
 		}
@@ -208,6 +214,10 @@ func (r *Replica) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 		r.cfg.Log.Info("bootstrap streaming", "peer", p.Name, "table", store.TableName(pull.table), "after", pull.after, "reason", res.Reason)
 		err := r.bootstrapFrom(ctx, st, p, &pull, &res)
 		if err == nil {
+			r.learn("", pull.progressList(), true, start)
+			if res.Reason == "away past the horizon" {
+				r.reloaded()
+			}
 			return r.bootstrapDone(res, pull.horizon, start, startWall)
 		}
 		failures[p.Name]++
@@ -250,6 +260,36 @@ type pullState struct {
 	ended   bool   // table's range is merged to its end
 	horizon uint64 // largest horizon of the senders
 	forget  func(*store.Record) bool
+	// covered is the least, over the senders, of what each held of each
+	// member (see NodeProgress.Covered): what the merged ranges cover.
+	covered  map[string]uint64
+	streamed bool // a sender's list was taken
+}
+
+// takeProgress narrows the coverage of the merged ranges by a sender's
+// list: a node the list lacks is covered no more.
+func (p *pullState) takeProgress(list []NodeProgress) {
+	theirs := coveredBy(list)
+	if !p.streamed {
+		p.covered, p.streamed = theirs, true
+		return
+	}
+	for n, s := range p.covered {
+		if t, ok := theirs[n]; ok {
+			p.covered[n] = min(s, t)
+		} else {
+			delete(p.covered, n)
+		}
+	}
+}
+
+// progressList is covered as a list, for Replica.learn.
+func (p *pullState) progressList() []NodeProgress {
+	out := make([]NodeProgress, 0, len(p.covered))
+	for n, s := range p.covered {
+		out = append(out, NodeProgress{Node: n, Covered: s})
+	}
+	return out
 }
 
 func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store.Stamp, startWall time.Time) (BootstrapResult, error) {
@@ -263,6 +303,7 @@ func (r *Replica) bootstrapDone(res BootstrapResult, horizon uint64, start store
 	}
 	r.stale.Store(false)
 	r.fresh.Store(false)
+	r.keepOwn.Store(noKeep)
 	res.Took = r.cfg.Clock.Now().Sub(startWall)
 	r.lastBootstrap.Store(&res)
 	r.cfg.Log.Info("bootstrap complete", "reason", res.Reason, "records", res.Records, "applied", res.Applied,
@@ -297,6 +338,9 @@ func (r *Replica) bootstrapFrom(ctx context.Context, st Streamer, p Peer, pull *
 			return err
 		}
 		idle.Reset(r.cfg.CallTimeout)
+		if first {
+			pull.takeProgress(c.Progress)
+		}
 		last := len(c.Records) < bootstrapChunk
 		table, err := store.CheckTable(c.Table)
 		switch {

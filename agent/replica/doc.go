@@ -66,26 +66,55 @@
 //
 // # Tombstones and the horizon
 //
-// Deletes are tombstones, collected tombstone_ttl after their stamp
-// (CollectTombstones). The store remembers its horizon: deletes stamped
-// before it may be forgotten. Each node also keeps a sync mark: the stamp
-// at the start of its last complete anti-entropy round, or of an equal
-// digest, saved at most every five minutes. The digest request and response
-// carry both. When a node's mark is older than a peer's horizon, the peer
-// may have forgotten deletes the node never received, so the node's old
-// records must not reach anyone: the round exchanges nothing, and the node
-// (stale) bootstraps. A bootstrap merges each chunk and drops, without a
-// tombstone, the node's records in the chunk's key range that the sender
-// lacks, keeping only its own writes stamped after its mark and records
-// stamped after the bootstrap began; it then takes on the sender's horizon
-// and moves its mark to the start of the bootstrap. Nodes that sync take
-// on the larger of their horizons too: what one receives from the other
-// lacks the deletes the other has forgotten. A horizon later than
-// TombstoneTTL before this node's wall clock plus MaxClockDrift comes from a
-// clock that runs fast; that peer is not synced with. A stale node, or one
-// pulling, refuses to be a sync partner or a bootstrap source. A caller
-// counts a refusal by a pulling peer apart, as deferred (Stats.SyncDeferred):
-// it says nothing about horizons or clocks, only that the peer is new.
+// Deletes are tombstones. A node may collect one (CollectTombstones) once
+// it is older than TombstoneTTL and every member the mesh remembers
+// (Config.Members: live, suspect, failed or left, until reaped) has
+// synced past it, and remembers its horizon: deletes stamped before it may
+// be forgotten.
+//
+// Each node knows, of every member, how far it holds what that member
+// held (its coverage of the member): after a complete anti-entropy round,
+// or an equal digest, or a bootstrap, a node holds everything the peer
+// held when the round began, so it takes on the peer's coverage of every
+// member, entry by entry, the peer's own entry being the peer's clock.
+// The least entry over the members it remembers is how far it holds
+// every write made anywhere (its holds). Every round starts with both
+// sides' lists (DigestRequest.Progress, DigestResponse.Progress; see
+// NodeProgress): each member's coverage by the sender, and the latest
+// holds and collection horizon each member reported, which spread from
+// node to node like the rest. A node collects only below the least holds
+// the members it remembers last reported (collectable), so a tombstone
+// stays while any remembered member is away (Holdback names it). A member
+// that is reaped no longer holds collection back.
+//
+// A node is behind a peer when, for a member of the peer's list, it held
+// what that member held only as of a stamp before the horizon of that
+// member's own collections: the member may have forgotten deletes this
+// node never received, whether this node was away alone or with its whole
+// site (whose syncs within the site kept its mark current). A node of an
+// earlier release sends no list: then, as before, a node whose sync mark
+// (the stamp at the start of its last complete round, saved at most every
+// five minutes with its coverage) is older than the peer's horizon is
+// behind. When each side is behind the other (both sides of a cut forgot
+// each other and collected deletes), the side with the lower horizon is
+// taken for the one behind, so that the mesh converges; the deletes that
+// side collected during the cut can come back. A node behind its peer
+// (stale) must not hand anyone its old records: the round exchanges
+// nothing, and the node bootstraps. A bootstrap merges each chunk and
+// drops, without a tombstone, the node's records in the chunk's key
+// range that the sender lacks, keeping only its own writes stamped after
+// it was cut off (the earlier of its mark and its coverage of the peer's
+// members) and records stamped after the bootstrap began; it then takes
+// on the sender's horizon and coverage and moves its mark to the start of
+// the bootstrap. Nodes that sync take on the larger of their horizons
+// too: what one receives from the other lacks the deletes the other has
+// forgotten. A horizon later than TombstoneTTL before this node's wall
+// clock plus MaxClockDrift comes from a clock that runs fast; that peer
+// is not synced with, and such a collection horizon in a list counts for
+// nothing. A stale node, or one pulling, refuses to be a sync partner or a
+// bootstrap source. A caller counts a refusal by a pulling peer apart, as
+// deferred (Stats.SyncDeferred): it says nothing about horizons or clocks,
+// only that the peer is new.
 //
 // # Inside an agent
 //

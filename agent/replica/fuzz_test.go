@@ -133,8 +133,12 @@ func FuzzSyncMessages(f *testing.F) {
 	}
 	resume, _ := cbor.Marshal(BootstrapRequest{Table: simTable, After: "k"})
 	f.Add(resume)
-	chunk, _ := cbor.Marshal(BootstrapChunk{Records: []Record{{Table: simTable, Key: "k", Version: 5, Origin: "n"}}, Table: simTable})
+	chunk, _ := cbor.Marshal(BootstrapChunk{Records: []Record{{Table: simTable, Key: "k", Version: 5, Origin: "n"}}, Table: simTable,
+		Progress: []NodeProgress{{Node: "n9", Covered: 3, Holds: 2, At: 3, Collected: 1}}})
 	f.Add(chunk)
+	digest, _ := cbor.Marshal(DigestRequest{Root: 1, Horizon: 5, Mark: 6, Progress: []NodeProgress{
+		{Node: "n0", Covered: 1, Collected: 1 << 62}, {Node: "n1", Covered: 9, Holds: 8, At: 9, Collected: 4}, {Node: ""}}})
+	f.Add(digest)
 	s := newSimNet(f, 1, 1)
 	r := s.nodes["n0"].r
 	if _, err := s.nodes["n0"].st.Put("k", []byte("v"), 0); err != nil {
@@ -173,6 +177,8 @@ func FuzzDigestResponse(f *testing.F) {
 		{Refused: true, Pulling: true, Root: 2},
 		{Refused: true, Horizon: 1 << 62},
 		{Buckets: []uint64{1, 2, 3}, Mark: 9},
+		{Buckets: []uint64{1}, Mark: 9, Horizon: 4, Progress: []NodeProgress{{Node: "n1", Covered: 9, Holds: 2, At: 9, Collected: 4}, {Node: "n0", Covered: 1}}},
+		{Equal: true, Progress: []NodeProgress{{Node: "n1", Covered: 1 << 63, Holds: 1 << 63, At: 1 << 63, Collected: 1 << 63}}},
 	} {
 		b, _ := cbor.Marshal(d)
 		f.Add(b)

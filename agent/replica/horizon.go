@@ -23,8 +23,8 @@ var (
 )
 
 // synced moves the sync mark to m: this node held everything a peer held
-// as of m. It is saved when save is set or it ran markPersistEvery ahead
-// of the saved one.
+// as of m. It is saved, with the members' coverage, when save is set or
+// it ran markPersistEvery ahead of the saved one.
 func (r *Replica) synced(m store.Stamp, save bool) error {
 	r.syncedOnce.Store(true)
 	for cur := r.mark.Load(); uint64(m) > cur && !r.mark.CompareAndSwap(cur, uint64(m)); cur = r.mark.Load() {
@@ -32,6 +32,9 @@ func (r *Replica) synced(m store.Stamp, save bool) error {
 	saved := r.cfg.Store.SyncMark()
 	if !save && m.Millis() < saved.Millis()+uint64(markPersistEvery.Milliseconds()) {
 		return nil
+	}
+	if err := r.saveCoverage(); err != nil {
+		return err
 	}
 	return r.cfg.Store.SetSyncMark(m)
 }
@@ -51,18 +54,18 @@ func (r *Replica) noteSynced(m store.Stamp) {
 	}
 }
 
-// awayPast reports whether this node's last complete sync is older than a
-// peer's collection horizon: the peer may have forgotten deletes this node
-// never saw, so this node must not hand it records it has not seen since.
-func (r *Replica) awayPast(horizon uint64) bool { return r.mark.Load() < horizon }
-
-// becomeStale switches this node to pulling a snapshot at its next round.
-func (r *Replica) becomeStale(peer string, horizon uint64) {
+// becomeStale switches this node to pulling a snapshot at its next round:
+// it may lack deletes a peer has collected (see behind), so it must not
+// hand the peer records it has not seen since. It keeps its own writes
+// stamped after reached, how far it held what the peer's members held.
+func (r *Replica) becomeStale(peer string, horizon, reached uint64) {
 	if r.stale.Swap(true) {
 		return
 	}
-	r.cfg.Log.Warn("this node was away longer than the tombstone horizon; pulling a snapshot and keeping only its own writes since its last sync",
-		"peer", peer, "sync_mark", store.Stamp(r.mark.Load()).String(), "peer_horizon", store.Stamp(horizon).String())
+	r.keepOwn.Store(reached)
+	r.cfg.Log.Warn("this node was away longer than the tombstone horizon; pulling a snapshot and keeping only its own writes since it was cut off",
+		"peer", peer, "sync_mark", store.Stamp(r.mark.Load()).String(), "reached", store.Stamp(reached).String(),
+		"peer_horizon", store.Stamp(horizon).String())
 	r.SyncSoon()
 }
 
@@ -90,13 +93,33 @@ func (r *Replica) SyncMark() store.Stamp { return store.Stamp(r.mark.Load()) }
 
 // CollectTombstones removes the tombstones stamped more than TombstoneTTL
 // before this node's clock (a hybrid logical clock, not the wall) and
-// raises the store's horizon, which peers compare with their sync marks.
+// before the coverage every remembered member last reported (see
+// collectable), and raises the store's horizon, which peers compare with
+// their marks and coverage.
 func (r *Replica) CollectTombstones() (int, error) {
 	now, span := r.cfg.Store.Clock().Now().Millis(), uint64(r.cfg.TombstoneTTL.Milliseconds())
 	if now <= span {
 		return 0, nil
 	}
-	return r.cfg.Store.CollectTombstones(store.MakeStamp(now-span, 0))
+	bound, _ := r.collectable()
+	h := min(store.MakeStamp(now-span, 0), store.Stamp(bound))
+	n, err := r.cfg.Store.CollectTombstones(h)
+	if n > 0 {
+		r.noteCollected(uint64(h))
+	}
+	return n, err
+}
+
+// Holdback reports the remembered member that holds tombstone collection
+// back (its last reported coverage is older than TombstoneTTL), and that
+// coverage; ok is false when none does.
+func (r *Replica) Holdback() (member string, covered store.Stamp, ok bool) {
+	now, span := r.cfg.Store.Clock().Now().Millis(), uint64(r.cfg.TombstoneTTL.Milliseconds())
+	bound, member := r.collectable()
+	if now <= span || store.Stamp(bound) >= store.MakeStamp(now-span, 0) {
+		return "", 0, false
+	}
+	return member, store.Stamp(bound), true
 }
 
 // plausibleHorizon reports whether a peer's horizon can come from a clock

@@ -9,9 +9,9 @@ import (
 )
 
 // TestNoResurrectionAfterHorizon runs, on fake clocks, a node X that
-// leaves, while elsewhere key k is deleted and its tombstone collected
-// and key m is written; X comes back past the horizon with its old copy
-// of k. Every node, X included, ends with k absent and m present. X's own
+// leaves and is forgotten by the others (and forgets them), while
+// elsewhere key k is deleted and its tombstone collected and key m is
+// written; X comes back past the horizon with its old copy of k. Every node, X included, ends with k absent and m present. X's own
 // write made while away survives; another one, superseded by a later
 // write elsewhere, does not. Either side may notice first: X calling a
 // peer, or a peer calling X.
@@ -60,9 +60,11 @@ func testNoResurrection(t *testing.T, table string, xCalls bool) {
 	s.drain()
 	s.syncAll(t)
 
-	// Past the horizon: the others collect the tombstones; m is written
-	// and X's write to shared is superseded.
+	// Past the horizon: the others, which have forgotten X, collect the
+	// tombstones; m is written and X's write to shared is superseded.
 	advance(ttl + time.Hour)
+	s.reap([]*simNode{a, b}, []*simNode{x}, false)
+	s.reap([]*simNode{x}, []*simNode{a, b}, false)
 	s.syncAll(t) // connected nodes sync every SyncInterval
 	for _, n := range []*simNode{a, b} {
 		if c, err := n.r.CollectTombstones(); err != nil || c != 2 {
@@ -79,6 +81,8 @@ func testNoResurrection(t *testing.T, table string, xCalls bool) {
 
 	// X comes back.
 	s.group[x.name] = 0
+	s.reap([]*simNode{a, b}, []*simNode{x}, true)
+	s.reap([]*simNode{x}, []*simNode{a, b}, true)
 	if xCalls {
 		if _, err := x.r.SyncWith(ctx, Peer{Name: a.name}); err != errStale {
 			t.Fatalf("X's sync with a peer past its horizon: %v, want errStale", err)

@@ -47,6 +47,11 @@ type Config struct {
 	Caller    Caller
 	// Peers returns the live peers anti-entropy and pushes may pick from.
 	Peers func() []Peer
+	// Members returns the names of the members the mesh remembers: live,
+	// suspect, failed or left, until they are reaped (forgotten). A
+	// tombstone is collected only once each of them has synced past it
+	// (see the package documentation). Default: the names of Peers.
+	Members func() []string
 
 	// MaxClockDrift is how far ahead of this node's wall clock a received stamp
 	// may be; later ones are rejected and counted. Default 5m.
@@ -140,6 +145,8 @@ type Replica struct {
 	pulling       atomic.Bool   // a bootstrap is running
 	progress      progress
 	lastBootstrap atomic.Pointer[BootstrapResult]
+	cover         coverage      // the members' progress
+	keepOwn       atomic.Uint64 // a stale node keeps its own writes after it (noKeep: none due)
 }
 
 // PeerStats is what this node knows of its anti-entropy with one peer.
@@ -209,6 +216,7 @@ var FeedSources = []store.Source{store.SourceLocal, store.SourceRestore}
 func New(cfg Config) *Replica {
 	r := &Replica{cfg: cfg.withDefaults(), pushes: make(chan []Record, 256), syncNow: make(chan struct{}, 1)}
 	r.mark.Store(uint64(cfg.Store.SyncMark()))
+	r.loadCoverage()
 	r.fresh.Store(cfg.Store.Index() <= 1)
 	return r
 }

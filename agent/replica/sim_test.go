@@ -24,11 +24,14 @@ import (
 // pumped in random order (reordering), with drops, duplicates and
 // partitions; RPCs go through CBOR encoding and fail across a partition.
 type simNet struct {
-	t       testing.TB
-	rng     *rand.Rand
-	nodes   map[string]*simNode
-	names   []string
-	group   map[string]int // partition group of each node
+	t     testing.TB
+	rng   *rand.Rand
+	nodes map[string]*simNode
+	names []string
+	group map[string]int // partition group of each node
+	// forgot holds, for each node, the members it has reaped: they are
+	// no longer among those it remembers (Config.Members).
+	forgot  map[string]map[string]bool
 	queue   []delivery
 	drop    float64
 	dup     float64
@@ -42,9 +45,10 @@ type simNet struct {
 	// response, bootstrap chunk) before it is encoded, as a peer running
 	// other code would send it.
 	tamper func(msg any)
-	// legacy nodes run the exchange of releases before group hashes: as
-	// callers they do not ask for group hashes, as responders they ignore
-	// the request and serve none of the methods that came with them.
+	// legacy names the nodes that run the release before members'
+	// progress and group hashes: what they send carries neither, they
+	// ignore a request for group hashes and serve none of the methods
+	// that came with them.
 	legacy map[string]bool
 	calls  map[string]int // RPCs made, by method
 }
@@ -76,7 +80,8 @@ func newSimNet(t testing.TB, seed uint64, n int) *simNet {
 // newSimNetWith is newSimNet whose stores open with opts (their wall
 // clock and NoSync are the simulation's).
 func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet {
-	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{}}
+	s := &simNet{t: t, rng: rand.New(rand.NewPCG(seed, seed+1)), nodes: map[string]*simNode{}, group: map[string]int{},
+		forgot: map[string]map[string]bool{}}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		name := "n" + strconv.Itoa(i)
@@ -94,6 +99,7 @@ func newSimNetWith(t testing.TB, seed uint64, n int, opts store.Options) *simNet
 			Broadcast: func(_ string, payload []byte) { s.broadcast(name, payload) },
 			Caller:    simCaller{net: s, from: name},
 			Peers:     func() []Peer { return s.peersOf(name) },
+			Members:   func() []string { return s.membersOf(name) },
 			Clock:     node,
 			Rand:      rand.New(rand.NewPCG(seed, uint64(i))),
 			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -114,6 +120,31 @@ func (s *simNet) peersOf(name string) []Peer {
 		}
 	}
 	return out
+}
+
+// membersOf lists the members name remembers: every node it has not
+// reaped.
+func (s *simNet) membersOf(name string) []string {
+	var out []string
+	for _, n := range s.names {
+		if !s.forgot[name][n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reap has each node of nodes forget each one of gone, as gossip does
+// after reconnect_timeout, and remember it again when back is set.
+func (s *simNet) reap(nodes, gone []*simNode, back bool) {
+	for _, n := range nodes {
+		if s.forgot[n.name] == nil {
+			s.forgot[n.name] = map[string]bool{}
+		}
+		for _, g := range gone {
+			s.forgot[n.name][g.name] = !back
+		}
+	}
 }
 
 func (s *simNet) broadcast(from string, payload []byte) {
@@ -184,10 +215,8 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.tamper != nil {
 		c.net.tamper(req)
 	}
-	if d, ok := req.(*DigestRequest); ok && c.net.legacy[c.from] {
-		old := *d
-		old.Groups = false
-		req = &old
+	if c.net.legacy[c.from] {
+		asEarlierRelease(req)
 	}
 	if c.net.calls == nil {
 		c.net.calls = map[string]int{}
@@ -234,6 +263,9 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	if c.net.tamper != nil {
 		c.net.tamper(out)
 	}
+	if c.net.legacy[peer.Name] {
+		asEarlierRelease(out)
+	}
 	if b, err = cbor.Marshal(out); err != nil {
 		return err
 	}
@@ -251,6 +283,20 @@ func serve[Req, Resp any](ctx context.Context, b []byte, h func(context.Context,
 		return nil, err
 	}
 	return h(ctx, &req)
+}
+
+// asEarlierRelease changes a message to what a node of an earlier
+// release sends: without the members' progress, and a digest request
+// without asking for group hashes.
+func asEarlierRelease(msg any) {
+	switch m := msg.(type) {
+	case *DigestRequest:
+		m.Progress, m.Groups = nil, false
+	case *DigestResponse:
+		m.Progress = nil
+	case *BootstrapChunk:
+		m.Progress = nil
+	}
 }
 
 // simMaxMessage is the transport's default limit on one message.
@@ -465,6 +511,9 @@ func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any
 	err = c.net.nodes[peer.Name].r.HandleBootstrap(ctx, &br, func(ch *BootstrapChunk) error {
 		if c.net.tamper != nil {
 			c.net.tamper(ch)
+		}
+		if c.net.legacy[peer.Name] {
+			asEarlierRelease(ch)
 		}
 		p, err := cbor.Marshal(ch)
 		chunks = append(chunks, p)

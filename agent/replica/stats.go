@@ -23,9 +23,21 @@ func (s *Service) LocalStats() map[string]string {
 		"sync_refused": u(st.SyncRefused), "sync_deferred": u(st.SyncDeferred),
 		"tombstone_horizon": stampOr(s.cfg.Store.Horizon(), "none"), "sync_mark": stampOr(s.SyncMark(), "never"),
 		"sync_bytes_sent": u(st.SyncBytesSent), "sync_bytes_received": u(st.SyncBytesRecv),
-		"digest_root":    strconv.FormatUint(s.cfg.Store.DigestRoot(), 16),
-		"last_bootstrap": lastBootstrap(s.Replica),
+		"digest_root":         strconv.FormatUint(s.cfg.Store.DigestRoot(), 16),
+		"last_bootstrap":      lastBootstrap(s.Replica),
+		"tombstones_held_for": holdback(s.Replica),
 	}
+}
+
+// holdback says which remembered member holds tombstone collection back,
+// and since when it is covered: "none" when collection runs at
+// tombstone_ttl.
+func holdback(r *Replica) string {
+	m, covered, ok := r.Holdback()
+	if !ok {
+		return "none"
+	}
+	return m + " (covered up to " + stampOr(covered, "nothing yet") + ")"
 }
 
 // State returns the state of replication on this node, the answer of

@@ -52,28 +52,30 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	var dig DigestResponse
 	res.BytesOut += 24
 	start := st.Clock().Now()
-	req := DigestRequest{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load(), Groups: true}
+	req := DigestRequest{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load(), Progress: r.report(start), Groups: true}
 	if err := r.call(ctx, peer, MethodDigest, &req, &dig); err != nil {
 		return res, fmt.Errorf("digest: %w", err)
 	}
 	r.syncs.Add(1)
 	res.PeerRoot = dig.Root
+	behindPeer, peerBehind, reached := r.meetsBehind(true, req.Progress, dig.Progress, req.Mark, dig.Mark, dig.Horizon)
 	switch {
 	case dig.Equal:
 		res.Equal = true
 		r.stale.Store(false) // an identical store holds nothing to resurrect
 		r.fresh.Store(false) // nor needs a bootstrap
 		r.adoptHorizon(dig.Horizon)
+		r.learn(peer.Name, dig.Progress, true, start)
 		r.noteSynced(start)
 		return res, nil
 	case !r.plausibleHorizon(dig.Horizon):
 		return res, errPeerClock
-	case r.awayPast(dig.Horizon):
-		r.becomeStale(peer.Name, dig.Horizon)
+	case behindPeer:
+		r.becomeStale(peer.Name, dig.Horizon, reached)
 		return res, errStale
 	case dig.Refused && dig.Pulling:
 		return res, errDeferred
-	case dig.Refused || dig.Mark < req.Horizon:
+	case dig.Refused || peerBehind:
 		return res, errRefused
 	}
 	var err error
@@ -88,6 +90,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 		return res, err
 	}
 	r.adoptHorizon(dig.Horizon)
+	r.learn(peer.Name, dig.Progress, true, start)
 	r.noteSynced(start)
 	return res, nil
 }
@@ -269,7 +272,9 @@ func recordSize(r *Record) int { return len(r.Table) + len(r.Key) + len(r.Value)
 // (then the one that was away pulls a snapshot).
 func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*DigestResponse, error) {
 	st := r.cfg.Store
-	resp := &DigestResponse{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load()}
+	now := st.Clock().Now()
+	resp := &DigestResponse{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load(), Progress: r.report(now)}
+	behindCaller, callerBehind, reached := r.meetsBehind(false, resp.Progress, req.Progress, resp.Mark, req.Mark, req.Horizon)
 	switch {
 	case r.pulling.Load():
 		resp.Refused, resp.Pulling = true, true
@@ -278,20 +283,23 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 		r.stale.Store(false)
 		r.fresh.Store(false)
 		r.adoptHorizon(req.Horizon)
-		r.noteSynced(st.Clock().Now())
+		r.learn("", req.Progress, true, now)
+		r.noteSynced(now)
 	case !r.plausibleHorizon(req.Horizon):
 		resp.Refused = true
-	case r.awayPast(req.Horizon):
-		r.becomeStale("(caller)", req.Horizon)
+	case behindCaller:
+		r.becomeStale("(caller)", req.Horizon, reached)
 		resp.Refused = true
-	case r.stale.Load() || req.Mark < resp.Horizon:
+	case r.stale.Load() || callerBehind:
 		resp.Refused = true
-	case req.Groups:
-		resp.Groups = groupHashes(st.DigestBucketHashes())
-		r.adoptHorizon(req.Horizon)
 	default:
-		resp.Buckets = st.DigestBucketHashes()
+		if req.Groups {
+			resp.Groups = groupHashes(st.DigestBucketHashes())
+		} else {
+			resp.Buckets = st.DigestBucketHashes()
+		}
 		r.adoptHorizon(req.Horizon)
+		r.learn("", req.Progress, false, 0)
 	}
 	return resp, nil
 }

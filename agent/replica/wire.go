@@ -179,10 +179,13 @@ type DigestRequest struct {
 	Root    uint64 `cbor:"1,keyasint"`
 	Horizon uint64 `cbor:"2,keyasint,omitempty"` // the caller may have forgotten deletes before it
 	Mark    uint64 `cbor:"3,keyasint,omitempty"` // the caller's last complete sync
+	// Progress is the caller's list of the members' progress; nodes of
+	// earlier releases send none and ignore it.
+	Progress []NodeProgress `cbor:"4,keyasint,omitempty"`
 	// Groups: the caller takes group hashes instead of bucket hashes, and
 	// goes on with MethodBuckets, MethodEntries and MethodResolve. Nodes
 	// that predate it ignore it and send bucket hashes.
-	Groups bool `cbor:"4,keyasint,omitempty"`
+	Groups bool `cbor:"5,keyasint,omitempty"`
 }
 
 // DigestResponse says whether the roots match and, if not, carries every
@@ -200,7 +203,10 @@ type DigestResponse struct {
 	Refused bool     `cbor:"5,keyasint,omitempty"`
 	Root    uint64   `cbor:"6,keyasint,omitempty"` // the responder's digest root
 	Pulling bool     `cbor:"7,keyasint,omitempty"`
-	Groups  []byte   `cbor:"8,keyasint,omitempty"`
+	// Progress is the responder's list of the members' progress (see
+	// DigestRequest.Progress).
+	Progress []NodeProgress `cbor:"8,keyasint,omitempty"`
+	Groups   []byte         `cbor:"9,keyasint,omitempty"`
 }
 
 // KeyHash is a (table, key, record hash) entry of a digest bucket, or a

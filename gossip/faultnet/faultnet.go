@@ -31,6 +31,7 @@ type Network struct {
 	group   map[string]string // node address -> partition group ("" = none)
 	drop    float64           // probability of dropping a packet
 	delay   time.Duration     // added to every packet
+	jitter  time.Duration     // up to this much more, at random
 	dropped int
 }
 
@@ -76,6 +77,14 @@ func (n *Network) SetDelay(d time.Duration) {
 	n.mu.Unlock()
 }
 
+// SetJitter delays every packet by a further random duration in [0, j),
+// so that packets overtake each other.
+func (n *Network) SetJitter(j time.Duration) {
+	n.mu.Lock()
+	n.jitter = j
+	n.mu.Unlock()
+}
+
 // Dropped returns how many packets the network has lost on purpose.
 func (n *Network) Dropped() int {
 	n.mu.Lock()
@@ -96,6 +105,9 @@ func (n *Network) packetFate(from, to string) (drop bool, delay time.Duration) {
 	if n.group[from] != n.group[to] || (n.drop > 0 && n.rng.Float64() < n.drop) {
 		n.dropped++
 		return true, 0
+	}
+	if n.jitter > 0 {
+		return false, n.delay + time.Duration(n.rng.Int64N(int64(n.jitter)))
 	}
 	return false, n.delay
 }

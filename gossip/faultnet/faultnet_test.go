@@ -89,3 +89,17 @@ func TestDropRateIsSeeded(t *testing.T) {
 		t.Fatalf("drops %d (want about 300, the same every run)", first)
 	}
 }
+
+func TestJitterStaysInItsRange(t *testing.T) {
+	n := New(7)
+	n.SetDelay(10 * time.Millisecond)
+	n.SetJitter(50 * time.Millisecond)
+	var lo, hi time.Duration = time.Hour, 0
+	for range 1000 {
+		_, d := n.packetFate("x", "y")
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if lo < 10*time.Millisecond || hi >= 60*time.Millisecond || hi-lo < 40*time.Millisecond {
+		t.Fatalf("delays from %v to %v, want spread over [10ms, 60ms)", lo, hi)
+	}
+}

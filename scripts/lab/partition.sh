@@ -19,9 +19,12 @@
 #      write or delete of its key superseded it, and deleted keys are gone.
 #
 #   scripts/lab/partition.sh [--membership-only] [--converge-timeout SECONDS]
-#                            [--binary PATH] [--keep]
+#                            [--hold SECONDS] [--binary PATH] [--keep]
 #
-# --membership-only skips step 5. Needs root and iproute2. Every wait is
+# --membership-only skips step 5. --hold keeps the cut that long after
+# the failure is seen (default 35, at least 35): `--hold 600` measures the
+# heal after a ten-minute cut. The agents run with the default
+# reconnect_interval. Needs root and iproute2. Every wait is
 # bounded; namespaces and processes are removed on exit, and leftovers of
 # an interrupted run are removed before starting. The work directory (data
 # dirs, logs, exports) is kept when the lab fails or with --keep.
@@ -30,6 +33,7 @@ cd "$(dirname "$0")/../.."
 
 membership_only=0
 converge_timeout=120
+hold=35 # seconds the cut is kept after the failure is seen
 binary=
 keep=0
 while [ $# -gt 0 ]; do
@@ -37,6 +41,10 @@ while [ $# -gt 0 ]; do
 	--membership-only) membership_only=1 ;;
 	--converge-timeout)
 		converge_timeout=${2:?--converge-timeout needs a number of seconds}
+		shift
+		;;
+	--hold)
+		hold=${2:?--hold needs a number of seconds}
 		shift
 		;;
 	--binary)
@@ -56,11 +64,12 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [[ $converge_timeout =~ ^[0-9]+$ ]] || { echo "partition lab: --converge-timeout must be a number of seconds" >&2 && exit 1; }
+[[ $hold =~ ^[0-9]+$ ]] && [ "$hold" -ge 35 ] || { echo "partition lab: --hold must be a number of seconds, at least 35" >&2 && exit 1; }
+readonly HOLD=$hold
 
 readonly PFX=ep-lab
 readonly BRNS=$PFX-br  # holds the two site bridges and the WAN link
 readonly SUBNET=10.77.0 # /24, used only inside the lab's namespaces
-readonly HOLD=35        # seconds the cut is kept after the failure is seen
 readonly NODES=(1 2 3 4 5 6)
 
 site_of() { if [ "$1" -le 3 ]; then echo siteA; else echo siteB; fi; }
@@ -232,7 +241,7 @@ for n in "${NODES[@]}"; do
 	mkdir -p "$work/node$n"
 	ip netns exec "$(ns_of "$n")" "$bin" agent -node "node$n" -site "$site" \
 		-bind "$(ip_of "$n")" -data-dir "$work/node$n" -http-addr 127.0.0.1:8500 -encrypt-file "$work/gossip.key" \
-		-profile lan -reconnect-interval 2s -retry-interval 500ms "${joins[@]}" \
+		-profile lan -retry-interval 500ms "${joins[@]}" \
 		>"$work/logs/node$n.log" 2>&1 &
 	pids+=($!)
 done

@@ -1,6 +1,6 @@
 //go:build unix
 
-package catalog
+package command
 
 import (
 	"os/exec"
@@ -8,8 +8,7 @@ import (
 )
 
 // ownProcessGroup runs cmd in a process group of its own and has its
-// cancellation kill the whole group, so that a script's children do not
-// outlive its timeout.
+// cancellation kill the whole group.
 func ownProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
