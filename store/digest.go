@@ -13,10 +13,11 @@ import (
 // its full contents; every key falls in one of DigestBuckets buckets by a
 // hash of the key alone; a bucket's hash is the XOR of its records'
 // hashes, and the root is a hash of all bucket hashes. Replicas compare
-// roots, then bucket hashes, then the (key, record hash) pairs of the
-// buckets that differ, and transfer only the records that differ. A
-// (bucket, key) index of record hashes is updated in the same transaction
-// as every write, so a sync reads only the differing buckets' entries.
+// roots, then bucket hashes, then the entries of the buckets that differ,
+// and transfer only the records that differ. A (bucket, key) index of
+// record hashes and versions is updated with every write, so a sync reads
+// only the differing buckets' entries, and tells from the versions which
+// replica holds the later record of a key without reading either.
 //
 // The bucket hashes live in memory only: Open computes them from the
 // index, and each commit XORs its changes in. The index is written behind
@@ -40,11 +41,15 @@ var (
 	bucketIndex  = []byte("index")
 )
 
-// KeyHash is one entry of a digest bucket.
+// KeyHash is one entry of a digest bucket: a key, the hash of its record
+// and the record's version, so that two replicas whose records of a key
+// differ can tell, from their indexes alone, which of them holds the
+// later one.
 type KeyHash struct {
-	Table string // TableKV or a declared table
-	Key   string
-	Hash  uint64
+	Table   string // TableKV or a declared table
+	Key     string
+	Hash    uint64
+	Version Stamp
 }
 
 // BucketOf returns the digest bucket of a key.

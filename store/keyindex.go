@@ -259,10 +259,27 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 	return nil
 }
 
-// BucketKeys returns the (table, key, record hash) entries of the given
-// buckets, table by table in the order of Tables and by key within a
-// bucket, from the indexes alone: no record is read.
+// BucketKeys returns the (table, key, record hash, version) entries of
+// the given buckets, bucket by bucket in the order given, table by table
+// in the order of Tables within a bucket, and by key within a table, from
+// the indexes alone: no record is read.
 func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
+	each, err := s.BucketEntries(buckets)
+	if err != nil {
+		return nil, err
+	}
+	var out []KeyHash
+	for _, part := range each {
+		out = append(out, part...)
+	}
+	return out, nil
+}
+
+// BucketEntries returns the entries of each of the given buckets (as
+// BucketKeys returns them for that bucket alone), read together: one
+// read transaction and one pass over the entries pending in memory,
+// where a call of BucketKeys per bucket takes one of each per bucket.
+func (s *Store) BucketEntries(buckets []int) ([][]KeyHash, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -274,13 +291,19 @@ func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
 	// flush that commits in between removes the entries it wrote from the
 	// pending ones only after its commit, which a read transaction begun
 	// later sees.
+	type pendingEntry struct {
+		ref keyRef
+		v   keyVal
+	}
 	s.pend.mu.RLock()
 	tx, err := s.db.Begin(false)
-	pending := map[keyRef]keyVal{}
+	pending := map[keyRef]bool{}
+	byBucket := map[uint16][]pendingEntry{}
 	if err == nil {
 		for ref, v := range s.pend.m {
-			if want[binary.BigEndian.Uint16([]byte(ref.ik[:2]))] {
-				pending[ref] = v
+			if b := binary.BigEndian.Uint16([]byte(ref.ik[:2])); want[b] {
+				pending[ref] = true
+				byBucket[b] = append(byBucket[b], pendingEntry{ref, v})
 			}
 		}
 	}
@@ -290,27 +313,33 @@ func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
 	}
 	defer tx.Rollback()
 
-	var out []KeyHash
-	for _, tb := range s.tables {
-		c := tx.Bucket(tb.keys).Cursor()
-		for _, b := range buckets {
-			var part []KeyHash
-			p := bucketKey(b)
-			for k, v := c.Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = c.Next() {
-				if _, ok := pending[keyRef{tb.id, string(k)}]; !ok && len(v) >= 8 {
-					part = append(part, KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)})
+	cursors := make([]*bolt.Cursor, len(s.tables))
+	for i, tb := range s.tables {
+		cursors[i] = tx.Bucket(tb.keys).Cursor()
+	}
+	out := make([][]KeyHash, len(buckets))
+	for i, b := range buckets {
+		p := bucketKey(b)
+		for j, tb := range s.tables {
+			start := len(out[i])
+			for k, v := cursors[j].Seek(p); k != nil && len(k) > 2 && k[0] == p[0] && k[1] == p[1]; k, v = cursors[j].Next() {
+				if !pending[keyRef{tb.id, string(k)}] && len(v) >= 8 {
+					kh := KeyHash{Table: tb.name, Key: string(k[2:]), Hash: binary.BigEndian.Uint64(v)}
+					if len(v) >= 16 {
+						kh.Version = Stamp(binary.BigEndian.Uint64(v[8:]))
+					}
+					out[i] = append(out[i], kh)
 				}
 			}
-			n := len(part)
-			for ref, v := range pending {
-				if ref.table == tb.id && ref.ik[:2] == string(p) {
-					part = append(part, KeyHash{Table: tb.name, Key: ref.ik[2:], Hash: v.hash})
+			n := len(out[i])
+			for _, e := range byBucket[uint16(b)] {
+				if e.ref.table == tb.id {
+					out[i] = append(out[i], KeyHash{Table: tb.name, Key: e.ref.ik[2:], Hash: e.v.hash, Version: e.v.version})
 				}
 			}
-			if len(part) > n {
-				slices.SortFunc(part, func(a, b KeyHash) int { return strings.Compare(a.Key, b.Key) })
+			if len(out[i]) > n {
+				slices.SortFunc(out[i][start:], func(a, b KeyHash) int { return strings.Compare(a.Key, b.Key) })
 			}
-			out = append(out, part...)
 		}
 	}
 	return out, nil

@@ -112,7 +112,7 @@ func indexEntries(t *testing.T, s *Store) []KeyHash {
 }
 
 // TestIndexWrittenBehind: index entries pending in memory answer
-// BucketKeys as those on disk do, a crash (the file as its last commit
+// BucketKeys as those on disk do, with their records' hashes and versions, a crash (the file as its last commit
 // left it) loses none of them, and the writes past the pending limit, the
 // removals of collected tombstones and a clean close agree with it.
 func TestIndexWrittenBehind(t *testing.T) {
@@ -166,6 +166,9 @@ func TestIndexWrittenBehind(t *testing.T) {
 			recs, err := o.Records(kh.Table, []string{kh.Key})
 			if err != nil || len(recs) != 1 || RecordHash(&recs[0]) != kh.Hash {
 				t.Fatalf("%s: %q: index hash %x does not match its record (%v)", name, kh.Key, kh.Hash, err)
+			}
+			if recs[0].Version != kh.Version {
+				t.Fatalf("%s: %q: index version %d, its record's %d", name, kh.Key, kh.Version, recs[0].Version)
 			}
 		}
 	}

@@ -89,20 +89,17 @@ func (c meshCaller) Call(ctx context.Context, peer replica.Peer, method string, 
 	var out any
 	switch method {
 	case replica.MethodPush:
-		var d replica.Delta
-		if err = cbor.Unmarshal(b, &d); err == nil {
-			out, err = r.HandlePush(ctx, &d)
-		}
+		out, err = handle(ctx, b, r.HandlePush)
 	case replica.MethodDigest:
-		var d replica.DigestRequest
-		if err = cbor.Unmarshal(b, &d); err == nil {
-			out, err = r.HandleDigest(ctx, &d)
-		}
+		out, err = handle(ctx, b, r.HandleDigest)
 	case replica.MethodKeys:
-		var k replica.KeysRequest
-		if err = cbor.Unmarshal(b, &k); err == nil {
-			out, err = r.HandleKeys(ctx, &k)
-		}
+		out, err = handle(ctx, b, r.HandleKeys)
+	case replica.MethodBuckets:
+		out, err = handle(ctx, b, r.HandleBuckets)
+	case replica.MethodEntries:
+		out, err = handle(ctx, b, r.HandleEntries)
+	case replica.MethodResolve:
+		out, err = handle(ctx, b, r.HandleResolve)
 	default:
 		err = fmt.Errorf("no method %s", method)
 	}
@@ -113,6 +110,15 @@ func (c meshCaller) Call(ctx context.Context, peer replica.Peer, method string, 
 		return err
 	}
 	return cbor.Unmarshal(b, resp)
+}
+
+// handle decodes a request for a replica's handler and runs it.
+func handle[Req, Resp any](ctx context.Context, b []byte, h func(context.Context, *Req) (*Resp, error)) (any, error) {
+	var req Req
+	if err := cbor.Unmarshal(b, &req); err != nil {
+		return nil, err
+	}
+	return h(ctx, &req)
 }
 
 // settle syncs every pair that can reach each other and delivers the

@@ -91,6 +91,9 @@ func NewService(cfg ServiceConfig) *Service {
 	cfg.Server.Handle(MethodPush, transport.Unary(r.HandlePush))
 	cfg.Server.Handle(MethodDigest, transport.Unary(r.HandleDigest))
 	cfg.Server.Handle(MethodKeys, transport.Unary(r.HandleKeys))
+	cfg.Server.Handle(MethodBuckets, transport.Unary(r.HandleBuckets))
+	cfg.Server.Handle(MethodEntries, transport.Unary(r.HandleEntries))
+	cfg.Server.Handle(MethodResolve, transport.Unary(r.HandleResolve))
 	cfg.Server.HandleStream(MethodBootstrap, transport.ServerStreaming(r.HandleBootstrap))
 	s.sub = cfg.Mesh.Subscribe(64)
 	return s

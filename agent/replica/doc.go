@@ -16,11 +16,18 @@
 // Anti-entropy repairs whatever pushes missed: every SyncInterval (and at
 // once when a member joins or comes back) a replica syncs with a random
 // live peer through the store's digest (see store.DigestBuckets): equal
-// roots cost a few bytes; otherwise the peers exchange bucket hashes, then
-// the (key, hash) entries of the differing buckets, then only the records
-// that differ. The cost of a round grows with the difference, not with
-// the store. A failing peer is skipped and the next one tried; the RPC
-// policy's breaker keeps a dead peer from being retried at every round.
+// roots cost a few bytes; otherwise the peers descend the digest as a
+// tree, group hashes, then the bucket hashes of the differing groups, then
+// 4-byte short hashes of the differing buckets' entries, and resolve each
+// differing key by the versions the digest index keeps: only the newer
+// side's record crosses (see tree.go). The cost of a round grows with the
+// difference, not with the store. A peer of a release before group hashes
+// answers the digest with its bucket hashes, and the round goes on with
+// the exchange it knows (MethodKeys: the (key, hash) entries of the
+// differing buckets, then both versions of each differing key), so a mesh
+// upgrades one node at a time. A failing peer is skipped and the next one
+// tried; the RPC policy's breaker keeps a dead peer from being retried at
+// every round.
 //
 // Every table of the store (store.Tables) replicates alike: records carry
 // their table on the wire, digests cover all tables, and a bootstrap
@@ -113,7 +120,8 @@
 //
 // A Replica is transport-agnostic: it calls peers through a Caller and
 // broadcasts through a function. Service runs one inside an agent: it
-// serves MethodPush, MethodDigest, MethodKeys and MethodBootstrap on the
+// serves MethodPush, MethodDigest, MethodKeys, MethodBuckets,
+// MethodEntries, MethodResolve and MethodBootstrap on the
 // agent's RPC server, calls peers through the agents' RPC policy, picks
 // them among the live members that announce an RPC address, takes the
 // deltas and push-pull digest roots gossip delivers (HandleGossip,

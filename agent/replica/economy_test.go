@@ -9,8 +9,12 @@ import (
 )
 
 // TestDigestEconomy asserts what a sync costs in bytes and records read,
-// not time: equal replicas of 100,000 keys exchange under 1 KB; replicas
-// differing in 10 keys exchange under 64 KB and read under 1,000 records.
+// not time, between replicas of 100,000 keys, half of the differing keys
+// newer on each side: equal replicas exchange under 1 KB; each differing
+// key's record crosses once, from the newer side, and is the only record
+// read: 10 differing keys cost under 8 KB (the exchange of releases
+// before group hashes: 44 KB), 10,000 under 1.25 MB (that exchange: 2.9
+// MB, both versions of each key).
 func TestDigestEconomy(t *testing.T) {
 	s := newSimNet(t, 7, 2)
 	a, b := s.nodes["n0"], s.nodes["n1"]
@@ -35,30 +39,42 @@ func TestDigestEconomy(t *testing.T) {
 		t.Fatalf("equal replicas exchanged %d bytes, want under 1 KB", s.bytes)
 	}
 
-	for i := range 10 { // 5 newer on each side
-		n := a
-		if i%2 == 1 {
-			n = b
+	for _, c := range []struct {
+		differ, maxBytes int
+	}{
+		{10, 8 << 10},
+		{10_000, 1280 << 10},
+	} {
+		// Half the differing keys newer on each side: written there later.
+		newer := map[*simNode][]store.Record{}
+		for i := range c.differ {
+			n := a
+			if i%2 == 1 {
+				n = b
+			}
+			r := recs[i*(len(recs)/c.differ)]
+			r.Value, r.Version = []byte("changed"), r.Version+store.Stamp(1_000_000*c.differ)
+			newer[n] = append(newer[n], r)
 		}
-		if _, err := n.st.Put(fmt.Sprintf("cfg/%06d", i*9973), []byte("changed"), 0); err != nil {
-			t.Fatal(err)
+		for n, rs := range newer {
+			if _, err := n.st.Apply(rs); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	s.bytes = 0
-	readA, readB := a.st.RecordsRead(), b.st.RecordsRead()
-	res, err = a.r.SyncWith(ctx, peer)
-	// Both versions of each differing key cross once; each side keeps the
-	// later by last-writer-wins.
-	if err != nil || res.Received != 10 || res.Sent != 10 {
-		t.Fatalf("sync of 10 differences = %+v, %v", res, err)
-	}
-	read := a.st.RecordsRead() - readA + b.st.RecordsRead() - readB
-	t.Logf("10 differences: %d bytes, %d records read, %d buckets", s.bytes, read, res.BucketsDiffering)
-	if s.bytes >= 64<<10 || read >= 1000 {
-		t.Fatalf("10 differences cost %d bytes and %d records read", s.bytes, read)
-	}
-	if a.st.DigestRoot() != b.st.DigestRoot() {
-		t.Fatal("replicas differ after the sync")
+		s.bytes = 0
+		readA, readB := a.st.RecordsRead(), b.st.RecordsRead()
+		res, err = a.r.SyncWith(ctx, peer)
+		if err != nil || res.Received != c.differ/2 || res.Sent != c.differ/2 {
+			t.Fatalf("sync of %d differences = %+v, %v: want %d records each way", c.differ, res, err, c.differ/2)
+		}
+		read := a.st.RecordsRead() - readA + b.st.RecordsRead() - readB
+		t.Logf("%d differences: %d bytes, %d records read, %d buckets", c.differ, s.bytes, read, res.BucketsDiffering)
+		if s.bytes >= c.maxBytes || read != uint64(c.differ) {
+			t.Fatalf("%d differences cost %d bytes (want under %d) and %d records read (want %d)", c.differ, s.bytes, c.maxBytes, read, c.differ)
+		}
+		if a.st.DigestRoot() != b.st.DigestRoot() {
+			t.Fatalf("replicas differ after the sync of %d differences", c.differ)
+		}
 	}
 }
 

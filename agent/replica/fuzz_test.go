@@ -120,6 +120,17 @@ func FuzzSyncMessages(f *testing.F) {
 	f.Add(bad) // a key that is not valid UTF-8
 	tables, _ := cbor.Marshal(KeysRequest{Buckets: []int{store.BucketOf("k")}, Have: []KeyHash{{Table: simTable, Key: "k", Hash: 1}, {Key: "k", Hash: 2}}})
 	f.Add(tables) // the same key in two tables
+	b := store.BucketOf("k")
+	for _, m := range []any{
+		BucketsRequest{Groups: []int{0, b / groupSize, DigestGroups - 1}},
+		BucketsRequest{Groups: []int{-1, DigestGroups}},
+		EntriesRequest{Buckets: []int{b, 0, 4095}, Salt: 7},
+		ResolveRequest{Buckets: []int{b}, Salt: 7, Have: []KeyHash{{Key: "k", Version: 3}, {Table: simTable, Key: "k", Version: 9}}, Lack: []byte{1, 2, 3, 4}},
+		ResolveRequest{Buckets: []int{b}, Lack: []byte{1, 2, 3}},
+	} {
+		req, _ := cbor.Marshal(m)
+		f.Add(req)
+	}
 	resume, _ := cbor.Marshal(BootstrapRequest{Table: simTable, After: "k"})
 	f.Add(resume)
 	chunk, _ := cbor.Marshal(BootstrapChunk{Records: []Record{{Table: simTable, Key: "k", Version: 5, Origin: "n"}}, Table: simTable,
@@ -138,17 +149,15 @@ func FuzzSyncMessages(f *testing.F) {
 		if cbor.Unmarshal(b, &k) == nil && len(k.Buckets) <= 4096 {
 			r.HandleKeys(context.Background(), &k)
 		}
-		var d DigestRequest
-		if cbor.Unmarshal(b, &d) == nil {
-			r.HandleDigest(context.Background(), &d)
-		}
-		var p Delta
-		if cbor.Unmarshal(b, &p) == nil {
-			r.HandlePush(context.Background(), &p)
-		}
-		var br BootstrapRequest
-		if cbor.Unmarshal(b, &br) == nil {
-			r.HandleBootstrap(context.Background(), &br, func(*BootstrapChunk) error { return nil })
+		ctx := context.Background()
+		serve(ctx, b, r.HandleDigest)
+		serve(ctx, b, r.HandleBuckets)
+		serve(ctx, b, r.HandleEntries)
+		serve(ctx, b, r.HandleResolve)
+		serve(ctx, b, r.HandlePush)
+		var boot BootstrapRequest
+		if cbor.Unmarshal(b, &boot) == nil {
+			r.HandleBootstrap(context.Background(), &boot, func(*BootstrapChunk) error { return nil })
 		}
 		// A bootstrap chunk as the receiving side merges it.
 		var c BootstrapChunk
@@ -191,6 +200,62 @@ func FuzzDigestResponse(f *testing.F) {
 			t.Fatalf("one round counted %+v", st)
 		}
 	})
+}
+
+// FuzzTreeAnswers feeds a peer's answers to MethodBuckets, MethodEntries
+// and MethodResolve, as untrusted bytes, to the calling side of a round
+// whose digests differ: whatever the peer says, the round ends with a
+// result or an error, and counts it once.
+func FuzzTreeAnswers(f *testing.F) {
+	for _, m := range []any{
+		BucketsResponse{Hashes: make([]byte, 8*groupSize)},
+		BucketsResponse{Hashes: []byte{1, 2, 3}},
+		EntriesResponse{Hashes: [][]byte{{1, 2, 3, 4}, nil}},
+		EntriesResponse{Hashes: [][]byte{{1, 2, 3}}},
+		KeysResponse{Records: []Record{{Key: "k", Version: 9, Origin: "n1"}}, Want: []string{"k", "nope"}, Done: 1},
+		KeysResponse{Done: -1},
+	} {
+		b, _ := cbor.Marshal(m)
+		f.Add(b)
+	}
+	s := newSimNet(f, 1, 2)
+	n, peer := s.nodes["n0"], s.nodes["n1"]
+	if _, err := n.st.Put("k", []byte("v"), 0); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := New(Config{
+			Store: n.st, Self: "n0", Broadcast: func(string, []byte) {},
+			Caller: treePeer{peer: peer.r, answer: b}, Peers: func() []Peer { return []Peer{{Name: "n1", Addr: "n1"}} },
+			Clock: n, Log: slog.New(slog.DiscardHandler),
+		})
+		r.SyncRandom(context.Background())
+		st := r.Stats()
+		if st.SyncDeferred+st.SyncRefused+st.SyncFailures > 1 {
+			t.Fatalf("one round counted %+v", st)
+		}
+	})
+}
+
+// treePeer answers a digest and a push as its replica does, and every
+// other call with its bytes.
+type treePeer struct {
+	peer   *Replica
+	answer []byte
+}
+
+func (p treePeer) Call(ctx context.Context, _ Peer, method string, req, resp any) error {
+	switch method {
+	case MethodDigest:
+		d, err := p.peer.HandleDigest(ctx, req.(*DigestRequest))
+		if err == nil {
+			*resp.(*DigestResponse) = *d
+		}
+		return err
+	case MethodPush:
+		return nil
+	}
+	return cbor.Unmarshal(p.answer, resp)
 }
 
 // fuzzPeer answers a digest with its bytes and fails every other call.

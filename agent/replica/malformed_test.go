@@ -39,7 +39,8 @@ func holdsAllBut(t *testing.T, got, want map[string]store.Record, missing ...str
 
 // TestOneMalformedRecordNeverFailsItsMessage: every message that carries
 // records (a gossiped delta, a push, an anti-entropy keys response, a
-// bootstrap chunk) and one that carries keys (a keys request) applies its
+// bootstrap chunk) and those that carry keys (a keys request, a resolve
+// request) apply its
 // well-formed part when one entry in it is malformed (here: a key that is
 // not valid UTF-8, as a node written by an older release sends), and the
 // malformed entry is dropped and counted.
@@ -81,22 +82,29 @@ func TestOneMalformedRecordNeverFailsItsMessage(t *testing.T) {
 			t.Fatalf("push applied %d, malformed %d: want 2, 1", resp.Applied, n.r.Stats().Malformed)
 		}
 	})
-	t.Run("keys request", func(t *testing.T) {
-		s := newSimNet(t, 1, 2)
-		n := s.nodes["n0"]
-		if _, err := n.st.Put("k", []byte("v"), 0); err != nil {
-			t.Fatal(err)
-		}
-		b := store.BucketOf("k")
-		req := KeysRequest{Buckets: []int{b}, Have: []KeyHash{{Key: "k\xff", Hash: 1}, {Key: "other", Hash: 2}}}
-		var resp KeysResponse
-		if err := (simCaller{net: s, from: "n1"}).Call(ctx, Peer{Name: "n0"}, MethodKeys, &req, &resp); err != nil {
-			t.Fatalf("keys request with one malformed key: %v", err)
-		}
-		if resp.Done != 1 || len(resp.Records) != 1 || resp.Records[0].Key != "k" || n.r.Stats().Malformed != 1 {
-			t.Fatalf("keys response %+v, malformed %d: want k sent and 1 malformed", resp, n.r.Stats().Malformed)
-		}
-	})
+	b := store.BucketOf("k")
+	for _, c := range []struct {
+		method string
+		req    any
+	}{
+		{MethodKeys, &KeysRequest{Buckets: []int{b}, Have: []KeyHash{{Key: "k\xff", Hash: 1}, {Key: "other", Hash: 2}}}},
+		{MethodResolve, &ResolveRequest{Buckets: []int{b}, Have: []KeyHash{{Key: "k\xff", Version: 1}, {Key: "k", Version: 1}}}},
+	} {
+		t.Run(c.method+" request", func(t *testing.T) {
+			s := newSimNet(t, 1, 2)
+			n := s.nodes["n0"]
+			if _, err := n.st.Put("k", []byte("v"), 0); err != nil {
+				t.Fatal(err)
+			}
+			var resp KeysResponse
+			if err := (simCaller{net: s, from: "n1"}).Call(ctx, Peer{Name: "n0"}, c.method, c.req, &resp); err != nil {
+				t.Fatalf("request with one malformed key: %v", err)
+			}
+			if resp.Done != 1 || len(resp.Records) != 1 || resp.Records[0].Key != "k" || n.r.Stats().Malformed != 1 {
+				t.Fatalf("response %+v, malformed %d: want k sent and 1 malformed", resp, n.r.Stats().Malformed)
+			}
+		})
+	}
 	t.Run("keys response", func(t *testing.T) {
 		s := newSimNet(t, 1, 2)
 		a, old := s.nodes["n0"], s.nodes["n1"]

@@ -45,9 +45,12 @@ type simNet struct {
 	// response, bootstrap chunk) before it is encoded, as a peer running
 	// other code would send it.
 	tamper func(msg any)
-	// legacy names the nodes that run a release before members'
-	// progress: what they send carries none.
+	// legacy names the nodes that run the release before members'
+	// progress and group hashes: what they send carries neither, they
+	// ignore a request for group hashes and serve none of the methods
+	// that came with them.
 	legacy map[string]bool
+	calls  map[string]int // RPCs made, by method
 }
 
 type delivery struct {
@@ -213,8 +216,12 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 		c.net.tamper(req)
 	}
 	if c.net.legacy[c.from] {
-		stripProgress(req)
+		asEarlierRelease(req)
 	}
+	if c.net.calls == nil {
+		c.net.calls = map[string]int{}
+	}
+	c.net.calls[method]++
 	b, err := cbor.Marshal(req)
 	if err != nil {
 		return err
@@ -226,23 +233,27 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	var out any
 	switch method {
 	case MethodPush:
-		var d Delta
-		if err := cbor.Unmarshal(b, &d); err != nil {
-			return err
-		}
-		out, err = r.HandlePush(ctx, &d)
+		out, err = serve(ctx, b, r.HandlePush)
 	case MethodDigest:
-		var d DigestRequest
-		if err := cbor.Unmarshal(b, &d); err != nil {
-			return err
-		}
-		out, err = r.HandleDigest(ctx, &d)
+		out, err = serve(ctx, b, func(ctx context.Context, d *DigestRequest) (*DigestResponse, error) {
+			if c.net.legacy[peer.Name] {
+				d.Groups = false // a field it does not know
+			}
+			return r.HandleDigest(ctx, d)
+		})
 	case MethodKeys:
-		var k KeysRequest
-		if err := cbor.Unmarshal(b, &k); err != nil {
-			return err
+		out, err = serve(ctx, b, r.HandleKeys)
+	case MethodBuckets, MethodEntries, MethodResolve:
+		switch {
+		case c.net.legacy[peer.Name]:
+			return fmt.Errorf("unknown method %s", method)
+		case method == MethodBuckets:
+			out, err = serve(ctx, b, r.HandleBuckets)
+		case method == MethodEntries:
+			out, err = serve(ctx, b, r.HandleEntries)
+		default:
+			out, err = serve(ctx, b, r.HandleResolve)
 		}
-		out, err = r.HandleKeys(ctx, &k)
 	default:
 		return fmt.Errorf("no method %s", method)
 	}
@@ -253,7 +264,7 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 		c.net.tamper(out)
 	}
 	if c.net.legacy[peer.Name] {
-		stripProgress(out)
+		asEarlierRelease(out)
 	}
 	if b, err = cbor.Marshal(out); err != nil {
 		return err
@@ -265,12 +276,22 @@ func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp
 	return cbor.Unmarshal(b, resp)
 }
 
-// stripProgress removes the members' progress from a message, as a node
-// of an earlier release sends it.
-func stripProgress(msg any) {
+// serve decodes a request for a handler and runs it.
+func serve[Req, Resp any](ctx context.Context, b []byte, h func(context.Context, *Req) (*Resp, error)) (any, error) {
+	var req Req
+	if err := cbor.Unmarshal(b, &req); err != nil {
+		return nil, err
+	}
+	return h(ctx, &req)
+}
+
+// asEarlierRelease changes a message to what a node of an earlier
+// release sends: without the members' progress, and a digest request
+// without asking for group hashes.
+func asEarlierRelease(msg any) {
 	switch m := msg.(type) {
 	case *DigestRequest:
-		m.Progress = nil
+		m.Progress, m.Groups = nil, false
 	case *DigestResponse:
 		m.Progress = nil
 	case *BootstrapChunk:
@@ -334,9 +355,14 @@ func recordsEqual(a, b map[string]store.Record) bool {
 // runScenario writes and deletes, in kv and in a table declared by these
 // tests alone, on random nodes under random partitions, drops, duplicates
 // and reordering, heals, and checks that every node holds exactly the
-// last-writer-wins result of the whole history.
-func runScenario(t testing.TB, seed uint64) {
+// last-writer-wins result of the whole history. The legacy nodes run the
+// exchange of a release before group hashes.
+func runScenario(t testing.TB, seed uint64, legacy ...string) {
 	s := newSimNet(t, seed, 5)
+	s.legacy = map[string]bool{}
+	for _, name := range legacy {
+		s.legacy[name] = true
+	}
 	s.drop, s.dup = 0.2, 0.1
 	oracle := map[string]store.Record{}
 	note := func(st *store.Store, table, key string) {
@@ -433,16 +459,24 @@ func runScenario(t testing.TB, seed uint64) {
 // TestConvergenceProperty runs many seeded scenarios; set
 // EDGEPLANE_REPLICA_SEED to replay one, EDGEPLANE_REPLICA_SEEDS to change
 // how many run.
-func TestConvergenceProperty(t *testing.T) {
+func TestConvergenceProperty(t *testing.T) { runSeeds(t, 200) }
+
+// TestConvergenceMixedReleases runs seeded scenarios in a mesh of nodes of
+// this release and of one before group hashes (n1 and n3), as during a
+// rolling upgrade.
+func TestConvergenceMixedReleases(t *testing.T) { runSeeds(t, 50, "n1", "n3") }
+
+// runSeeds runs n seeded scenarios (see TestConvergenceProperty for the
+// environment that changes them) with nodes legacy of an earlier release.
+func runSeeds(t *testing.T, n int, legacy ...string) {
 	if s := os.Getenv("EDGEPLANE_REPLICA_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		runScenario(t, seed)
+		runScenario(t, seed, legacy...)
 		return
 	}
-	n := 200
 	if s := os.Getenv("EDGEPLANE_REPLICA_SEEDS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
@@ -450,7 +484,7 @@ func TestConvergenceProperty(t *testing.T) {
 	t.Logf("seeds %d..%d (replay one with EDGEPLANE_REPLICA_SEED)", first, first+uint64(n)-1)
 	for i := range n {
 		seed := first + uint64(i)
-		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { runScenario(t, seed) })
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) { runScenario(t, seed, legacy...) })
 	}
 }
 
@@ -479,7 +513,7 @@ func (c simCaller) Stream(ctx context.Context, peer Peer, method string, req any
 			c.net.tamper(ch)
 		}
 		if c.net.legacy[peer.Name] {
-			stripProgress(ch)
+			asEarlierRelease(ch)
 		}
 		p, err := cbor.Marshal(ch)
 		chunks = append(chunks, p)

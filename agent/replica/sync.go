@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -21,12 +22,19 @@ type SyncResult struct {
 // SyncWith compares this replica with peer and exchanges what differs:
 //
 //  1. send the digest root; an equal root ends the round (a few bytes);
-//  2. receive the peer's bucket hashes (32 KB) and find the buckets that
-//     differ;
-//  3. send this node's (key, hash) entries of those buckets; receive the
-//     peer's records that differ or are missing here, and the keys it
+//  2. receive the peer's group hashes (2 KB) and find the groups that
+//     differ, then their bucket hashes (MethodBuckets);
+//  3. for the buckets that differ, receive the short hashes of the peer's
+//     entries (MethodEntries) and compare them with this node's; send the
+//     entries the peer lacks with their versions, and the short hashes of
+//     the peer's entries this node lacks (MethodResolve); receive the
+//     peer's records that are newer or missing here, and the keys it
 //     wants;
 //  4. push those records.
+//
+// A peer that predates group hashes answers step 2 with its bucket hashes
+// (32 KB), and the round goes on as such a peer expects (see syncKeys):
+// both versions of each differing key cross.
 //
 // Both sides merge by last-writer-wins, so the round is safe to repeat,
 // to interrupt, and to run from both ends at once.
@@ -44,7 +52,7 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	var dig DigestResponse
 	res.BytesOut += 24
 	start := st.Clock().Now()
-	req := DigestRequest{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load(), Progress: r.report(start)}
+	req := DigestRequest{Root: st.DigestRoot(), Horizon: uint64(st.Horizon()), Mark: r.mark.Load(), Progress: r.report(start), Groups: true}
 	if err := r.call(ctx, peer, MethodDigest, &req, &dig); err != nil {
 		return res, fmt.Errorf("digest: %w", err)
 	}
@@ -70,14 +78,36 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	case dig.Refused || peerBehind:
 		return res, errRefused
 	}
-	res.BytesIn += 8 * len(dig.Buckets)
-	mine := st.DigestBucketHashes()
-	if len(dig.Buckets) != len(mine) {
-		return res, fmt.Errorf("peer sent %d bucket hashes, want %d", len(dig.Buckets), len(mine))
+	var err error
+	if len(dig.Buckets) > 0 { // a peer that predates group hashes
+		err = r.syncKeys(ctx, peer, dig.Buckets, &res)
+	} else {
+		err = r.syncTree(ctx, peer, dig.Groups, &res)
+	}
+	r.bytesSent.Add(uint64(res.BytesOut))
+	r.bytesRecv.Add(uint64(res.BytesIn))
+	if err != nil {
+		return res, err
+	}
+	r.adoptHorizon(dig.Horizon)
+	r.learn(peer.Name, dig.Progress, true, start)
+	r.noteSynced(start)
+	return res, nil
+}
+
+// syncKeys is the exchange of peers that predate group hashes, from their
+// bucket hashes: send this node's (key, hash) entries of the buckets that
+// differ; receive the peer's records that differ or are missing here, and
+// the keys it wants.
+func (r *Replica) syncKeys(ctx context.Context, peer Peer, buckets []uint64, res *SyncResult) error {
+	res.BytesIn += 8 * len(buckets)
+	mine := r.cfg.Store.DigestBucketHashes()
+	if len(buckets) != len(mine) {
+		return fmt.Errorf("peer sent %d bucket hashes, want %d", len(buckets), len(mine))
 	}
 	var differ []int
 	for i := range mine {
-		if mine[i] != dig.Buckets[i] {
+		if mine[i] != buckets[i] {
 			differ = append(differ, i)
 		}
 	}
@@ -87,45 +117,52 @@ func (r *Replica) syncWith(ctx context.Context, peer Peer) (SyncResult, error) {
 	// full one is a large anti-entropy round, not a failed one.
 	for calls := 0; len(differ) > 0; calls++ {
 		if calls == maxKeysCalls {
-			return res, fmt.Errorf("keys: no end after %d calls", calls)
+			return fmt.Errorf("keys: no end after %d calls", calls)
 		}
 		kreq, err := r.keysRequest(differ)
 		if err != nil {
-			return res, err
+			return err
 		}
 		for _, kh := range kreq.Have {
 			res.BytesOut += len(kh.Key) + 8
 		}
 		var keys KeysResponse
 		if err := r.call(ctx, peer, MethodKeys, &kreq, &keys); err != nil {
-			return res, fmt.Errorf("keys: %w", err)
+			return fmt.Errorf("keys: %w", err)
 		}
-		if keys.Done > len(kreq.Buckets) || (keys.Done == 0 && len(keys.Records) == 0) {
-			return res, fmt.Errorf("keys: peer answered %d of %d buckets and sent nothing", keys.Done, len(kreq.Buckets))
+		if err := r.takeKeys(ctx, peer, len(kreq.Buckets), &keys, res); err != nil {
+			return err
 		}
 		differ = differ[keys.Done:]
-		res.Received += len(keys.Records)
-		res.BytesIn += recordBytes(keys.Records)
-		r.merge(ctx, keys.Records)
-		if err := r.pushKeys(ctx, peer, store.TableKV, keys.Want, &res); err != nil {
-			return res, err
+	}
+	return nil
+}
+
+// takeKeys merges the records of a keys response answering n buckets and
+// pushes the records it wants.
+func (r *Replica) takeKeys(ctx context.Context, peer Peer, n int, keys *KeysResponse, res *SyncResult) error {
+	if keys.Done < 0 || keys.Done > n || (keys.Done == 0 && len(keys.Records) == 0) {
+		return fmt.Errorf("keys: peer answered %d of %d buckets and sent nothing", keys.Done, n)
+	}
+	res.Received += len(keys.Records)
+	res.BytesIn += recordBytes(keys.Records)
+	for _, k := range keys.Want {
+		res.BytesIn += len(k) + 1
+	}
+	r.merge(ctx, keys.Records)
+	if err := r.pushKeys(ctx, peer, store.TableKV, keys.Want, res); err != nil {
+		return err
+	}
+	for _, tk := range keys.WantIn {
+		table, err := store.CheckTable(tk.Table)
+		if err != nil || table == store.TableKV {
+			continue // a table this node does not hold
 		}
-		for _, tk := range keys.WantIn {
-			table, err := store.CheckTable(tk.Table)
-			if err != nil || table == store.TableKV {
-				continue // a table this node does not hold
-			}
-			if err := r.pushKeys(ctx, peer, table, tk.Keys, &res); err != nil {
-				return res, err
-			}
+		if err := r.pushKeys(ctx, peer, table, tk.Keys, res); err != nil {
+			return err
 		}
 	}
-	r.bytesSent.Add(uint64(res.BytesOut))
-	r.bytesRecv.Add(uint64(res.BytesIn))
-	r.adoptHorizon(dig.Horizon)
-	r.learn(peer.Name, dig.Progress, true, start)
-	r.noteSynced(start)
-	return res, nil
+	return nil
 }
 
 // Limits of one anti-entropy message: records and (key, hash) entries are
@@ -141,25 +178,45 @@ const (
 func (r *Replica) keysRequest(differ []int) (KeysRequest, error) {
 	var req KeysRequest
 	size := 0
-	for _, b := range differ {
-		have, err := r.cfg.Store.BucketKeys([]int{b})
-		if err != nil {
-			return req, err
-		}
+	err := r.eachBucket(differ, func(b int, have []store.KeyHash) bool {
 		n := 0
 		for _, kh := range have {
 			n += len(kh.Key) + 8
 		}
 		if len(req.Buckets) > 0 && (size+n > maxSyncBytes || len(req.Have)+len(have) > maxSyncEntries) {
-			break
+			return false
 		}
 		req.Buckets = append(req.Buckets, b)
 		for _, kh := range have {
 			req.Have = append(req.Have, KeyHash{Table: kh.Table, Key: kh.Key, Hash: kh.Hash})
 		}
 		size += n
+		return true
+	})
+	return req, err
+}
+
+// readBuckets is how many buckets' entries eachBucket reads at once.
+const readBuckets = 64
+
+// eachBucket calls fn with this node's entries of each of buckets in
+// turn, until fn returns false. It reads the entries readBuckets buckets
+// at a time, in one read transaction that ends before fn runs.
+func (r *Replica) eachBucket(buckets []int, fn func(b int, mine []store.KeyHash) bool) error {
+	for len(buckets) > 0 {
+		n := min(len(buckets), readBuckets)
+		each, err := r.cfg.Store.BucketEntries(buckets[:n])
+		if err != nil {
+			return err
+		}
+		for i, mine := range each {
+			if !fn(buckets[i], mine) {
+				return nil
+			}
+		}
+		buckets = buckets[n:]
 	}
-	return req, nil
+	return nil
 }
 
 // pushKeys sends the records of keys of table to peer, in batches under
@@ -236,7 +293,11 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 	case r.stale.Load() || callerBehind:
 		resp.Refused = true
 	default:
-		resp.Buckets = st.DigestBucketHashes()
+		if req.Groups {
+			resp.Groups = groupHashes(st.DigestBucketHashes())
+		} else {
+			resp.Buckets = st.DigestBucketHashes()
+		}
 		r.adoptHorizon(req.Horizon)
 		r.learn("", req.Progress, false, 0)
 	}
@@ -249,13 +310,75 @@ func (r *Replica) HandleDigest(ctx context.Context, req *DigestRequest) (*Digest
 // requested buckets it answered completely (it may send part of the next
 // one: the caller asks again with its updated entries).
 func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysResponse, error) {
-	for _, b := range req.Buckets {
-		if b < 0 || b >= store.DigestBuckets {
-			return nil, fmt.Errorf("bucket %d out of range", b)
+	if err := checkBuckets(req.Buckets); err != nil {
+		return nil, err
+	}
+	theirs := r.byBucket(req.Have, func(kh *KeyHash) uint64 { return kh.Hash })
+	return r.answer(req.Buckets, func(b int, mine []store.KeyHash) ([]store.KeyHash, []tableKey) {
+		return sortEntries(mine, theirs[b], func(kh store.KeyHash, h uint64, named bool) (bool, bool) {
+			// Where both hold the key in other versions, both cross: LWW
+			// decides on each side.
+			return !named || h != kh.Hash, named && h != kh.Hash
+		})
+	})
+}
+
+// sortEntries walks this node's entries of a bucket against the values
+// (hashes or versions) a caller sent for its keys of the bucket, and
+// returns the entries whose records to send and the keys to want from the
+// caller. decide says it for each entry, from the caller's value (named:
+// the caller sent one); the keys only the caller holds are wanted.
+func sortEntries(mine []store.KeyHash, theirs map[tableKey]uint64, decide func(kh store.KeyHash, v uint64, named bool) (send, want bool)) (send []store.KeyHash, wants []tableKey) {
+	seen := 0
+	for _, kh := range mine {
+		tk := tableKey{kh.Table, kh.Key}
+		v, named := theirs[tk]
+		if named {
+			seen++
+		}
+		s, w := decide(kh, v, named)
+		if s {
+			send = append(send, kh)
+		}
+		if w {
+			wants = append(wants, tk)
 		}
 	}
-	theirs := make(map[int]map[tableKey]uint64, len(req.Buckets))
-	for _, kh := range req.Have {
+	if seen < len(theirs) {
+		held := make(map[tableKey]bool, len(mine))
+		for _, kh := range mine {
+			held[tableKey{kh.Table, kh.Key}] = true
+		}
+		for tk := range theirs {
+			if !held[tk] {
+				wants = append(wants, tk)
+			}
+		}
+	}
+	return send, wants
+}
+
+// checkBuckets refuses a request naming a bucket out of range, or more
+// buckets than there are.
+func checkBuckets(buckets []int) error {
+	if len(buckets) > store.DigestBuckets {
+		return fmt.Errorf("%d buckets requested", len(buckets))
+	}
+	for _, b := range buckets {
+		if b < 0 || b >= store.DigestBuckets {
+			return fmt.Errorf("bucket %d out of range", b)
+		}
+	}
+	return nil
+}
+
+// byBucket sorts a caller's entries by bucket, each with the value it
+// compares (its hash or its version); malformed ones are counted and
+// skipped.
+func (r *Replica) byBucket(have []KeyHash, value func(*KeyHash) uint64) map[int]map[tableKey]uint64 {
+	theirs := map[int]map[tableKey]uint64{}
+	for i := range have {
+		kh := &have[i]
 		if kh.invalid {
 			r.malformed.Add(1)
 			continue
@@ -264,8 +387,15 @@ func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysRespon
 		if theirs[b] == nil {
 			theirs[b] = map[tableKey]uint64{}
 		}
-		theirs[b][tableKey{kh.Table, kh.Key}] = kh.Hash
+		theirs[b][tableKey{kh.Table, kh.Key}] = value(kh)
 	}
+	return theirs
+}
+
+// answer builds a keys response for buckets, bucket by bucket until the
+// sync limits: decide returns, from this node's entries of a bucket, the
+// entries whose records it sends and the keys it wants from the caller.
+func (r *Replica) answer(buckets []int, decide func(b int, mine []store.KeyHash) (send []store.KeyHash, wants []tableKey)) (*KeysResponse, error) {
 	resp := &KeysResponse{}
 	wantIn := map[string][]string{}
 	size, wanted := 0, 0
@@ -274,40 +404,27 @@ func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysRespon
 			resp.WantIn = append(resp.WantIn, TableKeys{Table: table, Keys: wantIn[table]})
 		}
 	}()
-	for _, b := range req.Buckets {
-		mine, err := r.cfg.Store.BucketKeys([]int{b})
-		if err != nil {
-			return nil, err
-		}
-		want := theirs[b]
-		send := map[string][]string{} // by table
-		var tables []string           // of send, in order
-		var wants []tableKey
-		for _, kh := range mine {
-			tk := tableKey{kh.Table, kh.Key}
-			h, ok := want[tk]
-			if !ok || h != kh.Hash {
-				if send[kh.Table] == nil {
-					tables = append(tables, kh.Table)
-				}
-				send[kh.Table] = append(send[kh.Table], kh.Key)
+	var failed error
+	err := r.eachBucket(buckets, func(b int, mine []store.KeyHash) bool {
+		send, wants := decide(b, mine)
+		for len(send) > 0 { // table by table, in the order of mine
+			n := 1
+			for n < len(send) && send[n].Table == send[0].Table {
+				n++
 			}
-			if ok && h != kh.Hash {
-				wants = append(wants, tk) // both versions meet; LWW decides on each side
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = send[i].Key
 			}
-			delete(want, tk)
-		}
-		for tk := range want { // keys only the caller holds
-			wants = append(wants, tk)
-		}
-		for _, table := range tables {
-			recs, err := r.cfg.Store.Records(table, send[table])
+			recs, err := r.cfg.Store.Records(send[0].Table, keys)
 			if err != nil {
-				return nil, err
+				failed = err
+				return false
 			}
+			send = send[n:]
 			for i := range recs {
 				if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries {
-					return resp, nil // bucket b is answered in part
+					return false // bucket b is answered in part
 				}
 				w := toWire(&recs[i])
 				resp.Records = append(resp.Records, w)
@@ -323,9 +440,10 @@ func (r *Replica) HandleKeys(ctx context.Context, req *KeysRequest) (*KeysRespon
 		}
 		wanted += len(wants)
 		resp.Done++
-		if size >= maxSyncBytes || len(resp.Records) >= maxSyncEntries || wanted >= maxSyncEntries {
-			break
-		}
+		return size < maxSyncBytes && len(resp.Records) < maxSyncEntries && wanted < maxSyncEntries
+	})
+	if err = cmp.Or(err, failed); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

@@ -14,6 +14,13 @@ const (
 	MethodPush   = "replica.push"   // records pushed by their writer or a syncing peer
 	MethodDigest = "replica.digest" // step 1 of anti-entropy: roots, then bucket hashes
 	MethodKeys   = "replica.keys"   // step 2: the differing buckets' keys
+
+	// The exchange of nodes that keep each key's version in the digest
+	// (see tree.go): after a digest answered with group hashes, these
+	// replace MethodKeys.
+	MethodBuckets = "replica.buckets" // the bucket hashes of the differing groups
+	MethodEntries = "replica.entries" // short hashes of the differing buckets' entries
+	MethodResolve = "replica.resolve" // the differing entries: the newer side's records
 )
 
 // Record is a store record on the wire.
@@ -175,10 +182,16 @@ type DigestRequest struct {
 	// Progress is the caller's list of the members' progress; nodes of
 	// earlier releases send none and ignore it.
 	Progress []NodeProgress `cbor:"4,keyasint,omitempty"`
+	// Groups: the caller takes group hashes instead of bucket hashes, and
+	// goes on with MethodBuckets, MethodEntries and MethodResolve. Nodes
+	// that predate it ignore it and send bucket hashes.
+	Groups bool `cbor:"5,keyasint,omitempty"`
 }
 
 // DigestResponse says whether the roots match and, if not, carries every
-// bucket hash of the responder, with the responder's marks. Refused: the
+// bucket hash of the responder (or, when the caller asked for them, every
+// group hash: DigestGroups hashes of 8 bytes, big-endian, in one byte
+// string), with the responder's marks. Refused: the
 // responder is pulling a snapshot (Pulling is set too: the caller tries
 // again later), or one side was away past the other's horizon, or the
 // caller's clock runs fast; nothing is exchanged.
@@ -193,16 +206,18 @@ type DigestResponse struct {
 	// Progress is the responder's list of the members' progress (see
 	// DigestRequest.Progress).
 	Progress []NodeProgress `cbor:"8,keyasint,omitempty"`
+	Groups   []byte         `cbor:"9,keyasint,omitempty"`
 }
 
-// KeyHash is a (table, key, record hash) entry of a digest bucket. Like a
-// Record, an entry of a table other than kv carries its key in a field of
-// its own (4, with its table in 3), so that a node that knows only kv
-// skips it.
+// KeyHash is a (table, key, record hash) entry of a digest bucket, or a
+// (table, key, version) entry of a ResolveRequest. Like a Record, an
+// entry of a table other than kv carries its key in a field of its own
+// (4, with its table in 3), so that a node that knows only kv skips it.
 type KeyHash struct {
-	Table string
-	Key   string
-	Hash  uint64
+	Table   string
+	Key     string
+	Hash    uint64
+	Version uint64 // of the record: in a ResolveRequest
 
 	invalid bool // received malformed: see UnmarshalCBOR
 }
@@ -210,14 +225,15 @@ type KeyHash struct {
 // wireKeyHash is KeyHash's encoding.
 type wireKeyHash struct {
 	Key      string `cbor:"1,keyasint,omitempty"`
-	Hash     uint64 `cbor:"2,keyasint"`
+	Hash     uint64 `cbor:"2,keyasint,omitempty"`
 	Table    string `cbor:"3,keyasint,omitempty"`
 	TableKey string `cbor:"4,keyasint,omitempty"`
+	Version  uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // MarshalCBOR encodes the entry (see KeyHash).
 func (k KeyHash) MarshalCBOR() ([]byte, error) {
-	w := wireKeyHash{Hash: k.Hash}
+	w := wireKeyHash{Hash: k.Hash, Version: k.Version}
 	if k.Table == store.TableKV {
 		w.Key = k.Key
 	} else {
@@ -226,7 +242,7 @@ func (k KeyHash) MarshalCBOR() ([]byte, error) {
 	return cbor.Marshal(w)
 }
 
-// UnmarshalCBOR decodes one entry of a KeysRequest. An entry that does not
+// UnmarshalCBOR decodes one entry of a KeysRequest or ResolveRequest. An entry that does not
 // decode, whose key breaks the store's rules (a key that is not valid
 // UTF-8, sent by a node written before keys had to be) or whose table this
 // node does not declare, does not fail the request: it is marked, and
@@ -248,7 +264,7 @@ func (k *KeyHash) UnmarshalCBOR(b []byte) error {
 	if err != nil || store.CheckKey(key) != nil {
 		return nil
 	}
-	*k = KeyHash{Table: table, Key: key, Hash: w.Hash}
+	*k = KeyHash{Table: table, Key: key, Hash: w.Hash, Version: w.Version}
 	return nil
 }
 
@@ -267,6 +283,45 @@ type KeysResponse struct {
 	Want    []string    `cbor:"2,keyasint"`
 	Done    int         `cbor:"3,keyasint"`
 	WantIn  []TableKeys `cbor:"4,keyasint,omitempty"`
+}
+
+// BucketsRequest asks for the bucket hashes of digest groups.
+type BucketsRequest struct {
+	Groups []int `cbor:"1,keyasint"`
+}
+
+// BucketsResponse carries the hashes of the requested groups' buckets:
+// store.DigestBuckets/DigestGroups hashes of 8 bytes, big-endian, per
+// group, in the request's order.
+type BucketsResponse struct {
+	Hashes []byte `cbor:"1,keyasint"`
+}
+
+// EntriesRequest asks for the short hashes (see shortHash) of the entries
+// of buckets, under the caller's salt.
+type EntriesRequest struct {
+	Buckets []int  `cbor:"1,keyasint"`
+	Salt    uint64 `cbor:"2,keyasint"`
+}
+
+// EntriesResponse carries, for each of the leading buckets of the request
+// (as many as fit the sync limits, at least one), the short hashes of its
+// entries: 4 bytes each, big-endian.
+type EntriesResponse struct {
+	Hashes [][]byte `cbor:"1,keyasint"`
+}
+
+// ResolveRequest carries what the caller found comparing its entries of
+// Buckets with the responder's short hashes under Salt: its entries the
+// responder does not hold (table, key and version: Have), and the short
+// hashes of the responder's entries it does not hold (Lack, 4 bytes each).
+// The responder answers with a KeysResponse: its records that are newer
+// than the caller's or that the caller lacks, and the keys it wants.
+type ResolveRequest struct {
+	Buckets []int     `cbor:"1,keyasint"`
+	Salt    uint64    `cbor:"2,keyasint"`
+	Have    []KeyHash `cbor:"3,keyasint,omitempty"`
+	Lack    []byte    `cbor:"4,keyasint,omitempty"`
 }
 
 // TableKeys are keys of one table other than kv.

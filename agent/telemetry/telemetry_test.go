@@ -54,7 +54,8 @@ type fakeReplication struct {
 }
 
 // rpcMethods are the methods the agent registers and calls.
-var rpcMethods = []string{transport.MethodPing, replica.MethodPush, replica.MethodDigest, replica.MethodKeys, replica.MethodBootstrap}
+var rpcMethods = []string{transport.MethodPing, replica.MethodPush, replica.MethodDigest, replica.MethodKeys,
+	replica.MethodBuckets, replica.MethodEntries, replica.MethodResolve, replica.MethodBootstrap}
 
 func (r fakeReplication) Stats() replica.Stats           { return r.s }
 func (r fakeReplication) PeerStats() []replica.PeerStats { return r.peers }
