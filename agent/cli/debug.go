@@ -33,8 +33,8 @@ Collects what is needed to debug the local agent into one archive, FILE
                      configuration in effect (DebugConfig), secrets hidden
   members.json       the members of the mesh
   replication.json   replication peers, bootstrap and quarantine
-  services.json      the agent's services, checks, and the catalog's
-                     services
+  services.json      the agent's services, checks, the catalog's
+                     services, and the render blocks' status
   metrics/*.prom     the metrics, every -interval
   agent.log          the agent's log lines at debug level for -duration
   goroutine.prof     goroutine and heap profiles at the start, and a CPU
@@ -279,6 +279,7 @@ type debugServices struct {
 	Services map[string]api.AgentService
 	Checks   map[string]api.AgentCheck
 	Catalog  map[string][]string
+	Render   []api.RenderStatus // /v1/edgeplane/render
 }
 
 func (b *debugBundle) captureServices(call func(func(context.Context) error) error) {
@@ -287,6 +288,7 @@ func (b *debugBundle) captureServices(call func(func(context.Context) error) err
 	errs = append(errs, call(func(ctx context.Context) (err error) { s.Services, err = b.client.Services(ctx); return err }))
 	errs = append(errs, call(func(ctx context.Context) (err error) { s.Checks, err = b.client.Checks(ctx); return err }))
 	errs = append(errs, call(func(ctx context.Context) (err error) { s.Catalog, err = b.client.CatalogServices(ctx); return err }))
+	errs = append(errs, call(func(ctx context.Context) (err error) { s.Render, err = b.client.RenderStatus(ctx); return err }))
 	if err := errors.Join(errs...); err != nil {
 		b.failed("services", err)
 	}

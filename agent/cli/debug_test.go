@@ -248,6 +248,9 @@ func TestDebugBundle(t *testing.T) {
 			t.Errorf("%s is not a pprof profile (%d bytes)", prof, len(b))
 		}
 	}
+	if !bytes.Contains(files["services.json"], []byte(`"Render"`)) {
+		t.Errorf("services.json lacks the render blocks' status:\n%s", files["services.json"])
+	}
 	if !bytes.Contains(files["agent.log"], []byte("http api request denied")) {
 		t.Errorf("agent.log lacks the refused request:\n%s", files["agent.log"])
 	}
