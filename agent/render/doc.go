@@ -69,8 +69,9 @@
 // check and reload are argument lists, run without a shell (name one,
 // ["sh", "-c", "..."], to have one), in a process group of their own
 // that is killed whole at command_timeout, without NOTIFY_SOCKET in
-// their environment; the first MaxCommandOutput bytes of their output
-// are kept in the status.
+// their environment (package command runs them, as it runs watch
+// handlers and script checks); the last 4 KiB of their output are kept
+// in the status.
 //
 // # Status and health
 //
