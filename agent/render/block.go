@@ -107,15 +107,24 @@ func (b *block) waitSynced(ctx context.Context) bool {
 		b.update(func(s *Status) {
 			s.Health, s.Output, s.WaitingFor = HealthWarning, "waiting for first sync: the destination is left as it is", []string{waitingForSync}
 		})
-		fire, stop := clock.At(clock.Now().Add(syncPoll))
-		select {
-		case <-ctx.Done():
-			stop()
+		if !b.pause(ctx, clock.Now().Add(syncPoll)) {
 			return false
-		case <-fire:
 		}
 	}
 	return true
+}
+
+// pause waits until the block's clock reaches t, and reports false when
+// ctx ended first.
+func (b *block) pause(ctx context.Context, t time.Time) bool {
+	fire, stop := b.m.cfg.Clock.At(t)
+	select {
+	case <-ctx.Done():
+		stop()
+		return false
+	case <-fire:
+		return true
+	}
 }
 
 // waitSettled holds a block whose render reads the catalog until
@@ -130,12 +139,8 @@ func (b *block) waitSettled(ctx context.Context) bool {
 		b.update(func(s *Status) {
 			s.Health, s.Output, s.WaitingFor = HealthWarning, "waiting for membership to settle: the destination is left as it is", []string{waitingForMembers}
 		})
-		fire, stop := clock.At(minTime(clock.Now().Add(syncPoll), deadline))
-		select {
-		case <-ctx.Done():
-			stop()
+		if !b.pause(ctx, minTime(clock.Now().Add(syncPoll), deadline)) {
 			return false
-		case <-fire:
 		}
 	}
 	return true
