@@ -89,9 +89,16 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 	err = s.write(func(t *txn) error {
 		won, doomed = won[:0], doomed[:0]
 		tt := t.table(tb)
-		// A bootstrap inserts in key order: fuller pages make a smaller
-		// file than the default half-full split.
-		tt.records.FillPercent = 0.9
+		// A bootstrap inserts in key order: bbolt's default split
+		// leaves each page half full; in key order nothing comes back
+		// to fill them, so they are filled whole.
+		tt.records.FillPercent = 1
+		// The digest index is written once the range reaches the
+		// table's end (see keyindex.go).
+		t.bulk = true
+		if through == "" {
+			t.flushAll = true
+		}
 		peer := make(map[string]struct{}, len(recs))
 		for i := range recs {
 			rec := &recs[i].rec
@@ -116,7 +123,7 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 			if _, ok := peer[string(k)]; ok {
 				continue
 			}
-			e, err := decodeEntry(string(k), v)
+			e, err := t.s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}

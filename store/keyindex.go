@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -36,9 +37,19 @@ import (
 // index wrote one page (and its parents) per write. A larger bulk write
 // (a bootstrap, a restore) flushes more often: 4,096 entries per about
 // four transactions of 1,024 records.
+//
+// A bulk load (MergeRange: a bootstrap streaming a peer's store in key
+// order) defers the index further: up to bulkFlush entries (or
+// bulkFlushBytes of keys, about 12 MB of memory at most) stay pending
+// while it runs, and its last chunk writes them all in one transaction,
+// pages filled whole. A bootstrap of 100,000 keys into an empty store so
+// writes each index page once, where flushes every 4,096 entries wrote the
+// whole growing index 25 times.
 const (
 	pendingFlush      = 4096
 	pendingFlushBytes = 1 << 20
+	bulkFlush         = 1 << 17
+	bulkFlushBytes    = 8 << 20
 )
 
 var metaKeysIndex = []byte("keys_index") // the keys buckets hold every record up to this modify index
@@ -62,6 +73,9 @@ type pendingKeys struct {
 	mu    sync.RWMutex
 	m     map[keyRef]keyVal // never gone
 	bytes int               // of the keys in m
+	// bulk: a bulk load left entries pending, which commits keep
+	// pending up to the bulk limits until one writes them.
+	bulk bool
 }
 
 // lookupKey returns the index entry of ik in tt as t sees it: written
@@ -126,12 +140,17 @@ func keyEntry(h uint64, v Stamp) []byte {
 // pendingFlush, or always with all set, and marks the keys buckets
 // complete up to t's modify index. It reports whether it wrote them.
 func (t *txn) flushKeys(all bool) (bool, error) {
+	bulk := t.bulk || t.s.pend.bulk
 	if !all {
 		n, size := len(t.s.pend.m)+len(t.keys), t.s.pend.bytes
 		for ref := range t.keys {
 			size += len(ref.ik)
 		}
-		if n < pendingFlush && size < pendingFlushBytes {
+		limit, limitBytes := pendingFlush, pendingFlushBytes
+		if bulk {
+			limit, limitBytes = bulkFlush, bulkFlushBytes
+		}
+		if n < limit && size < limitBytes {
 			return false, nil
 		}
 	}
@@ -139,17 +158,39 @@ func (t *txn) flushKeys(all bool) (bool, error) {
 		if v.gone { // deleted on disk already
 			return nil
 		}
-		return t.table(t.s.tables[ref.table]).keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version))
+		keys := t.table(t.s.tables[ref.table]).keys
+		if bulk {
+			// Many entries in one transaction: bbolt splits the
+			// nodes they fill only at commit, so the pages come out
+			// whole whatever the order of the keys.
+			keys.FillPercent = 1
+		}
+		return keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version))
 	}
+	// In key order: bbolt inserts into a node's sorted entries, which
+	// costs a copy of the node's tail for a key out of order, and a bulk
+	// flush fills one node with many pages' worth before it splits.
+	type entry struct {
+		ref keyRef
+		v   keyVal
+	}
+	list := make([]entry, 0, len(t.s.pend.m)+len(t.keys))
 	for ref, v := range t.s.pend.m {
 		if _, ok := t.keys[ref]; !ok {
-			if err := put(ref, v); err != nil {
-				return false, err
-			}
+			list = append(list, entry{ref, v})
 		}
 	}
 	for ref, v := range t.keys {
-		if err := put(ref, v); err != nil {
+		list = append(list, entry{ref, v})
+	}
+	slices.SortFunc(list, func(a, b entry) int {
+		if c := cmp.Compare(a.ref.table, b.ref.table); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ref.ik, b.ref.ik)
+	})
+	for _, e := range list {
+		if err := put(e.ref, e.v); err != nil {
 			return false, err
 		}
 	}
@@ -159,16 +200,17 @@ func (t *txn) flushKeys(all bool) (bool, error) {
 
 // publishKeys applies a committed transaction's index entries: flushed,
 // nothing is pending any more.
-func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed bool) {
+func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed, bulk bool) {
 	if !flushed && len(keys) == 0 {
 		return
 	}
 	s.pend.mu.Lock()
 	defer s.pend.mu.Unlock()
 	if flushed {
-		s.pend.m, s.pend.bytes = nil, 0
+		s.pend.m, s.pend.bytes, s.pend.bulk = nil, 0, false
 		return
 	}
+	s.pend.bulk = s.pend.bulk || bulk
 	if s.pend.m == nil {
 		s.pend.m = make(map[keyRef]keyVal, pendingFlush)
 	}
@@ -208,7 +250,9 @@ func (s *Store) flushPending() error {
 func (s *Store) loadDigest(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	complete := getUint(meta, metaKeysIndex)
-	t := &txn{s: s, tx: tx, meta: meta}
+	// Indexing many records at once, as after a crash during a bulk
+	// load, is a bulk write.
+	t := &txn{s: s, tx: tx, meta: meta, bulk: true}
 	for _, tb := range s.tables {
 		from := complete
 		legacy := tx.Bucket(tb.legacyDigest) != nil || tx.Bucket(tb.legacyIndex) != nil
@@ -228,7 +272,7 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 		}
 		tt := t.table(tb)
 		err := tt.records.ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil || e.ModifyIndex <= from {
 				return err
 			}

@@ -124,7 +124,7 @@ func (s *Store) DeleteTree(prefix string) (int, error) {
 		c := tt.records.Cursor()
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -264,7 +264,7 @@ func (s *Store) Get(key string) (e Entry, found bool, index uint64, err error) {
 		if v == nil {
 			return nil
 		}
-		e, err = decodeEntry(key, v)
+		e, err = s.orig.decodeEntry(key, v)
 		found = err == nil
 		return err
 	})
@@ -311,7 +311,7 @@ func (s *Store) scan(prefix string, fn func(*Entry)) (uint64, error) {
 		c := tx.Bucket(bucketKV).Cursor()
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -359,7 +359,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 		for _, tb := range s.tables {
 			c := tx.Bucket(tb.records).Cursor()
 			for k, v := c.First(); k != nil && !some; k, v = c.Next() {
-				e, _, err := decodeMeta(string(k), v)
+				e, _, err := s.orig.decodeMeta(string(k), v)
 				if err != nil {
 					return err
 				}
@@ -378,7 +378,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 			tt := t.table(tb)
 			var doomed []Entry
 			err := tt.records.ForEach(func(k, v []byte) error {
-				e, err := decodeEntry(string(k), v)
+				e, err := s.orig.decodeEntry(string(k), v)
 				if err != nil {
 					return err
 				}

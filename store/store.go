@@ -31,6 +31,9 @@ var (
 // FileName is the name of the database file inside the data directory.
 const FileName = "edgeplane.db"
 
+// fileGrowth is how much the data file grows by once past it.
+const fileGrowth = 256 << 10
+
 var (
 	bucketKV   = []byte("kv")
 	bucketMeta = []byte("meta")
@@ -99,6 +102,7 @@ type Store struct {
 	marks     marks
 	dig       digest
 	pend      pendingKeys
+	orig      originTable
 	// quarantinedAtOpen counts the records Open moved to the quarantine.
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
@@ -152,6 +156,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// bbolt grows the file 16 MiB at a time past 16 MiB, the size of the
+	// whole store of many devices: 256 KiB steps keep the file near its
+	// data, at the cost of a truncate and sync per step of growth.
+	db.AllocSize = fileGrowth
 	s := &Store{db: db, tables: tables(), hist: newHistoryLimits(opts), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
 	if err := s.load(opts); err != nil {
 		db.Close()
@@ -181,6 +189,9 @@ func (s *Store) load(opts Options) error {
 			}
 		}
 		s.nodeID = string(id)
+		if err := s.orig.load(tx); err != nil {
+			return fmt.Errorf("store: load origins: %w", err)
+		}
 		if s.quarantinedAtOpen, err = s.quarantineInvalid(tx); err != nil {
 			return fmt.Errorf("store: quarantine: %w", err)
 		}
@@ -190,7 +201,7 @@ func (s *Store) load(opts Options) error {
 		hwm := Stamp(getUint(meta, metaHLC))
 		for _, tb := range s.tables {
 			err = tx.Bucket(tb.records).ForEach(func(k, v []byte) error {
-				e, err := decodeEntry(string(k), v)
+				e, err := s.orig.decodeEntry(string(k), v)
 				if err != nil {
 					return err
 				}
@@ -257,6 +268,8 @@ type txn struct {
 	keys    map[keyRef]keyVal // index entries written (see keyindex.go)
 	// flushAll: write every pending index entry; flushed: they were.
 	flushAll, flushed bool
+	// bulk: a bulk load (see keyindex.go) wrote in t.
+	bulk bool
 
 	// writing is when bbolt's commit began: what fails from then is its
 	// write or sync.
@@ -267,6 +280,7 @@ type txn struct {
 type tableTx struct {
 	tb            *table
 	records, keys *bolt.Bucket
+	orig          *originTable
 }
 
 // table returns tb's buckets in t.
@@ -277,7 +291,7 @@ func (t *txn) table(tb *table) *tableTx {
 	if tt := t.tbs[tb.id]; tt != nil {
 		return tt
 	}
-	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), keys: t.tx.Bucket(tb.keys)}
+	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), keys: t.tx.Bucket(tb.keys), orig: &t.s.orig}
 	t.tbs[tb.id] = tt
 	return tt
 }
@@ -290,7 +304,7 @@ func (tt *tableTx) get(key string) (Entry, bool, error) {
 	if v == nil {
 		return Entry{}, false, nil
 	}
-	e, err := decodeEntry(key, v)
+	e, err := tt.orig.decodeEntry(key, v)
 	e.Table = tt.tb.name
 	return e, err == nil, err
 }
@@ -309,7 +323,11 @@ func (t *txn) put(tt *tableTx, e *Entry, src Source) error {
 	}
 	t.note(e.Record, e.ModifyIndex, src)
 	t.dirty = true
-	if err := tt.records.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
+	v, err := t.appendStored(e)
+	if err != nil {
+		return err
+	}
+	if err := tt.records.Put([]byte(e.Key), v); err != nil {
 		return err
 	}
 	return t.indexRecord(tt, &e.Record)
@@ -438,6 +456,7 @@ func (s *Store) commit(ops []*op) error {
 		t.writing = time.Now()
 		return putUint(t.meta, metaIndex, t.modify)
 	})
+	s.orig.settle(err == nil)
 	switch {
 	case err == errNothingWritten:
 		err = nil
@@ -456,7 +475,7 @@ func (s *Store) commit(ops []*op) error {
 	s.index.Store(t.modify)
 	s.reapIndex.Store(t.reap)
 	s.publishDigest(t.deltas)
-	s.publishKeys(t.keys, t.flushed)
+	s.publishKeys(t.keys, t.flushed, t.bulk)
 	s.feed.publish(t.feed)
 	s.watch.notify(t.changed)
 	return nil

@@ -457,8 +457,10 @@ func BenchmarkBootstrap100k(b *testing.B) {
 		for {
 			v := getReplication(b, n.httpAddr)
 			if res, ok := parseLastBootstrap(v.Local["last_bootstrap"]); ok {
-				if res.Records != bootstrapKeys {
-					b.Fatalf("bootstrap received %d records, want %d", res.Records, bootstrapKeys)
+				// The holder's agent writes a few records of its own
+				// (its catalog entry and the like) besides the keys.
+				if res.Records < bootstrapKeys || res.Records > bootstrapKeys+100 {
+					b.Fatalf("bootstrap received %d records, want %d and the holder's few own", res.Records, bootstrapKeys)
 				}
 				took += res.Took
 				break

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The data set of a bootstrap: 100,000 keys of 100-byte values (10 MB of
+// values), written by one node, stamps increasing in key order, as
+// replication streams them in chunks of 1,000.
+const (
+	bulkKeys     = 100_000
+	bulkValueLen = 100
+	bulkChunk    = 1000
+	bulkOrigin   = "5eed5eed-0000-4000-8000-000000000001"
+	bulkData     = bulkKeys * bulkValueLen
+)
+
+func bulkRecords() []Checked {
+	ms := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	out := make([]Checked, bulkKeys)
+	for i := range out {
+		v := make([]byte, bulkValueLen)
+		copy(v, fmt.Sprintf("value of cfg/%06d ", i))
+		for j := len(fmt.Sprintf("value of cfg/%06d ", i)); j < len(v); j++ {
+			v[j] = 'a' + byte(j%26)
+		}
+		out[i] = Checked{rec: Record{Key: fmt.Sprintf("cfg/%06d", i), Value: v,
+			Version: MakeStamp(ms+uint64(i/1000), uint16(i%1000)), Origin: bulkOrigin}}
+	}
+	return out
+}
+
+// bootstrapInto merges recs into s chunk by chunk, as a bootstrap does.
+func bootstrapInto(tb testing.TB, s *Store, recs []Checked) {
+	tb.Helper()
+	after := ""
+	for len(recs) > 0 {
+		part := recs[:min(bulkChunk, len(recs))]
+		recs = recs[len(part):]
+		through := part[len(part)-1].rec.Key
+		if len(recs) == 0 {
+			through = ""
+		}
+		if _, _, err := s.MergeRange(TableKV, after, through, part, func(*Record) bool { return false }); err != nil {
+			tb.Fatal(err)
+		}
+		after = through
+	}
+}
+
+// procWriteBytes returns what this process has written to disk so far
+// (write_bytes of /proc/self/io), or false where the kernel does not say.
+func procWriteBytes() (int64, bool) {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// BenchmarkBootstrapStore: 100,000 records of 100 bytes merged into an
+// empty store as a bootstrap streams them, then the store closed. It
+// reports the bytes written to disk (write_bytes of /proc/self/io) and
+// the file's size, each over the 10 MB of values.
+func BenchmarkBootstrapStore(b *testing.B) {
+	recs := bulkRecords()
+	var written, size int64
+	for b.Loop() {
+		dir := benchDir(b)
+		w0, ok := procWriteBytes()
+		if !ok {
+			b.Skip("no /proc/self/io")
+		}
+		s, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bootstrapInto(b, s, recs)
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		w1, _ := procWriteBytes()
+		fi, err := os.Stat(filepath.Join(dir, FileName))
+		if err != nil {
+			b.Fatal(err)
+		}
+		written += w1 - w0
+		size += fi.Size()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(written)/n/(1<<20), "MiB-written")
+	b.ReportMetric(float64(written)/n/bulkData, "written/data")
+	b.ReportMetric(float64(size)/n/(1<<20), "MiB-file")
+	b.ReportMetric(float64(size)/n/bulkData, "file/data")
+}
