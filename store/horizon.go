@@ -96,6 +96,11 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 		// The digest index is written once the range reaches the
 		// table's end (see keyindex.go).
 		t.bulk = true
+		if hb := t.tx.Bucket(localBucket(historyBucket)); hb != nil {
+			// So do the history's versions of the records (see
+			// history.go), but for its age index.
+			hb.FillPercent = 1
+		}
 		if through == "" {
 			t.flushAll = true
 		}

@@ -318,6 +318,8 @@ func (s *Store) BucketKeys(buckets []int) ([]KeyHash, error) {
 	// flush that commits in between removes the entries it wrote from the
 	// pending ones only after its commit, which a read transaction begun
 	// later sees.
+	s.dbMu.RLock() // until the transaction ends: a compaction swaps the file
+	defer s.dbMu.RUnlock()
 	s.pend.mu.RLock()
 	tx, err := s.db.Begin(false)
 	pending := map[keyRef]keyVal{}

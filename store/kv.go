@@ -339,6 +339,8 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	if err := s.db.View(fn); err != nil {
 		return fmt.Errorf("store: read: %w", err)
 	}

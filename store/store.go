@@ -89,7 +89,12 @@ var DefaultOptions = Options{Wall: SystemWall{}, LockTimeout: time.Second}
 // logical clock, a local modify index, the watches waiting on it and the
 // feed of committed changes. All methods are safe for concurrent use.
 type Store struct {
+	// db is read under dbMu by readers, and by writers holding the
+	// commit slot; Compact replaces it holding both (see compact.go).
 	db     *bolt.DB
+	dbMu   sync.RWMutex
+	path   string
+	bopts  *bolt.Options
 	clock  *Clock
 	nodeID string
 	watch  watchSet
@@ -142,14 +147,34 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	bopts := &bolt.Options{
 		Timeout: opts.LockTimeout,
 		// The freelist is rebuilt at open instead of written on every
 		// commit: fewer writes to SD cards, a slightly slower start.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         opts.NoSync,
-	})
+	}
+	db, err := openBolt(path, bopts)
+	if err != nil {
+		return nil, err
+	}
+	// A compaction cut short by a crash left its copy (see compact.go).
+	if err := os.Remove(path + compactSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		db.Close()
+		return nil, fmt.Errorf("store: remove an unfinished compaction: %w", err)
+	}
+	s := &Store{db: db, path: path, bopts: bopts, tables: tables(), hist: newHistoryLimits(opts), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
+	if err := s.load(opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openBolt opens the data file at path.
+func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, opts)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked", ErrInUse, path)
 	}
@@ -160,12 +185,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	// whole store of many devices: 256 KiB steps keep the file near its
 	// data, at the cost of a truncate and sync per step of growth.
 	db.AllocSize = fileGrowth
-	s := &Store{db: db, tables: tables(), hist: newHistoryLimits(opts), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
-	if err := s.load(opts); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
 // load creates the buckets, reads the meta values and resumes the clock
