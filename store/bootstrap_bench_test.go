@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,11 +38,16 @@ func bulkRecords() []Checked {
 	return out
 }
 
-// bootstrapInto merges recs into s chunk by chunk, as a bootstrap does.
-func bootstrapInto(tb testing.TB, s *Store, recs []Checked) {
+// bootstrapInto merges recs into s chunk by chunk, as a bootstrap does,
+// and returns the largest heap in use after a chunk.
+func bootstrapInto(tb testing.TB, s *Store, recs []Checked) uint64 {
 	tb.Helper()
 	after := ""
+	var peak uint64
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	for len(recs) > 0 {
+		metrics.Read(sample)
+		peak = max(peak, sample[0].Value.Uint64())
 		part := recs[:min(bulkChunk, len(recs))]
 		recs = recs[len(part):]
 		through := part[len(part)-1].rec.Key
@@ -52,6 +59,8 @@ func bootstrapInto(tb testing.TB, s *Store, recs []Checked) {
 		}
 		after = through
 	}
+	metrics.Read(sample)
+	return max(peak, sample[0].Value.Uint64())
 }
 
 // procWriteBytes returns what this process has written to disk so far
@@ -84,6 +93,8 @@ func BenchmarkBootstrapStore(b *testing.B) {
 
 func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 	var written, size int64
+	var heap uint64
+	base := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	for b.Loop() {
 		dir := benchDir(b)
 		w0, ok := procWriteBytes()
@@ -94,7 +105,9 @@ func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bootstrapInto(b, s, recs)
+		runtime.GC()
+		metrics.Read(base)
+		heap = max(heap, bootstrapInto(b, s, recs)-base[0].Value.Uint64())
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -111,6 +124,7 @@ func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 	b.ReportMetric(float64(written)/n/bulkData, "written/data")
 	b.ReportMetric(float64(size)/n/(1<<20), "MiB-file")
 	b.ReportMetric(float64(size)/n/bulkData, "file/data")
+	b.ReportMetric(float64(heap)/(1<<20), "MiB-heap-peak")
 }
 
 // BenchmarkReplicatedWrite: a store holding the 100,000 records of a

@@ -101,9 +101,6 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 			// history.go), but for its age index.
 			hb.FillPercent = 1
 		}
-		if through == "" {
-			t.flushAll = true
-		}
 		peer := make(map[string]struct{}, len(recs))
 		for i := range recs {
 			rec := &recs[i].rec
@@ -155,6 +152,11 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 	})
 	if err != nil {
 		return nil, 0, err
+	}
+	if through == "" {
+		if err := s.flushBulk(); err != nil {
+			return won, len(doomed), err
+		}
 	}
 	return won, len(doomed), nil
 }

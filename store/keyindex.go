@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -41,15 +42,17 @@ import (
 // A bulk load (MergeRange: a bootstrap streaming a peer's store in key
 // order) defers the index further: up to bulkFlush entries (or
 // bulkFlushBytes of keys, about 12 MB of memory at most) stay pending
-// while it runs, and its last chunk writes them all in one transaction,
-// pages filled whole. A bootstrap of 100,000 keys into an empty store so
-// writes each index page once, where flushes every 4,096 entries wrote the
-// whole growing index 25 times.
+// while it runs, and the chunk that ends a table writes them all in index
+// order, bulkStep entries a transaction (few pages of bbolt's in memory at
+// once), pages filled whole (flushBulk). A bootstrap of 100,000 keys into
+// an empty store so writes each index page once, where flushes every 4,096
+// entries wrote the whole growing index 25 times.
 const (
 	pendingFlush      = 4096
 	pendingFlushBytes = 1 << 20
 	bulkFlush         = 1 << 17
 	bulkFlushBytes    = 8 << 20
+	bulkStep          = 8192
 )
 
 var metaKeysIndex = []byte("keys_index") // the keys buckets hold every record up to this modify index
@@ -167,30 +170,24 @@ func (t *txn) flushKeys(all bool) (bool, error) {
 		}
 		return keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version))
 	}
-	// In key order: bbolt inserts into a node's sorted entries, which
+	// In index order: bbolt inserts into a node's sorted entries, which
 	// costs a copy of the node's tail for a key out of order, and a bulk
 	// flush fills one node with many pages' worth before it splits.
-	type entry struct {
-		ref keyRef
-		v   keyVal
-	}
-	list := make([]entry, 0, len(t.s.pend.m)+len(t.keys))
-	for ref, v := range t.s.pend.m {
+	refs := make([]keyRef, 0, len(t.s.pend.m)+len(t.keys))
+	for ref := range t.s.pend.m {
 		if _, ok := t.keys[ref]; !ok {
-			list = append(list, entry{ref, v})
+			refs = append(refs, ref)
 		}
 	}
-	for ref, v := range t.keys {
-		list = append(list, entry{ref, v})
+	for ref := range t.keys {
+		refs = append(refs, ref)
 	}
-	slices.SortFunc(list, func(a, b entry) int {
-		if c := cmp.Compare(a.ref.table, b.ref.table); c != 0 {
-			return c
+	for _, ref := range sortedRefs(refs) {
+		v, ok := t.keys[ref]
+		if !ok {
+			v = t.s.pend.m[ref]
 		}
-		return strings.Compare(a.ref.ik, b.ref.ik)
-	})
-	for _, e := range list {
-		if err := put(e.ref, e.v); err != nil {
+		if err := put(ref, v); err != nil {
 			return false, err
 		}
 	}
@@ -227,6 +224,68 @@ func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed, bulk bool) {
 			s.pend.m[ref] = v
 		}
 	}
+}
+
+// sortedRefs returns the refs of entries in index order: table, then
+// index key.
+func sortedRefs(refs []keyRef) []keyRef {
+	slices.SortFunc(refs, func(a, b keyRef) int {
+		if c := cmp.Compare(a.table, b.table); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ik, b.ik)
+	})
+	return refs
+}
+
+// flushBulk writes the pending index entries in index order, bulkStep a
+// transaction, pages filled whole, and with the last marks the index
+// complete. Each step's entries leave the pending ones once committed; a
+// crash before the last leaves the index incomplete, as marked, and Open
+// indexes the records again.
+func (s *Store) flushBulk() error {
+	s.slot <- struct{}{}
+	defer func() { <-s.slot }()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	refs := make([]keyRef, 0, len(s.pend.m))
+	for ref := range s.pend.m {
+		refs = append(refs, ref)
+	}
+	refs = sortedRefs(refs)
+	for len(refs) > 0 {
+		part := refs[:min(bulkStep, len(refs))]
+		refs = refs[len(part):]
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, ref := range part {
+				keys := tx.Bucket(s.tables[ref.table].keys)
+				keys.FillPercent = 1 // in index order: nothing comes back to fill a page
+				v := s.pend.m[ref]
+				if err := keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version)); err != nil {
+					return err
+				}
+			}
+			if len(refs) > 0 {
+				return nil
+			}
+			return putUint(tx.Bucket(bucketMeta), metaKeysIndex, s.Index())
+		})
+		if err != nil {
+			return fmt.Errorf("store: write the digest index: %w", err)
+		}
+		s.committed.Add(1)
+		s.pend.mu.Lock()
+		for _, ref := range part {
+			delete(s.pend.m, ref)
+			s.pend.bytes -= len(ref.ik)
+		}
+		if len(refs) == 0 {
+			s.pend.m, s.pend.bytes, s.pend.bulk = nil, 0, false
+		}
+		s.pend.mu.Unlock()
+	}
+	return nil
 }
 
 // flushPending writes the pending index entries to disk, if any; the

@@ -442,18 +442,28 @@ func procStats(b *testing.B, pid int) map[string]float64 {
 // peak as sampled every 10 ms (anon-peak), and what it wrote to disk, in
 // MiB and over the 10 MB of values; and the resident memory of the holder idle before the
 // first bootstrap and after serving them.
+//
+// The new node keeps the default history (history=10) or none
+// (history=0): history copies each version it receives, which doubles
+// what a bootstrap writes.
 func BenchmarkBootstrap100k(b *testing.B) {
 	dir := b.TempDir()
 	populate(b, bootstrapKeys, dir)
 	holder := startAgent(b, "-node", "holder", "-data-dir", dir)
 	idle := procStats(b, holder.cmd.Process.Pid)
+	for _, versions := range []string{"10", "0"} {
+		b.Run("history="+versions, func(b *testing.B) { benchBootstrap(b, holder, idle, versions) })
+	}
+}
 
+func benchBootstrap(b *testing.B, holder *agentProc, idle map[string]float64, versions string) {
 	var took, wall time.Duration
 	sum := map[string]float64{}
 	for i := 0; b.Loop(); i++ {
 		start := time.Now()
-		n := startAgent(b, "-node", fmt.Sprintf("new-%d", i), "-data-dir", b.TempDir(),
-			"-retry-interval", "100ms", "-join", holder.gossipAddr)
+		// A name of its own: the holder remembers the nodes that left.
+		n := startAgent(b, "-node", fmt.Sprintf("new-h%s-%d", versions, i), "-data-dir", b.TempDir(),
+			"-retry-interval", "100ms", "-join", holder.gossipAddr, "-history-versions", versions)
 		deadline := time.Now().Add(2 * time.Minute)
 		var peakAnon float64 // sampled at each poll: the kernel keeps no peak of it
 		for {
