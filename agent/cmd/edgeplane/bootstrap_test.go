@@ -194,12 +194,17 @@ func TestBootstrapOf100kKeysUnderWritesAndCut(t *testing.T) {
 			}
 		}
 	}
-	root := getReplication(t, a.httpAddr).Local["digest_root"]
-	for _, p := range []*agentProc{b, c} {
-		if r := getReplication(t, p.httpAddr).Local["digest_root"]; r != root {
-			t.Fatalf("populated stores differ: digest roots %s and %s", root, r)
+	// Each agent writes a few records of its own as it starts (its
+	// catalog entry and the like): the roots agree once those spread.
+	testutil.Eventually(t, time.Minute, func() error {
+		root := getReplication(t, a.httpAddr).Local["digest_root"]
+		for _, p := range []*agentProc{b, c} {
+			if r := getReplication(t, p.httpAddr).Local["digest_root"]; r != root {
+				return fmt.Errorf("populated stores differ: digest roots %s and %s", root, r)
+			}
 		}
-	}
+		return nil
+	})
 
 	// Writes on a and b from before the new node starts until its
 	// bootstrap has completed.
