@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,12 +19,7 @@ import (
 // restart holds every key and every write acknowledged before the kill,
 // and no copy of an unfinished compaction is left beside the file.
 func TestCrashDuringCompaction(t *testing.T) {
-	seed := getenvUint("EDGEPLANE_CRASH_SEED")
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (set EDGEPLANE_CRASH_SEED to replay)", seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	rng := crashRNG(t)
 	const keys = 20_000
 	dir := t.TempDir()
 	populate(t, keys, dir)
