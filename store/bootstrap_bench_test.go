@@ -1,11 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,16 +38,11 @@ func bulkRecords() []Checked {
 	return out
 }
 
-// bootstrapInto merges recs into s chunk by chunk, as a bootstrap does,
-// and returns the largest heap in use after a chunk.
-func bootstrapInto(tb testing.TB, s *Store, recs []Checked) uint64 {
+// bootstrapInto merges recs into s chunk by chunk, as a bootstrap does.
+func bootstrapInto(tb testing.TB, s *Store, recs []Checked) {
 	tb.Helper()
 	after := ""
-	var peak uint64
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	for len(recs) > 0 {
-		metrics.Read(sample)
-		peak = max(peak, sample[0].Value.Uint64())
 		part := recs[:min(bulkChunk, len(recs))]
 		recs = recs[len(part):]
 		through := part[len(part)-1].rec.Key
@@ -59,8 +54,6 @@ func bootstrapInto(tb testing.TB, s *Store, recs []Checked) uint64 {
 		}
 		after = through
 	}
-	metrics.Read(sample)
-	return max(peak, sample[0].Value.Uint64())
 }
 
 // procWriteBytes returns what this process has written to disk so far
@@ -83,7 +76,7 @@ func procWriteBytes() (int64, bool) {
 // empty store as a bootstrap streams them, then the store closed, without
 // history and with the agent's default of 10 versions a key. It reports
 // the bytes written to disk (write_bytes of /proc/self/io) and the file's
-// size, each over the 10 MB of values.
+// size, and the size Compact brings it to, each over the 10 MB of values.
 func BenchmarkBootstrapStore(b *testing.B) {
 	recs := bulkRecords()
 	for _, versions := range []int{0, 10} {
@@ -92,9 +85,7 @@ func BenchmarkBootstrapStore(b *testing.B) {
 }
 
 func benchBootstrap(b *testing.B, recs []Checked, versions int) {
-	var written, size int64
-	var heap uint64
-	base := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var written, size, compacted int64
 	for b.Loop() {
 		dir := benchDir(b)
 		w0, ok := procWriteBytes()
@@ -105,9 +96,7 @@ func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		runtime.GC()
-		metrics.Read(base)
-		heap = max(heap, bootstrapInto(b, s, recs)-base[0].Value.Uint64())
+		bootstrapInto(b, s, recs)
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -118,13 +107,20 @@ func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 		}
 		written += w1 - w0
 		size += fi.Size()
+		s = openStore(b, dir, Options{HistoryVersions: versions})
+		res, err := s.Compact(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		compacted += res.After
+		s.Close()
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(written)/n/(1<<20), "MiB-written")
 	b.ReportMetric(float64(written)/n/bulkData, "written/data")
 	b.ReportMetric(float64(size)/n/(1<<20), "MiB-file")
 	b.ReportMetric(float64(size)/n/bulkData, "file/data")
-	b.ReportMetric(float64(heap)/(1<<20), "MiB-heap-peak")
+	b.ReportMetric(float64(compacted)/n/bulkData, "compacted/data")
 }
 
 // BenchmarkReplicatedWrite: a store holding the 100,000 records of a
@@ -158,4 +154,44 @@ func BenchmarkReplicatedWrite(b *testing.B) {
 			io.report(b, b.N)
 		})
 	}
+}
+
+// BenchmarkRestoreStore: a snapshot of 100,000 records of 100 bytes
+// restored into an empty store, without history. It reports what
+// BenchmarkBootstrapStore does.
+func BenchmarkRestoreStore(b *testing.B) {
+	src := openStore(b, "", Options{NoSync: true})
+	bootstrapInto(b, src, bulkRecords())
+	var snap bytes.Buffer
+	if _, err := src.Snapshot(&snap); err != nil {
+		b.Fatal(err)
+	}
+	var written, size int64
+	for b.Loop() {
+		dir := benchDir(b)
+		w0, ok := procWriteBytes()
+		if !ok {
+			b.Skip("no /proc/self/io")
+		}
+		s, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := s.Restore(bytes.NewReader(snap.Bytes())); err != nil || n != bulkKeys {
+			b.Fatalf("Restore = %d, %v", n, err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		w1, _ := procWriteBytes()
+		fi, err := os.Stat(filepath.Join(dir, FileName))
+		if err != nil {
+			b.Fatal(err)
+		}
+		written += w1 - w0
+		size += fi.Size()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(written)/n/bulkData, "written/data")
+	b.ReportMetric(float64(size)/n/bulkData, "file/data")
 }

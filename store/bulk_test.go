@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -60,5 +61,63 @@ func TestBulkLoadWritesIndexAtEnd(t *testing.T) {
 	}
 	if got := len(indexEntries(t, s)); got != want {
 		t.Fatalf("BucketKeys has %d entries, want %d", got, want)
+	}
+}
+
+// TestRestoreWritesIndexAtEnd: a restore keeps its index entries pending
+// past the usual limit and writes them all when the stream ends.
+func TestRestoreWritesIndexAtEnd(t *testing.T) {
+	src := openStore(t, "", Options{NoSync: true})
+	var recs []Record
+	for i := range 3 * pendingFlush {
+		recs = append(recs, Record{Key: fmt.Sprintf("cfg/%06d", i), Value: []byte("v"),
+			Version: MakeStamp(1_750_000_000_000+uint64(i), 0), Origin: "node-a"})
+	}
+	if _, err := src.Apply(recs); err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	if _, err := src.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, "", Options{NoSync: true})
+	if n, err := s.Restore(&snap); err != nil || n != len(recs) {
+		t.Fatalf("Restore = %d, %v", n, err)
+	}
+	var onDisk int
+	err := s.db.View(func(tx *bolt.Tx) error { onDisk = tx.Bucket(bucketKeys).Stats().KeyN; return nil })
+	if err != nil || onDisk != len(recs) || len(s.pend.m) != 0 || s.DigestRoot() != src.DigestRoot() {
+		t.Fatalf("after the restore: %d entries on disk (want %d), %d pending, roots %#x and %#x (%v)",
+			onDisk, len(recs), len(s.pend.m), s.DigestRoot(), src.DigestRoot(), err)
+	}
+}
+
+// TestPagesFilledWholeInKeyOrder: records written past a table's last key
+// fill its pages whole; written in another order, they leave bbolt's
+// default room.
+func TestPagesFilledWholeInKeyOrder(t *testing.T) {
+	fill := func(order func(i int) int) float64 {
+		s := openStore(t, "", Options{NoSync: true})
+		const n = 4000
+		var recs []Record
+		for i := range n {
+			recs = append(recs, Record{Key: fmt.Sprintf("cfg/%06d", order(i)), Value: make([]byte, 100),
+				Version: MakeStamp(1_750_000_000_000+uint64(i), 0), Origin: "node-a"})
+		}
+		for i := 0; i < n; i += 100 {
+			if _, err := s.Apply(recs[i : i+100]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var st bolt.BucketStats
+		if err := s.db.View(func(tx *bolt.Tx) error { st = tx.Bucket(bucketKV).Stats(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return float64(st.LeafInuse) / float64(st.LeafAlloc)
+	}
+	inOrder := fill(func(i int) int { return i })
+	scattered := fill(func(i int) int { return (i * 7919) % 4000 })
+	if inOrder < 0.9 || scattered > 0.85 {
+		t.Fatalf("leaf pages %.0f%% full in key order, %.0f%% scattered", 100*inOrder, 100*scattered)
 	}
 }

@@ -89,10 +89,7 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 	err = s.write(func(t *txn) error {
 		won, doomed = won[:0], doomed[:0]
 		tt := t.table(tb)
-		// A bootstrap inserts in key order: bbolt's default split
-		// leaves each page half full; in key order nothing comes back
-		// to fill them, so they are filled whole.
-		tt.records.FillPercent = 1
+		// A bootstrap inserts in key order: put fills its pages whole.
 		// The digest index is written once the range reaches the
 		// table's end (see keyindex.go).
 		t.bulk = true

@@ -206,6 +206,9 @@ func (s *Store) mergeLost(recs []Checked, src Source) (changed, lost []Record, e
 		var won, newlyLost []Record
 		err := s.write(func(t *txn) error {
 			won = won[:0]
+			// A restore is a bulk load: RestoreWith writes the index
+			// at its end (see keyindex.go).
+			t.bulk = t.bulk || src == SourceRestore
 			from := len(t.lost)
 			defer func() { newlyLost = append(newlyLost[:0], t.lost[from:]...) }()
 			for i := range part {

@@ -301,6 +301,27 @@ type tableTx struct {
 	tb            *table
 	records, keys *bolt.Bucket
 	orig          *originTable
+	// inserted: a key went elsewhere than past the table's last (see
+	// fill).
+	inserted bool
+}
+
+// fill sets how full bbolt fills the pages of tt's records before a put
+// of key. bbolt splits a page in two halves by default, which leaves room
+// for later keys between; keys written past the table's last one (a
+// bootstrap, a restore, keys written in order) never come back to the
+// pages they fill, and half of each would stay empty. While a transaction
+// only appends to a table, its pages are filled whole.
+func (tt *tableTx) fill(key string) {
+	if tt.inserted {
+		return
+	}
+	if last, _ := tt.records.Cursor().Last(); last != nil && key <= string(last) {
+		tt.inserted = true
+		tt.records.FillPercent = bolt.DefaultFillPercent
+		return
+	}
+	tt.records.FillPercent = 1
 }
 
 // table returns tb's buckets in t.
@@ -347,6 +368,7 @@ func (t *txn) put(tt *tableTx, e *Entry, src Source) error {
 	if err != nil {
 		return err
 	}
+	tt.fill(e.Key)
 	if err := tt.records.Put([]byte(e.Key), v); err != nil {
 		return err
 	}
