@@ -84,30 +84,37 @@ func BenchmarkBootstrapStore(b *testing.B) {
 	}
 }
 
+// writeCost opens a store in dir, runs load on it and closes it, and
+// returns what the process wrote to disk meanwhile and the file's size.
+func writeCost(b *testing.B, dir string, opts Options, load func(s *Store)) (written, size int64) {
+	w0, ok := procWriteBytes()
+	if !ok {
+		b.Skip("no /proc/self/io")
+	}
+	s, err := Open(dir, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	load(s)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	w1, _ := procWriteBytes()
+	fi, err := os.Stat(filepath.Join(dir, FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w1 - w0, fi.Size()
+}
+
 func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 	var written, size, compacted int64
 	for b.Loop() {
 		dir := benchDir(b)
-		w0, ok := procWriteBytes()
-		if !ok {
-			b.Skip("no /proc/self/io")
-		}
-		s, err := Open(dir, Options{HistoryVersions: versions})
-		if err != nil {
-			b.Fatal(err)
-		}
-		bootstrapInto(b, s, recs)
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-		w1, _ := procWriteBytes()
-		fi, err := os.Stat(filepath.Join(dir, FileName))
-		if err != nil {
-			b.Fatal(err)
-		}
-		written += w1 - w0
-		size += fi.Size()
-		s = openStore(b, dir, Options{HistoryVersions: versions})
+		w, sz := writeCost(b, dir, Options{HistoryVersions: versions}, func(s *Store) { bootstrapInto(b, s, recs) })
+		written += w
+		size += sz
+		s := openStore(b, dir, Options{HistoryVersions: versions})
 		res, err := s.Compact(context.Background())
 		if err != nil {
 			b.Fatal(err)
@@ -168,28 +175,13 @@ func BenchmarkRestoreStore(b *testing.B) {
 	}
 	var written, size int64
 	for b.Loop() {
-		dir := benchDir(b)
-		w0, ok := procWriteBytes()
-		if !ok {
-			b.Skip("no /proc/self/io")
-		}
-		s, err := Open(dir, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n, err := s.Restore(bytes.NewReader(snap.Bytes())); err != nil || n != bulkKeys {
-			b.Fatalf("Restore = %d, %v", n, err)
-		}
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-		w1, _ := procWriteBytes()
-		fi, err := os.Stat(filepath.Join(dir, FileName))
-		if err != nil {
-			b.Fatal(err)
-		}
-		written += w1 - w0
-		size += fi.Size()
+		w, sz := writeCost(b, benchDir(b), Options{}, func(s *Store) {
+			if n, err := s.Restore(bytes.NewReader(snap.Bytes())); err != nil || n != bulkKeys {
+				b.Fatalf("Restore = %d, %v", n, err)
+			}
+		})
+		written += w
+		size += sz
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(written)/n/bulkData, "written/data")
