@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -14,6 +16,23 @@ type snapshots struct {
 	store    *store.Store
 	maxAhead time.Duration // max_clock_drift: restored stamps further ahead are refused
 	log      *slog.Logger
+}
+
+// compactor compacts the store for PUT /v1/edgeplane/store/compact.
+type compactor struct {
+	store *store.Store
+	log   *slog.Logger
+}
+
+func (c compactor) Compact(ctx context.Context) (api.CompactResult, error) {
+	start := time.Now()
+	res, err := c.store.Compact(ctx)
+	if err != nil {
+		c.log.Error("store compaction failed", "err", err)
+		return api.CompactResult{}, err
+	}
+	c.log.Info("store compacted", "bytes_before", res.Before, "bytes_after", res.After, "took", time.Since(start).Round(time.Millisecond))
+	return api.CompactResult{Before: res.Before, After: res.After}, nil
 }
 
 func (s snapshots) Save(w io.Writer) error {

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -73,5 +77,96 @@ func TestRestoreSnapshotV1(t *testing.T) {
 	}
 	if n, err := VerifySnapshot(f); err != nil || n != 41 {
 		t.Fatalf("VerifySnapshot = %d, %v", n, err)
+	}
+}
+
+// The files in testdata written by the release before origins were
+// interned (format 1 records), from pinnedRecords: its store file
+// (gzipped) and a snapshot of it.
+const (
+	fileBeforeInterning     = "testdata/store-before-interning.db.gz"
+	snapshotBeforeInterning = "testdata/snapshot-before-interning.snap"
+)
+
+// TestOpenFileBeforeInterning: a store file of the release before
+// interning opens with every record and its digest root, takes new
+// writes with interned origins beside the old records, and reopens.
+func TestOpenFileBeforeInterning(t *testing.T) {
+	dir := t.TempDir()
+	gz, err := os.Open(fileBeforeInterning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileName), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := pinnedRecords()
+	check := func(s *Store) {
+		t.Helper()
+		for i := range want {
+			got, found, _, err := s.Get(want[i].Key)
+			if err != nil || !found || Compare(&got.Record, &want[i]) != 0 {
+				t.Fatalf("%s: %+v, %v, %v", want[i].Key, got.Record, found, err)
+			}
+		}
+	}
+	s := openStore(t, dir, Options{NoSync: true})
+	check(s)
+	if got := s.DigestRoot(); got != pinnedRoot {
+		t.Fatalf("digest root %#x, want %#x", got, uint64(pinnedRoot))
+	}
+	// An old key replaced by a record of a new origin, and a new key.
+	newer := want[1]
+	newer.Version, newer.Origin, newer.Value = MakeStamp(1_760_000_000_000, 0), "node-new", []byte("newer")
+	if _, err := s.Apply([]Record{newer}); err != nil {
+		t.Fatal(err)
+	}
+	want[1] = newer
+	local := mustPut(t, s, "local", "x")
+	want = append(want, local.Record)
+	check(s)
+	root := s.DigestRoot()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, Options{NoSync: true})
+	check(s)
+	if s.DigestRoot() != root {
+		t.Fatalf("digest root %#x after reopening, want %#x", s.DigestRoot(), root)
+	}
+}
+
+// TestRestoreSnapshotBeforeInterning: a snapshot of the release before
+// interning restores every record into a store that interns, with the
+// digest root it had, and a snapshot of that store is byte for byte the
+// one restored: interning changes the file only, never a snapshot.
+func TestRestoreSnapshotBeforeInterning(t *testing.T) {
+	old, err := os.ReadFile(snapshotBeforeInterning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, "", Options{NoSync: true})
+	n, err := s.Restore(bytes.NewReader(old))
+	if err != nil || n != len(pinnedRecords()) {
+		t.Fatalf("Restore = %d, %v", n, err)
+	}
+	if got := s.DigestRoot(); got != pinnedRoot {
+		t.Fatalf("digest root %#x, want %#x", got, uint64(pinnedRoot))
+	}
+	var again bytes.Buffer
+	if _, err := s.Snapshot(&again); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Bytes(), old) {
+		t.Fatalf("the snapshot of the restored store differs from the one restored (%d bytes, want %d)", again.Len(), len(old))
 	}
 }

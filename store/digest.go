@@ -160,7 +160,7 @@ func (s *Store) Records(table string, keys []string) ([]Record, error) {
 			if v == nil {
 				continue
 			}
-			e, err := decodeEntry(k, v)
+			e, err := s.orig.decodeEntry(k, v)
 			if err != nil {
 				return err
 			}

@@ -106,5 +106,14 @@
 // The file is opened with a one-second lock timeout: a second agent on the
 // same data directory fails at once with ErrInUse. The freelist is not
 // written on commit (NoFreelistSync, hashmap freelist), which saves writes
-// on SD cards at the cost of a scan when the file is opened.
+// on SD cards at the cost of a scan when the file is opened. The file
+// grows 256 KiB at a time.
+//
+// Records in the file name their origin by a number the file interns
+// (origins.go); snapshots and the wire carry the origin itself, and
+// records written before interning are read as they are. A bootstrap
+// (MergeRange) fills pages whole and writes the digest index once, in
+// index order, when it reaches a table's end (keyindex.go). Compact
+// rewrites the file without its free pages while the store stays open
+// (compact.go).
 package store

@@ -92,9 +92,15 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 	err = s.write(func(t *txn) error {
 		won, doomed = won[:0], doomed[:0]
 		tt := t.table(tb)
-		// A bootstrap inserts in key order: fuller pages make a smaller
-		// file than the default half-full split.
-		tt.records.FillPercent = 0.9
+		// A bootstrap inserts in key order: put fills its pages whole.
+		// The digest index is written once the range reaches the
+		// table's end (see keyindex.go).
+		t.bulk = true
+		if hb := t.tx.Bucket(localBucket(historyBucket)); hb != nil {
+			// So do the history's versions of the records (see
+			// history.go), but for its age index.
+			hb.FillPercent = 1
+		}
 		peer := make(map[string]struct{}, len(recs))
 		for i := range recs {
 			rec := &recs[i].rec
@@ -119,7 +125,7 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 			if _, ok := peer[string(k)]; ok {
 				continue
 			}
-			e, err := decodeEntry(string(k), v)
+			e, err := t.s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -146,6 +152,11 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 	})
 	if err != nil {
 		return nil, 0, err
+	}
+	if through == "" {
+		if err := s.flushBulk(); err != nil {
+			return won, len(doomed), err
+		}
 	}
 	return won, len(doomed), nil
 }

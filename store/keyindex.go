@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -36,9 +38,21 @@ import (
 // index wrote one page (and its parents) per write. A larger bulk write
 // (a bootstrap, a restore) flushes more often: 4,096 entries per about
 // four transactions of 1,024 records.
+//
+// A bulk load (MergeRange: a bootstrap streaming a peer's store in key
+// order) defers the index further: up to bulkFlush entries (or
+// bulkFlushBytes of keys, about 12 MB of memory at most) stay pending
+// while it runs, and the chunk that ends a table writes them all in index
+// order, bulkStep entries a transaction (few pages of bbolt's in memory at
+// once), pages filled whole (flushBulk). A bootstrap of 100,000 keys into
+// an empty store so writes each index page once, where flushes every 4,096
+// entries wrote the whole growing index 25 times.
 const (
 	pendingFlush      = 4096
 	pendingFlushBytes = 1 << 20
+	bulkFlush         = 1 << 17
+	bulkFlushBytes    = 8 << 20
+	bulkStep          = 8192
 )
 
 var metaKeysIndex = []byte("keys_index") // the keys buckets hold every record up to this modify index
@@ -62,6 +76,9 @@ type pendingKeys struct {
 	mu    sync.RWMutex
 	m     map[keyRef]keyVal // never gone
 	bytes int               // of the keys in m
+	// bulk: a bulk load left entries pending, which commits keep
+	// pending up to the bulk limits until one writes them.
+	bulk bool
 }
 
 // lookupKey returns the index entry of ik in tt as t sees it: written
@@ -126,12 +143,17 @@ func keyEntry(h uint64, v Stamp) []byte {
 // pendingFlush, or always with all set, and marks the keys buckets
 // complete up to t's modify index. It reports whether it wrote them.
 func (t *txn) flushKeys(all bool) (bool, error) {
+	bulk := t.bulk || t.s.pend.bulk
 	if !all {
 		n, size := len(t.s.pend.m)+len(t.keys), t.s.pend.bytes
 		for ref := range t.keys {
 			size += len(ref.ik)
 		}
-		if n < pendingFlush && size < pendingFlushBytes {
+		limit, limitBytes := pendingFlush, pendingFlushBytes
+		if bulk {
+			limit, limitBytes = bulkFlush, bulkFlushBytes
+		}
+		if n < limit && size < limitBytes {
 			return false, nil
 		}
 	}
@@ -139,16 +161,32 @@ func (t *txn) flushKeys(all bool) (bool, error) {
 		if v.gone { // deleted on disk already
 			return nil
 		}
-		return t.table(t.s.tables[ref.table]).keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version))
+		keys := t.table(t.s.tables[ref.table]).keys
+		if bulk {
+			// Many entries in one transaction: bbolt splits the
+			// nodes they fill only at commit, so the pages come out
+			// whole whatever the order of the keys.
+			keys.FillPercent = 1
+		}
+		return keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version))
 	}
-	for ref, v := range t.s.pend.m {
+	// In index order: bbolt inserts into a node's sorted entries, which
+	// costs a copy of the node's tail for a key out of order, and a bulk
+	// flush fills one node with many pages' worth before it splits.
+	refs := make([]keyRef, 0, len(t.s.pend.m)+len(t.keys))
+	for ref := range t.s.pend.m {
 		if _, ok := t.keys[ref]; !ok {
-			if err := put(ref, v); err != nil {
-				return false, err
-			}
+			refs = append(refs, ref)
 		}
 	}
-	for ref, v := range t.keys {
+	for ref := range t.keys {
+		refs = append(refs, ref)
+	}
+	for _, ref := range sortedRefs(refs) {
+		v, ok := t.keys[ref]
+		if !ok {
+			v = t.s.pend.m[ref]
+		}
 		if err := put(ref, v); err != nil {
 			return false, err
 		}
@@ -159,16 +197,17 @@ func (t *txn) flushKeys(all bool) (bool, error) {
 
 // publishKeys applies a committed transaction's index entries: flushed,
 // nothing is pending any more.
-func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed bool) {
+func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed, bulk bool) {
 	if !flushed && len(keys) == 0 {
 		return
 	}
 	s.pend.mu.Lock()
 	defer s.pend.mu.Unlock()
 	if flushed {
-		s.pend.m, s.pend.bytes = nil, 0
+		s.pend.m, s.pend.bytes, s.pend.bulk = nil, 0, false
 		return
 	}
+	s.pend.bulk = s.pend.bulk || bulk
 	if s.pend.m == nil {
 		s.pend.m = make(map[keyRef]keyVal, pendingFlush)
 	}
@@ -185,6 +224,68 @@ func (s *Store) publishKeys(keys map[keyRef]keyVal, flushed bool) {
 			s.pend.m[ref] = v
 		}
 	}
+}
+
+// sortedRefs returns the refs of entries in index order: table, then
+// index key.
+func sortedRefs(refs []keyRef) []keyRef {
+	slices.SortFunc(refs, func(a, b keyRef) int {
+		if c := cmp.Compare(a.table, b.table); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ik, b.ik)
+	})
+	return refs
+}
+
+// flushBulk writes the pending index entries in index order, bulkStep a
+// transaction, pages filled whole, and with the last marks the index
+// complete. Each step's entries leave the pending ones once committed; a
+// crash before the last leaves the index incomplete, as marked, and Open
+// indexes the records again.
+func (s *Store) flushBulk() error {
+	s.slot <- struct{}{}
+	defer func() { <-s.slot }()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	refs := make([]keyRef, 0, len(s.pend.m))
+	for ref := range s.pend.m {
+		refs = append(refs, ref)
+	}
+	refs = sortedRefs(refs)
+	for len(refs) > 0 {
+		part := refs[:min(bulkStep, len(refs))]
+		refs = refs[len(part):]
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, ref := range part {
+				keys := tx.Bucket(s.tables[ref.table].keys)
+				keys.FillPercent = 1 // in index order: nothing comes back to fill a page
+				v := s.pend.m[ref]
+				if err := keys.Put([]byte(ref.ik), keyEntry(v.hash, v.version)); err != nil {
+					return err
+				}
+			}
+			if len(refs) > 0 {
+				return nil
+			}
+			return putUint(tx.Bucket(bucketMeta), metaKeysIndex, s.Index())
+		})
+		if err != nil {
+			return fmt.Errorf("store: write the digest index: %w", err)
+		}
+		s.committed.Add(1)
+		s.pend.mu.Lock()
+		for _, ref := range part {
+			delete(s.pend.m, ref)
+			s.pend.bytes -= len(ref.ik)
+		}
+		if len(refs) == 0 {
+			s.pend.m, s.pend.bytes, s.pend.bulk = nil, 0, false
+		}
+		s.pend.mu.Unlock()
+	}
+	return nil
 }
 
 // flushPending writes the pending index entries to disk, if any; the
@@ -208,7 +309,9 @@ func (s *Store) flushPending() error {
 func (s *Store) loadDigest(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	complete := getUint(meta, metaKeysIndex)
-	t := &txn{s: s, tx: tx, meta: meta}
+	// Indexing many records at once, as after a crash during a bulk
+	// load, is a bulk write.
+	t := &txn{s: s, tx: tx, meta: meta, bulk: true}
 	for _, tb := range s.tables {
 		from := complete
 		legacy := tx.Bucket(tb.legacyDigest) != nil || tx.Bucket(tb.legacyIndex) != nil
@@ -228,7 +331,7 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 		}
 		tt := t.table(tb)
 		err := tt.records.ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil || e.ModifyIndex <= from {
 				return err
 			}
@@ -295,6 +398,8 @@ func (s *Store) BucketEntries(buckets []int) ([][]KeyHash, error) {
 		ref keyRef
 		v   keyVal
 	}
+	s.dbMu.RLock() // until the transaction ends: a compaction swaps the file
+	defer s.dbMu.RUnlock()
 	s.pend.mu.RLock()
 	tx, err := s.db.Begin(false)
 	pending := map[keyRef]bool{}

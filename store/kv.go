@@ -124,7 +124,7 @@ func (s *Store) DeleteTree(prefix string) (int, error) {
 		c := tt.records.Cursor()
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -206,6 +206,9 @@ func (s *Store) mergeLost(recs []Checked, src Source) (changed, lost []Record, e
 		var won, newlyLost []Record
 		err := s.write(func(t *txn) error {
 			won = won[:0]
+			// A restore is a bulk load: RestoreWith writes the index
+			// at its end (see keyindex.go).
+			t.bulk = t.bulk || src == SourceRestore
 			from := len(t.lost)
 			defer func() { newlyLost = append(newlyLost[:0], t.lost[from:]...) }()
 			for i := range part {
@@ -264,7 +267,7 @@ func (s *Store) Get(key string) (e Entry, found bool, index uint64, err error) {
 		if v == nil {
 			return nil
 		}
-		e, err = decodeEntry(key, v)
+		e, err = s.orig.decodeEntry(key, v)
 		found = err == nil
 		return err
 	})
@@ -311,7 +314,7 @@ func (s *Store) scan(prefix string, fn func(*Entry)) (uint64, error) {
 		c := tx.Bucket(bucketKV).Cursor()
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -339,6 +342,8 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	if err := s.db.View(fn); err != nil {
 		return fmt.Errorf("store: read: %w", err)
 	}
@@ -359,7 +364,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 		for _, tb := range s.tables {
 			c := tx.Bucket(tb.records).Cursor()
 			for k, v := c.First(); k != nil && !some; k, v = c.Next() {
-				e, _, err := decodeMeta(string(k), v)
+				e, _, err := s.orig.decodeMeta(string(k), v)
 				if err != nil {
 					return err
 				}
@@ -378,7 +383,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 			tt := t.table(tb)
 			var doomed []Entry
 			err := tt.records.ForEach(func(k, v []byte) error {
-				e, err := decodeEntry(string(k), v)
+				e, err := s.orig.decodeEntry(string(k), v)
 				if err != nil {
 					return err
 				}

@@ -117,7 +117,7 @@ func (s *Store) page(prefix, from string, p *Page, take func(k []byte, meta *Ent
 		pre := []byte(prefix)
 		if from == "" {
 			for k, v := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, v = c.Next() {
-				e, val, err := decodeMeta(string(k), v)
+				e, val, err := s.orig.decodeMeta(string(k), v)
 				if err != nil {
 					return err
 				}
@@ -134,7 +134,7 @@ func (s *Store) page(prefix, from string, p *Page, take func(k []byte, meta *Ent
 		}
 		used := 0
 		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, pre); k, v = c.Next() {
-			e, val, err := decodeMeta(string(k), v)
+			e, val, err := s.orig.decodeMeta(string(k), v)
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,7 @@ func (s *Store) quarantineInvalid(tx *bolt.Tx) (int, error) {
 	tt := t.kv()
 	reap := getUint(meta, metaReapIndex)
 	for _, k := range bad {
-		e, err := decodeEntry(string(k), kv.Get(k))
+		e, err := s.orig.decodeEntry(string(k), kv.Get(k))
 		if err != nil {
 			return 0, err
 		}
@@ -139,7 +139,7 @@ func (s *Store) Quarantined() ([]Entry, error) {
 			return nil
 		}
 		return q.ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}

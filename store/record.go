@@ -85,11 +85,13 @@ var (
 )
 
 const (
-	entryFormat  byte = 1
-	flagDeleted  byte = 1 << 0
-	flagPrev     byte = 1 << 1 // a Prev follows the version
-	maxOriginLen      = 256
-	maxTableLen       = 64
+	entryFormat   byte = 1 // origin inline: snapshots, and files before interning
+	entryInterned byte = 2 // origin by its number in the file (see origins.go)
+	flagDeleted   byte = 1 << 0
+	flagPrev      byte = 1 << 1 // a Prev follows the version
+	flagCreated   byte = 1 << 2 // format 2: createIndex equals modifyIndex and is left out
+	maxOriginLen       = 256
+	maxTableLen        = 64
 	// MaxKeyLen is the longest key the store accepts, in bytes.
 	MaxKeyLen = 4096
 	// MaxValueLen is the largest value the store accepts, in bytes.
@@ -125,6 +127,40 @@ func appendEntry(dst []byte, e *Entry) []byte {
 	return append(dst, e.Value...)
 }
 
+// appendInterned encodes e as the data file stores it, its origin
+// numbered origin (see origins.go):
+//
+//	format(1)=2 bits(1) modifyIndex [createIndex] flags version [prev]
+//	origin (uvarints) len(value) value
+//
+// createIndex is left out when it equals modifyIndex (bits has
+// flagCreated), as it does for every key written once.
+func appendInterned(dst []byte, e *Entry, origin uint64) []byte {
+	var bits byte
+	if e.Deleted {
+		bits |= flagDeleted
+	}
+	if e.Prev != 0 {
+		bits |= flagPrev
+	}
+	if e.CreateIndex == e.ModifyIndex {
+		bits |= flagCreated
+	}
+	dst = append(dst, entryInterned, bits)
+	dst = binary.AppendUvarint(dst, e.ModifyIndex)
+	if bits&flagCreated == 0 {
+		dst = binary.AppendUvarint(dst, e.CreateIndex)
+	}
+	dst = binary.AppendUvarint(dst, e.Flags)
+	dst = binary.AppendUvarint(dst, uint64(e.Version))
+	if e.Prev != 0 {
+		dst = binary.AppendUvarint(dst, uint64(e.Prev))
+	}
+	dst = binary.AppendUvarint(dst, origin)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Value)))
+	return append(dst, e.Value...)
+}
+
 // decodeEntry decodes the bytes appendEntry wrote. The value is copied, so
 // the result stays valid after the bbolt transaction ends.
 func decodeEntry(key string, b []byte) (Entry, error) {
@@ -136,17 +172,35 @@ func decodeEntry(key string, b []byte) (Entry, error) {
 }
 
 // decodeMeta decodes the bytes appendEntry wrote but for the value, which
-// it returns uncopied as a slice of b: valid only while b is.
+// it returns uncopied as a slice of b: valid only while b is. It refuses
+// format 2, whose origins only the data file can name.
 func decodeMeta(key string, b []byte) (Entry, []byte, error) {
+	return decodeStored(key, b, nil)
+}
+
+// decodeStored decodes format 1 (appendEntry) or, with origin to name its
+// origins, format 2 (appendInterned), but for the value, returned uncopied.
+func decodeStored(key string, b []byte, origin func(uint64) (string, bool)) (Entry, []byte, error) {
 	d := decoder{b: b}
-	if f := d.byte(); f != entryFormat {
+	f := d.byte()
+	if f != entryFormat && (f != entryInterned || origin == nil) {
 		return Entry{}, nil, fmt.Errorf("%w: key %q: unknown format %d", ErrCorrupt, key, f)
 	}
 	bits := d.byte()
 	e := Entry{Record: Record{Key: key}}
 	e.Deleted = bits&flagDeleted != 0
-	e.CreateIndex = d.uvarint()
-	e.ModifyIndex = d.uvarint()
+	known := flagDeleted | flagPrev
+	if f == entryFormat {
+		e.CreateIndex = d.uvarint()
+		e.ModifyIndex = d.uvarint()
+	} else {
+		known |= flagCreated
+		e.ModifyIndex = d.uvarint()
+		e.CreateIndex = e.ModifyIndex
+		if bits&flagCreated == 0 {
+			e.CreateIndex = d.uvarint()
+		}
+	}
 	e.Flags = d.uvarint()
 	e.Version = Stamp(d.uvarint())
 	if bits&flagPrev != 0 {
@@ -154,9 +208,16 @@ func decodeMeta(key string, b []byte) (Entry, []byte, error) {
 			d.fail()
 		}
 	}
-	e.Origin = string(d.bytes(maxOriginLen))
+	if f == entryFormat {
+		e.Origin = string(d.bytes(maxOriginLen))
+	} else if id := d.uvarint(); d.err == nil {
+		var ok bool
+		if e.Origin, ok = origin(id); !ok {
+			return Entry{}, nil, fmt.Errorf("%w: key %q: unknown origin %d", ErrCorrupt, key, id)
+		}
+	}
 	v := d.bytes(MaxValueLen)
-	if d.err != nil || bits&^(flagDeleted|flagPrev) != 0 || len(d.b) != 0 {
+	if d.err != nil || bits&^known != 0 || len(d.b) != 0 {
 		return Entry{}, nil, fmt.Errorf("%w: key %q", ErrCorrupt, key)
 	}
 	return e, v, nil

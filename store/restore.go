@@ -72,7 +72,10 @@ func (s *Store) RestoreWith(r io.Reader, opts RestoreOptions) (RestoreResult, er
 	for {
 		rec, err := sr.Next()
 		if err == io.EOF {
-			return res, flush()
+			if err := flush(); err != nil {
+				return res, err
+			}
+			return res, s.flushBulk()
 		}
 		if err != nil {
 			if ferr := flush(); ferr != nil {

@@ -68,7 +68,7 @@ func (s *Store) PlanRollback(key string, version Stamp, origin string) ([]Rollba
 			missing = fmt.Errorf("%w: %q at %s", ErrNoVersion, key, version)
 			return nil
 		}
-		c, err := planChange(tx, key, to)
+		c, err := s.planChange(tx, key, to)
 		if c != nil {
 			out = append(out, *c)
 		}
@@ -124,7 +124,7 @@ func (s *Store) PlanPrefixRollback(prefix string, at Stamp) (changes []RollbackC
 			if _, ok := byKey[string(k)]; ok {
 				continue
 			}
-			e, _, err := decodeMeta(string(k), v)
+			e, _, err := s.orig.decodeMeta(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func (s *Store) PlanPrefixRollback(prefix string, at Stamp) (changes []RollbackC
 				}
 				to = &HistoryEntry{Key: k, Deleted: true} // created after at
 			}
-			ch, err := planChange(tx, k, to)
+			ch, err := s.planChange(tx, k, to)
 			if err != nil {
 				return err
 			}
@@ -159,10 +159,10 @@ func (s *Store) PlanPrefixRollback(prefix string, at Stamp) (changes []RollbackC
 
 // planChange returns the change that restores to as key's value, or nil
 // when the store holds that value already.
-func planChange(tx *bolt.Tx, key string, to *HistoryEntry) (*RollbackChange, error) {
+func (s *Store) planChange(tx *bolt.Tx, key string, to *HistoryEntry) (*RollbackChange, error) {
 	c := &RollbackChange{Key: key, To: *to}
 	if v := tx.Bucket(bucketKV).Get([]byte(key)); v != nil {
-		e, err := decodeEntry(key, v)
+		e, err := s.orig.decodeEntry(key, v)
 		if err != nil {
 			return nil, err
 		}

@@ -265,7 +265,7 @@ func (s *Store) ScanAfter(table, after string, n int) ([]Record, error) {
 			}
 		}
 		for ; k != nil && len(batch) < n; k, v = c.Next() {
-			e, err := decodeEntry(string(k), v)
+			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil {
 				return err
 			}

@@ -70,7 +70,9 @@ type Stats struct {
 
 // Stats returns the store's figures.
 func (s *Store) Stats() Stats {
-	db := s.db.Stats()
+	s.dbMu.RLock()
+	db, info := s.db.Stats(), s.db.Info()
+	s.dbMu.RUnlock()
 	return Stats{Commits: s.commits.snapshot(), WriteErrors: s.writeErrors.Load(),
-		FreePages: db.FreePageN + db.PendingPageN, PageSize: s.db.Info().PageSize}
+		FreePages: db.FreePageN + db.PendingPageN, PageSize: info.PageSize}
 }

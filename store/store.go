@@ -31,6 +31,9 @@ var (
 // FileName is the name of the database file inside the data directory.
 const FileName = "edgeplane.db"
 
+// fileGrowth is how much the data file grows by once past it.
+const fileGrowth = 256 << 10
+
 var (
 	bucketKV   = []byte("kv")
 	bucketMeta = []byte("meta")
@@ -87,7 +90,12 @@ var DefaultOptions = Options{Wall: SystemWall{}, LockTimeout: time.Second}
 // logical clock, a local modify index, the watches waiting on it and the
 // feed of committed changes. All methods are safe for concurrent use.
 type Store struct {
+	// db is read under dbMu by readers, and by writers holding the
+	// commit slot; Compact replaces it holding both (see compact.go).
 	db     *bolt.DB
+	dbMu   sync.RWMutex
+	path   string
+	bopts  *bolt.Options
 	clock  *Clock
 	nodeID string
 	watch  watchSet
@@ -103,6 +111,7 @@ type Store struct {
 	marks     marks
 	dig       digest
 	pend      pendingKeys
+	orig      originTable
 	// quarantinedAtOpen counts the records Open moved to the quarantine.
 	quarantinedAtOpen int
 	// recordsRead counts records read for anti-entropy (Records).
@@ -142,26 +151,45 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	bopts := &bolt.Options{
 		Timeout: opts.LockTimeout,
 		// The freelist is rebuilt at open instead of written on every
 		// commit: fewer writes to SD cards, a slightly slower start.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         opts.NoSync,
-	})
+	}
+	db, err := openBolt(path, bopts)
+	if err != nil {
+		return nil, err
+	}
+	// A compaction cut short by a crash left its copy (see compact.go).
+	if err := os.Remove(path + compactSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		db.Close()
+		return nil, fmt.Errorf("store: remove an unfinished compaction: %w", err)
+	}
+	s := &Store{db: db, path: path, bopts: bopts, tables: tables(), hist: newHistoryLimits(opts), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
+	if err := s.load(opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openBolt opens the data file at path.
+func openBolt(path string, opts *bolt.Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, opts)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked", ErrInUse, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, tables: tables(), hist: newHistoryLimits(opts), arrived: make(chan struct{}, 1), slot: make(chan struct{}, 1)}
-	if err := s.load(opts); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	// bbolt grows the file 16 MiB at a time past 16 MiB, the size of the
+	// whole store of many devices: 256 KiB steps keep the file near its
+	// data, at the cost of a truncate and sync per step of growth.
+	db.AllocSize = fileGrowth
+	return db, nil
 }
 
 // load creates the buckets, reads the meta values and resumes the clock
@@ -185,6 +213,9 @@ func (s *Store) load(opts Options) error {
 			}
 		}
 		s.nodeID = string(id)
+		if err := s.orig.load(tx); err != nil {
+			return fmt.Errorf("store: load origins: %w", err)
+		}
 		if s.quarantinedAtOpen, err = s.quarantineInvalid(tx); err != nil {
 			return fmt.Errorf("store: quarantine: %w", err)
 		}
@@ -194,7 +225,7 @@ func (s *Store) load(opts Options) error {
 		hwm := Stamp(getUint(meta, metaHLC))
 		for _, tb := range s.tables {
 			err = tx.Bucket(tb.records).ForEach(func(k, v []byte) error {
-				e, err := decodeEntry(string(k), v)
+				e, err := s.orig.decodeEntry(string(k), v)
 				if err != nil {
 					return err
 				}
@@ -266,6 +297,8 @@ type txn struct {
 	keys      map[keyRef]keyVal // index entries written (see keyindex.go)
 	// flushAll: write every pending index entry; flushed: they were.
 	flushAll, flushed bool
+	// bulk: a bulk load (see keyindex.go) wrote in t.
+	bulk bool
 
 	// writing is when bbolt's commit began: what fails from then is its
 	// write or sync.
@@ -276,6 +309,28 @@ type txn struct {
 type tableTx struct {
 	tb            *table
 	records, keys *bolt.Bucket
+	orig          *originTable
+	// inserted: a key went elsewhere than past the table's last (see
+	// fill).
+	inserted bool
+}
+
+// fill sets how full bbolt fills the pages of tt's records before a put
+// of key. bbolt splits a page in two halves by default, which leaves room
+// for later keys between; keys written past the table's last one (a
+// bootstrap, a restore, keys written in order) never come back to the
+// pages they fill, and half of each would stay empty. While a transaction
+// only appends to a table, its pages are filled whole.
+func (tt *tableTx) fill(key string) {
+	if tt.inserted {
+		return
+	}
+	if last, _ := tt.records.Cursor().Last(); last != nil && key <= string(last) {
+		tt.inserted = true
+		tt.records.FillPercent = bolt.DefaultFillPercent
+		return
+	}
+	tt.records.FillPercent = 1
 }
 
 // table returns tb's buckets in t.
@@ -286,7 +341,7 @@ func (t *txn) table(tb *table) *tableTx {
 	if tt := t.tbs[tb.id]; tt != nil {
 		return tt
 	}
-	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), keys: t.tx.Bucket(tb.keys)}
+	tt := &tableTx{tb: tb, records: t.tx.Bucket(tb.records), keys: t.tx.Bucket(tb.keys), orig: &t.s.orig}
 	t.tbs[tb.id] = tt
 	return tt
 }
@@ -299,7 +354,7 @@ func (tt *tableTx) get(key string) (Entry, bool, error) {
 	if v == nil {
 		return Entry{}, false, nil
 	}
-	e, err := decodeEntry(key, v)
+	e, err := tt.orig.decodeEntry(key, v)
 	e.Table = tt.tb.name
 	return e, err == nil, err
 }
@@ -318,7 +373,12 @@ func (t *txn) put(tt *tableTx, e *Entry, src Source) error {
 	}
 	t.note(e.Record, e.ModifyIndex, src)
 	t.dirty = true
-	if err := tt.records.Put([]byte(e.Key), appendEntry(nil, e)); err != nil {
+	v, err := t.appendStored(e)
+	if err != nil {
+		return err
+	}
+	tt.fill(e.Key)
+	if err := tt.records.Put([]byte(e.Key), v); err != nil {
 		return err
 	}
 	return t.indexRecord(tt, &e.Record)
@@ -447,6 +507,7 @@ func (s *Store) commit(ops []*op) error {
 		t.writing = time.Now()
 		return putUint(t.meta, metaIndex, t.modify)
 	})
+	s.orig.settle(err == nil)
 	switch {
 	case err == errNothingWritten:
 		err = nil
@@ -466,7 +527,7 @@ func (s *Store) commit(ops []*op) error {
 	s.reapIndex.Store(t.reap)
 	s.histBytes.Add(t.histBytes)
 	s.publishDigest(t.deltas)
-	s.publishKeys(t.keys, t.flushed)
+	s.publishKeys(t.keys, t.flushed, t.bulk)
 	s.feed.publish(t.feed)
 	s.watch.notify(t.changed)
 	return nil

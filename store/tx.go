@@ -53,7 +53,7 @@ func (tx *Tx) Get(table, key string) (Entry, bool, error) {
 	if v == nil {
 		return Entry{}, false, nil
 	}
-	e, err := decodeEntry(key, v)
+	e, err := tx.s.orig.decodeEntry(key, v)
 	e.Table = tb.name
 	return e, err == nil, err
 }
@@ -68,7 +68,7 @@ func (tx *Tx) Scan(table, prefix string, fn func(*Entry) error) error {
 	c := tx.tx.Bucket(tb.records).Cursor()
 	p := []byte(prefix)
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		e, err := decodeEntry(string(k), v)
+		e, err := tx.s.orig.decodeEntry(string(k), v)
 		if err != nil {
 			return err
 		}

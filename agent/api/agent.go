@@ -169,6 +169,14 @@ func (c *Client) SnapshotSave(ctx context.Context) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
+// StoreCompact rewrites the agent's data file without its free pages,
+// while the agent runs; its writes wait for it.
+func (c *Client) StoreCompact(ctx context.Context) (CompactResult, error) {
+	var res CompactResult
+	err := c.do(ctx, request{method: http.MethodPut, path: "/v1/edgeplane/store/compact"}, &res)
+	return res, err
+}
+
 // SnapshotRestore merges the snapshot read from r into the agent's store
 // by last-writer-wins; what changed spreads to the mesh like any write.
 func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (RestoreResult, error) {

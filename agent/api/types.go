@@ -158,6 +158,12 @@ type RestoreResult struct {
 	Quarantined int
 }
 
+// CompactResult is the answer to PUT /v1/edgeplane/store/compact.
+type CompactResult struct {
+	Before int64 // size of the data file before, in bytes
+	After  int64 // and after
+}
+
 // Replication is the answer to GET /v1/edgeplane/replication.
 type Replication struct {
 	// Local are the node's own counters, as in AgentSelf.Stats.

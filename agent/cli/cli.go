@@ -100,6 +100,9 @@ var commands = []entry{
 		{name: "save", synopsis: "Write a backup of the local agent's whole store to FILE", new: func() command { return new(snapshotSaveCmd) }},
 		{name: "restore", synopsis: "Merge a backup into the store by last-writer-wins", new: func() command { return new(snapshotRestoreCmd) }},
 	}},
+	{name: "store", synopsis: "Maintain the local agent's data file", sub: []entry{
+		{name: "compact", synopsis: "Rewrite the data file without its free pages, while the agent runs", new: func() command { return new(storeCompactCmd) }},
+	}},
 	{name: "tls", synopsis: "Create the fleet CA and node certificates", sub: []entry{
 		{name: "ca create", synopsis: "Create the fleet CA: ca.pem and ca-key.pem", new: func() command { return new(tlsCACreateCmd) }},
 		{name: "cert create", synopsis: "Issue a node certificate signed by the fleet CA", new: func() command { return new(tlsCertCreateCmd) }},

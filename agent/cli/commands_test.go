@@ -197,6 +197,32 @@ func TestSnapshotThroughAgent(t *testing.T) {
 	run(t, apitest.DeadAddress(t), "", "snapshot", "restore", file).expect(t, 1, "", "cannot reach the agent")
 }
 
+// TestStoreCompactThroughAgent compacts an agent's store through the real
+// API: the keys it held are there after, and writes go on.
+func TestStoreCompactThroughAgent(t *testing.T) {
+	a := apitest.Start(t)
+	ctx := context.Background()
+	for i := range 200 {
+		k := fmt.Sprintf("cfg/%03d", (i*37)%200)
+		if err := a.Client.KV().Put(ctx, api.KVPair{Key: k, Value: []byte(strings.Repeat("v", 500))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		if err := a.Client.KV().Delete(ctx, fmt.Sprintf("cfg/%03d", 2*i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, a.Addr, "", "store", "compact").expect(t, 0, "Compacted the store from ", "")
+	if p := get(t, a, "cfg/199"); p == nil || len(p.Value) != 500 {
+		t.Fatalf("cfg/199 after the compaction = %+v", p)
+	}
+	if err := a.Client.KV().Put(ctx, api.KVPair{Key: "after", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, apitest.DeadAddress(t), "", "store", "compact").expect(t, 1, "", "cannot reach the agent")
+}
+
 func TestTLSAndValidate(t *testing.T) {
 	dir := t.TempDir()
 	run(t, "", "", "tls", "ca", "create", "-dir", dir).expect(t, 0, "==> Saved "+dir+"/ca.pem\n", "")

@@ -17,6 +17,7 @@ import (
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/edgeplane/edgeplane/agent/acl"
+	"github.com/edgeplane/edgeplane/agent/api"
 	"github.com/edgeplane/edgeplane/agent/jointoken"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/store"
@@ -52,6 +53,11 @@ type watchedRoles struct {
 }
 
 func (r watchedRoles) Reload() (ReloadReport, error) { r.ops.Add(1); return ReloadReport{}, nil }
+
+func (r watchedRoles) Compact(context.Context) (api.CompactResult, error) {
+	r.ops.Add(1)
+	return api.CompactResult{Before: 2, After: 1}, nil
+}
 
 func (r watchedRoles) JoinToken(seeds []string) (jointoken.Token, error) {
 	r.ops.Add(1)
@@ -91,6 +97,7 @@ func aclServer(t *testing.T, defaultAllow bool, more ...func(c *Config)) (srv *h
 	}}
 	srv, st = testServerWith(t, func(c *Config) {
 		c.Mesh, c.Snapshots, c.Replication, c.Ping, c.Reload, c.JoinTokens = mesh, snaps, roles, roles, roles, roles
+		c.Compactor = roles
 		c.Metrics, c.MetricsRelay = fakeMetrics{}, fakeRelay{}
 		c.ACL = func() *acl.Resolver { return res }
 		for _, set := range more {
@@ -238,6 +245,7 @@ func TestACLHostileClient(t *testing.T) {
 		{"GET", "/v1/agent/join-token", ""},
 		{"GET", "/v1/edgeplane/snapshot", ""},
 		{"PUT", "/v1/edgeplane/snapshot", "snapshot"},
+		{"PUT", "/v1/edgeplane/store/compact", ""},
 		{"PUT", "/v1/edgeplane/revoke/node-b", ""}, // not served yet: closed all the same
 	}
 	for _, c := range controls {
@@ -304,6 +312,7 @@ func TestACLRoutes(t *testing.T) {
 		{"GET", "/v1/operator/keyring", want{403, 403, 200}},
 		{"GET", "/v1/agent/join-token", want{403, 403, 200}},
 		{"GET", "/v1/edgeplane/snapshot", want{403, 403, 200}},
+		{"PUT", "/v1/edgeplane/store/compact", want{403, 403, 200}},
 		{"GET", "/v1/catalog/gateway-services/gw", want{403, 403, 404}}, // not served: 404 once allowed
 		{"GET", "/v1/catalog/services", want{404, 404, 404}},            // service rules, checked by its handler (none here)
 	} {

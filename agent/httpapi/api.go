@@ -43,6 +43,7 @@ type Self struct {
 //     404.
 //   - Snapshots nil: no /v1/edgeplane/snapshot: 404.
 //   - Replication nil: no /v1/edgeplane/replication: 404.
+//   - Compactor nil: no /v1/edgeplane/store/compact: 404.
 //   - Ping nil: no /v1/edgeplane/rpc/ping/<node>: 404.
 //   - Revoke nil: no /v1/edgeplane/revoke, /v1/edgeplane/revoked: 404.
 //   - Monitor nil: no /v1/agent/monitor: 404.
@@ -72,6 +73,7 @@ type Config struct {
 	Mesh         Mesh
 	Snapshots    Snapshots
 	Replication  Replication
+	Compactor    Compactor
 	Ping         Pinger
 	Revoke       Revoker
 	Monitor      Monitor
@@ -175,6 +177,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.Replication != nil {
 		a.handleReplication(cfg.Replication)
+	}
+	if cfg.Compactor != nil {
+		a.handleCompact(cfg.Compactor)
 	}
 	if cfg.Ping != nil {
 		a.handlePing(cfg.Ping)

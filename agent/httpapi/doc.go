@@ -13,7 +13,9 @@
 // a key looked up through the node, site, environment and global layers,
 // resolve.go, over the Layers role and package layers), the node's
 // history of each key with rollbacks to it (/v1/edgeplane/history/<key>,
-// /v1/edgeplane/rollback: history.go, over the History role), and, with
+// /v1/edgeplane/rollback: history.go, over the History role), the store's
+// compaction while the agent runs (PUT /v1/edgeplane/store/compact, over
+// the Compactor role, with agent write), and, with
 // Config.Debug (enable_debug), the Go runtime's profiles under
 // /debug/pprof/ to loopback clients with agent write (pprof.go).
 //

@@ -63,6 +63,12 @@ type Snapshots interface {
 	Restore(r io.Reader) (RestoreResult, error)
 }
 
+// Compactor compacts the store's data file.
+type Compactor interface {
+	// Compact rewrites the data file without its free pages.
+	Compact(ctx context.Context) (api.CompactResult, error)
+}
+
 // Replication reports the state of replication.
 type Replication interface {
 	// State is the answer of GET /v1/edgeplane/replication.

@@ -40,6 +40,22 @@ func (a *API) handleSnapshots(s Snapshots) {
 	})
 }
 
+// handleCompact adds PUT /v1/edgeplane/store/compact, which needs agent
+// write access (acl.go), like the other controls of the agent.
+func (a *API) handleCompact(c Compactor) {
+	a.mux.HandleFunc("PUT /v1/edgeplane/store/compact", func(w http.ResponseWriter, r *http.Request) {
+		res, err := c.Compact(r.Context())
+		switch {
+		case diskFull(err):
+			a.fail(w, r, http.StatusInsufficientStorage, fmt.Errorf("compaction failed, the store keeps its file: %w", err))
+		case err != nil:
+			a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("compaction failed: %w", err))
+		default:
+			writeJSON(w, res)
+		}
+	})
+}
+
 // handleReplication adds GET /v1/edgeplane/replication.
 func (a *API) handleReplication(r Replication) {
 	a.mux.HandleFunc("GET /v1/edgeplane/replication", func(w http.ResponseWriter, _ *http.Request) {

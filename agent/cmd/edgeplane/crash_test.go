@@ -17,12 +17,7 @@ import (
 // restarts it and checks that every write whose PUT answered 200 survived
 // with its value. It repeats over several rounds on the same data dir.
 func TestCrashSafety(t *testing.T) {
-	seed := getenvUint("EDGEPLANE_CRASH_SEED")
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (set EDGEPLANE_CRASH_SEED to replay)", seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	rng := crashRNG(t)
 	dir := t.TempDir()
 	acked := map[string]string{} // key -> value whose PUT returned 200
 	var mu sync.Mutex
@@ -73,6 +68,17 @@ func TestCrashSafety(t *testing.T) {
 	p := startAgent(t, "-data-dir", dir)
 	verify(t, p, acked)
 	t.Logf("%d acknowledged writes survived %d kills", len(acked), rounds)
+}
+
+// crashRNG returns the random source that picks when a crash test
+// kills, seeded from EDGEPLANE_CRASH_SEED or the clock, and logs the seed.
+func crashRNG(t *testing.T) *rand.Rand {
+	seed := getenvUint("EDGEPLANE_CRASH_SEED")
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (set EDGEPLANE_CRASH_SEED to replay)", seed)
+	return rand.New(rand.NewPCG(seed, seed>>1))
 }
 
 func verify(t *testing.T, p *agentProc, acked map[string]string) {

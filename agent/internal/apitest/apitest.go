@@ -119,7 +119,7 @@ func Start(t testing.TB) *Agent {
 		t.Fatal(err)
 	}
 	a.API = httpapi.New(httpapi.Config{
-		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st},
+		Store: st, Self: a.self, Mesh: a.Mesh, Snapshots: snapshots{st}, Compactor: snapshots{st},
 		Replication: roles{a}, Ping: roles{a}, Reload: roles{a}, Revoke: a.Mesh, JoinTokens: roles{a},
 		Monitor: hub, LogLevel: roles{a}, Catalog: a.Catalog, ACL: a.resolver, Log: quiet,
 		Layers: storeLayers{st, resolver}, Schemas: schemas, History: st, Renders: renders,
@@ -163,6 +163,11 @@ func (a *Agent) SetReplication(r api.Replication) {
 type snapshots struct{ st *store.Store }
 
 func (s snapshots) Save(w io.Writer) error { _, err := s.st.Snapshot(w); return err }
+
+func (s snapshots) Compact(ctx context.Context) (api.CompactResult, error) {
+	res, err := s.st.Compact(ctx)
+	return api.CompactResult{Before: res.Before, After: res.After}, err
+}
 
 func (s snapshots) Restore(r io.Reader) (httpapi.RestoreResult, error) {
 	n, err := s.st.Restore(r)
