@@ -243,25 +243,40 @@ func (t *txn) history(tt *tableTx, key string) (*bolt.Bucket, error) {
 }
 
 // historyReplaced records e, which replaced old (found: the store held
-// it) in tt, and marks old lost if e's writer had not seen it.
+// it) in tt, and marks old lost if e's writer had not seen it. A key's
+// first version here is not copied: its record holds it, and the history
+// lists it from there (scanHistory) until a later version replaces it,
+// which copies it then. So a bootstrap, whose keys are all new, writes no
+// history.
 func (t *txn) historyReplaced(tt *tableTx, old *Entry, found bool, e *Entry) error {
 	b, err := t.history(tt, e.Key)
 	if b == nil || err != nil {
 		return err
 	}
-	if found && e.Prev < old.Version {
+	if found {
 		h := historyOf(&old.Record)
-		h.Held, h.Lost = true, true
-		marked, err := t.histMark(b, &h)
-		if err != nil {
-			return err
-		}
-		if marked {
-			t.lost = append(t.lost, old.Record)
+		h.Held = true
+		if e.Prev < old.Version {
+			h.Lost = true
+			marked, err := t.histMark(b, &h)
+			if err != nil {
+				return err
+			}
+			if marked {
+				t.lost = append(t.lost, old.Record)
+			}
+		} else if uint64(h.Version) > t.s.histSwept.Load() && b.Get(historyKey(h.Key, h.Version, h.Origin)) == nil {
+			// The key's first version (one a sweep dropped stays dropped).
+			if err := t.histAdd(b, &h); err != nil {
+				return err
+			}
 		}
 	}
 	if err := t.histSeen(b, e.Key, e.Prev); err != nil {
 		return err
+	}
+	if !found {
+		return t.histCap(b) // a cap lowered since the last write holds from now
 	}
 	h := historyOf(&e.Record)
 	h.Held = true
@@ -431,6 +446,7 @@ func (t *txn) histSweep(b *bolt.Bucket) error {
 		}
 	}
 	t.histBytes = total - t.s.histBytes.Load()
+	raise(&t.s.histSwept, uint64(cut))
 	return nil
 }
 
@@ -442,16 +458,20 @@ func (s *Store) loadHistory(tx *bolt.Tx) error {
 		return nil
 	}
 	var (
-		old   [][]byte
-		total int64
+		old    [][]byte
+		total  int64
+		oldest Stamp
 	)
 	err := b.ForEach(func(k, v []byte) error {
 		if k[0] == 0 {
 			old = append(old, bytes.Clone(k))
 			return nil
 		}
-		n, err := histSize(k, v)
-		total += n
+		h, err := viewHistory(k, v)
+		if oldest == 0 || h.version < oldest {
+			oldest = h.version
+		}
+		total += h.size()
 		return err
 	})
 	if err != nil {
@@ -463,6 +483,11 @@ func (s *Store) loadHistory(tx *bolt.Tx) error {
 		}
 	}
 	s.histBytes.Store(total)
+	if total >= s.hist.maxBytes-s.hist.maxBytes/8 && oldest > 0 {
+		// Swept before, maybe: what is older than the oldest kept may
+		// have been dropped.
+		s.histSwept.Store(uint64(oldest - 1))
+	}
 	return nil
 }
 
@@ -495,7 +520,7 @@ func (s *Store) History(q HistoryQuery) ([]HistoryEntry, error) {
 	var out []HistoryEntry
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		out, err = scanHistory(tx, q)
+		out, err = s.scanHistory(tx, q)
 		return err
 	})
 	return out, err
@@ -509,11 +534,80 @@ func (s *Store) HistoryBytes() (int64, error) { return s.histBytes.Load(), nil }
 // when it keeps no history.
 func (s *Store) HistoryVersions() int { return s.hist.versions }
 
-func scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error) {
-	b := tx.Bucket(localBucket(historyBucket))
-	if b == nil || q.Key == "" && !q.Prefix {
+func (s *Store) scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error) {
+	if q.Key == "" && !q.Prefix {
 		return nil, nil
 	}
+	var out []HistoryEntry
+	if b := tx.Bucket(localBucket(historyBucket)); b != nil {
+		var err error
+		if out, err = scanHistoryBucket(b, q); err != nil {
+			return nil, err
+		}
+	}
+	if s.hist.versions > 0 {
+		var err error
+		if out, err = s.historyOfRecords(tx, q, out); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(out, func(a, b HistoryEntry) int { return cmp.Compare(b.Version, a.Version) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// historyOfRecords adds to out the versions the kv records that q selects
+// hold, when out lacks them: a key's first version is in its record only.
+func (s *Store) historyOfRecords(tx *bolt.Tx, q HistoryQuery, out []HistoryEntry) ([]HistoryEntry, error) {
+	if q.LostOnly { // a record holds the winning version
+		return out, nil
+	}
+	type version struct {
+		key    string
+		v      Stamp
+		origin string
+	}
+	listed := make(map[version]bool, len(out))
+	for i := range out {
+		listed[version{out[i].Key, out[i].Version, out[i].Origin}] = true
+	}
+	add := func(k, v []byte) error {
+		if bytes.IndexByte(k, 0) >= 0 { // such keys have no history
+			return nil
+		}
+		e, err := s.orig.decodeEntry(string(k), v)
+		if err != nil {
+			return err
+		}
+		if e.Version >= q.Since && !listed[version{e.Key, e.Version, e.Origin}] {
+			h := historyOf(&e.Record)
+			h.Held = true
+			out = append(out, h)
+		}
+		return nil
+	}
+	kv := tx.Bucket(bucketKV)
+	if !q.Prefix {
+		if v := kv.Get([]byte(q.Key)); v != nil {
+			return out, add([]byte(q.Key), v)
+		}
+		return out, nil
+	}
+	c := kv.Cursor()
+	p := []byte(q.Key)
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if err := add(k, v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scanHistoryBucket returns the versions q selects from the history
+// bucket, unsorted.
+func scanHistoryBucket(b *bolt.Bucket, q HistoryQuery) ([]HistoryEntry, error) {
 	p := []byte(q.Key)
 	if !q.Prefix {
 		p = append(p, 0)
@@ -536,10 +630,6 @@ func scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error) {
 			continue
 		}
 		out = append(out, h)
-	}
-	slices.SortStableFunc(out, func(a, b HistoryEntry) int { return cmp.Compare(b.Version, a.Version) })
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
 	}
 	return out, nil
 }

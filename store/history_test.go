@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -233,11 +235,25 @@ func TestHistoryIntermediateVersions(t *testing.T) {
 	}
 }
 
-// checkHistoryBytes fails t unless the history's entries sum to the size
-// s counts, and to at most maxBytes.
+// checkHistoryBytes fails t unless the entries the history bucket stores
+// (not the first versions the records alone hold) sum to the size s
+// counts, and to at most maxBytes. It returns them, newest first.
 func checkHistoryBytes(t *testing.T, s *Store, maxBytes int64) []HistoryEntry {
 	t.Helper()
-	hs := history(t, s, HistoryQuery{Prefix: true})
+	var hs []HistoryEntry
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(localBucket(historyBucket))
+		if b == nil {
+			return nil
+		}
+		var err error
+		hs, err = scanHistoryBucket(b, HistoryQuery{Prefix: true})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortStableFunc(hs, func(a, b HistoryEntry) int { return cmp.Compare(b.Version, a.Version) })
 	var sum int64
 	for i := range hs {
 		sum += hs[i].Size()
@@ -514,4 +530,52 @@ func FuzzDecodeHistory(f *testing.F) {
 			t.Fatalf("re-encoding %+v gives %+v, %v", h, h2, err)
 		}
 	})
+}
+
+// TestFirstVersionInRecordOnly: a key's first version is listed from its
+// record and written to the history only when a later version replaces
+// it, so applying new keys (a bootstrap) writes no history; a first
+// version older than what a sweep dropped is not brought back.
+func TestFirstVersionInRecordOnly(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{NoSync: true, HistoryVersions: 10})
+	v := MakeStamp(1_700_000_000_000, 0)
+	var recs []Record
+	for i := range 100 {
+		v++
+		recs = append(recs, Record{Key: fmt.Sprintf("app/%03d", i), Value: []byte("first"), Version: v, Origin: "peer"})
+	}
+	if _, err := s.Apply(recs); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.HistoryBytes(); n != 0 {
+		t.Fatalf("new keys wrote %d bytes of history", n)
+	}
+	if hs := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(hs) != 0 {
+		t.Fatalf("the history bucket holds %d versions", len(hs))
+	}
+	hs := history(t, s, HistoryQuery{Key: "app/", Prefix: true})
+	if len(hs) != 100 || !hs[0].Held || string(hs[0].Value) != "first" {
+		t.Fatalf("listed %d versions, newest %+v; want the 100 records' versions", len(hs), hs[0])
+	}
+	// Replaced, the first version is copied beside the new one.
+	v++
+	if _, err := s.Apply([]Record{{Key: "app/007", Value: []byte("second"), Version: v, Origin: "peer", Prev: recs[7].Version}}); err != nil {
+		t.Fatal(err)
+	}
+	hs = history(t, s, HistoryQuery{Key: "app/007"})
+	if len(hs) != 2 || string(hs[0].Value) != "second" || string(hs[1].Value) != "first" || hs[1].Lost {
+		t.Fatalf("app/007's history %+v", hs)
+	}
+	if stored := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(stored) != 2 {
+		t.Fatalf("the history bucket holds %d versions, want 2", len(stored))
+	}
+	// A first version at or before what a sweep dropped stays dropped.
+	s.histSwept.Store(uint64(v))
+	v++
+	if _, err := s.Apply([]Record{{Key: "app/008", Value: []byte("second"), Version: v, Origin: "peer", Prev: recs[8].Version}}); err != nil {
+		t.Fatal(err)
+	}
+	if hs := history(t, s, HistoryQuery{Key: "app/008"}); len(hs) != 1 || string(hs[0].Value) != "second" {
+		t.Fatalf("app/008's history %+v, want only the version after the sweep", hs)
+	}
 }

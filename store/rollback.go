@@ -49,7 +49,7 @@ func (s *Store) PlanRollback(key string, version Stamp, origin string) ([]Rollba
 	)
 	err := s.view(func(tx *bolt.Tx) error {
 		out = nil
-		vs, err := scanHistory(tx, HistoryQuery{Key: key, Since: version})
+		vs, err := s.scanHistory(tx, HistoryQuery{Key: key, Since: version})
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Store) PlanRollback(key string, version Stamp, origin string) ([]Rollba
 func (s *Store) PlanPrefixRollback(prefix string, at Stamp) (changes []RollbackChange, unknown []string, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		changes, unknown = nil, nil
-		vs, err := scanHistory(tx, HistoryQuery{Key: prefix, Prefix: true})
+		vs, err := s.scanHistory(tx, HistoryQuery{Key: prefix, Prefix: true})
 		if err != nil {
 			return err
 		}

@@ -105,6 +105,9 @@ type Store struct {
 	// histBytes is the history's size, counted at open and kept by each
 	// commit (history.go).
 	histBytes atomic.Int64
+	// histSwept: versions stamped at or before it may have been dropped
+	// by a sweep of the history past its cap.
+	histSwept atomic.Uint64
 
 	index     atomic.Uint64 // last committed local index
 	reapIndex atomic.Uint64
