@@ -330,12 +330,19 @@ func parseFilter(expr string) (*bexpr.Evaluator, error) {
 type filterExpr struct{ ev *bexpr.Evaluator }
 
 // keep reports whether the filter keeps datum; an expression that does
-// not apply to it (a selector of no field) is the client's error.
-func (f filterExpr) keep(datum any) (bool, error) {
+// not apply to it (a selector of no field) is the client's error. So is
+// one go-bexpr panics on rather than refusing (`Service is empty`: a
+// length asked of a struct): the panic is stopped here and answered 400.
+func (f filterExpr) keep(datum any) (ok bool, err error) {
 	if f.ev == nil {
 		return true, nil
 	}
-	ok, err := f.ev.Evaluate(datum)
+	defer func() {
+		if r := recover(); r != nil {
+			ok, err = false, badRequest("filter: the expression does not apply to these fields: %v", r)
+		}
+	}()
+	ok, err = f.ev.Evaluate(datum)
 	if err != nil {
 		return false, badRequest("filter: %v", err)
 	}
