@@ -35,7 +35,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 binaries=("$@")
 if [ ${#binaries[@]} -eq 0 ]; then
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags "-s -w" \
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -tags nethttpomithttp2 -trimpath -buildvcs=false -ldflags "-s -w" \
 		-o "$tmp/edgeplane" ./agent/cmd/edgeplane
 	binaries=("$tmp/edgeplane")
 fi
