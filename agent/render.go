@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/schema"
@@ -67,15 +68,16 @@ func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, reso
 		Layers: resolver,
 		Vet:    schemas,
 		Names:  render.Names{Node: cfg.NodeName, Site: cfg.Site, Tags: cfg.Tags},
-		NodeAlive: func(node string) bool {
-			m, ok := mesh.Member(node)
-			return !ok || m.Status != gossip.StatusFailed && m.Status != gossip.StatusLeft
-		},
-		NodeAddress: func(node string) string {
-			if m, ok := mesh.Member(node); ok && m.Addr != nil {
-				return m.Addr.String()
+		Members: func() []render.Member {
+			ms := mesh.Members()
+			out := make([]render.Member, len(ms))
+			for i := range ms {
+				n := httpapi.CatalogNode(&ms[i], cfg.Datacenter)
+				out[i] = render.Member{Node: render.Node{ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter,
+					TaggedAddresses: n.TaggedAddresses, Meta: n.Meta},
+					Failed: ms[i].Status == gossip.StatusFailed, Left: ms[i].Status == gossip.StatusLeft}
 			}
-			return ""
+			return out
 		},
 		Synced:         func() bool { return st.SyncMark() != 0 },
 		MembersSettled: settled,

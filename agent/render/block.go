@@ -230,7 +230,7 @@ func (b *block) render() ([]byte, renderResult, error) {
 	)
 	cfg := &b.m.cfg
 	err := cfg.Store.View(func(tx *store.Tx) error {
-		r := &reader{tx: tx, vet: cfg.Vet, names: cfg.Names, alive: cfg.NodeAlive, address: cfg.NodeAddress, getenv: cfg.Getenv}
+		r := &reader{tx: tx, vet: cfg.Vet, names: cfg.Names, members: cfg.Members, getenv: cfg.Getenv}
 		if cfg.Layers != nil {
 			r.resolver = cfg.Layers()
 		}

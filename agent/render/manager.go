@@ -46,11 +46,11 @@ type Config struct {
 	Vet Vetter
 	// Names are what nodeName, site and nodeTags return.
 	Names Names
-	// NodeAlive says whether a node's member is alive, which its
-	// instances' health includes; nil: every node is.
-	NodeAlive func(node string) bool
-	// NodeAddress is a node's address; nil: none.
-	NodeAddress func(node string) string
+	// Members lists the mesh's members as the catalog shows them: what
+	// nodes lists, and the node fields and serfHealth of service's
+	// entries. nil: every node that holds a record, alive, known by its
+	// name alone.
+	Members func() []Member
 	// Getenv is env's source; nil: os.Getenv.
 	Getenv func(string) string
 	// Synced reports whether this node ever completed a sync or a
@@ -110,12 +110,6 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
-	}
-	if cfg.NodeAlive == nil {
-		cfg.NodeAlive = func(string) bool { return true }
-	}
-	if cfg.NodeAddress == nil {
-		cfg.NodeAddress = func(string) string { return "" }
 	}
 	if cfg.Synced == nil {
 		cfg.Synced = func() bool { return true }

@@ -173,7 +173,9 @@ func (s *Spec) Parse() (*template.Template, error) {
 	} else if len(text) > MaxTemplateBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTemplate, MaxTemplateBytes)
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcStubs).Parse(text)
+	// A missing map key is the zero value, as consul-template's default
+	// (err_on_missing_key false) has it: {{if .ServiceMeta.x}} works.
+	t, err := template.New(name).Option("missingkey=zero").Funcs(funcStubs).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrTemplate, strings.TrimPrefix(err.Error(), "template: "))
 	}
