@@ -36,6 +36,7 @@ func TestServiceEntriesAsConsulTemplate(t *testing.T) {
 	register(t, f.st, "n2", catalog.Instance{ID: "web2", Name: "web", Address: "10.0.0.2", Port: 81})
 	register(t, f.st, "n3", catalog.Instance{ID: "web3", Name: "web", Port: 82, Tags: []string{"gone"}})
 	register(t, f.st, "n4", catalog.Instance{ID: "web4", Name: "web", Port: 83})
+	register(t, f.st, "n4", catalog.Instance{ID: "db1", Name: "db", Port: 5432})
 	node := func(name, addr string) Node {
 		return Node{ID: "id-" + name, Node: name, Address: addr, Datacenter: "dc1",
 			TaggedAddresses: map[string]string{"lan": addr}, Meta: map[string]string{"site": "s-" + name}}
@@ -50,15 +51,17 @@ func TestServiceEntriesAsConsulTemplate(t *testing.T) {
 		`{{range .Checks}} {{.CheckID}}={{.Status}}:{{.Output}}:{{.Notes}}:{{.ServiceTags}}:{{.Type}}{{end}}
 {{end}}{{range services}}{{.Name}}{{.Tags}} {{end}}
 {{range nodes}}{{.Node}} {{.ID}} {{.Address}} {{.Datacenter}} {{.Meta.site}} {{.TaggedAddresses.lan}};{{end}}
-{{nodes | toJSON}}`, members)
+{{nodes | toJSON}}
+{{services | toJSON}}`, members)
 	want := `n1 id-n1 10.0.0.1 10.0.0.1:80 [prod v1] passing s-n1 10.0.0.1 10.0.0.9 2 1` +
 		` serfHealth=passing:Agent alive and reachable::[]: service:web1=passing::note:[v1 prod]:ttl
 n2 id-n2 10.0.0.2 10.0.0.2:81 [] critical s-n2 10.0.0.2   1 serfHealth=critical:Agent not live or unreachable::[]:
 n4   :83 [] passing     1 serfHealth=passing:Agent alive and reachable::[]:
-web[prod v1] 
+db[] web[prod v1] 
 n1 id-n1 10.0.0.1 dc1 s-n1 10.0.0.1;n2 id-n2 10.0.0.2 dc1 s-n2 10.0.0.2;
 [{"ID":"id-n1","Node":"n1","Address":"10.0.0.1","Datacenter":"dc1","TaggedAddresses":{"lan":"10.0.0.1"},"Meta":{"site":"s-n1"}},` +
-		`{"ID":"id-n2","Node":"n2","Address":"10.0.0.2","Datacenter":"dc1","TaggedAddresses":{"lan":"10.0.0.2"},"Meta":{"site":"s-n2"}}]`
+		`{"ID":"id-n2","Node":"n2","Address":"10.0.0.2","Datacenter":"dc1","TaggedAddresses":{"lan":"10.0.0.2"},"Meta":{"site":"s-n2"}}]
+[{"Name":"db","Tags":[]},{"Name":"web","Tags":["prod","v1"]}]`
 	if got != want {
 		t.Fatalf("rendered\n%s\nwant\n%s", got, want)
 	}

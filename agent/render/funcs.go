@@ -441,7 +441,11 @@ func (r *reader) services() ([]CatalogService, error) {
 	}
 	out := make([]CatalogService, 0, len(tags))
 	for _, name := range slices.Sorted(maps.Keys(tags)) {
-		out = append(out, CatalogService{Name: name, Tags: slices.Sorted(maps.Keys(tags[name]))})
+		t := slices.Sorted(maps.Keys(tags[name]))
+		if t == nil {
+			t = []string{} // toJSON writes [], as consul-template's
+		}
+		out = append(out, CatalogService{Name: name, Tags: t})
 	}
 	return out, nil
 }
