@@ -44,8 +44,14 @@ type block struct {
 	m    *Manager
 	spec Spec
 	tmpl *template.Template
+	text string // the template's text, to tell a changed one on Set
 	ap   *applier
 	poke chan struct{}
+
+	// stop ends run; done is closed once it ended. Set by
+	// Manager.startLocked, under the Manager's mu.
+	stop context.CancelFunc
+	done chan struct{}
 
 	applying sync.Mutex // one render and apply at a time
 

@@ -485,6 +485,7 @@ wait_for "identical renders" 30 same_render || die "consul-template and edgeplan
 note "$(wc -c <"$work/render/edgeplane.txt") identical bytes, $(wc -l <"$work/render/edgeplane.txt") lines"
 grep -E '^(any|node):' "$work/render/edgeplane.txt" | sed 's/^/   /'
 kill -KILL "${pids[1]}" # node2: its member fails, its instance turns critical
+wait "${pids[1]}" 2>/dev/null || true
 node2_failed() {
 	if ! grep -q '^any: node2 web2 critical checks: serfHealth=critical' "$work/render/edgeplane.txt"; then
 		why="node3's render: $(grep '^any: node2' "$work/render/edgeplane.txt")"
