@@ -312,6 +312,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	a.add(a.watches)
 	sup.watches = a.watches
+	sup.render = a.render
 	if metricsLn != nil {
 		a.scrape = newScrapeServer(metricsLn, httpapi.ScrapeConfig{Metrics: metrics, Relay: relayAPI{a.relay}, Token: metricsToken, Log: log},
 			func(err error) { a.stop(err) }, log)
@@ -359,7 +360,7 @@ func (a *Agent) SetHooks(h Hooks) { a.sup.Hooks = h }
 // Reload re-reads the configuration through Hooks.Reload and applies what
 // can change while the agent runs (log_level, memory_limit,
 // metrics_peer_limit, retry_join, layers, environment, the acl section,
-// services, watches, and the tls files in the fleet CA mode); other changed
+// services, watches, render blocks, and the tls files in the fleet CA mode); other changed
 // options are listed as needing a restart, and TLS material that fails
 // its checks as rejected. It fails with
 // ErrReloadUnavailable, ErrReloadRejected (the running configuration

@@ -89,6 +89,19 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		running.Watches = next.Watches
 		return true
 	},
+	// Render blocks: new ones start, removed ones stop and their checks
+	// go, changed ones start again, unchanged ones go on (render.go).
+	"render": func(s *supervisor, running *config.Config, next config.Config) bool {
+		if s.render == nil {
+			return false
+		}
+		if err := s.render.Set(next); err != nil {
+			s.log.Error("applying the reloaded render blocks", "err", err)
+			return false
+		}
+		running.Render = next.Render
+		return true
+	},
 	// The layers keys are resolved through (/v1/edgeplane/resolve/).
 	"layers":      applyLayers,
 	"environment": applyLayers,
@@ -102,7 +115,7 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
 // can change while the agent runs: log_level, memory_limit,
-// metrics_peer_limit, retry_join, layers, environment, services, watches, the acl
+// metrics_peer_limit, retry_join, layers, environment, services, watches, render, the acl
 // section (whose secret files are re-read on every reload) and, in the
 // fleet CA mode, the tls section (whose files are re-read on every
 // reload; see meshTLS). New TLS material that fails its checks is listed

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
+	"github.com/edgeplane/edgeplane/agent/httpapi"
 	"github.com/edgeplane/edgeplane/agent/layers"
 	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/schema"
@@ -26,6 +27,21 @@ const renderCheckPrefix = "edgeplane:render:"
 // membership events; past it every block that reads the catalog renders.
 const renderMemberQueue = 64
 
+// renderSpecs returns the render blocks of cfg, and their names.
+func renderSpecs(cfg config.Config) ([]render.Spec, map[string]bool, error) {
+	specs := make([]render.Spec, len(cfg.Render))
+	names := map[string]bool{}
+	for i := range cfg.Render {
+		s, err := cfg.Render[i].Spec()
+		if err != nil {
+			return nil, nil, fmt.Errorf("agent: render[%d]: %w", i, err)
+		}
+		specs[i] = s
+		names[cmp.Or(s.Name, s.Destination)] = true
+	}
+	return specs, names, nil
+}
+
 // renderer is the render blocks (package render) as a component: a
 // render.Manager over the store, read through the config centre's layers
 // and schemas, whose blocks' health becomes checks of the agent's own
@@ -33,13 +49,16 @@ const renderMemberQueue = 64
 // membership changes (an instance's health includes its node's).
 type renderer struct {
 	*render.Manager
-	mesh  *gossip.Mesh
-	cat   *catalog.Catalog
-	names map[string]bool // the blocks' names
-	log   *slog.Logger
+	mesh *gossip.Mesh
+	cat  *catalog.Catalog
+	log  *slog.Logger
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu        sync.Mutex
+	names     map[string]bool // the blocks' names
+	started   bool            // Start ran
+	following bool            // the Manager runs and membership is followed
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // newRenderer builds the render blocks of cfg (none, when it has none:
@@ -51,15 +70,9 @@ type renderer struct {
 // with a peer merged) or render.SettleTimeout.
 func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, resolver func() *layers.Resolver,
 	cat *catalog.Catalog, mesh *gossip.Mesh, settled func() bool, log *slog.Logger) (*renderer, error) {
-	specs := make([]render.Spec, len(cfg.Render))
-	names := map[string]bool{}
-	for i := range cfg.Render {
-		s, err := cfg.Render[i].Spec()
-		if err != nil {
-			return nil, fmt.Errorf("agent: render[%d]: %w", i, err)
-		}
-		specs[i] = s
-		names[cmp.Or(s.Name, s.Destination)] = true
+	specs, names, err := renderSpecs(cfg)
+	if err != nil {
+		return nil, err
 	}
 	m, err := render.New(render.Config{
 		Store:  st,
@@ -67,15 +80,16 @@ func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, reso
 		Layers: resolver,
 		Vet:    schemas,
 		Names:  render.Names{Node: cfg.NodeName, Site: cfg.Site, Tags: cfg.Tags},
-		NodeAlive: func(node string) bool {
-			m, ok := mesh.Member(node)
-			return !ok || m.Status != gossip.StatusFailed && m.Status != gossip.StatusLeft
-		},
-		NodeAddress: func(node string) string {
-			if m, ok := mesh.Member(node); ok && m.Addr != nil {
-				return m.Addr.String()
+		Members: func() []render.Member {
+			ms := mesh.Members()
+			out := make([]render.Member, len(ms))
+			for i := range ms {
+				n := httpapi.CatalogNode(&ms[i], cfg.Datacenter)
+				out[i] = render.Member{Node: render.Node{ID: n.ID, Node: n.Node, Address: n.Address, Datacenter: n.Datacenter,
+					TaggedAddresses: n.TaggedAddresses, Meta: n.Meta},
+					Failed: ms[i].Status == gossip.StatusFailed, Left: ms[i].Status == gossip.StatusLeft}
 			}
-			return ""
+			return out
 		},
 		Synced:         func() bool { return st.SyncMark() != 0 },
 		MembersSettled: settled,
@@ -102,6 +116,37 @@ func newRenderer(cfg config.Config, st *store.Store, schemas *schema.Guard, reso
 // Start removes the checks of blocks no longer configured, renders every
 // block and follows the store and membership.
 func (r *renderer) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.started = true
+	r.removeStaleChecks()
+	return r.followLocked(ctx)
+}
+
+// Set applies reloaded render blocks (render.Manager.Set): new ones
+// start, removed ones stop and their checks go, changed ones start
+// again, unchanged ones go on.
+func (r *renderer) Set(cfg config.Config) error {
+	specs, names, err := renderSpecs(cfg)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.Manager.Set(specs); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	r.names = names
+	if !r.started {
+		return nil
+	}
+	r.removeStaleChecks()
+	return r.followLocked(context.Background())
+}
+
+// removeStaleChecks removes the checks of render blocks no longer
+// configured.
+func (r *renderer) removeStaleChecks() {
 	for _, ch := range r.cat.Checks() {
 		name, ok := strings.CutPrefix(ch.ID, renderCheckPrefix)
 		if ok && ch.Type == catalog.CheckTypeAgent && !r.names[name] {
@@ -110,7 +155,12 @@ func (r *renderer) Start(ctx context.Context) error {
 			}
 		}
 	}
-	if len(r.names) == 0 {
+}
+
+// followLocked starts the Manager and the following of membership, once
+// there are blocks.
+func (r *renderer) followLocked(ctx context.Context) error {
+	if r.following || len(r.names) == 0 {
 		return nil
 	}
 	sub := r.mesh.Subscribe(renderMemberQueue)
@@ -118,6 +168,7 @@ func (r *renderer) Start(ctx context.Context) error {
 		sub.Close()
 		return err
 	}
+	r.following = true
 	fctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Go(func() {
@@ -134,8 +185,11 @@ func (r *renderer) Start(ctx context.Context) error {
 
 // Close stops following membership, then the blocks.
 func (r *renderer) Close() error {
-	if r.cancel != nil {
-		r.cancel()
+	r.mu.Lock()
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
 		r.wg.Wait()
 	}
 	return r.Manager.Close()

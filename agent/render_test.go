@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,18 @@ import (
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 )
+
+// waitFileHolds waits, with a deadline, for path to hold want.
+func waitFileHolds(t *testing.T, path, want string) {
+	t.Helper()
+	testutil.Eventually(t, time.Minute, func() error {
+		b, err := os.ReadFile(path)
+		if err != nil || string(b) != want {
+			return fmt.Errorf("%s holds %q (%v), want %q", path, b, err, want)
+		}
+		return nil
+	})
+}
 
 // In a mesh of three, a key written on A renders on C, whose blocks are
 // checks of its own edgeplane service: passing when applied, critical
@@ -44,16 +57,7 @@ func TestAgentRendersFromMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes := "bench-0,bench-1,bench-2,"
-	waitFile := func(want string) {
-		t.Helper()
-		testutil.Eventually(t, time.Minute, func() error {
-			b, err := os.ReadFile(app)
-			if err != nil || string(b) != want {
-				return fmt.Errorf("%s holds %q (%v), want %q", app, b, err, want)
-			}
-			return nil
-		})
-	}
+	waitFile := func(want string) { t.Helper(); waitFileHolds(t, app, want) }
 	waitFile("v=1 " + nodes)
 	if _, err := a.store.Put("app/v", []byte("2"), 0); err != nil {
 		t.Fatal(err)
@@ -170,4 +174,62 @@ func TestAgentRendersOnlyAfterFirstSync(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A reload applies render blocks while the agent runs: a new block
+// renders and becomes a check of the agent's service, a changed one
+// renders its new template, a removed one stops and its check goes.
+func TestAgentReloadsRenderBlocks(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.conf"), filepath.Join(dir, "second.conf")
+	wait := config.RenderWait{Min: config.Duration{Duration: 10 * time.Millisecond}, Max: config.Duration{Duration: 100 * time.Millisecond}}
+	ta := newTestAgentWith(t, func(c *config.Config) {})
+	change := ta.runReloadable(t)
+	if _, err := ta.store.Put("app/v", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	checks := func() string {
+		t.Helper()
+		_, body := ta.get(t, "/v1/agent/checks")
+		return string(body)
+	}
+	reload := func(render ...config.RenderDef) {
+		t.Helper()
+		change(func(c *config.Config) { c.Render = render })
+		res, err := ta.Reload()
+		if err != nil || !slices.Contains(res.Applied, "render") || slices.Contains(res.RestartRequired, "render") {
+			t.Fatalf("Reload = %+v, %v; want render applied", res, err)
+		}
+	}
+
+	reload(config.RenderDef{Name: "first", Template: `a={{key "app/v"}}`, Destination: first, Wait: wait})
+	waitFileHolds(t, first, "a=1")
+	testutil.Eventually(t, time.Minute, func() error {
+		if !strings.Contains(checks(), `"edgeplane:render:first"`) {
+			return fmt.Errorf("no check of the new block: %s", checks())
+		}
+		return nil
+	})
+
+	reload(config.RenderDef{Name: "first", Template: `b={{key "app/v"}}`, Destination: first, Wait: wait})
+	waitFileHolds(t, first, "b=1")
+
+	reload(config.RenderDef{Name: "second", Template: `c={{key "app/v"}}`, Destination: second, Wait: wait})
+	waitFileHolds(t, second, "c=1")
+	if c := checks(); strings.Contains(c, `"edgeplane:render:first"`) {
+		t.Fatalf("the removed block's check stayed: %s", c)
+	}
+	testutil.Eventually(t, time.Minute, func() error {
+		if c := checks(); !strings.Contains(c, `"edgeplane:render:second"`) {
+			return fmt.Errorf("no check of the new block: %s", c)
+		}
+		return nil
+	})
+	if _, err := ta.store.Put("app/v", []byte("2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFileHolds(t, second, "c=2")
+	if b, _ := os.ReadFile(first); string(b) != "b=1" {
+		t.Fatalf("a removed block rendered %q", b)
+	}
 }

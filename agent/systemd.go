@@ -73,8 +73,10 @@ type supervisor struct {
 	// reloaded metrics_peer_limit.
 	tls     *meshTLS
 	metrics *telemetry.Metrics
-	// watches takes the reloaded exec watches.
+	// watches takes the reloaded exec watches; render the reloaded
+	// render blocks.
 	watches *watch.Manager
+	render  *renderer
 
 	mu      sync.Mutex    // serialises reloads and the start of shutdown
 	running config.Config // the configuration in effect, live changes applied

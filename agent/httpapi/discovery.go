@@ -386,7 +386,7 @@ func (v *discoveryView) lookupNode(name string) (api.CatalogNode, bool) {
 	if !ok {
 		return api.CatalogNode{}, false
 	}
-	n := catalogNode(&m, v.dc)
+	n := CatalogNode(&m, v.dc)
 	n.ModifyIndex = max(n.ModifyIndex, v.index.Node(name))
 	for k, val := range v.q.nodeMeta {
 		if got, ok := n.Meta[k]; !ok || got != val {

@@ -57,8 +57,9 @@ func (a *API) handleMembers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// catalogNode is a member as Consul's catalog shows a node.
-func catalogNode(m *gossip.Member, dc string) api.CatalogNode {
+// CatalogNode is a member as Consul's catalog shows a node (and render's
+// nodes).
+func CatalogNode(m *gossip.Member, dc string) api.CatalogNode {
 	// Node meta is the user's tags and the site, not the mesh's own (id,
 	// RPC address, certificate, boot nonce, version).
 	meta := map[string]string{}

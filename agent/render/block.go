@@ -44,8 +44,14 @@ type block struct {
 	m    *Manager
 	spec Spec
 	tmpl *template.Template
+	text string // the template's text, to tell a changed one on Set
 	ap   *applier
 	poke chan struct{}
+
+	// stop ends run; done is closed once it ended. Set by
+	// Manager.startLocked, under the Manager's mu.
+	stop context.CancelFunc
+	done chan struct{}
 
 	applying sync.Mutex // one render and apply at a time
 
@@ -235,7 +241,7 @@ func (b *block) render() ([]byte, renderResult, error) {
 	)
 	cfg := &b.m.cfg
 	err := cfg.Store.View(func(tx *store.Tx) error {
-		r := &reader{tx: tx, vet: cfg.Vet, names: cfg.Names, alive: cfg.NodeAlive, address: cfg.NodeAddress, getenv: cfg.Getenv}
+		r := &reader{tx: tx, vet: cfg.Vet, names: cfg.Names, members: cfg.Members, getenv: cfg.Getenv}
 		if cfg.Layers != nil {
 			r.resolver = cfg.Layers()
 		}

@@ -21,7 +21,18 @@
 //     statuses ("passing,warning"), sorted by node then ID; an
 //     instance's health is its checks', its node's checks' and its
 //     node's membership. services lists every service with its tags,
-//     nodes every node of the catalog.
+//     nodes every member of the mesh that has not left (Config.Members).
+//   - Their entries are consul-template v0.41's, fields in its order, so
+//     that a template of these functions renders the same bytes under
+//     both against the same agent (scripts/lab/consul-compat.sh shows
+//     it): HealthService with the node's ID, address, meta and tagged
+//     addresses, sorted Tags, and Checks as the HTTP API lists them
+//     (serfHealth first); KeyPair with LockIndex and Session (always
+//     empty); keyOrDefault serves the default for an empty value too,
+//     ls "" lists nothing, and a missing map key is the zero value. Not
+//     the same: toJSON of a service entry (consul-template's Checks carry
+//     Consul's Definition, ExposedPort and indexes), and the order of
+//     "~near" (accepted and ignored here).
 //
 // and the config centre's:
 //
@@ -81,6 +92,14 @@
 // a last good value, critical after a failed render, check, write or
 // reload; the agent makes it the check edgeplane:render:<name> of its
 // own edgeplane service, and counts failures by block and stage.
+//
+// # Reloading
+//
+// Manager.Set applies reloaded blocks: a block whose spec and template
+// text are unchanged goes on, untouched; a changed one stops (a render
+// in progress ends, its commands killed) and starts again, rendering at
+// once; a new one starts; a removed one stops, and the agent removes its
+// check.
 //
 // # Before the first sync
 //

@@ -16,46 +16,88 @@ import (
 	"github.com/edgeplane/edgeplane/store"
 )
 
-// KeyPair is a key of ls and tree, as consul-template's: Key is relative
-// to the prefix listed, Path the whole key.
+// KeyPair is a key of ls and tree, as consul-template's (fields in its
+// order, so toJSON writes the same): Key is relative to the prefix
+// listed, Path the whole key. LockIndex and Session are always empty:
+// the store has no sessions.
 type KeyPair struct {
-	Key, Path   string
+	Path        string
+	Key         string
 	Value       string
-	Flags       uint64
 	CreateIndex uint64
 	ModifyIndex uint64
+	LockIndex   uint64
+	Flags       uint64
+	Session     string
 }
 
-// HealthService is an instance of service, as consul-template's.
+// HealthService is an instance of service, as consul-template v0.41's
+// (fields in its order): its node as nodes shows it, the instance, its
+// checks and their aggregated status.
 type HealthService struct {
-	Node        string
-	NodeAddress string
-	ID, Name    string
-	Tags        []string
+	Node                string
+	NodeID              string
+	NodeAddress         string
+	NodeTaggedAddresses map[string]string
+	NodeMeta            map[string]string
+	ServiceMeta         map[string]string
 	// Address is the instance's address, or its node's when it has none.
-	Address     string
-	Port        int
-	Status      string // passing, warning, critical or maintenance
-	Checks      []HealthCheck
-	ServiceMeta map[string]string
-	Weights     catalog.Weights
+	Address                string
+	ServiceTaggedAddresses map[string]ServiceAddress
+	ID                     string
+	Name                   string
+	Tags                   []string // sorted
+	Checks                 []HealthCheck
+	Status                 string // passing, warning, critical or maintenance
+	Port                   int
+	Weights                catalog.Weights
 }
 
-// HealthCheck is a check of an instance or of its node.
+// ServiceAddress is a tagged address of an instance.
+type ServiceAddress struct {
+	Address string
+	Port    int
+}
+
+// HealthCheck is a check of an instance or of its node, the node's
+// serfHealth first, as the HTTP API lists them.
 type HealthCheck struct {
-	Node, CheckID, Name, Status, Output, ServiceID, ServiceName string
+	Node        string
+	CheckID     string
+	Name        string
+	Status      string
+	Notes       string
+	Output      string
+	ServiceID   string
+	ServiceName string
+	ServiceTags []string
+	Type        string
 }
 
 // CatalogService is an entry of services: a name and the tags of all its
-// instances.
+// instances, sorted.
 type CatalogService struct {
 	Name string
 	Tags []string
 }
 
-// Node is an entry of nodes.
+// Node is an entry of nodes, as consul-template's: a member of the mesh
+// as the catalog shows it (its Meta the node's tags and its site).
 type Node struct {
-	Node, Address string
+	ID              string
+	Node            string
+	Address         string
+	Datacenter      string
+	TaggedAddresses map[string]string
+	Meta            map[string]string
+}
+
+// Member is a node of the mesh as Config.Members lists it.
+type Member struct {
+	Node
+	// Failed: its serfHealth check is critical. Left: it left the mesh;
+	// its instances are not listed, as the HTTP API does not list them.
+	Failed, Left bool
 }
 
 // Names are what nodeName, site and nodeTags return.
@@ -94,14 +136,14 @@ type reader struct {
 	vet      Vetter
 	resolver *layers.Resolver
 	names    Names
-	alive    func(node string) bool
-	address  func(node string) string
+	members  func() []Member
 	getenv   func(string) string
 
 	deps     Deps
 	missing  []string // keys waited for
 	lastGood []string // keys served their last good value
 	snap     *catalogView
+	nodeSet  map[string]Member // by name, built on first use
 }
 
 func (r *reader) funcs() template.FuncMap {
@@ -169,7 +211,7 @@ func (r *reader) key(key string) (string, error) {
 
 func (r *reader) keyOrDefault(key, def string) (string, error) {
 	v, ok, err := r.get(key)
-	if err != nil || !ok {
+	if err != nil || !ok || v == "" { // consul-template's: an empty value is the default too
 		return def, err
 	}
 	return v, nil
@@ -183,6 +225,9 @@ func (r *reader) keyExists(key string) (bool, error) {
 // list returns the live keys under prefix (consul-template lists
 // "prefix/"), recursively or only the first level.
 func (r *reader) list(prefix string, recursive bool) ([]KeyPair, error) {
+	if prefix == "" { // consul-template's: nothing
+		return []KeyPair{}, nil
+	}
 	prefix = strings.TrimPrefix(prefix, "/")
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
@@ -202,8 +247,8 @@ func (r *reader) list(prefix string, recursive bool) ([]KeyPair, error) {
 		if err != nil || !usable {
 			return err
 		}
-		out = append(out, KeyPair{Key: rel, Path: e.Key, Value: string(v.Value), Flags: v.Flags,
-			CreateIndex: v.CreateIndex, ModifyIndex: v.ModifyIndex})
+		out = append(out, KeyPair{Path: e.Key, Key: rel, Value: string(v.Value), CreateIndex: v.CreateIndex,
+			ModifyIndex: v.ModifyIndex, Flags: v.Flags})
 		return nil
 	})
 	return out, err
@@ -280,21 +325,37 @@ func (r *reader) service(query string, more ...string) ([]HealthService, error) 
 			continue
 		}
 		r.deps.watchInstance(in.Node, in.ID)
-		hs := HealthService{Node: in.Node, NodeAddress: r.address(in.Node), ID: in.ID, Name: in.Name,
-			Tags: slices.Clone(in.Tags), Address: in.Address, Port: in.Port, ServiceMeta: maps.Clone(in.Meta), Weights: in.Weights}
+		m, visible := r.member(in.Node)
+		if !visible {
+			continue
+		}
+		hs := HealthService{Node: in.Node, NodeID: m.ID, NodeAddress: m.Address,
+			NodeTaggedAddresses: maps.Clone(m.TaggedAddresses), NodeMeta: maps.Clone(m.Meta),
+			ServiceMeta: maps.Clone(in.Meta), Address: in.Address, ID: in.ID, Name: in.Name,
+			Tags: slices.Sorted(slices.Values(in.Tags)), Port: in.Port, Weights: in.Weights}
 		if hs.Address == "" {
 			hs.Address = hs.NodeAddress
 		}
 		if hs.ServiceMeta == nil {
 			hs.ServiceMeta = map[string]string{}
 		}
-		if !r.alive(in.Node) {
-			hs.Checks = append(hs.Checks, HealthCheck{Node: in.Node, CheckID: "serfHealth", Name: "Serf Health Status",
-				Status: catalog.StatusCritical, Output: "the member is not alive"})
+		if hs.Tags == nil {
+			hs.Tags = []string{}
 		}
+		if len(in.TaggedAddresses) > 0 {
+			hs.ServiceTaggedAddresses = make(map[string]ServiceAddress, len(in.TaggedAddresses))
+			for k, a := range in.TaggedAddresses {
+				hs.ServiceTaggedAddresses[k] = ServiceAddress(a)
+			}
+		}
+		hs.Checks = append(hs.Checks, serfCheck(in.Node, m.Failed))
 		for _, c := range slices.Concat(checks[[2]string{in.Node, ""}], checks[[2]string{in.Node, in.ID}]) {
+			tags := []string{}
+			if c.ServiceID != "" {
+				tags = append(tags, in.Tags...)
+			}
 			hs.Checks = append(hs.Checks, HealthCheck{Node: c.Node, CheckID: c.ID, Name: c.Name, Status: c.Status,
-				Output: c.Output, ServiceID: c.ServiceID, ServiceName: c.ServiceName})
+				Notes: c.Notes, Output: c.Output, ServiceID: c.ServiceID, ServiceName: c.ServiceName, ServiceTags: tags, Type: c.Type})
 		}
 		hs.Status = aggregate(hs.Checks, checks[[2]string{in.Node, ""}], checks[[2]string{in.Node, in.ID}])
 		if q.keeps(hs.Status) {
@@ -329,6 +390,37 @@ func aggregate(all []HealthCheck, lists ...[]catalog.NodeCheck) string {
 	return status
 }
 
+// serfCheck is a node's serfHealth, as the HTTP API shows it: passing
+// unless its member failed.
+func serfCheck(node string, failed bool) HealthCheck {
+	c := HealthCheck{Node: node, CheckID: "serfHealth", Name: "Serf Health Status", Status: catalog.StatusPassing,
+		Output: "Agent alive and reachable", ServiceTags: []string{}}
+	if failed {
+		c.Status, c.Output = catalog.StatusCritical, "Agent not live or unreachable"
+	}
+	return c
+}
+
+// member returns a node as nodes shows it, and whether its instances are
+// listed: not when it left the mesh. A node the mesh does not know (this
+// agent restarted cut off) is listed by its name alone, alive: the
+// records it holds are all there is to render from.
+func (r *reader) member(node string) (Member, bool) {
+	if r.nodeSet == nil {
+		r.nodeSet = map[string]Member{}
+		if r.members != nil {
+			for _, m := range r.members() {
+				r.nodeSet[m.Node.Node] = m
+			}
+		}
+	}
+	m, ok := r.nodeSet[node]
+	if !ok {
+		return Member{Node: Node{Node: node}}, true
+	}
+	return m, !m.Left
+}
+
 func (r *reader) services() ([]CatalogService, error) {
 	r.deps.watchAllServices()
 	snap, err := r.catalog()
@@ -337,6 +429,9 @@ func (r *reader) services() ([]CatalogService, error) {
 	}
 	tags := map[string]map[string]bool{}
 	for _, in := range snap.instances {
+		if _, visible := r.member(in.Node); !visible {
+			continue
+		}
 		if tags[in.Name] == nil {
 			tags[in.Name] = map[string]bool{}
 		}
@@ -346,13 +441,33 @@ func (r *reader) services() ([]CatalogService, error) {
 	}
 	out := make([]CatalogService, 0, len(tags))
 	for _, name := range slices.Sorted(maps.Keys(tags)) {
-		out = append(out, CatalogService{Name: name, Tags: slices.Sorted(maps.Keys(tags[name]))})
+		t := slices.Sorted(maps.Keys(tags[name]))
+		if t == nil {
+			t = []string{} // toJSON writes [], as consul-template's
+		}
+		out = append(out, CatalogService{Name: name, Tags: t})
 	}
 	return out, nil
 }
 
+// nodes lists the mesh's members that have not left, sorted by name then
+// address; without a member list, every node that holds a record.
 func (r *reader) nodes() ([]Node, error) {
 	r.deps.watchAllServices()
+	out := []Node{}
+	if r.members != nil {
+		for _, m := range r.members() {
+			if !m.Left {
+				n := m.Node
+				n.TaggedAddresses, n.Meta = maps.Clone(n.TaggedAddresses), maps.Clone(n.Meta)
+				out = append(out, n)
+			}
+		}
+		slices.SortStableFunc(out, func(a, b Node) int {
+			return cmp.Or(strings.Compare(a.Node, b.Node), strings.Compare(a.Address, b.Address))
+		})
+		return out, nil
+	}
 	snap, err := r.catalog()
 	if err != nil {
 		return nil, err
@@ -364,9 +479,8 @@ func (r *reader) nodes() ([]Node, error) {
 	for _, c := range snap.checks {
 		seen[c.Node] = true
 	}
-	out := make([]Node, 0, len(seen))
 	for _, n := range slices.Sorted(maps.Keys(seen)) {
-		out = append(out, Node{Node: n, Address: r.address(n)})
+		out = append(out, Node{Node: n})
 	}
 	return out, nil
 }

@@ -53,7 +53,7 @@ func FuzzKeyFunctionArguments(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, key, def string) {
 		err := st.View(func(tx *store.Tx) error {
-			r := &reader{tx: tx, resolver: res, alive: func(string) bool { return true }, address: func(string) string { return "" }, getenv: func(string) string { return "" }}
+			r := &reader{tx: tx, resolver: res, getenv: func(string) string { return "" }}
 			r.key(key)
 			r.keyOrDefault(key, def)
 			r.keyExists(key)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,11 +47,11 @@ type Config struct {
 	Vet Vetter
 	// Names are what nodeName, site and nodeTags return.
 	Names Names
-	// NodeAlive says whether a node's member is alive, which its
-	// instances' health includes; nil: every node is.
-	NodeAlive func(node string) bool
-	// NodeAddress is a node's address; nil: none.
-	NodeAddress func(node string) string
+	// Members lists the mesh's members as the catalog shows them: what
+	// nodes lists, and the node fields and serfHealth of service's
+	// entries. nil: every node that holds a record, alive, known by its
+	// name alone.
+	Members func() []Member
 	// Getenv is env's source; nil: os.Getenv.
 	Getenv func(string) string
 	// Synced reports whether this node ever completed a sync or a
@@ -82,10 +83,15 @@ type Config struct {
 // Manager renders every block of its Config, each when what it read
 // changes.
 type Manager struct {
-	cfg    Config
-	blocks []*block
+	cfg Config
 
-	cancel  context.CancelFunc
+	setMu  sync.Mutex // serialises Start and Set
+	mu     sync.Mutex
+	blocks []*block
+	ctx    context.Context // the blocks' parent, once started
+	cancel context.CancelFunc
+	closed bool
+
 	wg      sync.WaitGroup
 	seen    atomic.Uint64 // the index of the last change dispatched
 	started time.Time     // by Config.Clock: the settle wait counts from it
@@ -111,12 +117,6 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
 	}
-	if cfg.NodeAlive == nil {
-		cfg.NodeAlive = func(string) bool { return true }
-	}
-	if cfg.NodeAddress == nil {
-		cfg.NodeAddress = func(string) string { return "" }
-	}
 	if cfg.Synced == nil {
 		cfg.Synced = func() bool { return true }
 	}
@@ -130,8 +130,20 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg}
+	blocks, err := m.build(cfg.Specs)
+	if err != nil {
+		return nil, err
+	}
+	m.blocks = blocks
+	return m, nil
+}
+
+// build validates specs and parses their templates into blocks, not
+// started.
+func (m *Manager) build(specs []Spec) ([]*block, error) {
+	var out []*block
 	names := map[string]bool{}
-	for _, s := range cfg.Specs {
+	for _, s := range specs {
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("render %q: %w", s.Destination, err)
 		}
@@ -140,47 +152,124 @@ func New(cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicate, s.Name)
 		}
 		names[s.Name] = true
-		t, err := s.Parse()
+		t, text, err := s.parse()
 		if err != nil {
 			return nil, err
 		}
-		b := &block{m: m, spec: s, tmpl: t, poke: make(chan struct{}, 1), failures: map[string]uint64{}}
-		b.ap = &applier{spec: s, run: cfg.Run, pause: b.splay}
+		b := &block{m: m, spec: s, tmpl: t, text: text, poke: make(chan struct{}, 1), failures: map[string]uint64{}}
+		b.ap = &applier{spec: s, run: m.cfg.Run, pause: b.splay}
 		b.status = Status{Name: s.Name, Destination: s.Destination, Health: HealthWarning, Output: "not rendered yet"}
-		m.blocks = append(m.blocks, b)
+		out = append(out, b)
 	}
-	return m, nil
+	return out, nil
+}
+
+// list returns the blocks in effect. Set replaces the slice, never
+// changes it, so the caller may range over it unlocked.
+func (m *Manager) list() []*block {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.blocks
 }
 
 // Start subscribes to the store's changes, then renders every block and
-// follows the changes until Close.
+// follows the changes until Close. Blocks Set adds later start at once.
 func (m *Manager) Start(context.Context) error {
-	if len(m.blocks) == 0 {
+	m.setMu.Lock()
+	defer m.setMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx != nil || m.closed {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel, m.started = cancel, m.cfg.Clock.Now()
+	m.ctx, m.cancel, m.started = ctx, cancel, m.cfg.Clock.Now()
 	sub := m.cfg.Store.Subscribe("render", feedQueue)
-	m.wg.Add(1 + len(m.blocks))
-	go func() {
-		defer m.wg.Done()
+	m.wg.Go(func() {
 		defer sub.Close()
 		m.dispatch(ctx, sub)
-	}()
+	})
 	for _, b := range m.blocks {
-		go func() {
-			defer m.wg.Done()
-			b.run(ctx)
-		}()
+		m.startLocked(b)
 	}
 	return nil
+}
+
+// startLocked runs b until it is halted or the Manager closes.
+func (m *Manager) startLocked(b *block) {
+	ctx, stop := context.WithCancel(m.ctx)
+	b.stop, b.done = stop, make(chan struct{})
+	m.wg.Go(func() {
+		defer close(b.done)
+		b.run(ctx)
+	})
+}
+
+// Set replaces the blocks by those of specs, as a reload does: a block
+// whose spec and template text are unchanged goes on; a changed one
+// stops (a render in progress ends, its commands killed) and starts
+// again; a new one starts, a removed one stops. It returns the names of
+// the blocks removed. Invalid specs change nothing.
+func (m *Manager) Set(specs []Spec) (removed []string, err error) {
+	m.setMu.Lock()
+	defer m.setMu.Unlock()
+	next, err := m.build(specs)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	old := map[string]*block{}
+	for _, b := range m.blocks {
+		old[b.spec.Name] = b
+	}
+	var halt []*block
+	for i, nb := range next {
+		ob, ok := old[nb.spec.Name]
+		if !ok {
+			continue
+		}
+		delete(old, nb.spec.Name)
+		if reflect.DeepEqual(ob.spec, nb.spec) && ob.text == nb.text {
+			next[i] = ob
+		} else {
+			halt = append(halt, ob)
+		}
+	}
+	for _, ob := range m.blocks {
+		if old[ob.spec.Name] != nil {
+			halt = append(halt, ob)
+			removed = append(removed, ob.spec.Name)
+		}
+	}
+	m.blocks = next
+	m.mu.Unlock()
+	for _, b := range halt {
+		if b.stop != nil {
+			b.stop()
+			<-b.done
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx != nil && !m.closed {
+		for _, b := range next {
+			if b.done == nil {
+				m.startLocked(b)
+			}
+		}
+	}
+	return removed, nil
 }
 
 // Close stops every block, waiting for a render in progress (its
 // commands are killed), and returns once every goroutine ended.
 func (m *Manager) Close() error {
-	if m.cancel != nil {
-		m.cancel()
+	m.mu.Lock()
+	m.closed = true
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel != nil {
+		cancel()
 		m.wg.Wait()
 	}
 	return nil
@@ -193,7 +282,7 @@ func (m *Manager) dispatch(ctx context.Context, sub *store.Subscription) {
 		if err != nil {
 			return
 		}
-		for _, b := range m.blocks {
+		for _, b := range m.list() {
 			if resync || slices.ContainsFunc(changes, func(c store.Change) bool { return b.covers(&c) }) {
 				b.wake()
 			}
@@ -207,7 +296,7 @@ func (m *Manager) dispatch(ctx context.Context, sub *store.Subscription) {
 // MembersChanged renders again the blocks that read the catalog, whose
 // health includes membership.
 func (m *Manager) MembersChanged() {
-	for _, b := range m.blocks {
+	for _, b := range m.list() {
 		b.mu.Lock()
 		reads := b.deps.readsCatalog()
 		b.mu.Unlock()
@@ -219,8 +308,9 @@ func (m *Manager) MembersChanged() {
 
 // Status returns every block's status, in configuration order.
 func (m *Manager) Status() []Status {
-	out := make([]Status, len(m.blocks))
-	for i, b := range m.blocks {
+	blocks := m.list()
+	out := make([]Status, len(blocks))
+	for i, b := range blocks {
 		out[i] = b.snapshot()
 	}
 	return out
@@ -236,7 +326,7 @@ type Failure struct {
 // included, for edgeplane_render_failures_total.
 func (m *Manager) Failures() []Failure {
 	var out []Failure
-	for _, b := range m.blocks {
+	for _, b := range m.list() {
 		b.mu.Lock()
 		for _, st := range []string{StageRender, StageWrite, StageCheck, StageReload} {
 			out = append(out, Failure{Block: b.spec.Name, Stage: st, Count: b.failures[st]})
@@ -254,8 +344,9 @@ type Rendered = api.RenderResult
 // instead. Blocks still waiting for the first sync are skipped, unless
 // dry.
 func (m *Manager) Once(ctx context.Context, dry bool) []Rendered {
-	out := make([]Rendered, len(m.blocks))
-	for i, b := range m.blocks {
+	blocks := m.list()
+	out := make([]Rendered, len(blocks))
+	for i, b := range blocks {
 		if dry {
 			content, res, err := b.render()
 			out[i].RenderStatus = b.snapshot()

@@ -451,3 +451,53 @@ func TestOnce(t *testing.T) {
 		t.Fatalf("once %+v, file %q", out, f.read())
 	}
 }
+
+// Set applies reloaded blocks: an unchanged block goes on (no render),
+// a changed one renders its new template, a new one starts, a removed
+// one stops and no longer renders; invalid specs change nothing.
+func TestSetReloadsBlocks(t *testing.T) {
+	f := newFixture(t)
+	put(t, f.st, "app/v", "1")
+	other := filepath.Join(f.dir, "other.conf")
+	third := filepath.Join(f.dir, "third.conf")
+	keep := Spec{Name: "keep", Destination: other, Template: `o={{key "app/v"}}`}
+	cfg := f.config(Spec{Name: "main", Template: `v={{key "app/v"}}`})
+	cfg.Specs = append(cfg.Specs, keep)
+	m := f.start(cfg)
+	f.waitContent("v=1")
+	poll(t, "keep renders", func() bool { return m.Status()[1].Renders == 1 })
+
+	if _, err := m.Set([]Spec{{Name: "main", Destination: f.dest, Template: `{{`}}); err == nil {
+		t.Fatal("Set took a template that does not parse")
+	}
+	removed, err := m.Set([]Spec{{Name: "main", Destination: f.dest, Template: `w={{key "app/v"}}`}, keep,
+		{Name: "third", Destination: third, Template: `t={{key "app/v"}}`}})
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("Set: %v, removed %v", err, removed)
+	}
+	f.waitContent("w=1")
+	poll(t, "third renders", func() bool {
+		b, err := os.ReadFile(third)
+		return err == nil && string(b) == "t=1"
+	})
+	if st := m.Status(); len(st) != 3 || st[1].Name != "keep" || st[1].Renders != 1 {
+		t.Fatalf("statuses after Set %+v", st)
+	}
+
+	removed, err = m.Set([]Spec{keep})
+	if err != nil || !slices.Equal(removed, []string{"main", "third"}) {
+		t.Fatalf("Set: %v, removed %v", err, removed)
+	}
+	put(t, f.st, "app/v", "2")
+	poll(t, "keep renders the change", func() bool {
+		b, err := os.ReadFile(other)
+		return err == nil && string(b) == "o=2"
+	})
+	f.caughtUp()
+	if st := m.Status(); len(st) != 1 || st[0].Name != "keep" {
+		t.Fatalf("statuses after removal %+v", st)
+	}
+	if f.read() != "w=1" {
+		t.Fatalf("a removed block rendered: %q", f.read())
+	}
+}

@@ -163,21 +163,29 @@ func (s *Spec) Validate() error {
 // Parse reads and parses s's template. A syntax error names the source
 // file (or "template" for an inline one) and the line.
 func (s *Spec) Parse() (*template.Template, error) {
+	t, _, err := s.parse()
+	return t, err
+}
+
+// parse is Parse, and the template's text.
+func (s *Spec) parse() (*template.Template, string, error) {
 	name, text := "template", s.Template
 	if s.Source != "" {
 		b, err := readLimited(s.Source, MaxTemplateBytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
+			return nil, "", fmt.Errorf("%w: %w", ErrTemplate, err)
 		}
 		name, text = s.Source, string(b)
 	} else if len(text) > MaxTemplateBytes {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTemplate, MaxTemplateBytes)
+		return nil, "", fmt.Errorf("%w: more than %d bytes", ErrTemplate, MaxTemplateBytes)
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcStubs).Parse(text)
+	// A missing map key is the zero value, as consul-template's default
+	// (err_on_missing_key false) has it: {{if .ServiceMeta.x}} works.
+	t, err := template.New(name).Option("missingkey=zero").Funcs(funcStubs).Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrTemplate, strings.TrimPrefix(err.Error(), "template: "))
+		return nil, "", fmt.Errorf("%w: %s", ErrTemplate, strings.TrimPrefix(err.Error(), "template: "))
 	}
-	return t, nil
+	return t, text, nil
 }
 
 // readLimited reads path, failing past limit bytes.

@@ -31,6 +31,13 @@
 #      consul-template's blocking queries, counted on node3 by its
 #      blocking_woken counter (/v1/agent/self Stats.http); a related write
 #      afterwards still wakes one.
+#   4. One template of the documented subset of functions (key,
+#      keyOrDefault, keyExists, ls, tree, service with a tag and filters,
+#      services, nodes, env, parseJSON, toJSON; range, with, if; the
+#      fields of service, node and key entries), rendered by node3's
+#      render block and by consul-template -once against node3, gives
+#      the same bytes; again once node2 is killed (its instance critical,
+#      its serfHealth failed).
 #
 #   scripts/lab/consul-compat.sh [--binary PATH] [--tools DIR] [--keep]
 #
@@ -150,6 +157,55 @@ self_stat() { # self_stat N KEY: a counter of node N's Stats.http
 
 # --- the mesh --------------------------------------------------------------
 
+# The template of step 5: every function of the documented subset, and
+# the fields of the entries they return.
+readonly LAB_ENV="lab env value" # env "CTMPL_LAB" of the template
+cat >"$work/compare.ctmpl" <<'TEMPLATE'
+key: {{ key "ctmpl/greeting" }}
+default: {{ keyOrDefault "ctmpl/missing" "fallback" }} {{ keyOrDefault "ctmpl/empty" "empty-default" }}
+exists: {{ keyExists "ctmpl/greeting" }} {{ keyExists "ctmpl/missing" }}
+ls:{{ range ls "ctmpl/conf" }} {{ .Key }}={{ .Value }}{{ end }}
+tree:{{ range tree "ctmpl/conf" }} {{ .Key }}={{ .Value }} ({{ .Path }} flags {{ .Flags }} lock {{ .LockIndex }} session "{{ .Session }}"){{ end }}
+tree json: {{ tree "ctmpl/conf" | toJSON }}
+{{- with $c := key "ctmpl/json" | parseJSON }}
+json: {{ $c.name }} {{ index $c.ports 0 }} {{ range $k, $v := $c.limits }}{{ $k }}={{ $v }} {{ end }}
+json back: {{ toJSON $c }}
+{{- end }}
+env: {{ env "CTMPL_LAB" }}
+{{- range service "prod.web" }}
+prod: {{ .Node }} {{ .NodeAddress }} {{ .Address }}:{{ .Port }} {{ .ID }} {{ .Name }} {{ .Tags }} {{ .Status }} {{ .ServiceMeta }} {{ .Weights.Passing }}/{{ .Weights.Warning }} {{ .NodeMeta.site }} {{ .NodeTaggedAddresses.lan }} {{ .ServiceTaggedAddresses }} {{ len .NodeID }}
+{{- end }}
+{{- range service "web|any" }}
+any: {{ .Node }} {{ .ID }} {{ .Status }} checks:{{ range .Checks }} {{ .CheckID }}={{ .Status }}{{ if .ServiceID }}/{{ .ServiceID }} {{ .ServiceTags }}{{ end }}{{ end }}
+{{- end }}
+{{- range service "web" "passing,warning" }}
+passing,warning: {{ .ID }}{{ if .ServiceMeta.version }} version {{ .ServiceMeta.version }}{{ end }}{{ if .ServiceMeta.absent }} never{{ end }}
+{{- else }}
+passing,warning: none
+{{- end }}
+{{- range services }}
+service: {{ .Name }} {{ .Tags }}
+{{- end }}
+{{- range nodes }}
+node: {{ .Node }} {{ .Address }} {{ .Datacenter }} {{ .Meta.site }} {{ .TaggedAddresses.lan }} {{ if .ID }}id{{ end }}
+{{- end }}
+nodes json: {{ nodes | toJSON }}
+services json: {{ services | toJSON }}
+{{- if keyExists "ctmpl/missing" }}
+never
+{{- else if eq (keyOrDefault "ctmpl/mode" "a") "a" }}
+mode a
+{{- end }}
+TEMPLATE
+cat >"$work/render.yaml" <<EOF
+render:
+  - name: compare
+    source: $work/compare.ctmpl
+    destination: $work/render/edgeplane.txt
+    create_dest_dirs: true
+    wait: {min: 100ms, max: 1s}
+EOF
+
 step "1. three agents on 127.0.0.1"
 (umask 077 && echo "$METRICS_TOKEN" >"$work/metrics.token")
 for n in "${NODES[@]}"; do
@@ -161,8 +217,9 @@ for n in "${NODES[@]}"; do
 	case "$n" in
 	1) metrics=(-metrics-addr "$(metrics_of 1)" -metrics-bearer-token-file "$work/metrics.token") ;;
 	2) metrics=(-metrics-addr "$(metrics_of 2)") ;;
+	3) metrics=(-config-file "$work/render.yaml") ;; # step 5's render block
 	esac
-	"$bin" agent -node "node$n" -site "$site" -bind 127.0.0.1 \
+	CTMPL_LAB=$LAB_ENV "$bin" agent -node "node$n" -site "$site" -bind 127.0.0.1 \
 		-gossip-port "$((17300 + n))" -rpc-port "$((17400 + n))" -http-addr "$(http_of "$n")" \
 		-data-dir "$work/node$n" -profile lan -retry-interval 500ms "${joins[@]}" "${metrics[@]}" \
 		>"$work/logs/node$n.log" 2>&1 &
@@ -397,5 +454,45 @@ note "$writes unrelated writes in $(secs_since "$t0")s; node3's blocking queries
 on 1 check pass service:web1 >/dev/null
 wait_for "a related write still wakes it" 30 rendered "passing: web1 web2 web3" || die "consul-template: no re-render after the quiet minute"
 [ "$(self_stat 3 blocking_woken)" -gt "$woken_after" ] || die "the related write woke no blocking query on node3"
+
+# --- one template, two renderers -------------------------------------------
+
+step "5. the same template through node3's render block and consul-template -once"
+on 1 kv put ctmpl/greeting hello >/dev/null
+on 1 kv put ctmpl/empty "" >/dev/null
+on 2 kv put ctmpl/conf/a 1 >/dev/null
+on 2 kv put ctmpl/conf/b "two words" >/dev/null
+on 1 kv put ctmpl/conf/sub/c 3 >/dev/null
+on 1 kv put ctmpl/conf/sub/ "" >/dev/null # a folder: neither lists it
+on 1 kv put ctmpl/json '{"name":"lab","ports":[80,443],"limits":{"b":2,"a":1.5}}' >/dev/null
+# same_render: consul-template -once against node3 writes what node3's
+# block wrote, byte for byte.
+same_render() {
+	rm -f "$work/render/consul-template.txt"
+	if ! CTMPL_LAB=$LAB_ENV timeout 20 "$consul_template" -consul-addr "$(http_of 3)" -once \
+		-template "$work/compare.ctmpl:$work/render/consul-template.txt" >>"$work/logs/consul-template-once.log" 2>&1; then
+		why="consul-template -once failed: $(tail -n 3 "$work/logs/consul-template-once.log")"
+		return 1
+	fi
+	if ! cmp -s "$work/render/consul-template.txt" "$work/render/edgeplane.txt"; then
+		why="they differ (< consul-template, > edgeplane):
+$(diff "$work/render/consul-template.txt" "$work/render/edgeplane.txt" 2>&1 | head -n 20)
+node3's block: $(on 3 render status 2>&1 | tail -n +2)"
+		return 1
+	fi
+}
+wait_for "identical renders" 30 same_render || die "consul-template and edgeplane render differently"
+note "$(wc -c <"$work/render/edgeplane.txt") identical bytes, $(wc -l <"$work/render/edgeplane.txt") lines"
+grep -E '^(any|node):' "$work/render/edgeplane.txt" | sed 's/^/   /'
+kill -KILL "${pids[1]}" # node2: its member fails, its instance turns critical
+wait "${pids[1]}" 2>/dev/null || true
+node2_failed() {
+	if ! grep -q '^any: node2 web2 critical checks: serfHealth=critical' "$work/render/edgeplane.txt"; then
+		why="node3's render: $(grep '^any: node2' "$work/render/edgeplane.txt")"
+		return 1
+	fi
+}
+wait_for "node3's render shows node2 failed" 60 node2_failed || die "node2's failure did not reach the render"
+wait_for "identical renders with node2 failed" 30 same_render || die "consul-template and edgeplane render differently"
 
 step "consul lab passed in $(secs_since "$lab_start")s"
