@@ -222,11 +222,13 @@ func (m *Mesh) SetTag(key, value string) error {
 // LocalMember returns this node as the mesh sees it; before Start, as
 // Start will announce it (alive, on the address it will advertise).
 func (m *Mesh) LocalMember() Member {
-	n := &m.self
-	if ml := m.ml.Load(); ml != nil {
-		n = ml.LocalNode()
-	}
-	mem := memberOf(n, StatusAlive)
+	// Not memberlist's LocalNode: UpdateNode rewrites that node under
+	// memberlist's lock, which a reader of the pointer does not hold. The
+	// address is the one memberlist announces (New asked the transport as
+	// Start does), and the metadata is what the delegate hands it.
+	n := m.self
+	n.Meta = *m.meta.Load()
+	mem := memberOf(&n, StatusAlive)
 	if m.leaving.Load() {
 		mem.Status = StatusLeaving
 	}
