@@ -1,4 +1,5 @@
-# Shared by the labs (source it): timing, step lines and bounded waits.
+# Shared by the labs (source it): timing, step lines, bounded waits and the
+# removal of a lab's network namespaces (leftovers, by the lab's PFX).
 # lab_start is set when it is sourced.
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
@@ -55,4 +56,21 @@ free_ports() {
 	done
 	[ ${#picked[@]} -eq "$1" ] || return 1
 	echo "${picked[@]}"
+}
+
+# leftovers deletes the network namespaces whose names start with "$PFX-"
+# (the lab's), first killing the processes that still run in them
+# (agents of an earlier run that was itself killed).
+leftovers() {
+	local ns pid n
+	for ns in $(ip netns list 2>/dev/null | awk -v p="$PFX-" 'index($1, p) == 1 { print $1 }'); do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		for ((n = 0; n < 50; n++)); do
+			[ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
+			sleep 0.1
+		done
+		ip netns del "$ns" 2>/dev/null || true
+	done
 }

@@ -78,7 +78,7 @@ ns_of() { echo "$PFX-n$1"; }
 ip_of() { if [ "$1" -le 3 ]; then echo "$SUBNET.1$1"; else echo "$SUBNET.2$(($1 - 3))"; fi; }
 where() { echo "$(site_of "$1") node$1"; }
 
-. scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for
+. scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for, leftovers
 
 work=
 failed=0
@@ -90,21 +90,6 @@ die() {
 	exit 1
 }
 
-# leftovers deletes the lab's namespaces, first killing the processes that
-# still run in them (agents of an earlier run that was itself killed).
-leftovers() {
-	local ns pid n
-	for ns in $(ip netns list 2>/dev/null | awk -v p="$PFX-" 'index($1, p) == 1 { print $1 }'); do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		for ((n = 0; n < 50; n++)); do
-			[ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
-			sleep 0.1
-		done
-		ip netns del "$ns" 2>/dev/null || true
-	done
-}
 
 cleanup() {
 	local code=$? pid n
