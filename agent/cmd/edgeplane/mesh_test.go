@@ -78,7 +78,10 @@ func TestRestartedAgentRejoinsWithoutJoin(t *testing.T) {
 	seed := startAgent(t, "-dev", "-node", "seed")
 	dir := t.TempDir()
 	a := startAgent(t, "-node", "a", "-data-dir", dir, "-retry-interval", "100ms", "-join", seed.gossipAddr)
+	// Both sides: the seed lists a as soon as a's join reaches it, before
+	// a has the seed's answer; a node stopped then has no one to tell.
 	waitMembers(t, seed, "a", "alive")
+	waitMembers(t, a, "seed", "alive")
 
 	a.cmd.Process.Signal(syscall.SIGTERM)
 	if code := a.wait(); code != 0 {
