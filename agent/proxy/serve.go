@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -100,7 +101,12 @@ func checkRequest(req *httpRequest) error {
 func (p *Proxy) deliver(ctx context.Context, addr string, req *httpRequest, node, site string) (*http.Response, bool, error) {
 	var conn atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conn.Store(true) }})
-	hr, err := http.NewRequestWithContext(ctx, req.Method, "http://"+addr+req.URI, bytes.NewReader(req.Body))
+	u, err := url.ParseRequestURI(req.URI)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return nil, false, fmt.Errorf("bad request target %q", req.URI)
+	}
+	u.Scheme, u.Host = "http", addr // the instance's own address, whatever the target says
+	hr, err := http.NewRequestWithContext(ctx, req.Method, u.String(), bytes.NewReader(req.Body))
 	if err != nil {
 		return nil, false, err
 	}
