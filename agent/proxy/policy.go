@@ -122,7 +122,11 @@ func (p Policy) Validate() error {
 		bad("retry.per_try_timeout", "must not exceed timeout (%s), got %s", p.Timeout, p.PerTryTimeout)
 	}
 	if err := (resilience.Policy{Retry: p.Backoff, CircuitBreaker: p.Breaker, Balancer: p.Balancer}).Validate(); err != nil {
-		errs = append(errs, err)
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = append(errs, j.Unwrap()...) // one flat list, each error a field's
+		} else {
+			errs = append(errs, err)
+		}
 	}
 	if p.Locality != "" && !slices.Contains(Localities, p.Locality) {
 		bad("locality", "unknown locality %q (want one of %v)", p.Locality, Localities)
