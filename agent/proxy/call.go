@@ -96,7 +96,9 @@ func (p *Proxy) call(w http.ResponseWriter, r *http.Request, u Upstream) {
 		h[k] = v
 	}
 	w.WriteHeader(ans.status)
-	if _, err := io.Copy(w, ans.body); err != nil && r.Context().Err() == nil {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	if _, err := io.CopyBuffer(w, ans.body, *bp); err != nil && r.Context().Err() == nil {
 		// The answer broke off after its head: the application sees a
 		// truncated response, as from the instance itself.
 		panic(http.ErrAbortHandler)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/edgeplane/edgeplane/transport"
@@ -61,7 +62,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, req *httpRequest, send func(*http
 	if err := send(&httpMessage{Status: resp.StatusCode, Header: forwardable(resp.Header)}); err != nil {
 		return err
 	}
-	buf := make([]byte, ChunkSize)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
 	for {
 		n, err := io.ReadFull(resp.Body, buf)
 		if n > 0 {
@@ -77,6 +80,9 @@ func (p *Proxy) serveHTTP(ctx context.Context, req *httpRequest, send func(*http
 		}
 	}
 }
+
+// chunkPool holds the buffers bodies are copied through, ChunkSize each.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
 // checkRequest refuses requests no application could have sent.
 func checkRequest(req *httpRequest) error {
