@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,4 +68,22 @@ func TestProxyBetweenAgents(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestProxyUpstreamsReload: a reload that changes a service's upstreams
+// says "services" needs a restart, as the listeners are bound at start.
+func TestProxyUpstreamsReload(t *testing.T) {
+	ta := newTestAgent(t)
+	change := ta.runReloadable(t)
+	change(func(c *config.Config) {
+		c.Services = []config.ServiceDef{{Name: "checkout", Port: 8080,
+			Upstreams: []config.UpstreamDef{{Service: "billing", LocalBind: "127.0.0.1:9191"}}}}
+	})
+	res, err := ta.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.RestartRequired, "services") || slices.Contains(res.Applied, "services") {
+		t.Fatalf("Reload = %+v, want services needing a restart", res)
+	}
 }
