@@ -107,22 +107,32 @@ func checkRequest(req *httpRequest) error {
 func (p *Proxy) deliver(ctx context.Context, addr string, req *httpRequest, node, site string) (*http.Response, bool, error) {
 	var conn atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conn.Store(true) }})
-	u, err := url.ParseRequestURI(req.URI)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return nil, false, fmt.Errorf("bad request target %q", req.URI)
-	}
-	u.Scheme, u.Host = "http", addr // the instance's own address, whatever the target says
-	hr, err := http.NewRequestWithContext(ctx, req.Method, u.String(), bytes.NewReader(req.Body))
+	hr, err := instanceRequest(ctx, addr, req, node, site)
 	if err != nil {
 		return nil, false, err
-	}
-	hr.Header = withCaller(req.Header, req.Caller, node, site)
-	if req.Host != "" {
-		hr.Host = req.Host
 	}
 	resp, err := p.direct.RoundTrip(hr)
 	if err != nil {
 		return nil, conn.Load(), err
 	}
 	return resp, true, nil
+}
+
+// instanceRequest is req as the instance at addr receives it: to addr,
+// whatever the request target says, with the caller headers set.
+func instanceRequest(ctx context.Context, addr string, req *httpRequest, node, site string) (*http.Request, error) {
+	u, err := url.ParseRequestURI(req.URI)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return nil, fmt.Errorf("bad request target %q", req.URI)
+	}
+	u.Scheme, u.Host = "http", addr
+	hr, err := http.NewRequestWithContext(ctx, req.Method, u.String(), bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header = withCaller(req.Header, req.Caller, node, site)
+	if req.Host != "" {
+		hr.Host = req.Host
+	}
+	return hr, nil
 }
