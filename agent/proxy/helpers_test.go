@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/transport"
+	"github.com/edgeplane/edgeplane/transport/resilience"
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
 )
 
@@ -51,6 +52,8 @@ type world struct {
 	sites     map[string]string
 	rpc       map[string]string
 	failed    map[string]bool
+	// clock is the nodes' clock (breakers, backoff); nil: the system's.
+	clock resilience.Clock
 }
 
 func newWorld() *world {
@@ -144,7 +147,7 @@ func startNode(t testing.TB, w *world, name, site string, ups []Upstream, rules 
 		ups[i].LocalBind = "127.0.0.1:0"
 		ups[i].Protocol = HTTP
 	}
-	p, err := New(Config{Self: name, Upstreams: ups, Rules: rules, Mesh: cli, Log: quiet,
+	p, err := New(Config{Self: name, Upstreams: ups, Rules: rules, Mesh: cli, Log: quiet, Clock: w.clock,
 		View: &CatalogView{Read: w.snapshot, Members: w.member, LocalService: w.local(name)}})
 	if err != nil {
 		t.Fatal(err)

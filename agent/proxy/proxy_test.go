@@ -23,7 +23,13 @@ type mesh struct {
 
 func newMesh(t *testing.T, rules ...Rule) *mesh {
 	t.Helper()
+	return newMeshWithClock(t, nil, rules...)
+}
+
+func newMeshWithClock(t *testing.T, clock resilience.Clock, rules ...Rule) *mesh {
+	t.Helper()
 	m := &mesh{w: newWorld(), client: testClient(t)}
+	m.w.clock = clock
 	m.onA2, m.onB1 = startApp(t, "billing-a2"), startApp(t, "billing-b1")
 	checkout := startApp(t, "checkout")
 	m.a1 = startNode(t, m.w, "a1", "X", []Upstream{{Caller: "checkout", Service: "billing"}}, rules)
@@ -257,4 +263,39 @@ func newBlockingApp(t *testing.T) (addr string, started, ended chan struct{}) {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String(), started, ended
+}
+
+// TestProxyBreakerHalfOpen: once the site's instance's breaker opens,
+// calls leave the site; when its cool-down (open_for) ends one probe goes
+// back, and as it succeeds the breaker closes and traffic returns.
+func TestProxyBreakerHalfOpen(t *testing.T) {
+	clock := resilience.NewFakeClock(time.Now())
+	m := newMeshWithClock(t, clock, Rule{From: "checkout", To: "billing", Policy: Policy{Attempts: 1,
+		Breaker: resilience.BreakerConfig{FailureThreshold: 3, CoolDown: 30 * time.Second}}})
+	m.onA2.status.Store(503)
+	for range 3 {
+		do(t, m.client, "GET", m.url+"/", "", nil)
+	}
+	for i := range 5 {
+		if code, from, _, _ := do(t, m.client, "GET", m.url+"/", "", nil); code != 200 || from != "billing-b1" {
+			t.Fatalf("call %d with a2's breaker open: %d from %q, want 200 from billing-b1", i, code, from)
+		}
+	}
+	m.onA2.status.Store(0) // a2 recovers
+	clock.Advance(29 * time.Second)
+	if _, from, _, _ := do(t, m.client, "GET", m.url+"/", "", nil); from != "billing-b1" {
+		t.Fatalf("before open_for ended: from %q, want billing-b1", from)
+	}
+	clock.Advance(time.Second)
+	if s := m.a1.proxy.BreakerState("checkout", "billing", "a2", "billing"); s != resilience.HalfOpen {
+		t.Fatalf("breaker %v once open_for ended, want half-open", s)
+	}
+	for i := range 5 {
+		if code, from, _, _ := do(t, m.client, "GET", m.url+"/", "", nil); code != 200 || from != "billing-a2" {
+			t.Fatalf("call %d after the probe: %d from %q, want 200 from billing-a2", i, code, from)
+		}
+	}
+	if s := m.a1.proxy.BreakerState("checkout", "billing", "a2", "billing"); s != resilience.Closed {
+		t.Fatalf("breaker %v after a successful probe, want closed", s)
+	}
 }
