@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/httpapi"
+	"github.com/edgeplane/edgeplane/agent/proxy"
 	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/schema"
@@ -44,6 +45,7 @@ type Agent struct {
 	replica *replica.Service
 	http    *httpServer
 	relay   *relay.Relay
+	proxy   *proxy.Proxy
 	watches *watch.Manager
 	render  *renderer     // nil without render blocks
 	scrape  *scrapeServer // nil without metrics_addr
@@ -230,6 +232,12 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	if selfClock == nil {
 		selfClock = catalog.SystemClock{}
 	}
+	// The service proxy: upstream listeners of the configured services,
+	// and the calls other agents carry to this node's instances.
+	if a.proxy, err = newServiceProxy(cfg, services, a.rpc, log.With("component", "proxy")); err != nil {
+		return nil, err
+	}
+	a.add(a.proxy)
 	a.add(&selfHealth{cat: services, clock: selfClock, dataDir: a.data.dir, maxAhead: cfg.MaxClockDrift.Duration / 2,
 		storeNow: func() time.Time { return a.store.Clock().Peek().Time() }, log: log.With("component", "catalog")})
 

@@ -27,7 +27,11 @@
 //     reload, anti-entropy every catalog_sync_interval, and catalogMesh
 //     (catalogmesh.go), which follows membership: a failed member that
 //     is reaped has its records tombstoned, and this node's records are
-//     re-stamped when it (re)joins the mesh. Then the config centre's
+//     re-stamped when it (re)joins the mesh. Then the service proxy
+//     (package proxy, serviceproxy.go): the upstream listeners of the
+//     configured services, bound in New, and the handler of the calls
+//     other agents carry to this node's instances, registered on the RPC
+//     server before it serves. Then the config centre's
 //     keeper of last good values (package schema), and the render
 //     blocks (package render, render.go): files written from the store,
 //     read through the layers and schemas, each block a check
@@ -85,6 +89,8 @@
 //     script checks).
 //   - render: files written from templates over the store, checked,
 //     applied atomically, reloaded and rolled back.
+//   - proxy: calls between services over the mesh: upstream listeners,
+//     per-pair policy, nearest healthy instance, caller identity.
 //   - sdnotify: systemd's notification protocol, the watchdog that pings
 //     only while the agent's health probe passes (wired in by SetHooks;
 //     Reload re-reads the configuration).

@@ -73,6 +73,12 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		if s.catalog == nil {
 			return false
 		}
+		if !slices.Equal(running.ProxyUpstreams(), next.ProxyUpstreams()) {
+			// The proxy's listeners are bound at start: the registrations
+			// are applied (reloadCatalog), the upstreams at the restart.
+			s.log.Warn("changed upstreams of services take effect only after a restart")
+			return false
+		}
 		running.Services = next.Services
 		return true
 	},

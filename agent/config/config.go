@@ -287,6 +287,13 @@ type Config struct {
 	// of every file are appended. They change on restart. Default: none.
 	Render []RenderDef
 
+	// Communication are the policies of the calls between services
+	// through the proxy (CommunicationDef, package proxy): an exact pair
+	// beats from "*", which beats to "*". Key communication, in files
+	// only: the lists of every file are appended. They change on
+	// restart. Default: none (the proxy's defaults).
+	Communication []CommunicationDef
+
 	// RenderBeforeSync lets render blocks write before this node has
 	// ever completed a sync or bootstrap, from a store that may be empty
 	// or partial. Key render_before_sync, flag -render-before-sync.

@@ -66,6 +66,7 @@ var options = []option{
 	newBlockOption("watches", "exec watches: handlers run with a view's JSON at start and when it changes", func(c *Config) *[]WatchDef { return &c.Watches }, nil),
 	newOption("enable_local_script_checks", "enable-local-script-checks", "run script checks (args) of the services in the configuration files; the HTTP API refuses them always", func(c *Config) *bool { return &c.EnableLocalScriptChecks }, nil),
 	newBlockOption("render", "files written from templates over the local store, checked, applied atomically and reloaded", func(c *Config) *[]RenderDef { return &c.Render }, checkRenders),
+	newBlockOption("communication", "policies of the calls between services through the proxy: timeout, retry, circuit breaker, balancer, locality, max_concurrent per from/to pair", func(c *Config) *[]CommunicationDef { return &c.Communication }, checkCommunication),
 	newOption("render_before_sync", "render-before-sync", "render files before this node has ever synced with a peer (from a store that may be empty)", func(c *Config) *bool { return &c.RenderBeforeSync }, nil),
 	newOption("enable_debug", "enable-debug", "serve Go profiles under /debug/pprof/ on the local HTTP API, to loopback clients only (with ACLs: agent write)", func(c *Config) *bool { return &c.EnableDebug }, nil),
 	newOption("catalog_sync_interval", "catalog-sync-interval", "how often the catalog's anti-entropy rewrites this node's missing or changed records (`duration`)", func(c *Config) *Duration { return &c.CatalogSyncInterval }, checkSyncInterval),

@@ -30,6 +30,9 @@ type ServiceDef struct {
 	Weights           ServiceWeights         `yaml:"weights"`
 	Check             CheckDef               `yaml:"check"`
 	Checks            []CheckDef             `yaml:"checks"`
+	// Upstreams are the services this one calls through the proxy; not
+	// part of the registration.
+	Upstreams []UpstreamDef `yaml:"upstreams"`
 }
 
 // ServiceAddr is a tagged address of a ServiceDef.
