@@ -165,6 +165,10 @@ func (r *Record) toStore() store.Record {
 // Delta is a gossiped or pushed batch of records.
 type Delta struct {
 	Records []Record `cbor:"1,keyasint"`
+	// From names the sender of a push that spreads writes (see
+	// Replica.pass): the receiver passes on what was new to it, to peers
+	// other than From. Anti-entropy's pushes and gossip leave it empty.
+	From string `cbor:"2,keyasint,omitempty"`
 }
 
 // PushResponse answers a push.
