@@ -33,6 +33,15 @@ type loadResult struct {
 	pruned  uint64 // broadcasts dropped from full gossip queues, all agents
 	stats   map[string]uint64
 	skipped uint64 // changes the measuring subscriptions dropped: the figures miss them
+	// lost counts the gossip packets the agents' QUIC transports dropped
+	// (sends not made, packets dropped unread): what gossip loses.
+	lost uint64
+}
+
+// slow counts the writes applied on all later than d.
+func (r loadResult) slow(d time.Duration) int {
+	i, _ := slices.BinarySearch(r.lags, d+1)
+	return len(r.lags) - i
 }
 
 func (r loadResult) pct(p int) time.Duration {
@@ -43,10 +52,10 @@ func (r loadResult) pct(p int) time.Duration {
 }
 
 func (r loadResult) String() string {
-	return fmt.Sprintf("%d writes in %v (%.0f/s): applied on all p50 %v p99 %v max %v; late %d; broadcast pruned %d; %v",
+	return fmt.Sprintf("%d writes in %v (%.0f/s): applied on all p50 %v p99 %v max %v, %d over 1s; late %d; broadcast pruned %d; gossip packets lost %d; %v",
 		r.writes, r.took.Round(time.Millisecond), float64(r.writes)/r.took.Seconds(),
 		r.pct(50).Round(time.Millisecond), r.pct(99).Round(time.Millisecond), r.max().Round(time.Millisecond),
-		r.late, r.pruned, r.stats)
+		r.slow(time.Second), r.late, r.pruned, r.lost, r.stats)
 }
 
 func (r loadResult) max() time.Duration {
@@ -62,7 +71,7 @@ func (l writeLoad) run(tb testing.TB, agents []*Agent) loadResult {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	prunedBefore := pruned(agents)
+	prunedBefore, lostBefore := pruned(agents), gossipLost(agents)
 
 	// Each agent's arrivals: key → the time the write was applied there.
 	arrivals := make([]map[string]time.Time, len(agents))
@@ -180,6 +189,7 @@ func (l writeLoad) run(tb testing.TB, agents []*Agent) loadResult {
 	}
 	slices.Sort(res.lags)
 	res.pruned = pruned(agents) - prunedBefore
+	res.lost = gossipLost(agents) - lostBefore
 	res.stats = replicaStats(agents)
 	return res
 }
@@ -189,6 +199,15 @@ func pruned(agents []*Agent) (sum uint64) {
 	for _, a := range agents {
 		_, p := a.mesh.BroadcastQueue()
 		sum += p
+	}
+	return sum
+}
+
+// gossipLost sums the gossip packets the agents' transports dropped.
+func gossipLost(agents []*Agent) (sum uint64) {
+	for _, a := range agents {
+		st := a.mesh.net.Stats()
+		sum += st.DroppedSends + st.DroppedPackets
 	}
 	return sum
 }
@@ -241,6 +260,7 @@ func BenchmarkSustainedWrites(b *testing.B) {
 	b.ReportMetric(float64(res.pct(50).Microseconds())/1000, "all-p50-ms")
 	b.ReportMetric(float64(res.pct(99).Microseconds())/1000, "all-p99-ms")
 	b.ReportMetric(float64(res.max().Microseconds())/1000, "all-max-ms")
+	b.ReportMetric(float64(res.slow(time.Second)), "over-1s")
 	b.ReportMetric(float64(res.late), "late")
 	b.ReportMetric(float64(res.pruned), "pruned")
 	b.ReportMetric(float64(res.stats["push_left"]), "push-left")

@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -9,34 +11,50 @@ import (
 // pushed; past it, records are left to anti-entropy and counted.
 const maxPushQueue = 16 << 20
 
-// pushQueue holds the records waiting to be pushed, grouped by the peer
-// they came from ("": written here, or received by gossip), which a push
-// skips. Records queued while a push runs go out together in the next
-// one: the faster writes come, the larger the batches.
+// maxSeen bounds Delta.Seen: past it, a receiver may push records to a
+// peer that holds them already, which only costs a duplicate.
+const maxSeen = 64
+
+// pushQueue holds the records waiting to be pushed, grouped by the nodes
+// known to hold them already (Delta.Seen; none for a write made here or
+// received by gossip), whom a push skips. Records queued while a push
+// runs go out together in the next one: the faster writes come, the
+// larger the batches.
 type pushQueue struct {
 	mu     sync.Mutex
-	byPeer map[string][]Record
-	order  []string // the keys of byPeer, first queued first
+	groups map[string]*pushGroup // by seenKey
+	order  []string              // the keys of groups, first queued first
 	bytes  int
 	ready  chan struct{}
 }
 
-func newPushQueue() pushQueue {
-	return pushQueue{byPeer: map[string][]Record{}, ready: make(chan struct{}, 1)}
+type pushGroup struct {
+	seen []string
+	recs []Record
 }
 
+func newPushQueue() pushQueue {
+	return pushQueue{groups: map[string]*pushGroup{}, ready: make(chan struct{}, 1)}
+}
+
+func seenKey(seen []string) string { return strings.Join(seen, "\x00") }
+
 // add queues recs and reports whether they fit.
-func (q *pushQueue) add(from string, recs ...Record) bool {
+func (q *pushQueue) add(seen []string, recs ...Record) bool {
 	n := recordBytes(recs)
+	key := seenKey(seen)
 	q.mu.Lock()
 	if q.bytes+n > maxPushQueue {
 		q.mu.Unlock()
 		return false
 	}
-	if _, ok := q.byPeer[from]; !ok {
-		q.order = append(q.order, from)
+	g, ok := q.groups[key]
+	if !ok {
+		g = &pushGroup{seen: seen}
+		q.groups[key] = g
+		q.order = append(q.order, key)
 	}
-	q.byPeer[from] = append(q.byPeer[from], recs...)
+	g.recs = append(g.recs, recs...)
 	q.bytes += n
 	q.mu.Unlock()
 	select {
@@ -46,28 +64,32 @@ func (q *pushQueue) add(from string, recs ...Record) bool {
 	return true
 }
 
-// take empties the queue and returns what it held.
-func (q *pushQueue) take() (order []string, byPeer map[string][]Record) {
+// take empties the queue and returns its groups, first queued first.
+func (q *pushQueue) take() []*pushGroup {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	order, byPeer = q.order, q.byPeer
-	q.order, q.byPeer, q.bytes = nil, map[string][]Record{}, 0
-	return order, byPeer
+	out := make([]*pushGroup, len(q.order))
+	for i, k := range q.order {
+		out[i] = q.groups[k]
+	}
+	q.order, q.groups, q.bytes = nil, map[string]*pushGroup{}, 0
+	return out
 }
 
 // pass passes on a record that is new to this node: a local write, or one
-// received from peer from ("" when unknown, as by gossip). A record that
-// fits MaxGossipDelta goes by gossip while the broadcast queue has room
+// received from a peer. seen lists the nodes known to hold it (see
+// Delta.Seen; nil when none is known, as for gossip). A record that fits
+// MaxGossipDelta goes by gossip while the broadcast queue has room
 // (MaxGossipQueue); otherwise it waits for the next batched push to
-// PushFanout random peers other than from, which pass on in turn what
+// PushFanout random live peers outside seen, which pass on in turn what
 // was new to them. So when writes come faster than gossip carries them,
 // they are pushed instead of piling up in the broadcast queue, whose
 // oldest messages would be dropped. It never blocks.
-func (r *Replica) pass(w Record, from string) {
+func (r *Replica) pass(w Record, seen []string) {
 	if r.gossipRoom() && r.gossip(w) {
 		return
 	}
-	r.queuePush(from, w)
+	r.queuePush(seen, w)
 }
 
 // gossipRoom reports whether the broadcast queue takes more broadcasts.
@@ -75,8 +97,8 @@ func (r *Replica) gossipRoom() bool { return r.cfg.BroadcastQueued() < r.cfg.Max
 
 // queuePush queues records for a push; when the queue is full they are
 // left to anti-entropy, counted, and a round is asked for.
-func (r *Replica) queuePush(from string, recs ...Record) {
-	if len(recs) == 0 || r.pushes.add(from, recs...) {
+func (r *Replica) queuePush(seen []string, recs ...Record) {
+	if len(recs) == 0 || r.pushes.add(seen, recs...) {
 		return
 	}
 	r.pushLeft.Add(uint64(len(recs)))
@@ -96,13 +118,11 @@ func (r *Replica) pushLoop(ctx context.Context) {
 }
 
 // pushQueued pushes every record queued, in batches under the sync
-// limits, each to PushFanout random live peers other than the one its
-// records came from (a failed call is tried on a spare peer). The records
-// of a batch that reached no peer are left to anti-entropy and counted.
+// limits (see pushBatch). The records of a batch that reached no peer
+// are left to anti-entropy and counted.
 func (r *Replica) pushQueued(ctx context.Context) {
-	order, byPeer := r.pushes.take()
-	for _, from := range order {
-		recs := byPeer[from]
+	for _, g := range r.pushes.take() {
+		recs := g.recs
 		for len(recs) > 0 {
 			n, size := 0, 0
 			for n < len(recs) && n < maxSyncEntries && size < maxSyncBytes {
@@ -111,7 +131,7 @@ func (r *Replica) pushQueued(ctx context.Context) {
 			}
 			batch := recs[:n]
 			recs = recs[n:]
-			if r.pushBatch(ctx, from, batch) {
+			if r.pushBatch(ctx, g.seen, batch) {
 				r.pushed.Add(uint64(len(batch)))
 			} else if ctx.Err() == nil {
 				r.pushLeft.Add(uint64(len(batch)))
@@ -121,27 +141,36 @@ func (r *Replica) pushQueued(ctx context.Context) {
 	}
 }
 
-// pushBatch pushes recs to PushFanout peers other than skip, at once, and
-// reports whether one call succeeded. Without peers there is nobody to
-// tell, and nothing is left behind.
-func (r *Replica) pushBatch(ctx context.Context, skip string, recs []Record) bool {
+// pushBatch pushes recs at once to PushFanout random live peers outside
+// seen, telling them who holds the records: seen, this node and the
+// peers pushed to. A failed call is tried on a spare peer. It reports
+// whether a call succeeded; when every live peer is in seen there is
+// nobody to tell, and nothing is left behind.
+func (r *Replica) pushBatch(ctx context.Context, seen []string, recs []Record) bool {
 	var peers []Peer
 	for _, p := range r.pick(-1) {
-		if p.Name != skip {
+		if !slices.Contains(seen, p.Name) {
 			peers = append(peers, p)
 		}
 	}
 	if len(peers) == 0 {
 		return true
 	}
-	d := &Delta{Records: recs, From: r.cfg.Self}
+	fanout := min(r.cfg.PushFanout, len(peers))
+	d := &Delta{Records: recs, Seen: append(slices.Clone(seen), r.cfg.Self)}
+	for _, p := range peers[:fanout] {
+		d.Seen = append(d.Seen, p.Name)
+	}
+	slices.Sort(d.Seen)
+	d.Seen = slices.Compact(d.Seen)
+	d.Seen = d.Seen[:min(len(d.Seen), maxSeen)]
 	var (
 		mu    sync.Mutex
-		spare = min(r.cfg.PushFanout, len(peers)) // next spare peer
+		spare = fanout // next spare peer
 		ok    bool
 		wg    sync.WaitGroup
 	)
-	for i := range spare {
+	for i := range fanout {
 		wg.Go(func() {
 			for p := peers[i]; ; {
 				var resp PushResponse

@@ -259,7 +259,7 @@ func (r *Replica) Stats() Stats {
 func (r *Replica) spread(changes []store.Change) {
 	for i := range changes {
 		if !changes[i].Removed() {
-			r.pass(toWire(&changes[i].Record), "")
+			r.pass(toWire(&changes[i].Record), nil)
 		}
 	}
 }
@@ -308,7 +308,7 @@ func (r *Replica) HandleGossip(payload []byte) {
 		r.cfg.Log.Debug("dropped malformed records of a replication delta", "count", dropped)
 	}
 	for _, rec := range r.merge(context.Background(), d.Records) {
-		r.pass(toWire(&rec), "")
+		r.pass(toWire(&rec), nil)
 	}
 }
 
@@ -332,7 +332,7 @@ func (r *Replica) merge(ctx context.Context, recs []Record) []store.Record {
 	for i := range lost {
 		w := toWire(&lost[i])
 		if !r.gossipRoom() || !r.gossipAs(lostName(&lost[i]), w) {
-			r.queuePush("", w)
+			r.queuePush(nil, w)
 		}
 	}
 	return changed
@@ -375,15 +375,16 @@ func (r *Replica) counted(admitted, changed int) {
 	r.duplicate.Add(uint64(admitted - changed))
 }
 
-// HandlePush serves MethodPush. The records of a push that asks for it
-// (Delta.From: the spreading of writes, not anti-entropy) that were new to
-// this node are passed on (see pass), to peers other than the sender.
+// HandlePush serves MethodPush. The records of a push that spreads writes
+// (Delta.Seen set; not anti-entropy's) that were new to this node are
+// passed on (see pass), to peers outside Seen.
 func (r *Replica) HandlePush(ctx context.Context, d *Delta) (*PushResponse, error) {
 	before := r.rejected.Load()
 	changed := r.merge(ctx, d.Records)
-	if d.From != "" {
+	if len(d.Seen) > 0 {
+		seen := d.Seen[:min(len(d.Seen), maxSeen)]
 		for i := range changed {
-			r.pass(toWire(&changed[i]), d.From)
+			r.pass(toWire(&changed[i]), seen)
 		}
 	}
 	return &PushResponse{Applied: len(changed), Rejected: int(r.rejected.Load() - before)}, nil
