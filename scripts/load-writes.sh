@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate="${1:-1000}" duration="${2:-5m}" nodes="${3:-5}"
 echo "# $(go version), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${TMPDIR:-/tmp} on $(stat -f -c %T "${TMPDIR:-/tmp}")"
-echo "# $nodes agents, $rate writes/s for $duration"
+echo "# $nodes agents, $rate writes/s for $duration; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 EDGEPLANE_LOAD_RATE="$rate" EDGEPLANE_LOAD_DURATION="$duration" EDGEPLANE_LOAD_NODES="$nodes" \
 	go test -run '^$' -bench '^BenchmarkSustainedWrites$' -benchtime 1x -count 1 -timeout 2h ./agent/
+# The figures hold for an otherwise idle machine: say if it was not.
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
