@@ -26,10 +26,13 @@ type writeLoad struct {
 // loadResult is what a write load measured: for each write, the time from
 // its PUT returning to it being applied on every other agent.
 type loadResult struct {
-	writes  int           // writes made
-	took    time.Duration // time the writes took to make
-	late    int           // writes not applied on all agents by the end of the drain
-	lags    []time.Duration
+	writes int           // writes made
+	took   time.Duration // time the writes took to make
+	late   int           // writes not applied on all agents by the end of the drain
+	lags   []time.Duration
+	// slowAt are the times, from the start of the load, of the writes
+	// applied on all later than a second.
+	slowAt  []time.Duration
 	pruned  uint64 // broadcasts dropped from full gossip queues, all agents
 	stats   map[string]uint64
 	skipped uint64 // changes the measuring subscriptions dropped: the figures miss them
@@ -52,10 +55,14 @@ func (r loadResult) pct(p int) time.Duration {
 }
 
 func (r loadResult) String() string {
-	return fmt.Sprintf("%d writes in %v (%.0f/s): applied on all p50 %v p99 %v max %v, %d over 1s; late %d; broadcast pruned %d; gossip packets lost %d; %v",
+	at := ""
+	if len(r.slowAt) > 0 {
+		at = fmt.Sprintf(" (written %v to %v into the load)", r.slowAt[0], r.slowAt[len(r.slowAt)-1])
+	}
+	return fmt.Sprintf("%d writes in %v (%.0f/s): applied on all p50 %v p99 %v max %v, %d over 1s%s; late %d; broadcast pruned %d; gossip packets lost %d; %v",
 		r.writes, r.took.Round(time.Millisecond), float64(r.writes)/r.took.Seconds(),
 		r.pct(50).Round(time.Millisecond), r.pct(99).Round(time.Millisecond), r.max().Round(time.Millisecond),
-		r.slow(time.Second), r.late, r.pruned, r.lost, r.stats)
+		r.slow(time.Second), at, r.late, r.pruned, r.lost, r.stats)
 }
 
 func (r loadResult) max() time.Duration {
@@ -185,9 +192,14 @@ func (l writeLoad) run(tb testing.TB, agents []*Agent) loadResult {
 			res.late++
 			continue
 		}
-		res.lags = append(res.lags, max(0, last.Sub(w.at)))
+		lag := max(0, last.Sub(w.at))
+		res.lags = append(res.lags, lag)
+		if lag > time.Second {
+			res.slowAt = append(res.slowAt, w.at.Sub(start).Round(time.Second))
+		}
 	}
 	slices.Sort(res.lags)
+	slices.Sort(res.slowAt)
 	res.pruned = pruned(agents) - prunedBefore
 	res.lost = gossipLost(agents) - lostBefore
 	res.stats = replicaStats(agents)
