@@ -16,7 +16,7 @@ func TestSustainedWritesDelivered(t *testing.T) {
 		t.Skip("runs five agents under load")
 	}
 	agents := startMeshOfAgents(t, 5, func(_ int, c *config.Config) { c.MaxBroadcastQueue = 64 })
-	res := writeLoad{rate: 200, dur: 5 * time.Second, drain: 30 * time.Second}.run(t, agents)
+	res := writeLoad{rate: 200, dur: 5 * time.Second, drain: 90 * time.Second}.run(t, agents)
 	t.Log(res)
 	if res.skipped > 0 {
 		t.Fatalf("the measuring subscriptions dropped %d changes", res.skipped)
