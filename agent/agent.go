@@ -167,7 +167,10 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 		Client:        a.rpc.client,
 		MaxClockDrift: cfg.MaxClockDrift.Duration,
 		TombstoneTTL:  cfg.TombstoneTTL.Duration,
-		Log:           log.With("component", "replica"),
+		// Writes are pushed rather than gossiped long before the
+		// broadcast queue fills and drops its oldest.
+		MaxGossipQueue: max(1, min(128, cfg.MaxBroadcastQueue/4)),
+		Log:            log.With("component", "replica"),
 	})
 	// Membership has settled once a push-pull with a peer merged, or at
 	// once for a node given no seeds: the render blocks that read the

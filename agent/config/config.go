@@ -182,7 +182,9 @@ type Config struct {
 	TLS TLSConfig
 
 	// MaxBroadcastQueue caps the gossip broadcast queue; past it the oldest
-	// messages are dropped (anti-entropy repairs what they carried). Key
+	// messages are dropped (anti-entropy repairs what they carried). Writes
+	// are pushed over RPC instead of gossiped while a quarter of it (at
+	// most 128 messages) waits, so writes alone do not fill it. Key
 	// max_broadcast_queue, flag -max-broadcast-queue. Default 4096.
 	MaxBroadcastQueue int
 

@@ -45,9 +45,10 @@ type ServiceConfig struct {
 	Agents *transport.Target
 	Client *transport.Client
 
-	MaxClockDrift time.Duration // see Config
-	TombstoneTTL  time.Duration // see Config
-	Log           *slog.Logger
+	MaxClockDrift  time.Duration // see Config
+	TombstoneTTL   time.Duration // see Config
+	MaxGossipQueue int           // see Config
+	Log            *slog.Logger
 }
 
 // Service runs a Replica inside an agent: it serves replication's methods
@@ -76,16 +77,21 @@ func NewService(cfg ServiceConfig) *Service {
 	}
 	s := &Service{cfg: cfg, stop: func() {}}
 	s.Replica = New(Config{
-		Store:         cfg.Store,
-		Feed:          cfg.Store.Subscribe("replica", FeedSize, FeedSources...),
-		Self:          cfg.Self,
-		Broadcast:     cfg.Mesh.Broadcast,
-		Caller:        rpcCaller{target: cfg.Agents, client: cfg.Client},
-		Peers:         s.peers,
-		Members:       s.members,
-		MaxClockDrift: cfg.MaxClockDrift,
-		TombstoneTTL:  cfg.TombstoneTTL,
-		Log:           cfg.Log,
+		Store:     cfg.Store,
+		Feed:      cfg.Store.Subscribe("replica", FeedSize, FeedSources...),
+		Self:      cfg.Self,
+		Broadcast: cfg.Mesh.Broadcast,
+		BroadcastQueued: func() int {
+			n, _ := cfg.Mesh.BroadcastQueue()
+			return n
+		},
+		Caller:         rpcCaller{target: cfg.Agents, client: cfg.Client},
+		Peers:          s.peers,
+		Members:        s.members,
+		MaxClockDrift:  cfg.MaxClockDrift,
+		TombstoneTTL:   cfg.TombstoneTTL,
+		MaxGossipQueue: cfg.MaxGossipQueue,
+		Log:            cfg.Log,
 	})
 	r := s.Replica
 	cfg.Server.Handle(MethodPush, transport.Unary(r.HandlePush))

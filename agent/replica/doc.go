@@ -6,12 +6,33 @@
 // (Config.Feed), which Run reads in a goroutine of its own; so do the
 // records a restore brought. When the feed overflows, the writes it
 // dropped are left to an anti-entropy round, which it asks for. A write
-// whose encoded delta
-// fits MaxGossipDelta (1,024 bytes) is queued on memberlist's broadcast
-// queue under its key's name, so a newer write to the key replaces a
-// queued older one; larger ones are pushed over RPC to a few random peers.
-// memberlist does not forward user broadcasts, so a node that receives a
-// delta that is new to it queues it again for its own peers.
+// whose encoded delta fits MaxGossipDelta (1,024 bytes) is queued on
+// memberlist's broadcast queue under its key's name, so a newer write to
+// the key replaces a queued older one. memberlist does not forward user
+// broadcasts, so a node that receives a delta that is new to it queues it
+// again for its own peers.
+//
+// # Pushes
+//
+// Gossip carries a few dozen new deltas a second per node (each is sent
+// several times by every node that holds it); past that the broadcast
+// queue grows, and a full queue drops its oldest. So while more than
+// MaxGossipQueue broadcasts wait (the agent: 128, or a quarter of
+// max_broadcast_queue), and for writes too large for gossip, records are
+// pushed instead: they wait in a push queue, and a goroutine of Run's
+// pushes all that waits in one batch (MethodPush) at once to PushFanout
+// random live peers, then the next batch: the faster writes come, the
+// larger the batches. A push names the nodes known to hold its records
+// (Delta.Seen: the sender, the peers it pushed to, and those its own
+// sender named); a receiver passes on what was new to it, by gossip when
+// its queue has room and otherwise by a push to peers outside Seen. In a
+// mesh of up to PushFanout + 2 nodes every write reaches every node in two
+// hops; in larger ones the pushes spread as an epidemic, and anti-entropy
+// repairs what they miss. A failed call is made to a spare peer. Nothing
+// is dropped silently: records that do not fit the push queue (16 MiB)
+// or whose batch reached no peer are counted (Stats.PushLeft) and left to
+// an anti-entropy round, asked for at once. An idle node pushes nothing
+// and keeps no timer for it.
 //
 // Anti-entropy repairs whatever pushes missed: every SyncInterval (and at
 // once when a member joins or comes back) a replica syncs with a random

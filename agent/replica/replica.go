@@ -61,9 +61,16 @@ type Config struct {
 	TombstoneTTL time.Duration
 	// SyncInterval is the anti-entropy period. Default 30s.
 	SyncInterval time.Duration
+	// BroadcastQueued returns how many messages wait in the broadcast
+	// queue. Default: none ever wait.
+	BroadcastQueued func() int
 	// MaxGossipDelta is the largest encoded delta sent by gossip; larger
 	// writes are pushed over RPC to PushFanout random peers. Default 1,024.
 	MaxGossipDelta int
+	// MaxGossipQueue is how many broadcasts may wait before writes are
+	// pushed over RPC instead of gossiped: writes come faster than gossip
+	// carries them. Default 128.
+	MaxGossipQueue int
 	PushFanout     int // default 3
 	// CallTimeout bounds each RPC. Default 10s.
 	CallTimeout time.Duration
@@ -87,6 +94,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxGossipDelta == 0 {
 		c.MaxGossipDelta = 1024
+	}
+	if c.MaxGossipQueue == 0 {
+		c.MaxGossipQueue = 128
+	}
+	if c.BroadcastQueued == nil {
+		c.BroadcastQueued = func() int { return 0 }
 	}
 	if c.PushFanout == 0 {
 		c.PushFanout = 3
@@ -116,6 +129,12 @@ type Stats struct {
 	// put off because it was pulling a snapshot, as a new node does.
 	SyncRefused, SyncDeferred    uint64
 	SyncBytesSent, SyncBytesRecv uint64 // approximate, encoded records and hashes
+	// Pushed counts the records passed on by push (see Replica.pass),
+	// each once however many peers it went to; PushCalls the calls and
+	// PushFailures those that failed. PushLeft counts the records left to
+	// anti-entropy: the push queue was full, or no call of their batch
+	// reached a peer.
+	Pushed, PushCalls, PushFailures, PushLeft uint64
 }
 
 // Replica spreads local writes and merges remote ones. Create it with New
@@ -129,8 +148,10 @@ type Replica struct {
 	syncs, syncFailures, syncRefused        atomic.Uint64
 	syncDeferred                            atomic.Uint64
 	bytesSent, bytesRecv                    atomic.Uint64
+	pushed, pushCalls, pushFailures         atomic.Uint64
+	pushLeft                                atomic.Uint64
 
-	pushes  chan []Record // large local writes waiting to be pushed
+	pushes  pushQueue // records waiting to be pushed (see pass)
 	syncNow chan struct{}
 	skew    clockSkew
 
@@ -214,7 +235,7 @@ var FeedSources = []store.Source{store.SourceLocal, store.SourceRestore}
 
 // New returns a replica. Run starts its work.
 func New(cfg Config) *Replica {
-	r := &Replica{cfg: cfg.withDefaults(), pushes: make(chan []Record, 256), syncNow: make(chan struct{}, 1)}
+	r := &Replica{cfg: cfg.withDefaults(), pushes: newPushQueue(), syncNow: make(chan struct{}, 1)}
 	r.mark.Store(uint64(cfg.Store.SyncMark()))
 	r.loadCoverage()
 	r.fresh.Store(cfg.Store.Index() <= 1)
@@ -228,40 +249,18 @@ func (r *Replica) Stats() Stats {
 		Malformed: r.malformed.Load(), Syncs: r.syncs.Load(), SyncFailures: r.syncFailures.Load(),
 		SyncRefused: r.syncRefused.Load(), SyncDeferred: r.syncDeferred.Load(),
 		SyncBytesSent: r.bytesSent.Load(), SyncBytesRecv: r.bytesRecv.Load(),
+		Pushed: r.pushed.Load(), PushCalls: r.pushCalls.Load(), PushFailures: r.pushFailures.Load(),
+		PushLeft: r.pushLeft.Load(),
 	}
 }
 
-// spread passes on the changes of the feed at once: small records by
-// gossip, one named broadcast per key; larger ones by RPC pushes from the
-// run loop, in batches under the sync limits. It never blocks: when the
-// push queue is full, the records are left to anti-entropy.
+// spread passes on the changes of the feed at once (see pass). It never
+// blocks.
 func (r *Replica) spread(changes []store.Change) {
-	var large []Record
-	size := 0
 	for i := range changes {
-		if changes[i].Removed() {
-			continue
+		if !changes[i].Removed() {
+			r.pass(toWire(&changes[i].Record), nil)
 		}
-		w := toWire(&changes[i].Record)
-		if r.gossip(w) {
-			continue
-		}
-		large = append(large, w)
-		if size += recordSize(&w); size >= maxSyncBytes {
-			r.queuePush(large)
-			large, size = nil, 0
-		}
-	}
-	r.queuePush(large)
-}
-
-func (r *Replica) queuePush(recs []Record) {
-	if len(recs) == 0 {
-		return
-	}
-	select {
-	case r.pushes <- recs:
-	default:
 	}
 }
 
@@ -309,7 +308,7 @@ func (r *Replica) HandleGossip(payload []byte) {
 		r.cfg.Log.Debug("dropped malformed records of a replication delta", "count", dropped)
 	}
 	for _, rec := range r.merge(context.Background(), d.Records) {
-		r.gossip(toWire(&rec))
+		r.pass(toWire(&rec), nil)
 	}
 }
 
@@ -332,8 +331,8 @@ func (r *Replica) merge(ctx context.Context, recs []Record) []store.Record {
 	r.counted(len(ok), len(changed))
 	for i := range lost {
 		w := toWire(&lost[i])
-		if !r.gossipAs(lostName(&lost[i]), w) {
-			r.queuePush([]Record{w})
+		if !r.gossipRoom() || !r.gossipAs(lostName(&lost[i]), w) {
+			r.queuePush(nil, w)
 		}
 	}
 	return changed
@@ -376,10 +375,18 @@ func (r *Replica) counted(admitted, changed int) {
 	r.duplicate.Add(uint64(admitted - changed))
 }
 
-// HandlePush serves MethodPush.
+// HandlePush serves MethodPush. The records of a push that spreads writes
+// (Delta.Seen set; not anti-entropy's) that were new to this node are
+// passed on (see pass), to peers outside Seen.
 func (r *Replica) HandlePush(ctx context.Context, d *Delta) (*PushResponse, error) {
 	before := r.rejected.Load()
 	changed := r.merge(ctx, d.Records)
+	if len(d.Seen) > 0 {
+		seen := d.Seen[:min(len(d.Seen), maxSeen)]
+		for i := range changed {
+			r.pass(toWire(&changed[i]), seen)
+		}
+	}
 	return &PushResponse{Applied: len(changed), Rejected: int(r.rejected.Load() - before)}, nil
 }
 
@@ -392,18 +399,23 @@ func (r *Replica) SyncSoon() {
 	}
 }
 
-// Run pushes large writes and runs anti-entropy with a random peer every
+// Run runs anti-entropy with a random peer every
 // SyncInterval (with jitter) until ctx ends. A node whose store was empty
 // at start, or that finds it was away past a peer's horizon, bootstraps
 // instead.
 //
-// It also spreads the changes of Config.Feed, from a goroutine of its own
-// (a slow push never delays gossip), which has ended when Run returns.
+// It also spreads the changes of Config.Feed, and pushes what waits to be
+// pushed, each from a goroutine of its own (a slow push never delays
+// gossip, a long anti-entropy round never delays a push); both have ended
+// when Run returns.
 func (r *Replica) Run(ctx context.Context) {
-	if r.cfg.Feed != nil {
+	{
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { r.followFeed(ctx) })
+		if r.cfg.Feed != nil {
+			wg.Go(func() { r.followFeed(ctx) })
+		}
+		wg.Go(func() { r.pushLoop(ctx) })
 		defer wg.Wait()
 		defer cancel()
 	}
@@ -413,8 +425,6 @@ func (r *Replica) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case recs := <-r.pushes:
-			r.push(ctx, recs)
 		case <-r.syncNow:
 			r.round(ctx)
 		case <-t.C:
@@ -448,17 +458,6 @@ func (r *Replica) pick(n int) []Peer {
 		return peers
 	}
 	return peers[:n]
-}
-
-func (r *Replica) push(ctx context.Context, recs []Record) {
-	for _, p := range r.pick(r.cfg.PushFanout) {
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-		var resp PushResponse
-		if err := r.cfg.Caller.Call(cctx, p, MethodPush, &Delta{Records: recs}, &resp); err != nil {
-			r.cfg.Log.Debug("push failed; anti-entropy will catch up", "peer", p.Name, "err", err)
-		}
-		cancel()
-	}
 }
 
 // SyncRandom runs one anti-entropy round with a random live peer, trying

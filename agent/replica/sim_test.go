@@ -24,6 +24,9 @@ import (
 // pumped in random order (reordering), with drops, duplicates and
 // partitions; RPCs go through CBOR encoding and fail across a partition.
 type simNet struct {
+	// mu serialises calls: a push goes to its peers at once, and the
+	// simulation, its random source included, is one thread.
+	mu    sync.Mutex
 	t     testing.TB
 	rng   *rand.Rand
 	nodes map[string]*simNode
@@ -34,6 +37,7 @@ type simNet struct {
 	forgot  map[string]map[string]bool
 	queue   []delivery
 	drop    float64
+	down    map[string]bool // listed as live peers, but every call to them fails
 	dup     float64
 	bytes   int // RPC payload bytes, both ways
 	largest int // largest RPC message
@@ -203,7 +207,9 @@ type simCaller struct {
 // Call runs the peer's handler with the request and response round-tripped
 // through CBOR, as the transport would.
 func (c simCaller) Call(ctx context.Context, peer Peer, method string, req, resp any) error {
-	if c.net.cut(c.from, peer.Name) {
+	c.net.mu.Lock()
+	defer c.net.mu.Unlock()
+	if c.net.cut(c.from, peer.Name) || c.net.down[peer.Name] {
 		return errCut
 	}
 	callee, caller := c.net.nodes[peer.Name], c.net.nodes[c.from]

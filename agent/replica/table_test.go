@@ -110,11 +110,9 @@ func TestTableReplicates(t *testing.T) {
 	large := strings.Repeat("x", 2*n0.r.cfg.MaxGossipDelta)
 	putIn(t, n0, simTable, "large", large)
 	s.spreadWrites()
-	select {
-	case recs := <-n0.r.pushes:
-		n0.r.push(context.Background(), recs)
-	default:
-		t.Fatal("a large write was not queued for a push")
+	n0.r.pushQueued(context.Background())
+	if n0.r.Stats().Pushed != 1 {
+		t.Fatal("a large write was not pushed")
 	}
 	for _, name := range s.names {
 		if s.valueIn(t, name, simTable, "large") != large {

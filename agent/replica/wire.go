@@ -165,6 +165,12 @@ func (r *Record) toStore() store.Record {
 // Delta is a gossiped or pushed batch of records.
 type Delta struct {
 	Records []Record `cbor:"1,keyasint"`
+	// Seen, in a push that spreads writes (see Replica.pass), names the
+	// nodes known to hold its records: the sender, the peers it pushed
+	// them to, and those its own sender named. The receiver passes on
+	// what was new to it to peers outside Seen. Anti-entropy's pushes and
+	// gossip leave it empty.
+	Seen []string `cbor:"2,keyasint,omitempty"`
 }
 
 // PushResponse answers a push.
