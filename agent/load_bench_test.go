@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -261,8 +262,14 @@ func BenchmarkSustainedWrites(b *testing.B) {
 	}
 	agents := startMeshOfAgents(b, nodes, nil)
 	var res loadResult
+	written0, measured := testutil.WrittenBytes()
 	for b.Loop() {
 		res = writeLoad{rate: rate, dur: dur, drain: time.Minute}.run(b, agents)
+	}
+	if written1, ok := testutil.WrittenBytes(); measured && ok && res.writes > 0 {
+		// Every write is committed once on each agent: its own and the
+		// others' replicated applies.
+		b.ReportMetric(float64(written1-written0)/float64(res.writes*nodes), "B-written/write/agent")
 	}
 	b.Log(res)
 	if res.skipped > 0 {

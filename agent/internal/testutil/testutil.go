@@ -1,11 +1,14 @@
 // Package testutil holds the helpers the agent's tests share: polling for
-// a condition with a deadline, and a buffer several goroutines may write
-// while a test reads it. gossip, store and transport never import the
+// a condition with a deadline, a buffer several goroutines may write
+// while a test reads it, and the bytes the process wrote to disk. gossip, store and transport never import the
 // agent, so gossip and transport keep a copy of Eventually.
 package testutil
 
 import (
 	"bytes"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,4 +55,20 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// WrittenBytes returns what this process has written to disk so far
+// (write_bytes of /proc/self/io), or false where the kernel does not say.
+func WrittenBytes() (int64, bool) {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
