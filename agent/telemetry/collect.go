@@ -132,6 +132,10 @@ func (m *Metrics) readReplication(r reading) {
 	r.add(ReplicationSyncFailures, float64(s.SyncDeferred), "deferred")
 	r.add(ReplicationSyncBytes, float64(s.SyncBytesSent), "sent")
 	r.add(ReplicationSyncBytes, float64(s.SyncBytesRecv), "received")
+	r.add(ReplicationPushed, float64(s.Pushed))
+	r.add(ReplicationPushCalls, float64(s.PushCalls-min(s.PushFailures, s.PushCalls)), "ok")
+	r.add(ReplicationPushCalls, float64(s.PushFailures), "failed")
+	r.add(ReplicationPushLeft, float64(s.PushLeft))
 
 	since := -1.0
 	if mark := rep.SyncMark(); mark != 0 && m.cfg.Store != nil {
