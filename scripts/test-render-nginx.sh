@@ -108,7 +108,9 @@ CONF
 agent_pid=$!
 eventually curl -sf --max-time 5 "http://127.0.0.1:$http/v1/agent/self" -o /dev/null || fail "the agent did not start"
 ep() { "$bin" "$@" -http-addr "127.0.0.1:$http"; }
-health() { ep render status -format=json | grep -q "\"Health\": \"$1\""; }
+# Outputs are read whole before grep: grep -q stops at its match, and the
+# writer's broken pipe would fail the pipeline under pipefail.
+health() { grep -q "\"Health\": \"$1\"" <<<"$(ep render status -format=json)"; }
 
 # An instance of web (the agent's own HTTP API stands in for it) reaches
 # nginx: the file lists it, and a request through nginx reaches it.
@@ -124,15 +126,15 @@ good=$(sha256sum <"$work/conf.d/upstream.conf")
 curl -sf --max-time 10 -X PUT --data-binary 'no_such_directive on;' "http://127.0.0.1:$http/v1/kv/nginx/upstream-extra" >/dev/null || fail "kv put failed"
 eventually health critical || fail "the block did not turn critical: $(ep render status)"
 [ "$(sha256sum <"$work/conf.d/upstream.conf")" = "$good" ] || fail "the previous file is not back: $(cat "$work/conf.d/upstream.conf")"
-ep render status | grep -q "nginx-upstream" || fail "render status does not list the block"
+grep -q "nginx-upstream" <<<"$(ep render status)" || fail "render status does not list the block"
 curl -sf --max-time 5 "http://127.0.0.1:$web/v1/status/leader" -o /dev/null || fail "nginx stopped serving"
-curl -sf --max-time 5 "http://127.0.0.1:$http/v1/health/state/critical" | grep -q '"CheckID":"edgeplane:render:nginx-upstream"' ||
+grep -q '"CheckID":"edgeplane:render:nginx-upstream"' <<<"$(curl -sf --max-time 5 "http://127.0.0.1:$http/v1/health/state/critical")" ||
 	fail "/v1/health/state/critical does not list the block's check"
-curl -sf --max-time 5 "http://127.0.0.1:$http/metrics" | grep -q 'edgeplane_render_failures_total{block="nginx-upstream",stage="check"} 1' ||
+grep -q 'edgeplane_render_failures_total{block="nginx-upstream",stage="check"} 1' <<<"$(curl -sf --max-time 5 "http://127.0.0.1:$http/metrics")" ||
 	fail "the failure is not counted"
 
 # Removing the value renders a valid file again.
 curl -sf --max-time 10 -X DELETE "http://127.0.0.1:$http/v1/kv/nginx/upstream-extra" >/dev/null || fail "kv delete failed"
 eventually health passing || fail "the block did not pass again: $(ep render status)"
-ep render once -dry | grep -q "server 127.0.0.1:$http;" || fail "render once -dry does not show the upstream"
+grep -q "server 127.0.0.1:$http;" <<<"$(ep render once -dry)" || fail "render once -dry does not show the upstream"
 echo "test-render-nginx: ok (nginx $(nginx -v 2>&1 | sed 's/.*\///'))"
