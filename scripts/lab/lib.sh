@@ -74,3 +74,55 @@ leftovers() {
 		ip netns del "$ns" 2>/dev/null || true
 	done
 }
+
+# lab_usage prints the lab's header comment: its help.
+lab_usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+# parse_args "VALUE OPTIONS" "FLAGS" ARGS...: `--opt VALUE` sets the
+# variable opt (dashes as underscores) for each of VALUE OPTIONS, `--flag`
+# sets flag=1 for each of FLAGS, -h and --help print the lab's help;
+# anything else ends the lab with an error naming $LAB.
+parse_args() {
+	local values=" $1 " flags=" $2 " opt
+	shift 2
+	while [ $# -gt 0 ]; do
+		opt=${1#--}
+		if [ "$1" = -h ] || [ "$1" = --help ]; then
+			lab_usage
+			exit 0
+		elif [[ $1 == --* && $values == *" $opt "* ]]; then
+			[ $# -ge 2 ] || { echo "$LAB: $1 needs a value" >&2 && exit 1; }
+			printf -v "${opt//-/_}" '%s' "$2"
+			shift
+		elif [[ $1 == --* && $flags == *" $opt "* ]]; then
+			printf -v "${opt//-/_}" 1
+		else
+			echo "$LAB: unknown argument $1 (see --help)" >&2
+			exit 1
+		fi
+		shift
+	done
+}
+
+# stop_pid PID: SIGTERM, SIGKILL after 10 s, reaped.
+stop_pid() {
+	local n
+	kill -TERM "$1" 2>/dev/null || true
+	for ((n = 0; n < 100; n++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# drop_work: removes the work directory $work, kept when the lab failed
+# ($failed = 1) or with --keep ($keep = 1).
+drop_work() {
+	[ -n "${work:-}" ] || return 0
+	if [ "${failed:-0}" = 1 ] || [ "${keep:-0}" = 1 ]; then
+		echo "$LAB: work directory kept: $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}

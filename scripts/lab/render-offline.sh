@@ -25,26 +25,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+readonly LAB="render lab"
+. scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for, leftovers, parse_args, stop_pid, drop_work
 binary=
 keep=0
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--binary)
-		binary=${2:?--binary needs a path}
-		shift
-		;;
-	--keep) keep=1 ;;
-	-h | --help)
-		sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "render lab: unknown argument $1 (see --help)" >&2
-		exit 1
-		;;
-	esac
-	shift
-done
+parse_args "binary" "keep" "$@"
 
 readonly PFX=ep-rlab
 readonly BRNS=$PFX-br
@@ -52,8 +37,6 @@ readonly SUBNET=10.78.0
 readonly NODES=(1 2 3)
 ns_of() { echo "$PFX-n$1"; }
 ip_of() { echo "$SUBNET.1$1"; }
-
-. scripts/lab/lib.sh # now_us, secs_since, step, note, wait_for, leftovers
 
 work=
 failed=0
@@ -74,13 +57,7 @@ cleanup() {
 		stop "$n"
 	done
 	leftovers
-	if [ -n "$work" ]; then
-		if [ "$failed" = 1 ] || [ "$keep" = 1 ]; then
-			echo "render lab: work directory kept: $work" >&2
-		else
-			rm -rf "$work"
-		fi
-	fi
+	drop_work
 	exit "$code"
 }
 trap cleanup EXIT
@@ -136,16 +113,7 @@ start() {
 	pid_of[$n]=$!
 }
 
-stop() {
-	local pid=${pid_of[$1]} n
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((n = 0; n < 100; n++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+stop() { stop_pid "${pid_of[$1]}"; }
 
 serves() {
 	on "$1" info >/dev/null 2>&1 || {
