@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,11 +165,20 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 }
 
 // NewTransport returns memberlist's UDP+TCP transport on addr with a free
-// port, wrapped with the network's faults, and the port it bound.
+// port, wrapped with the network's faults, and the port it bound. The
+// TCP and UDP sockets must get the same port, which another process may
+// take in between: that is tried again, up to ten times.
 func (n *Network) NewTransport(addr string) (memberlist.NodeAwareTransport, int, error) {
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{addr}, BindPort: 0})
-	if err != nil {
-		return nil, 0, err
+	var err error
+	for range 10 {
+		var nt *memberlist.NetTransport
+		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{addr}, BindPort: 0})
+		if err == nil {
+			return n.Wrap(nt), nt.GetAutoBindPort(), nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
 	}
-	return n.Wrap(nt), nt.GetAutoBindPort(), nil
+	return nil, 0, err
 }
