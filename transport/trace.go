@@ -79,7 +79,8 @@ func TraceparentFromContext(ctx context.Context) (Traceparent, bool) {
 
 // Trace returns the trace context interceptor. On the client it sends a
 // new span id under the current trace (from the context), or starts a new
-// trace with the sampled flag clear. On the server it drops a malformed
+// trace with the sampled flag clear, unless the call was given its span
+// (WithSpan), which it sends as it is. On the server it drops a malformed
 // traceparent, so handlers and logs only ever see valid ones.
 func Trace() Interceptor {
 	return func(ctx context.Context, call *CallInfo, next Invoker) error {
@@ -87,6 +88,9 @@ func Trace() Interceptor {
 			if _, ok := ParseTraceparent(call.Header.Traceparent); !ok {
 				call.Header.Traceparent = ""
 			}
+			return next(ctx, call)
+		}
+		if call.Header.Traceparent != "" { // WithSpan: always valid
 			return next(ctx, call)
 		}
 		tp, ok := TraceparentFromContext(ctx)
