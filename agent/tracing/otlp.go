@@ -117,16 +117,27 @@ func appendSpan(b []byte, s *Span) []byte {
 
 func unixNano(n int64) uint64 { return uint64(max(n, 0)) }
 
+// appendAttr appends a KeyValue, its AnyValue written in place (one-byte
+// tags, its length computed).
 func appendAttr(b []byte, a Attr) []byte {
 	b = appendString(b, kvKey, a.Key)
-	var v []byte
+	b = appendTag(b, kvValue, wireBytes)
 	if a.IsInt {
-		v = appendTag(v, avInt, wireVarint)
-		v = binary.AppendUvarint(v, uint64(a.Int)) // int64: two's complement
-	} else {
-		v = appendString(v, avString, a.Str)
+		v := uint64(a.Int) // int64: two's complement
+		b = binary.AppendUvarint(b, uint64(1+uvarintLen(v)))
+		b = appendTag(b, avInt, wireVarint)
+		return binary.AppendUvarint(b, v)
 	}
-	return appendMessage(b, kvValue, v)
+	b = binary.AppendUvarint(b, uint64(1+uvarintLen(uint64(len(a.Str)))+len(a.Str)))
+	return appendString(b, avString, a.Str)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 func appendTag(b []byte, field, wire int) []byte {

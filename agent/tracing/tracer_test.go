@@ -51,7 +51,7 @@ func TestExportDecodesWithOTLPSchema(t *testing.T) {
 	c := tracing.FromHeader(in, 0)
 	start := time.Unix(1700000000, 123)
 	client := tracing.Start(c, tracing.Client, "GET billing", start)
-	client.Attrs = []tracing.Attr{tracing.String("http.request.method", "GET"), tracing.Int("http.response.status_code", 200), tracing.Int("neg", -3)}
+	client.Attrs = []tracing.Attr{tracing.String("http.request.method", "GET"), tracing.Int("http.response.status_code", 200), tracing.Int("neg", -3), tracing.String("long", strings.Repeat("x", 300))}
 	client.End = start.Add(time.Millisecond)
 	server := tracing.Start(client.Context(), tracing.Server, "GET billing", start.Add(time.Microsecond))
 	server.End = start.Add(500 * time.Microsecond)
@@ -80,7 +80,7 @@ func TestExportDecodesWithOTLPSchema(t *testing.T) {
 	if cs.TraceState != "vendor=x" || cs.Name != "GET billing" || cs.Flags&0xff != 1 {
 		t.Errorf("state %q name %q flags %x", cs.TraceState, cs.Name, cs.Flags)
 	}
-	if cs.Attr("http.request.method") != "GET" || cs.Attr("http.response.status_code") != "200" || cs.Attr("neg") != "-3" {
+	if cs.Attr("http.request.method") != "GET" || cs.Attr("http.response.status_code") != "200" || cs.Attr("neg") != "-3" || cs.Attr("long") != strings.Repeat("x", 300) {
 		t.Errorf("attributes %v", cs.Attributes)
 	}
 	if ss.Status.GetCode().String() != "STATUS_CODE_ERROR" || ss.Status.GetMessage() != "instance answered 503" || cs.Status != nil {
