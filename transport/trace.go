@@ -77,6 +77,21 @@ func TraceparentFromContext(ctx context.Context) (Traceparent, bool) {
 	return Traceparent{}, false
 }
 
+// NewTrace starts a trace: a random trace id and span id, and flags.
+func NewTrace(flags byte) Traceparent {
+	tp := Traceparent{Flags: flags}
+	putRandom(tp.TraceID[:])
+	putRandom(tp.ParentID[:])
+	return tp
+}
+
+// Child returns the traceparent of a new span under tp: its trace id
+// and flags, a random span id.
+func (tp Traceparent) Child() Traceparent {
+	putRandom(tp.ParentID[:])
+	return tp
+}
+
 // Trace returns the trace context interceptor. On the client it sends a
 // new span id under the current trace (from the context), or starts a new
 // trace with the sampled flag clear, unless the call was given its span
@@ -95,11 +110,9 @@ func Trace() Interceptor {
 		}
 		tp, ok := TraceparentFromContext(ctx)
 		if !ok {
-			tp = Traceparent{}
-			putRandom(tp.TraceID[:])
+			tp = NewTrace(0)
 		}
-		putRandom(tp.ParentID[:])
-		call.Header.Traceparent = tp.String()
+		call.Header.Traceparent = tp.Child().String()
 		return next(ctx, call)
 	}
 }

@@ -3,7 +3,6 @@ package tracing
 import (
 	"encoding/binary"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 
@@ -65,8 +64,8 @@ func FromParent(tp transport.Traceparent, ok bool, state []string, ratio float64
 
 // NewRoot starts a new trace, sampled when its id falls under ratio.
 func NewRoot(ratio float64) Context {
-	var c Context
-	putRandom(c.TraceID[:])
+	c := Context{Traceparent: transport.NewTrace(0)}
+	c.ParentID = [8]byte{} // no parent
 	if SampleByRatio(c.TraceID, ratio) {
 		c.Flags = 1
 	}
@@ -93,9 +92,9 @@ func ValidRatio(r float64) bool { return r >= 0 && r <= 1 && !math.IsNaN(r) }
 // Child returns the traceparent of a new span under c: c's trace id and
 // flags, a new span id.
 func (c Context) Child() transport.Traceparent {
-	tp := transport.Traceparent{TraceID: c.TraceID, Flags: c.Flags & 1}
-	putRandom(tp.ParentID[:])
-	return tp
+	tp := c.Traceparent
+	tp.Flags &= 1
+	return tp.Child()
 }
 
 // SanitizeState returns the tracestate of the given header values (one
@@ -189,25 +188,4 @@ func validStateValue(v string) bool {
 		}
 	}
 	return true
-}
-
-// putRandom fills b with random bytes, not all zero (ids need not be
-// secret).
-func putRandom(b []byte) {
-	for {
-		for i := range b {
-			if i%8 == 0 {
-				v := rand.Uint64()
-				for j := i; j < len(b) && j < i+8; j++ {
-					b[j] = byte(v)
-					v >>= 8
-				}
-			}
-		}
-		for _, x := range b {
-			if x != 0 {
-				return
-			}
-		}
-	}
 }

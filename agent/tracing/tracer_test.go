@@ -2,12 +2,14 @@ package tracing_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/agent/tracing/otlptest"
 )
@@ -23,18 +25,6 @@ func newTracer(t *testing.T, cfg tracing.Config) *tracing.Tracer {
 	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
-}
-
-// poll waits until cond holds, failing t after 10 s.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // A client span and its server child reach a collector, which decodes
@@ -154,7 +144,12 @@ func TestFullBatchExportsAtOnce(t *testing.T) {
 	for range 8 {
 		tr.Record(sampledSpan())
 	}
-	poll(t, "two batches", func() bool { return tr.Stats().Exported == 8 })
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := tr.Stats().Exported; n != 8 {
+			return fmt.Errorf("%d spans exported, want 8", n)
+		}
+		return nil
+	})
 	if n := col.Requests(); n != 2 {
 		t.Fatalf("%d exports, want 2", n)
 	}
