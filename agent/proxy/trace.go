@@ -47,14 +47,17 @@ func (p *Proxy) tracedAttempt(ctx context.Context, in Instance, req *httpRequest
 	if !ok {
 		return p.attempt(ctx, in, req)
 	}
-	sp := tracing.Start(tc, tracing.Client, req.Method+" "+req.Service, time.Now())
-	sp.Attrs = []tracing.Attr{
-		tracing.String("http.request.method", req.Method),
-		tracing.String("edgeplane.caller.service", req.Caller),
-		tracing.String("edgeplane.target.service", req.Service),
-		tracing.String("edgeplane.target.node", in.Node),
-		tracing.String("edgeplane.target.instance", in.ID),
-		tracing.Int("edgeplane.attempt", int64(n)),
+	sp := tracing.Start(tc, tracing.Client, "", time.Now())
+	if p.recorded(sp) {
+		sp.Name = req.Method + " " + req.Service
+		sp.Attrs = []tracing.Attr{
+			tracing.String("http.request.method", req.Method),
+			tracing.String("edgeplane.caller.service", req.Caller),
+			tracing.String("edgeplane.target.service", req.Service),
+			tracing.String("edgeplane.target.node", in.Node),
+			tracing.String("edgeplane.target.instance", in.ID),
+			tracing.Int("edgeplane.attempt", int64(n)),
+		}
 	}
 	ans, f := p.attempt(context.WithValue(ctx, spanKey, sp), in, req)
 	if f != nil {
@@ -79,17 +82,20 @@ func spanOptions(ctx context.Context) []transport.CallOption {
 func (p *Proxy) tracedServe(ctx context.Context, req *httpRequest, send func(*httpMessage) error) error {
 	parent, ok := transport.TraceparentFromContext(ctx)
 	tc := tracing.FromParent(parent, ok, http.Header(req.Header).Values(tracing.TracestateHeader), p.tracer.SampleRatio())
-	sp := tracing.Start(tc, tracing.Server, req.Method+" "+req.Service, time.Now())
-	var node string
-	if ci, ok := transport.CallInfoFromContext(ctx); ok {
-		node = ci.Peer.Node
-	}
-	sp.Attrs = []tracing.Attr{
-		tracing.String("http.request.method", req.Method),
-		tracing.String("edgeplane.caller.service", req.Caller),
-		tracing.String("edgeplane.caller.node", node),
-		tracing.String("edgeplane.target.service", req.Service),
-		tracing.String("edgeplane.target.instance", req.Instance),
+	sp := tracing.Start(tc, tracing.Server, "", time.Now())
+	if p.recorded(sp) {
+		var node string
+		if ci, ok := transport.CallInfoFromContext(ctx); ok {
+			node = ci.Peer.Node
+		}
+		sp.Name = req.Method + " " + req.Service
+		sp.Attrs = []tracing.Attr{
+			tracing.String("http.request.method", req.Method),
+			tracing.String("edgeplane.caller.service", req.Caller),
+			tracing.String("edgeplane.caller.node", node),
+			tracing.String("edgeplane.target.service", req.Service),
+			tracing.String("edgeplane.target.instance", req.Instance),
+		}
 	}
 	status, refused := 0, ErrorKind("")
 	err := p.serveHTTP(context.WithValue(ctx, spanKey, sp), req, func(m *httpMessage) error {
@@ -128,6 +134,9 @@ func setTraceHeaders(ctx context.Context, h http.Header) {
 // endSpan finishes sp with the instance's status, or the proxy's error,
 // and hands it to the tracer.
 func (p *Proxy) endSpan(sp *tracing.Span, status int, kind ErrorKind, msg string) {
+	if !p.recorded(sp) {
+		return
+	}
 	sp.End = time.Now()
 	if status != 0 {
 		sp.Attrs = append(sp.Attrs, tracing.Int("http.response.status_code", int64(status)))
@@ -145,6 +154,10 @@ func (p *Proxy) endSpan(sp *tracing.Span, status int, kind ErrorKind, msg string
 	}
 	p.tracer.Record(sp)
 }
+
+// recorded reports whether sp will be exported: only then is it given a
+// name and attributes.
+func (p *Proxy) recorded(sp *tracing.Span) bool { return sp.Sampled() && p.tracer.Exporting() }
 
 // spanBody ends the attempt's span once its body is closed.
 type spanBody struct {
