@@ -245,6 +245,7 @@ func (t *Tracer) Close() error {
 func (t *Tracer) run() {
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
+	defer t.cfg.Client.CloseIdleConnections()
 	batch := make([]*Span, 0, t.cfg.BatchSize)
 	var buf []byte
 	failing := false
