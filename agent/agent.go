@@ -17,6 +17,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/replica"
 	"github.com/edgeplane/edgeplane/agent/schema"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/agent/version"
 	"github.com/edgeplane/edgeplane/agent/watch"
 	"github.com/edgeplane/edgeplane/gossip"
@@ -46,6 +47,7 @@ type Agent struct {
 	http    *httpServer
 	relay   *relay.Relay
 	proxy   *proxy.Proxy
+	tracer  *tracing.Tracer
 	watches *watch.Manager
 	render  *renderer     // nil without render blocks
 	scrape  *scrapeServer // nil without metrics_addr
@@ -237,7 +239,11 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	}
 	// The service proxy: upstream listeners of the configured services,
 	// and the calls other agents carry to this node's instances.
-	if a.proxy, err = newServiceProxy(cfg, services, a.rpc, log.With("component", "proxy")); err != nil {
+	if a.tracer, err = newTracer(cfg, log.With("component", "tracing")); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.add(a.tracer)
+	if a.proxy, err = newServiceProxy(cfg, services, a.rpc, a.tracer, log.With("component", "proxy")); err != nil {
 		return nil, err
 	}
 	a.add(a.proxy)
@@ -281,6 +287,7 @@ func newAgent(cfg config.Config, log *slog.Logger, opts buildOptions) (_ *Agent,
 	sup := newSupervisor(cfg, ln.Addr(), a.store, rejoin, log)
 	sup.acl, sup.probe.Token, sup.catalog = acls, acls.probeToken, services
 	sup.layers, sup.keeper, sup.servicePort, sup.metrics = layered, keeper, servicePort, metrics
+	sup.tracer = a.tracer
 	sup.tls = &meshTLS{node: cfg.NodeName, id: id, trust: trust, mesh: a.mesh.Mesh, log: log.With("component", "tls")}
 	members := newMemberIndexFeed(a.mesh.Mesh, a.store)
 	a.add(members)

@@ -168,6 +168,7 @@ func (a *Agent) newMetrics(services *catalog.Catalog) (*telemetry.Metrics, error
 			}
 			return a.render.Failures()
 		},
+		Tracing:   a.tracer.Stats,
 		PeerLimit: a.cfg.MetricsPeerLimit,
 		Version:   version.Version,
 		Commit:    version.Commit,

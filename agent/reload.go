@@ -108,6 +108,8 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 		running.Render = next.Render
 		return true
 	},
+	// New traces are sampled at the new ratio from the next call.
+	"tracing.sample_ratio": applySampleRatio,
 	// The layers keys are resolved through (/v1/edgeplane/resolve/).
 	"layers":      applyLayers,
 	"environment": applyLayers,
@@ -121,7 +123,8 @@ var liveOptions = map[string]func(s *supervisor, running *config.Config, next co
 
 // Reload re-reads the configuration through Hooks.Reload and applies what
 // can change while the agent runs: log_level, memory_limit,
-// metrics_peer_limit, retry_join, layers, environment, services, watches, render, the acl
+// metrics_peer_limit, retry_join, layers, environment, services, watches, render,
+// tracing.sample_ratio, the acl
 // section (whose secret files are re-read on every reload) and, in the
 // fleet CA mode, the tls section (whose files are re-read on every
 // reload; see meshTLS). New TLS material that fails its checks is listed

@@ -7,6 +7,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/catalog"
 	"github.com/edgeplane/edgeplane/agent/config"
 	"github.com/edgeplane/edgeplane/agent/proxy"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/gossip"
 )
 
@@ -15,7 +16,7 @@ import (
 // the calls other agents carry to this node's instances, registered on
 // the RPC server before it serves. It reads the catalog's replica and
 // the membership; it calls the other agents with the RPC client.
-func newServiceProxy(cfg config.Config, services *catalog.Catalog, rpc *rpcEndpoint, log *slog.Logger) (*proxy.Proxy, error) {
+func newServiceProxy(cfg config.Config, services *catalog.Catalog, rpc *rpcEndpoint, tracer *tracing.Tracer, log *slog.Logger) (*proxy.Proxy, error) {
 	view := &proxy.CatalogView{
 		Read: func(ctx context.Context) (catalog.Snapshot, error) { return services.Read(ctx, 0) },
 		Members: func(node string) (string, string, bool) {
@@ -25,7 +26,7 @@ func newServiceProxy(cfg config.Config, services *catalog.Catalog, rpc *rpcEndpo
 		LocalService: services.Service,
 	}
 	p, err := proxy.New(proxy.Config{Self: cfg.NodeName, Upstreams: cfg.ProxyUpstreams(), Rules: cfg.ProxyRules(),
-		View: view, Mesh: rpc.client, Log: log})
+		View: view, Mesh: rpc.client, Tracer: tracer, Log: log})
 	if err != nil {
 		return nil, err
 	}

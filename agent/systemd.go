@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/schema"
 	"github.com/edgeplane/edgeplane/agent/sdnotify"
 	"github.com/edgeplane/edgeplane/agent/telemetry"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/agent/watch"
 	"github.com/edgeplane/edgeplane/store"
 )
@@ -77,6 +78,8 @@ type supervisor struct {
 	// render blocks.
 	watches *watch.Manager
 	render  *renderer
+	// tracer takes a reloaded tracing.sample_ratio.
+	tracer *tracing.Tracer
 
 	mu      sync.Mutex    // serialises reloads and the start of shutdown
 	running config.Config // the configuration in effect, live changes applied

@@ -16,8 +16,9 @@ import (
 type CallOption func(*callOptions)
 
 type callOptions struct {
-	idempotent bool
-	metadata   map[string]string
+	idempotent  bool
+	metadata    map[string]string
+	traceparent string
 }
 
 var idempotentOption CallOption = func(o *callOptions) { o.idempotent = true }
@@ -29,6 +30,13 @@ func Idempotent() CallOption { return idempotentOption }
 // WithMetadata sends md in the call's header.
 func WithMetadata(md map[string]string) CallOption {
 	return func(o *callOptions) { o.metadata = md }
+}
+
+// WithSpan sends tp as the call's traceparent as it is: the caller made
+// and records the call's span itself, so the server's span must name it
+// as its parent. Without it, Trace gives the call a new span id.
+func WithSpan(tp Traceparent) CallOption {
+	return func(o *callOptions) { o.traceparent = tp.String() }
 }
 
 func buildOptions(opts []CallOption) callOptions {
@@ -59,6 +67,7 @@ func (c *Client) attempt(ctx context.Context, to Peer, method string, req, resp 
 	cc := &clientCall{req: req, resp: resp}
 	cc.info = CallInfo{Method: method, Peer: to, Attempt: n, cc: cc}
 	cc.info.Header.Metadata = o.metadata
+	cc.info.Header.Traceparent = o.traceparent
 	return c.invoke(ctx, &cc.info)
 }
 
@@ -70,6 +79,7 @@ func (c *Client) Stream(ctx context.Context, to Peer, method string, req any, op
 	cc := &clientCall{req: req}
 	cc.info = CallInfo{Method: method, Peer: to, Attempt: 1, Streaming: true, cc: cc}
 	cc.info.Header.Metadata = o.metadata
+	cc.info.Header.Traceparent = o.traceparent
 	if err := c.invoke(ctx, &cc.info); err != nil {
 		if cc.stream != nil {
 			cc.stream.Close()

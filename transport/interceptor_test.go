@@ -171,6 +171,15 @@ func TestTracePropagates(t *testing.T) {
 	if tp, ok := ParseTraceparent(got.Header.Traceparent); !ok || tp.TraceID == parent.TraceID || tp.Flags != 0 {
 		t.Fatalf("new trace %q", got.Header.Traceparent)
 	}
+	// A call given its span sends it as it is, whatever the context.
+	own := parent
+	own.ParentID = [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	if err := c.Call(ContextWithTraceparent(ctx, parent), srv.peer("server"), "info", &Msg{}, &got, WithSpan(own)); err != nil {
+		t.Fatal(err)
+	}
+	if got.Header.Traceparent != own.String() {
+		t.Fatalf("server saw %q, want the call's own span %s", got.Header.Traceparent, own)
+	}
 	// A malformed traceparent never reaches the handler.
 	forge := func(ctx context.Context, call *CallInfo, next Invoker) error {
 		call.Header.Traceparent = "00-zz"

@@ -77,9 +77,25 @@ func TraceparentFromContext(ctx context.Context) (Traceparent, bool) {
 	return Traceparent{}, false
 }
 
+// NewTrace starts a trace: a random trace id and span id, and flags.
+func NewTrace(flags byte) Traceparent {
+	tp := Traceparent{Flags: flags}
+	putRandom(tp.TraceID[:])
+	putRandom(tp.ParentID[:])
+	return tp
+}
+
+// Child returns the traceparent of a new span under tp: its trace id
+// and flags, a random span id.
+func (tp Traceparent) Child() Traceparent {
+	putRandom(tp.ParentID[:])
+	return tp
+}
+
 // Trace returns the trace context interceptor. On the client it sends a
 // new span id under the current trace (from the context), or starts a new
-// trace with the sampled flag clear. On the server it drops a malformed
+// trace with the sampled flag clear, unless the call was given its span
+// (WithSpan), which it sends as it is. On the server it drops a malformed
 // traceparent, so handlers and logs only ever see valid ones.
 func Trace() Interceptor {
 	return func(ctx context.Context, call *CallInfo, next Invoker) error {
@@ -89,13 +105,14 @@ func Trace() Interceptor {
 			}
 			return next(ctx, call)
 		}
+		if call.Header.Traceparent != "" { // WithSpan: always valid
+			return next(ctx, call)
+		}
 		tp, ok := TraceparentFromContext(ctx)
 		if !ok {
-			tp = Traceparent{}
-			putRandom(tp.TraceID[:])
+			tp = NewTrace(0)
 		}
-		putRandom(tp.ParentID[:])
-		call.Header.Traceparent = tp.String()
+		call.Header.Traceparent = tp.Child().String()
 		return next(ctx, call)
 	}
 }

@@ -39,6 +39,8 @@ func codecFor[T any]() codec[T] {
 		c = stringCodec
 	case int:
 		c = intCodec
+	case float64:
+		c = floatCodec
 	case bool:
 		c = boolCodec
 	case Duration:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/layers"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 )
 
 // Config is the agent's complete configuration. Each field is one option;
@@ -296,6 +297,12 @@ type Config struct {
 	// restart. Default: none (the proxy's defaults).
 	Communication []CommunicationDef
 
+	// Tracing is the tracing of the calls through the proxy (package
+	// tracing): keys tracing.sample_ratio and tracing.otlp_endpoint (a
+	// tracing: section in files), flags -tracing-sample-ratio,
+	// -tracing-otlp-endpoint.
+	Tracing TracingConfig
+
 	// RenderBeforeSync lets render blocks write before this node has
 	// ever completed a sync or bootstrap, from a store that may be empty
 	// or partial. Key render_before_sync, flag -render-before-sync.
@@ -366,6 +373,7 @@ func Default() Config {
 		MaxClockDrift:     Duration{5 * time.Minute},
 		MaxBroadcastQueue: 4096,
 		MemoryLimit:       DefaultMemoryLimit,
+		Tracing:           TracingConfig{SampleRatio: tracing.DefaultSampleRatio},
 		HistoryVersions:   DefaultHistoryVersions,
 		HistoryMaxBytes:   DefaultHistoryMaxBytes,
 		ACL:               ACLConfig{DefaultPolicy: "deny"},

@@ -90,6 +90,7 @@ log_level: DEBUG
 log_json: true
 tombstone_ttl: 24h
 memory_limit: 300MiB
+tracing: {sample_ratio: 0.5, otlp_endpoint: "http://127.0.0.1:4318/v1/traces"}
 history_versions: 25
 history_max_bytes: 4MiB
 retry_max: 7
@@ -116,6 +117,7 @@ catalog_sync_interval: 30s
 		RetryJoin:        []string{"10.1.0.6", "seed.example:8301"},
 		Encrypt:          "AAECAwQFBgcICQoLDA0ODw==", LogLevel: "DEBUG", LogJSON: true,
 		TombstoneTTL: Duration{24 * time.Hour}, MemoryLimit: "300MiB",
+		Tracing:         TracingConfig{SampleRatio: 0.5, OTLPEndpoint: "http://127.0.0.1:4318/v1/traces"},
 		HistoryVersions: 25, HistoryMaxBytes: "4MiB",
 		RetryMax: 7, RetryInterval: Duration{2 * time.Second}, Profile: "edge",
 		Tags:              map[string]string{"rack": "r1", "tier": "2"},
@@ -135,7 +137,8 @@ catalog_sync_interval: 30s
 		"EDGEPLANE_HTTP_MAX_BLOCKING_QUERIES": "300", "EDGEPLANE_METRICS_PEER_LIMIT": "5",
 		"EDGEPLANE_RETRY_JOIN": "10.1.0.6,seed.example:8301", "EDGEPLANE_ENCRYPT": "AAECAwQFBgcICQoLDA0ODw==",
 		"EDGEPLANE_LOG_LEVEL": "DEBUG", "EDGEPLANE_LOG_JSON": "true", "EDGEPLANE_TOMBSTONE_TTL": "24h",
-		"EDGEPLANE_MEMORY_LIMIT":     "300MiB",
+		"EDGEPLANE_MEMORY_LIMIT":         "300MiB",
+		"EDGEPLANE_TRACING_SAMPLE_RATIO": "0.5", "EDGEPLANE_TRACING_OTLP_ENDPOINT": "http://127.0.0.1:4318/v1/traces",
 		"EDGEPLANE_HISTORY_VERSIONS": "25", "EDGEPLANE_HISTORY_MAX_BYTES": "4MiB",
 		"EDGEPLANE_RETRY_MAX": "7", "EDGEPLANE_RETRY_INTERVAL": "2s", "EDGEPLANE_PROFILE": "edge",
 		"EDGEPLANE_TAGS": "rack=r1, tier=2", "EDGEPLANE_RECONNECT_INTERVAL": "10s",
@@ -152,6 +155,7 @@ catalog_sync_interval: 30s
 		"-http-max-conns-per-client", "50", "-http-max-conns", "900", "-http-max-blocking-queries", "300", "-metrics-peer-limit", "5", "-join", "10.1.0.6", "-join", "seed.example:8301",
 		"-encrypt", "AAECAwQFBgcICQoLDA0ODw==", "-log-level", "DEBUG", "-log-json", "-tombstone-ttl", "24h",
 		"-memory-limit", "300MiB",
+		"-tracing-sample-ratio", "0.5", "-tracing-otlp-endpoint", "http://127.0.0.1:4318/v1/traces",
 		"-history-versions", "25", "-history-max-bytes", "4MiB",
 		"-retry-max", "7", "-retry-interval", "2s", "-profile", "edge", "-tag", "rack=r1", "-tag", "tier=2",
 		"-reconnect-interval", "10s", "-reconnect-timeout", "1h", "-dead-node-reclaim", "5s",

@@ -72,6 +72,8 @@ var options = []option{
 	newOption("catalog_sync_interval", "catalog-sync-interval", "how often the catalog's anti-entropy rewrites this node's missing or changed records (`duration`)", func(c *Config) *Duration { return &c.CatalogSyncInterval }, checkSyncInterval),
 	newOption("history_versions", "history-versions", "`versions` of each KV key kept in the node's history; 0: no history", func(c *Config) *int { return &c.HistoryVersions }, checkHistoryVersions),
 	newOption("history_max_bytes", "history-max-bytes", "`size` of the node's history, such as 16MiB; the oldest versions go first past it", func(c *Config) *string { return &c.HistoryMaxBytes }, checkHistoryMaxBytes),
+	newOption("tracing.sample_ratio", "tracing-sample-ratio", "share of new traces sampled, from 0 to 1 (`ratio`); a caller's sampled flag is honoured", func(c *Config) *float64 { return &c.Tracing.SampleRatio }, checkSampleRatio),
+	newOption("tracing.otlp_endpoint", "tracing-otlp-endpoint", "OTLP/HTTP traces `URL` the proxy's spans are exported to, such as http://127.0.0.1:4318/v1/traces; empty: none", func(c *Config) *string { return &c.Tracing.OTLPEndpoint }, checkOTLPEndpoint),
 	newOption("memory_limit", "memory-limit", "Go soft memory `limit` such as 192MiB, or off", func(c *Config) *string { return &c.MemoryLimit }, checkMemoryLimit),
 }
 

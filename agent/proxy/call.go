@@ -80,7 +80,7 @@ func (p *Proxy) call(w http.ResponseWriter, r *http.Request, u Upstream) {
 	}
 	req := &httpRequest{Caller: u.Caller, Service: u.Service, Method: r.Method, URI: r.URL.RequestURI(),
 		Header: forwardable(r.Header), Host: r.Host, Body: body}
-	ctx, cancel := context.WithTimeout(r.Context(), s.pol.Timeout)
+	ctx, cancel := context.WithTimeout(p.traceCall(r.Context(), r, req), s.pol.Timeout)
 	defer cancel()
 	ans, f := p.attempts(ctx, s, req, idempotent(r))
 	if f != nil {
@@ -125,7 +125,7 @@ func (p *Proxy) attempts(ctx context.Context, s *pair, req *httpRequest, idem bo
 		tried[in.key()] = true
 		req.Instance = in.ID
 		actx, cancel := context.WithTimeout(ctx, s.pol.PerTryTimeout)
-		ans, f := p.attempt(actx, in, req)
+		ans, f := p.tracedAttempt(actx, in, req, n)
 		if f != nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
 			f.kind = Timeout
 		}
@@ -199,7 +199,7 @@ func (p *Proxy) attempt(ctx context.Context, in Instance, req *httpRequest) (*an
 	if !ok || addr == "" {
 		return nil, &failure{kind: Unreachable, err: errors.New("node " + in.Node + " is not a live member")}
 	}
-	st, err := p.cfg.Mesh.Stream(ctx, transport.Peer{Node: in.Node, Addr: addr}, MethodHTTP, req)
+	st, err := p.cfg.Mesh.Stream(ctx, transport.Peer{Node: in.Node, Addr: addr}, MethodHTTP, req, spanOptions(ctx)...)
 	if err != nil {
 		return nil, meshFailure(err)
 	}

@@ -69,6 +69,22 @@
 // consecutive failures (no answer, or 502/503/504) and rejects calls
 // without dialling until its cool-down ends.
 //
+// # Tracing
+//
+// Each hop of a call is a span under the application's W3C trace
+// (package tracing): the caller's agent reads the request's traceparent
+// and tracestate (a request without a valid traceparent starts a trace,
+// sampled at tracing.sample_ratio; a caller's sampled flag is honoured)
+// and makes a client span per attempt, whose traceparent travels in the
+// transport's header (transport.WithSpan); the destination's agent makes
+// a server span under it and hands the instance a traceparent naming
+// that span as its parent, with the tracestate. An instance on the
+// caller's node gets the client span as its parent. Trace headers the
+// application or another agent put among the request's headers never
+// reach the instance as they are: the traceparent is always the agent's,
+// the tracestate is checked and bounded at both ends. Sampled spans are
+// exported when an OTLP endpoint is configured.
+//
 // The proxy's own errors carry X-Edgeplane-Error: 503 no-healthy-upstream,
 // circuit-open or overloaded (MaxConcurrent calls of the pair in flight),
 // 504 timeout, 403 denied, 502 unreachable (the instance or its agent

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/catalog"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/transport"
 	"github.com/edgeplane/edgeplane/transport/resilience"
 	"github.com/edgeplane/edgeplane/transport/tlsmesh"
@@ -54,6 +55,8 @@ type world struct {
 	failed    map[string]bool
 	// clock is the nodes' clock (breakers, backoff); nil: the system's.
 	clock resilience.Clock
+	// tracers are the nodes' tracers, by name; nil: the default.
+	tracers map[string]*tracing.Tracer
 }
 
 func newWorld() *world {
@@ -129,14 +132,16 @@ func (n *node) addr(i int) string { return n.proxy.Addrs()[i].String() }
 // rules given; it stops at cleanup.
 func startNode(t testing.TB, w *world, name, site string, ups []Upstream, rules []Rule) *node {
 	t.Helper()
-	srv, err := transport.NewServer(transport.ServerConfig{Addr: "127.0.0.1:0", TLS: fleetTLS(t, name), Logger: quiet})
+	// The agent's trace interceptor, on both sides (agent/rpc.go).
+	ics := []transport.Interceptor{transport.Trace()}
+	srv, err := transport.NewServer(transport.ServerConfig{Addr: "127.0.0.1:0", TLS: fleetTLS(t, name), Logger: quiet, Interceptors: ics})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	cli, err := transport.NewClient(transport.ClientConfig{TLS: fleetTLS(t, name), Logger: quiet})
+	cli, err := transport.NewClient(transport.ClientConfig{TLS: fleetTLS(t, name), Logger: quiet, Interceptors: ics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +152,10 @@ func startNode(t testing.TB, w *world, name, site string, ups []Upstream, rules 
 		ups[i].LocalBind = "127.0.0.1:0"
 		ups[i].Protocol = HTTP
 	}
-	p, err := New(Config{Self: name, Upstreams: ups, Rules: rules, Mesh: cli, Log: quiet, Clock: w.clock,
+	w.mu.Lock()
+	tracer := w.tracers[name]
+	w.mu.Unlock()
+	p, err := New(Config{Self: name, Upstreams: ups, Rules: rules, Mesh: cli, Log: quiet, Clock: w.clock, Tracer: tracer,
 		View: &CatalogView{Read: w.snapshot, Members: w.member, LocalService: w.local(name)}})
 	if err != nil {
 		t.Fatal(err)

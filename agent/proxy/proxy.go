@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/transport"
 	"github.com/edgeplane/edgeplane/transport/resilience"
 )
@@ -61,6 +62,10 @@ type Config struct {
 	Clock resilience.Clock
 	// Log receives the proxy's events. Default slog.Default().
 	Log *slog.Logger
+	// Tracer samples the calls' traces and records their spans (package
+	// tracing). Default one that exports nothing, sampling every new
+	// trace.
+	Tracer *tracing.Tracer
 }
 
 // Validate reports a configuration New refuses, naming the field.
@@ -89,6 +94,7 @@ func (c *Config) Validate() error {
 type Proxy struct {
 	cfg      Config
 	policies *Policies
+	tracer   *tracing.Tracer
 	direct   *http.Transport // to the instances on this node
 	log      *slog.Logger
 
@@ -116,7 +122,12 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, policies: pol, log: cfg.Log, pairs: make(map[[2]string]*pair),
+	if cfg.Tracer == nil {
+		if cfg.Tracer, err = tracing.New(tracing.Config{SampleRatio: tracing.DefaultSampleRatio}); err != nil {
+			return nil, err
+		}
+	}
+	p := &Proxy{cfg: cfg, policies: pol, log: cfg.Log, tracer: cfg.Tracer, pairs: make(map[[2]string]*pair),
 		direct: &http.Transport{
 			DialContext:            (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			MaxIdleConnsPerHost:    64,

@@ -28,8 +28,15 @@ func newMesh(t *testing.T, rules ...Rule) *mesh {
 
 func newMeshWithClock(t *testing.T, clock resilience.Clock, rules ...Rule) *mesh {
 	t.Helper()
-	m := &mesh{w: newWorld(), client: testClient(t)}
-	m.w.clock = clock
+	w := newWorld()
+	w.clock = clock
+	return newMeshIn(t, w, rules...)
+}
+
+// newMeshIn starts the mesh's nodes in w.
+func newMeshIn(t *testing.T, w *world, rules ...Rule) *mesh {
+	t.Helper()
+	m := &mesh{w: w, client: testClient(t)}
 	m.onA2, m.onB1 = startApp(t, "billing-a2"), startApp(t, "billing-b1")
 	checkout := startApp(t, "checkout")
 	m.a1 = startNode(t, m.w, "a1", "X", []Upstream{{Caller: "checkout", Service: "billing"}}, rules)

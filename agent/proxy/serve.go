@@ -21,7 +21,7 @@ import (
 // Serve registers MethodHTTP on reg: calls from other agents for the
 // instances registered on this node.
 func (p *Proxy) Serve(reg Registrar) {
-	reg.HandleStream(MethodHTTP, transport.ServerStreaming(p.serveHTTP))
+	reg.HandleStream(MethodHTTP, transport.ServerStreaming(p.tracedServe))
 }
 
 // serveHTTP hands a request from another agent to an instance of this
@@ -131,6 +131,7 @@ func instanceRequest(ctx context.Context, addr string, req *httpRequest, node, s
 		return nil, err
 	}
 	hr.Header = withCaller(req.Header, req.Caller, node, site)
+	setTraceHeaders(ctx, hr.Header)
 	if req.Host != "" {
 		hr.Host = req.Host
 	}

@@ -80,6 +80,9 @@ const (
 
 	MetricsRelayed     = "edgeplane_metrics_relayed_total"
 	MetricsAddrRefused = "edgeplane_metrics_addr_refused_total"
+
+	TracingExported = "edgeplane_tracing_exported_spans_total"
+	TracingDropped  = "edgeplane_tracing_dropped_spans_total"
 )
 
 // Catalogue lists every edgeplane_ metric the agent exposes, in the order
@@ -142,6 +145,9 @@ var Catalogue = []Desc{
 
 	{MetricsRelayed, Counter, []string{"result"}, "Scrapes of nodes' metrics this node relayed (/v1/edgeplane/metrics/<node>, /metrics?node= on metrics_addr), by result: ok, unknown_node (no live member of the name), too_large (an answer past 16 MiB, cut off), busy (refused: 4 relays running), error (the call failed or took over 5 s)."},
 	{MetricsAddrRefused, Counter, nil, "Requests to metrics_addr refused for a missing or wrong bearer token."},
+
+	{TracingExported, Counter, nil, "Spans of proxied calls the OTLP collector (tracing.otlp_endpoint) took."},
+	{TracingDropped, Counter, []string{"reason"}, "Sampled spans of proxied calls not exported, by reason: queue_full (2,048 spans waiting), export_failed (the collector unreachable or answering an error, or the agent stopping)."},
 }
 
 // describe returns the catalogue's entry for name; it panics for a name

@@ -77,7 +77,18 @@ func (m *Metrics) read() reading {
 	m.readCatalog(r)
 	m.readRenders(r)
 	m.readRelay(r)
+	m.readTracing(r)
 	return r
+}
+
+func (m *Metrics) readTracing(r reading) {
+	if m.cfg.Tracing == nil {
+		return
+	}
+	s := m.cfg.Tracing()
+	r.add(TracingExported, float64(s.Exported))
+	r.add(TracingDropped, float64(s.DroppedQueueFull), "queue_full")
+	r.add(TracingDropped, float64(s.DroppedExportFailed), "export_failed")
 }
 
 func (m *Metrics) readRenders(r reading) {

@@ -15,6 +15,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
 	"github.com/edgeplane/edgeplane/store"
@@ -96,6 +97,8 @@ type Config struct {
 	// ScrapeRefused returns the requests metrics_addr refused for their
 	// token; nil when there is no metrics_addr.
 	ScrapeRefused func() uint64
+	// Tracing returns the span exporter's counts (package tracing).
+	Tracing func() tracing.Stats
 
 	// PeerLimit is how many peers get series of their own
 	// (metrics_peer_limit): those whose anti-entropy is in the worst

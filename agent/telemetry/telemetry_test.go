@@ -22,6 +22,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/relay"
 	"github.com/edgeplane/edgeplane/agent/render"
 	"github.com/edgeplane/edgeplane/agent/replica"
+	"github.com/edgeplane/edgeplane/agent/tracing"
 	"github.com/edgeplane/edgeplane/gossip"
 	"github.com/edgeplane/edgeplane/gossip/quicnet"
 	"github.com/edgeplane/edgeplane/store"
@@ -169,8 +170,11 @@ func fullConfig(t testing.TB, peers int) Config {
 		Relay:         func() relay.Stats { return relay.Stats{OK: 40, UnknownNode: 41, TooLarge: 42, Busy: 43, Failed: 44} },
 		Renders:       func() []render.Failure { return []render.Failure{{Block: "nginx", Stage: "check", Count: 2}} },
 		ScrapeRefused: func() uint64 { return 45 },
-		PeerLimit:     DefaultPeerLimit,
-		Version:       "1.2.3", Commit: `abc"def`,
+		Tracing: func() tracing.Stats {
+			return tracing.Stats{Exported: 46, DroppedQueueFull: 47, DroppedExportFailed: 48}
+		},
+		PeerLimit: DefaultPeerLimit,
+		Version:   "1.2.3", Commit: `abc"def`,
 		Now: func() time.Time { return now },
 	}
 }
@@ -290,6 +294,9 @@ func TestExposition(t *testing.T) {
 		{MetricsRelayed, []string{"result", "busy"}, 43},
 		{MetricsRelayed, []string{"result", "error"}, 44},
 		{MetricsAddrRefused, nil, 45},
+		{TracingExported, nil, 46},
+		{TracingDropped, []string{"reason", "queue_full"}, 47},
+		{TracingDropped, []string{"reason", "export_failed"}, 48},
 		{CatalogLocalChecks, []string{"status", "critical"}, 0},
 	} {
 		if got := value(t, fams, tc.name, tc.labels...); got != tc.want {
