@@ -231,7 +231,7 @@ func (h *historyView) size() int64 {
 	return historySize(len(h.key), len(h.origin), len(h.value), len(h.rollbackOrigin))
 }
 
-// decodeHistory decodes a history bucket's key and value. The result
+// decodeHistory decodes a version's key and value. The result
 // holds copies: it stays valid after the transaction ends.
 func decodeHistory(k, v []byte) (HistoryEntry, error) {
 	hv, err := viewHistory(k, v)

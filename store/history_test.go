@@ -580,7 +580,7 @@ func TestFirstVersionInRecordOnly(t *testing.T) {
 		t.Fatalf("new keys wrote %d bytes of history", n)
 	}
 	if hs := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(hs) != 0 {
-		t.Fatalf("the history bucket holds %d versions", len(hs))
+		t.Fatalf("the kv bucket holds %d versions", len(hs))
 	}
 	hs := history(t, s, HistoryQuery{Key: "app/", Prefix: true})
 	if len(hs) != 100 || !hs[0].Held || string(hs[0].Value) != "first" {
@@ -596,7 +596,7 @@ func TestFirstVersionInRecordOnly(t *testing.T) {
 		t.Fatalf("app/007's history %+v", hs)
 	}
 	if stored := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(stored) != 2 {
-		t.Fatalf("the history bucket holds %d versions, want 2", len(stored))
+		t.Fatalf("the kv bucket holds %d versions, want 2", len(stored))
 	}
 	// A first version at or before what a sweep dropped stays dropped.
 	s.histSwept.Store(uint64(v))
