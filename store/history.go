@@ -58,9 +58,11 @@ import (
 // stamp order, next to each other, and next to its record, or past the
 // keys under K when K is their prefix: a write adds its version and drops
 // its key's oldest past HistoryVersions in the leaf its record is
-// written to, most often, and bbolt, which copies on write the pages a
-// commit touches, writes no page for history that the record's own write
-// does not already write. Every walk of the records passes over the
+// written to, most often, so bbolt, which writes whole every page a
+// commit touches, writes for history only a second leaf when a key's
+// versions straddle two, and the one more level of the kv tree the
+// history's bytes may add (a separate tree costs its own leaf and
+// branches on every write). Every walk of the records passes over the
 // versions (recordCursor, forEachRecord), and the quarantine keeps them.
 // The byte count is kept in memory, counted by one scan at open; when a
 // write takes it past HistoryMaxBytes, a sweep drops the oldest versions
