@@ -3,12 +3,15 @@ package store
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // pinnedRecords is a fixed data set whose kv digest root is pinned below.
@@ -168,5 +171,108 @@ func TestRestoreSnapshotBeforeInterning(t *testing.T) {
 	}
 	if !bytes.Equal(again.Bytes(), old) {
 		t.Fatalf("the snapshot of the restored store differs from the one restored (%d bytes, want %d)", again.Len(), len(old))
+	}
+}
+
+// historyRecords is a fixed series of writes to 50 keys, 6 versions
+// each, some deletes among them, and for cfg/07 two concurrent writes,
+// the older of which is lost.
+func historyRecords() [][]Record {
+	var rounds [][]Record
+	prev := map[string]Stamp{}
+	for round := range 6 {
+		var recs []Record
+		for i := range 50 {
+			k := fmt.Sprintf("cfg/%02d", i)
+			r := Record{Key: k, Value: fmt.Appendf(nil, "%s v%d", k, round), Flags: uint64(round),
+				Version: MakeStamp(1_750_000_000_000+uint64(round*1000+i), 0), Origin: fmt.Sprint("node-", (i+round)%3), Prev: prev[k]}
+			if round == 3 && i%9 == 0 {
+				r.Value, r.Deleted = nil, true
+			}
+			if round == 5 && i == 7 {
+				r.Prev = prev[k] - 1 // had not seen round 4's version: that one is lost
+			}
+			prev[k] = r.Version
+			recs = append(recs, r)
+		}
+		rounds = append(rounds, recs)
+	}
+	return rounds
+}
+
+// fileHistoryBucket is a store file written by the release that kept
+// history in its local bucket "history": historyRecords applied with
+// HistoryVersions 4 (gzipped).
+const fileHistoryBucket = "testdata/store-history-bucket.db.gz"
+
+// TestOpenFileHistoryBucket: a store file whose history is in the local
+// bucket "history" opens with the history this release keeps for the
+// same writes (versions, lost marks, byte count), the bucket gone, and
+// its history going on.
+func TestOpenFileHistoryBucket(t *testing.T) {
+	opts := Options{NoSync: true, HistoryVersions: 4}
+	fresh := openStore(t, "", opts)
+	for _, recs := range historyRecords() {
+		if _, err := fresh.Apply(recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := history(t, fresh, HistoryQuery{Prefix: true})
+	wantBytes, _ := fresh.HistoryBytes()
+	if lost := history(t, fresh, HistoryQuery{Prefix: true, LostOnly: true}); len(want) != 200 || len(lost) != 1 {
+		t.Fatalf("%d versions, %d lost; want 200, 1", len(want), len(lost))
+	}
+
+	dir := t.TempDir()
+	gz, err := os.Open(fileHistoryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileName), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, dir, opts)
+	if got := history(t, s, HistoryQuery{Prefix: true}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("history of the old file:\n%+v\nwant\n%+v", got, want)
+	}
+	if got, _ := s.HistoryBytes(); got != wantBytes {
+		t.Fatalf("history counts %d bytes, want %d", got, wantBytes)
+	}
+	if got := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(got) == 0 {
+		t.Fatal("no versions beside the records")
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(localBucket(historyBucket)) != nil {
+			return errors.New("the history bucket is left")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if _, err := s.Snapshot(&a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Snapshot(&b); err != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatalf("the old file's snapshot differs from the same writes' (%v)", err)
+	}
+	e := mustPut(t, s, "cfg/01", "new")
+	if got := history(t, s, HistoryQuery{Key: "cfg/01"}); len(got) != 4 || got[0].Version != e.Version {
+		t.Fatalf("history of cfg/01 after a write: %+v", got)
+	}
+	s.Close()
+	s = openStore(t, dir, opts)
+	if got := history(t, s, HistoryQuery{Key: "cfg/01"}); len(got) != 4 || got[0].Version != e.Version {
+		t.Fatalf("history of cfg/01 reopened: %+v", got)
 	}
 }

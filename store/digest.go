@@ -157,7 +157,7 @@ func (s *Store) Records(table string, keys []string) ([]Record, error) {
 		b := tx.Bucket(tb.records)
 		for _, k := range keys {
 			v := b.Get([]byte(k))
-			if v == nil {
+			if v == nil || isHistoryKey([]byte(k)) {
 				continue
 			}
 			e, err := s.orig.decodeEntry(k, v)

@@ -73,9 +73,11 @@
 //
 // # History and rollback
 //
-// With Options.HistoryVersions > 0 the store keeps, in the local bucket
-// "history", the last versions of each kv key it held, bounded per key and
-// in bytes, written in the transaction of the record: no fsync of its own.
+// With Options.HistoryVersions > 0 the store keeps the last versions of
+// each kv key it held, bounded per key and in bytes, beside the key's
+// record in the kv bucket (out of every read, list, snapshot and the
+// digest), written in the transaction of the record: no fsync and, most
+// often, no page of its own.
 // Each record carries Prev, the version its writer replaced, so that a
 // version last-writer-wins discarded for a concurrent write is marked
 // lost the same way on every node that sees both (see the notes in

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// History. With Options.HistoryVersions > 0 a store keeps, in its local
-// bucket "history", the versions of each kv key it has held: value,
+// History. With Options.HistoryVersions > 0 a store keeps, beside its kv
+// records, the versions of each kv key it has held: value,
 // flags, stamp, origin, whether it was a delete, and whether it was lost.
 // A version is recorded by the transaction that writes or merges the
 // record, so history costs no fsync of its own. It keeps at most
@@ -50,19 +51,43 @@ import (
 //
 // # Layout
 //
-// Versions of key K are stored under K 0x00 stamp(8, big-endian) origin,
-// so a key's versions are in stamp order, next to each other, and a
-// prefix of keys scans in key order. A write adds its version and drops
-// its key's oldest past HistoryVersions, all in the pages of that key:
-// nothing else on disk. The byte count is kept in memory, counted by one
-// scan at open; when a write takes it past HistoryMaxBytes, a sweep drops
-// the oldest versions of any key until the history is an eighth under
-// the cap, so that sweeps are rare. A commit still writes the pages it
-// touches whole (bbolt copies on write): the key's leaf and the branch
-// pages above it, three pages for a history of a few MB, as many as the
-// record's own. Files written before kept an age index (0x00 'a' stamp
-// key) and a byte count (0x00 'n'): Open deletes them.
+// Versions of key K are stored in the kv bucket itself, beside K's
+// record, under K 0xFF stamp(8, big-endian) origin. No key holds 0xFF
+// (keys are valid UTF-8), so these never collide with a record, and the
+// first 0xFF of a key ends the record's key. A key's versions are in
+// stamp order, next to each other, and next to its record, or past the
+// keys under K when K is their prefix: a write adds its version and drops
+// its key's oldest past HistoryVersions in the leaf its record is
+// written to, most often, so bbolt, which writes whole every page a
+// commit touches, writes for history only a second leaf when a key's
+// versions straddle two, and the one more level of the kv tree the
+// history's bytes may add (a separate tree costs its own leaf and
+// branches on every write). Every walk of the records passes over the
+// versions (recordCursor, forEachRecord), and the quarantine keeps them.
+// The byte count is kept in memory, counted by one scan at open; when a
+// write takes it past HistoryMaxBytes, a sweep drops the oldest versions
+// of any key until the history is an eighth under the cap, so that
+// sweeps are rare.
+//
+// Files written before kept the versions in the local bucket "history",
+// under K 0x00 stamp origin, and earlier ones an age index (0x00 'a'
+// stamp key) and a byte count (0x00 'n') in it: Open moves the versions
+// to the kv bucket and deletes the bucket (migrateHistory).
 const historyBucket = "history"
+
+// histSep ends the key of a record in the key of one of its versions.
+const histSep byte = 0xFF
+
+// validHistoryKey reports whether k and v, of the kv bucket, are a
+// version's: a valid key, the separator, and a version's format.
+func validHistoryKey(k, v []byte) bool {
+	i := bytes.IndexByte(k, histSep)
+	return i > 0 && utf8.Valid(k[:i]) && len(v) > 0 && v[0] == histFormat
+}
+
+// isHistoryKey reports whether k, a key of the kv bucket, is a version's
+// and not a record's.
+func isHistoryKey(k []byte) bool { return bytes.IndexByte(k, histSep) >= 0 }
 
 // DefaultHistoryMaxBytes is the history's size cap when
 // Options.HistoryMaxBytes is 0: 16 MiB.
@@ -114,7 +139,12 @@ func historySize(key, origin, value, rollbackOrigin int) int64 {
 }
 
 const (
-	histFormat   byte = 1
+	// histFormat starts a version's value: no record's format (1, 2), so
+	// a version is never read as a record.
+	histFormat byte = 0x81
+	// legacyHistFormat started it in the history bucket.
+	legacyHistFormat byte = 1
+
 	histDeleted  byte = 1 << 0
 	histLost     byte = 1 << 1
 	histHeld     byte = 1 << 2
@@ -122,11 +152,11 @@ const (
 	histBits          = histDeleted | histLost | histHeld | histRollback
 )
 
-// historyKey is the key of a version in the history bucket.
+// historyKey is the key of a version in the kv bucket.
 func historyKey(key string, v Stamp, origin string) []byte {
 	b := make([]byte, 0, len(key)+9+len(origin))
 	b = append(b, key...)
-	b = append(b, 0)
+	b = append(b, histSep)
 	b = binary.BigEndian.AppendUint64(b, uint64(v))
 	return append(b, origin...)
 }
@@ -171,9 +201,9 @@ type historyView struct {
 	bits                               byte
 }
 
-// viewHistory decodes a history bucket's key and value in place.
+// viewHistory decodes a version's key and value in place.
 func viewHistory(k, v []byte) (historyView, error) {
-	i := bytes.IndexByte(k, 0)
+	i := bytes.IndexByte(k, histSep)
 	if i <= 0 || len(k) < i+9 {
 		return historyView{}, fmt.Errorf("%w: history key %q", ErrCorrupt, k)
 	}
@@ -203,7 +233,7 @@ func (h *historyView) size() int64 {
 	return historySize(len(h.key), len(h.origin), len(h.value), len(h.rollbackOrigin))
 }
 
-// decodeHistory decodes a history bucket's key and value. The result
+// decodeHistory decodes a version's key and value. The result
 // holds copies: it stays valid after the transaction ends.
 func decodeHistory(k, v []byte) (HistoryEntry, error) {
 	hv, err := viewHistory(k, v)
@@ -233,13 +263,14 @@ func prevOf(tt *tableTx, old Entry, found bool) Stamp {
 	return old.Version
 }
 
-// history returns the history bucket in t, or nil when key has none.
+// history returns the bucket that keeps key's versions in t (the kv
+// bucket), or nil when key has none.
 func (t *txn) history(tt *tableTx, key string) (*bolt.Bucket, error) {
 	if t.s.hist.versions == 0 || tt.tb.name != TableKV || strings.IndexByte(key, 0) >= 0 {
 		return nil, nil
 	}
 	t.dirty = true
-	return t.tx.CreateBucketIfNotExists(localBucket(historyBucket))
+	return tt.records, nil
 }
 
 // historyReplaced records e, which replaced old (found: the store held
@@ -410,8 +441,8 @@ func (t *txn) histSweep(b *bolt.Bucket) error {
 		total int64
 	)
 	err := b.ForEach(func(k, v []byte) error {
-		if k[0] == 0 {
-			return nil // a file's old age index
+		if !isHistoryKey(k) {
+			return nil // a record
 		}
 		h, err := viewHistory(k, v)
 		vs = append(vs, version{h.version, h.size()})
@@ -435,7 +466,7 @@ func (t *txn) histSweep(b *bolt.Bucket) error {
 	if len(vs) > 0 && vs[0].stamp <= cut {
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if i := bytes.IndexByte(k, 0); i > 0 && len(k) >= i+9 && Stamp(binary.BigEndian.Uint64(k[i+1:])) <= cut {
+			if i := bytes.IndexByte(k, histSep); i > 0 && len(k) >= i+9 && Stamp(binary.BigEndian.Uint64(k[i+1:])) <= cut {
 				drop = append(drop, bytes.Clone(k))
 			}
 		}
@@ -450,21 +481,21 @@ func (t *txn) histSweep(b *bolt.Bucket) error {
 	return nil
 }
 
-// loadHistory counts the history's size and deletes what files written
-// before kept beside the versions (its age index and byte count).
+// loadHistory moves the versions of a file's old history bucket to the
+// kv bucket and counts the history's size.
 func (s *Store) loadHistory(tx *bolt.Tx) error {
-	b := tx.Bucket(localBucket(historyBucket))
-	if b == nil || s.hist.versions == 0 {
+	if err := migrateHistory(tx); err != nil {
+		return err
+	}
+	if s.hist.versions == 0 {
 		return nil
 	}
 	var (
-		old    [][]byte
 		total  int64
 		oldest Stamp
 	)
-	err := b.ForEach(func(k, v []byte) error {
-		if k[0] == 0 {
-			old = append(old, bytes.Clone(k))
+	err := tx.Bucket(bucketKV).ForEach(func(k, v []byte) error {
+		if !isHistoryKey(k) {
 			return nil
 		}
 		h, err := viewHistory(k, v)
@@ -477,11 +508,6 @@ func (s *Store) loadHistory(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range old {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
 	s.histBytes.Store(total)
 	if total >= s.hist.maxBytes-s.hist.maxBytes/8 && oldest > 0 {
 		// Swept before, maybe: what is older than the oldest kept may
@@ -489,6 +515,37 @@ func (s *Store) loadHistory(tx *bolt.Tx) error {
 		s.histSwept.Store(uint64(oldest - 1))
 	}
 	return nil
+}
+
+// migrateHistory moves the versions of the local bucket "history", where
+// files written before kept them under K 0x00 stamp origin, to the kv
+// bucket, and deletes the bucket with what else it held (the age index
+// and byte count of older files, under keys starting 0x00).
+func migrateHistory(tx *bolt.Tx) error {
+	old := tx.Bucket(localBucket(historyBucket))
+	if old == nil {
+		return nil
+	}
+	kv := tx.Bucket(bucketKV)
+	err := old.ForEach(func(k, v []byte) error {
+		if k[0] == 0 {
+			return nil
+		}
+		i := bytes.IndexByte(k, 0)
+		if i <= 0 || len(v) == 0 || v[0] != legacyHistFormat {
+			return fmt.Errorf("%w: history key %q", ErrCorrupt, k)
+		}
+		nk := slices.Concat(k[:i], []byte{histSep}, k[i+1:])
+		nv := slices.Concat([]byte{histFormat}, v[1:])
+		if _, err := viewHistory(nk, nv); err != nil {
+			return err
+		}
+		return kv.Put(nk, nv)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(localBucket(historyBucket))
 }
 
 // historyRollback marks e, just written, as the rollback of to.
@@ -538,31 +595,25 @@ func (s *Store) scanHistory(tx *bolt.Tx, q HistoryQuery) ([]HistoryEntry, error)
 	if q.Key == "" && !q.Prefix {
 		return nil, nil
 	}
-	var out []HistoryEntry
-	if b := tx.Bucket(localBucket(historyBucket)); b != nil {
-		var err error
-		if out, err = scanHistoryBucket(b, q); err != nil {
-			return nil, err
+	// A key's first version is in its record only: the records q selects
+	// add the versions they hold that the history lacks.
+	var held []HistoryEntry
+	rec := func(k, v []byte) error {
+		if s.hist.versions == 0 || q.LostOnly || bytes.IndexByte(k, 0) >= 0 {
+			return nil // no history, or a record holds the winning version
 		}
-	}
-	if s.hist.versions > 0 {
-		var err error
-		if out, err = s.historyOfRecords(tx, q, out); err != nil {
-			return nil, err
+		e, err := s.orig.decodeEntry(string(k), v)
+		if err != nil || e.Version < q.Since {
+			return err
 		}
+		h := historyOf(&e.Record)
+		h.Held = true
+		held = append(held, h)
+		return nil
 	}
-	slices.SortStableFunc(out, func(a, b HistoryEntry) int { return cmp.Compare(b.Version, a.Version) })
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, nil
-}
-
-// historyOfRecords adds to out the versions the kv records that q selects
-// hold, when out lacks them: a key's first version is in its record only.
-func (s *Store) historyOfRecords(tx *bolt.Tx, q HistoryQuery, out []HistoryEntry) ([]HistoryEntry, error) {
-	if q.LostOnly { // a record holds the winning version
-		return out, nil
+	out, err := scanHistoryVersions(tx.Bucket(bucketKV), q, rec)
+	if err != nil {
+		return nil, err
 	}
 	type version struct {
 		key    string
@@ -573,54 +624,41 @@ func (s *Store) historyOfRecords(tx *bolt.Tx, q HistoryQuery, out []HistoryEntry
 	for i := range out {
 		listed[version{out[i].Key, out[i].Version, out[i].Origin}] = true
 	}
-	add := func(k, v []byte) error {
-		if bytes.IndexByte(k, 0) >= 0 { // such keys have no history
-			return nil
-		}
-		e, err := s.orig.decodeEntry(string(k), v)
-		if err != nil {
-			return err
-		}
-		if e.Version >= q.Since && !listed[version{e.Key, e.Version, e.Origin}] {
-			h := historyOf(&e.Record)
-			h.Held = true
+	for _, h := range held {
+		if !listed[version{h.Key, h.Version, h.Origin}] {
 			out = append(out, h)
 		}
-		return nil
 	}
-	kv := tx.Bucket(bucketKV)
-	if !q.Prefix {
-		if v := kv.Get([]byte(q.Key)); v != nil {
-			return out, add([]byte(q.Key), v)
-		}
-		return out, nil
-	}
-	c := kv.Cursor()
-	p := []byte(q.Key)
-	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		if err := add(k, v); err != nil {
-			return nil, err
-		}
+	slices.SortStableFunc(out, func(a, b HistoryEntry) int { return cmp.Compare(b.Version, a.Version) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
 	}
 	return out, nil
 }
 
-// scanHistoryBucket returns the versions q selects from the history
-// bucket, unsorted.
-func scanHistoryBucket(b *bolt.Bucket, q HistoryQuery) ([]HistoryEntry, error) {
+// scanHistoryVersions returns the versions q selects from the kv bucket,
+// unsorted, and calls rec, unless nil, with each record q's key or prefix
+// covers.
+func scanHistoryVersions(kv *bolt.Bucket, q HistoryQuery, rec func(k, v []byte) error) ([]HistoryEntry, error) {
 	p := []byte(q.Key)
 	if !q.Prefix {
-		p = append(p, 0)
+		if v := kv.Get(p); v != nil && rec != nil {
+			if err := rec(p, v); err != nil {
+				return nil, err
+			}
+		}
+		p = append(p, histSep)
 	}
 	var out []HistoryEntry
-	c := b.Cursor()
+	c := kv.Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		if k[0] == 0 { // a file's old age index and byte count
-			k, _ = c.Seek([]byte{1})
-			if k == nil || !bytes.HasPrefix(k, p) {
-				break
+		if !isHistoryKey(k) {
+			if rec != nil {
+				if err := rec(k, v); err != nil {
+					return nil, err
+				}
 			}
-			v = b.Get(k)
+			continue
 		}
 		h, err := decodeHistory(k, v)
 		if err != nil {
@@ -632,4 +670,32 @@ func scanHistoryBucket(b *bolt.Bucket, q HistoryQuery) ([]HistoryEntry, error) {
 		out = append(out, h)
 	}
 	return out, nil
+}
+
+// recordCursor walks a table's records as a bbolt cursor does, passing
+// over the history versions kept among the kv records.
+type recordCursor struct{ c *bolt.Cursor }
+
+func records(b *bolt.Bucket) recordCursor { return recordCursor{b.Cursor()} }
+
+func (r recordCursor) First() ([]byte, []byte)        { return r.skip(r.c.First()) }
+func (r recordCursor) Seek(k []byte) ([]byte, []byte) { return r.skip(r.c.Seek(k)) }
+func (r recordCursor) Next() ([]byte, []byte)         { return r.skip(r.c.Next()) }
+
+func (r recordCursor) skip(k, v []byte) ([]byte, []byte) {
+	for k != nil && isHistoryKey(k) {
+		k, v = r.c.Next()
+	}
+	return k, v
+}
+
+// forEachRecord calls fn with each record of b, passing over the history
+// versions kept among the kv records.
+func forEachRecord(b *bolt.Bucket, fn func(k, v []byte) error) error {
+	return b.ForEach(func(k, v []byte) error {
+		if isHistoryKey(k) {
+			return nil
+		}
+		return fn(k, v)
+	})
 }

@@ -68,3 +68,34 @@ func writtenBytes() int64 {
 	}
 	return -1
 }
+
+// BenchmarkListHistory is BenchmarkList with history off and on in one
+// run: with history on, each key holds 10 versions, which the kv bucket
+// keeps beside its record and a list passes over.
+func BenchmarkListHistory(b *testing.B) {
+	half := func(versions int) func(b *testing.B) {
+		return func(b *testing.B) {
+			s := openStore(b, benchDir(b), Options{NoSync: true, HistoryVersions: versions})
+			val := make([]byte, 100)
+			recs := make([]Record, 10_000)
+			for round := range 10 {
+				for i := range recs {
+					v := Stamp(round*len(recs) + i + 1)
+					recs[i] = Record{Key: fmt.Sprintf("app/%03d/%05d", i%100, i), Value: val, Version: v, Origin: "peer"}
+					if round > 0 {
+						recs[i].Prev = v - Stamp(len(recs))
+					}
+				}
+				if _, err := s.Apply(recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := 0; b.Loop(); i++ {
+				if list, _, err := s.List(fmt.Sprintf("app/%03d/", i%100)); err != nil || len(list) != 100 {
+					b.Fatalf("List = %d, %v", len(list), err)
+				}
+			}
+		}
+	}
+	halves(b, "off", "on-10", half(0), half(10))
+}

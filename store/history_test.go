@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -235,19 +236,15 @@ func TestHistoryIntermediateVersions(t *testing.T) {
 	}
 }
 
-// checkHistoryBytes fails t unless the entries the history bucket stores
+// checkHistoryBytes fails t unless the versions the kv bucket stores
 // (not the first versions the records alone hold) sum to the size s
 // counts, and to at most maxBytes. It returns them, newest first.
 func checkHistoryBytes(t *testing.T, s *Store, maxBytes int64) []HistoryEntry {
 	t.Helper()
 	var hs []HistoryEntry
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(localBucket(historyBucket))
-		if b == nil {
-			return nil
-		}
 		var err error
-		hs, err = scanHistoryBucket(b, HistoryQuery{Prefix: true})
+		hs, err = scanHistoryVersions(tx.Bucket(bucketKV), HistoryQuery{Prefix: true}, nil)
 		return err
 	})
 	if err != nil {
@@ -325,10 +322,63 @@ func TestHistoryMaxBytes(t *testing.T) {
 	checkHistoryBytes(t, s, maxBytes/4)
 }
 
-// TestHistoryOldLayout: a file whose history kept an age index and a byte
-// count beside the versions (as edgeplane did before) opens with its
-// versions listed as they were, the old entries deleted, its size
-// counted, and history going on.
+// toLegacyHistory moves the versions of the store file in dir to the
+// local bucket "history", where edgeplane kept them before, under K 0x00
+// stamp origin, with the age index (0x00 'a' stamp key -> size) and byte
+// count (0x00 'n') older files kept beside them.
+func toLegacyHistory(t *testing.T, dir string) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		kv := tx.Bucket(bucketKV)
+		b, err := tx.CreateBucket(localBucket(historyBucket))
+		if err != nil {
+			return err
+		}
+		var moved [][]byte
+		var total uint64
+		err = kv.ForEach(func(k, v []byte) error {
+			if !isHistoryKey(k) {
+				return nil
+			}
+			h, err := decodeHistory(k, v)
+			if err != nil {
+				return err
+			}
+			moved = append(moved, bytes.Clone(k))
+			lk := bytes.Replace(k, []byte{histSep}, []byte{0}, 1)
+			lv := append([]byte{legacyHistFormat}, v[1:]...)
+			age := append(binary.BigEndian.AppendUint64([]byte("\x00a"), uint64(h.Version)), lk...)
+			total += uint64(h.Size())
+			return errors.Join(b.Put(lk, lv), b.Put(age, binary.AppendUvarint(nil, uint64(h.Size()))))
+		})
+		if err != nil {
+			return err
+		}
+		if len(moved) == 0 {
+			return errors.New("no versions to move")
+		}
+		for _, k := range moved {
+			if err := kv.Delete(k); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte("\x00n"), binary.BigEndian.AppendUint64(nil, total))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHistoryOldLayout: a file whose history is in the local bucket
+// "history", with the age index and byte count older files kept beside
+// the versions, opens with its versions moved beside the records and
+// listed as they were, the bucket deleted, its size counted, and history
+// going on.
 func TestHistoryOldLayout(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{NoSync: true, HistoryVersions: 3}
@@ -342,33 +392,9 @@ func TestHistoryOldLayout(t *testing.T) {
 	}
 	before := history(t, s, HistoryQuery{Prefix: true})
 	s.Close()
+	toLegacyHistory(t, dir)
 
-	// Write the old bookkeeping: per version 0x00 'a' stamp key -> size,
-	// and the total under 0x00 'n'.
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(localBucket(historyBucket))
-		var total uint64
-		for i := range before {
-			h := &before[i]
-			k := historyKey(h.Key, h.Version, h.Origin)
-			age := append(binary.BigEndian.AppendUint64([]byte("\x00a"), uint64(h.Version)), k...)
-			if err := b.Put(age, binary.AppendUvarint(nil, uint64(h.Size()))); err != nil {
-				return err
-			}
-			total += uint64(h.Size())
-		}
-		return b.Put([]byte("\x00n"), binary.BigEndian.AppendUint64(nil, total))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	// Read with history off, the old entries are not versions.
+	// Moved with history off too, and listed.
 	s = openStore(t, dir, Options{NoSync: true})
 	if got := history(t, s, HistoryQuery{Prefix: true}); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Fatalf("old layout, history off: %+v, want %+v", got, before)
@@ -376,21 +402,24 @@ func TestHistoryOldLayout(t *testing.T) {
 	if got := history(t, s, HistoryQuery{Key: "a"}); len(got) != 3 {
 		t.Fatalf("old layout, history of a: %d versions, want 3", len(got))
 	}
-	s.Close()
-
-	s = openStore(t, dir, opts)
-	if got := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); fmt.Sprint(got) != fmt.Sprint(before) {
-		t.Fatalf("after open: %+v, want %+v", got, before)
-	}
-	err = s.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(localBucket(historyBucket)).Cursor().First()
-		if k == nil || k[0] == 0 {
-			return fmt.Errorf("first history key %q: old entries left", k)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(localBucket(historyBucket)) != nil {
+			return errors.New("the history bucket is left")
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	s.Close()
+
+	toLegacyHistory(t, dir)
+	s = openStore(t, dir, opts)
+	if got := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("after open: %+v, want %+v", got, before)
+	}
+	if got := history(t, s, HistoryQuery{Prefix: true}); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("after open: %+v, want %+v", got, before)
 	}
 	e := mustPut(t, s, "a", "new")
 	if got := history(t, s, HistoryQuery{Key: "a"}); len(got) != 3 || got[0].Version != e.Version {
@@ -514,7 +543,7 @@ func FuzzDecodeHistory(f *testing.F) {
 	h := HistoryEntry{Key: "a/b", Value: []byte("v"), Flags: 3, Version: 99, Origin: "node", Prev: 4, Held: true,
 		RollbackOf: 5, RollbackOrigin: "p"}
 	f.Add(historyKey(h.Key, h.Version, h.Origin), appendHistory(nil, &h))
-	f.Add([]byte("k\x00"), []byte{1, 0})
+	f.Add([]byte("k\xff"), []byte{histFormat, 0})
 	f.Add([]byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, k, v []byte) {
 		h, err := decodeHistory(k, v)
@@ -551,7 +580,7 @@ func TestFirstVersionInRecordOnly(t *testing.T) {
 		t.Fatalf("new keys wrote %d bytes of history", n)
 	}
 	if hs := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(hs) != 0 {
-		t.Fatalf("the history bucket holds %d versions", len(hs))
+		t.Fatalf("the kv bucket holds %d versions", len(hs))
 	}
 	hs := history(t, s, HistoryQuery{Key: "app/", Prefix: true})
 	if len(hs) != 100 || !hs[0].Held || string(hs[0].Value) != "first" {
@@ -567,7 +596,7 @@ func TestFirstVersionInRecordOnly(t *testing.T) {
 		t.Fatalf("app/007's history %+v", hs)
 	}
 	if stored := checkHistoryBytes(t, s, DefaultHistoryMaxBytes); len(stored) != 2 {
-		t.Fatalf("the history bucket holds %d versions, want 2", len(stored))
+		t.Fatalf("the kv bucket holds %d versions, want 2", len(stored))
 	}
 	// A first version at or before what a sweep dropped stays dropped.
 	s.histSwept.Store(uint64(v))

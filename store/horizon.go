@@ -113,7 +113,7 @@ func (s *Store) MergeRange(table, after, through string, recs []Checked, forget 
 				won = append(won, *rec)
 			}
 		}
-		c := tt.records.Cursor()
+		c := records(tt.records)
 		k, v := c.First()
 		if after != "" {
 			k, v = c.Seek([]byte(after))

@@ -330,7 +330,7 @@ func (s *Store) loadDigest(tx *bolt.Tx) error {
 			}
 		}
 		tt := t.table(tb)
-		err := tt.records.ForEach(func(k, v []byte) error {
+		err := forEachRecord(tt.records, func(k, v []byte) error {
 			e, err := s.orig.decodeEntry(string(k), v)
 			if err != nil || e.ModifyIndex <= from {
 				return err

@@ -121,7 +121,7 @@ func (s *Store) DeleteTree(prefix string) (int, error) {
 		n = 0
 		tt := t.kv()
 		var doomed []Entry
-		c := tt.records.Cursor()
+		c := records(tt.records)
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			e, err := s.orig.decodeEntry(string(k), v)
@@ -311,7 +311,7 @@ func (s *Store) Keys(prefix, separator string) ([]string, uint64, error) {
 func (s *Store) scan(prefix string, fn func(*Entry)) (uint64, error) {
 	var idx uint64
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketKV).Cursor()
+		c := records(tx.Bucket(bucketKV))
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			e, err := s.orig.decodeEntry(string(k), v)
@@ -362,7 +362,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 	var some bool
 	err := s.view(func(tx *bolt.Tx) error {
 		for _, tb := range s.tables {
-			c := tx.Bucket(tb.records).Cursor()
+			c := records(tx.Bucket(tb.records))
 			for k, v := c.First(); k != nil && !some; k, v = c.Next() {
 				e, _, err := s.orig.decodeMeta(string(k), v)
 				if err != nil {
@@ -382,7 +382,7 @@ func (s *Store) CollectTombstones(horizon Stamp) (int, error) {
 		for _, tb := range s.tables {
 			tt := t.table(tb)
 			var doomed []Entry
-			err := tt.records.ForEach(func(k, v []byte) error {
+			err := forEachRecord(tt.records, func(k, v []byte) error {
 				e, err := s.orig.decodeEntry(string(k), v)
 				if err != nil {
 					return err

@@ -113,7 +113,7 @@ func (s *Store) page(prefix, from string, p *Page, take func(k []byte, meta *Ent
 				dropMapped(v)
 			}
 		}()
-		c := tx.Bucket(bucketKV).Cursor()
+		c := records(tx.Bucket(bucketKV))
 		pre := []byte(prefix)
 		if from == "" {
 			for k, v := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, v = c.Next() {

@@ -41,8 +41,8 @@ func CheckKey(key string) error {
 func (s *Store) quarantineInvalid(tx *bolt.Tx) (int, error) {
 	kv := tx.Bucket(bucketKV)
 	var bad [][]byte
-	err := kv.ForEach(func(k, _ []byte) error {
-		if !utf8.Valid(k) {
+	err := kv.ForEach(func(k, v []byte) error {
+		if !utf8.Valid(k) && !validHistoryKey(k, v) {
 			bad = append(bad, bytes.Clone(k))
 		}
 		return nil

@@ -118,7 +118,7 @@ func (s *Store) PlanPrefixRollback(prefix string, at Stamp) (changes []RollbackC
 			st.oldest = h
 		}
 		// Live keys without history: unknown.
-		c := tx.Bucket(bucketKV).Cursor()
+		c := records(tx.Bucket(bucketKV))
 		p := []byte(prefix)
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			if _, ok := byKey[string(k)]; ok {

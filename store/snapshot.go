@@ -256,7 +256,7 @@ func (s *Store) ScanAfter(table, after string, n int) ([]Record, error) {
 	}
 	var batch []Record
 	err = s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(tb.records).Cursor()
+		c := records(tx.Bucket(tb.records))
 		k, v := c.First()
 		if after != "" {
 			k, v = c.Seek([]byte(after))

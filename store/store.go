@@ -227,7 +227,7 @@ func (s *Store) load(opts Options) error {
 		s.marks.load(meta)
 		hwm := Stamp(getUint(meta, metaHLC))
 		for _, tb := range s.tables {
-			err = tx.Bucket(tb.records).ForEach(func(k, v []byte) error {
+			err = forEachRecord(tx.Bucket(tb.records), func(k, v []byte) error {
 				e, err := s.orig.decodeEntry(string(k), v)
 				if err != nil {
 					return err

@@ -65,7 +65,7 @@ func (tx *Tx) Scan(table, prefix string, fn func(*Entry) error) error {
 	if err != nil {
 		return err
 	}
-	c := tx.tx.Bucket(tb.records).Cursor()
+	c := records(tx.tx.Bucket(tb.records))
 	p := []byte(prefix)
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 		e, err := tx.s.orig.decodeEntry(string(k), v)
