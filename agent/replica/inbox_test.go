@@ -2,13 +2,16 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/testutil"
 	"github.com/edgeplane/edgeplane/store"
 )
 
@@ -82,13 +85,12 @@ func (n *inboxNode) startLoop(t *testing.T) (stop func()) {
 // waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return errors.New("waiting for " + what)
+	})
 }
 
 func rec(key string, version int, value string) store.Record {
@@ -150,21 +152,9 @@ func TestTwoVersionsInOneBatch(t *testing.T) {
 	for _, w := range n.passed() {
 		passed = append(passed, w.Key+"@"+strconv.FormatUint(w.Version, 10))
 	}
-	if want := []string{"a@200", "b@100", "b@200"}; !slicesEqual(passed, want) {
+	if want := []string{"a@200", "b@100", "b@200"}; !slices.Equal(passed, want) {
 		t.Errorf("passed on %v, want %v", passed, want)
 	}
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestMergeLoopStopFlushes: records waiting when the loop stops are merged
