@@ -232,7 +232,7 @@ func replicaStats(agents []*Agent) map[string]uint64 {
 	for _, a := range agents {
 		for k, v := range a.replica.LocalStats() {
 			switch k {
-			case "pushed", "push_calls", "push_failures", "push_left", "syncs", "applied", "duplicate":
+			case "pushed", "push_calls", "push_failures", "push_left", "gossip_dropped", "syncs", "applied", "duplicate":
 				n, _ := strconv.ParseUint(v, 10, 64)
 				out[k] += n
 			}

@@ -131,35 +131,44 @@ func benchBootstrap(b *testing.B, recs []Checked, versions int) {
 }
 
 // BenchmarkReplicatedWrite: a store holding the 100,000 records of a
-// bootstrap receives single 100-byte writes from a peer (ApplyChecked of
-// one record, as a delta arrives), each to a random key, durably. It
-// reports the bytes written to disk per write (write_bytes of
-// /proc/self/io) and the pages bbolt wrote besides its meta page.
+// bootstrap receives 100-byte writes from peers, each to a random key,
+// durably, batch records per ApplyChecked (one commit): batch=1 is a
+// delta applied as it arrives, larger batches the records a replica
+// merges together at steady load. It reports, per write, the bytes
+// written to disk (write_bytes of /proc/self/io), the fsyncs and the
+// pages bbolt wrote besides its meta page.
 func BenchmarkReplicatedWrite(b *testing.B) {
 	recs := bulkRecords()
 	for _, versions := range []int{0, 10} {
-		b.Run(fmt.Sprintf("history=%d", versions), func(b *testing.B) {
-			s := openStore(b, benchDir(b), Options{HistoryVersions: versions})
-			bootstrapInto(b, s, recs)
-			version := MakeStamp(uint64(time.Now().UnixMilli()), 0)
-			val := make([]byte, bulkValueLen)
-			io := newIOMeter(s.db, s.committed.Load)
-			w0, ok := procWriteBytes()
-			if !ok {
-				b.Skip("no /proc/self/io")
-			}
-			for i := 0; b.Loop(); i++ {
-				version++
-				k := (i * 7919) % bulkKeys // a stride prime to the key count: every key in turn, scattered
-				rec := Checked{rec: Record{Key: fmt.Sprintf("cfg/%06d", k), Value: val, Version: version, Origin: bulkOrigin}}
-				if _, err := s.ApplyChecked([]Checked{rec}); err != nil {
-					b.Fatal(err)
+		for _, batch := range []int{1, 16, 128} {
+			b.Run(fmt.Sprintf("history=%d/batch=%d", versions, batch), func(b *testing.B) {
+				s := openStore(b, benchDir(b), Options{HistoryVersions: versions})
+				bootstrapInto(b, s, recs)
+				version := MakeStamp(uint64(time.Now().UnixMilli()), 0)
+				val := make([]byte, bulkValueLen)
+				io := newIOMeter(s.db, s.committed.Load)
+				w0, ok := procWriteBytes()
+				if !ok {
+					b.Skip("no /proc/self/io")
 				}
-			}
-			w1, _ := procWriteBytes()
-			b.ReportMetric(float64(w1-w0)/float64(b.N), "bytes-written/op")
-			io.report(b, b.N)
-		})
+				writes, k := 0, 0
+				for b.Loop() {
+					part := make([]Checked, batch)
+					for j := range part {
+						version++
+						k = (k + 7919) % bulkKeys // a stride prime to the key count: every key in turn, scattered
+						part[j] = Checked{rec: Record{Key: fmt.Sprintf("cfg/%06d", k), Value: val, Version: version, Origin: bulkOrigin}}
+					}
+					if _, err := s.ApplyChecked(part); err != nil {
+						b.Fatal(err)
+					}
+					writes += batch
+				}
+				w1, _ := procWriteBytes()
+				b.ReportMetric(float64(w1-w0)/float64(writes), "bytes-written/op")
+				io.report(b, writes)
+			})
+		}
 	}
 }
 

@@ -66,6 +66,25 @@
 // which accepted stamps advance: stamps each just inside it cannot walk the
 // clock forward.
 //
+// # Merging in shared commits
+//
+// Each commit of the store writes a record's leaf, the branch pages above
+// it and the meta page, and syncs twice, however few records it holds. So
+// the records that gossip deltas and pushes deliver wait in an inbox, and
+// a goroutine of Run's merges everything waiting in one commit (group
+// commit): a lone record goes at once; those that arrive while a commit
+// is written join the next one, and while records keep coming a batch
+// waits up to GossipLinger (10 ms) for more. Records are checked (clock,
+// malformed) where they arrive; last-writer-wins decides, in arrival
+// order, as the batch is merged, and what was new is passed on after its
+// commit, by the rules above. HandleGossip returns at once; a push
+// answers once its records are durable. The inbox holds 8,192 records:
+// past that, the records of gossip deltas are dropped, counted
+// (Stats.GossipDropped) and left to an anti-entropy round, asked for at
+// once, and a push is merged by its own call. When Run ends, what waits is
+// merged, and deliveries after it are merged by the call that brings
+// them, as before Run starts.
+//
 // # Lost writes
 //
 // With history on (store.Options.HistoryVersions), a node's store marks

@@ -72,6 +72,12 @@ type Config struct {
 	// carries them. Default 128.
 	MaxGossipQueue int
 	PushFanout     int // default 3
+	// GossipLinger is how long, while gossip keeps delivering records, a
+	// batch of them waits for more before it is merged in one commit (see
+	// inbox); a record after a quiet spell is merged at once. Default
+	// 10ms; negative: never wait (records still share the commits they
+	// arrive during).
+	GossipLinger time.Duration
 	// CallTimeout bounds each RPC. Default 10s.
 	CallTimeout time.Duration
 
@@ -100,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BroadcastQueued == nil {
 		c.BroadcastQueued = func() int { return 0 }
+	}
+	if c.GossipLinger == 0 {
+		c.GossipLinger = 10 * time.Millisecond
 	}
 	if c.PushFanout == 0 {
 		c.PushFanout = 3
@@ -135,6 +144,9 @@ type Stats struct {
 	// anti-entropy: the push queue was full, or no call of their batch
 	// reached a peer.
 	Pushed, PushCalls, PushFailures, PushLeft uint64
+	// GossipDropped counts the records of gossip deltas dropped because
+	// too many waited to be merged (see inbox), left to anti-entropy.
+	GossipDropped uint64
 }
 
 // Replica spreads local writes and merges remote ones. Create it with New
@@ -149,8 +161,9 @@ type Replica struct {
 	syncDeferred                            atomic.Uint64
 	bytesSent, bytesRecv                    atomic.Uint64
 	pushed, pushCalls, pushFailures         atomic.Uint64
-	pushLeft                                atomic.Uint64
+	pushLeft, gossipDropped                 atomic.Uint64
 
+	inbox   inbox     // records received by gossip waiting to be merged
 	pushes  pushQueue // records waiting to be pushed (see pass)
 	syncNow chan struct{}
 	skew    clockSkew
@@ -235,7 +248,7 @@ var FeedSources = []store.Source{store.SourceLocal, store.SourceRestore}
 
 // New returns a replica. Run starts its work.
 func New(cfg Config) *Replica {
-	r := &Replica{cfg: cfg.withDefaults(), pushes: newPushQueue(), syncNow: make(chan struct{}, 1)}
+	r := &Replica{cfg: cfg.withDefaults(), inbox: newInbox(), pushes: newPushQueue(), syncNow: make(chan struct{}, 1)}
 	r.mark.Store(uint64(cfg.Store.SyncMark()))
 	r.loadCoverage()
 	r.fresh.Store(cfg.Store.Index() <= 1)
@@ -250,7 +263,7 @@ func (r *Replica) Stats() Stats {
 		SyncRefused: r.syncRefused.Load(), SyncDeferred: r.syncDeferred.Load(),
 		SyncBytesSent: r.bytesSent.Load(), SyncBytesRecv: r.bytesRecv.Load(),
 		Pushed: r.pushed.Load(), PushCalls: r.pushCalls.Load(), PushFailures: r.pushFailures.Load(),
-		PushLeft: r.pushLeft.Load(),
+		PushLeft: r.pushLeft.Load(), GossipDropped: r.gossipDropped.Load(),
 	}
 }
 
@@ -295,7 +308,11 @@ func (r *Replica) gossipAs(name string, w Record) bool {
 }
 
 // HandleGossip merges a delta received by gossip and passes on what was
-// new to this node: memberlist does not forward user broadcasts.
+// new to this node: memberlist does not forward user broadcasts. While Run
+// runs, the records wait in the inbox, and a goroutine of Run's merges
+// those of many deltas in one commit (see inbox); HandleGossip returns
+// without waiting for the disk. Before Run and after it, it merges them
+// itself.
 func (r *Replica) HandleGossip(payload []byte) {
 	d, dropped, err := DecodeDelta(payload)
 	if err != nil {
@@ -307,8 +324,17 @@ func (r *Replica) HandleGossip(payload []byte) {
 		r.malformed.Add(uint64(dropped))
 		r.cfg.Log.Debug("dropped malformed records of a replication delta", "count", dropped)
 	}
-	for _, rec := range r.merge(context.Background(), d.Records) {
-		r.pass(toWire(&rec), nil)
+	ctx := context.Background()
+	a := &arrival{recs: r.admit(ctx, d.Records), pass: true}
+	dropped, queued := r.inbox.add(a, true)
+	if !queued {
+		r.mergeArrivals(ctx, []*arrival{a})
+		return
+	}
+	if dropped > 0 {
+		r.gossipDropped.Add(uint64(dropped))
+		r.cfg.Log.Debug("dropped gossiped records: too many wait to be merged", "count", dropped)
+		r.SyncSoon()
 	}
 }
 
@@ -323,7 +349,11 @@ func (r *Replica) HandleGossip(payload []byte) {
 // node's history is to show it. A node that has marked it already passes
 // nothing on, so the spreading ends.
 func (r *Replica) merge(ctx context.Context, recs []Record) []store.Record {
-	ok := r.admit(ctx, recs)
+	return r.apply(ctx, r.admit(ctx, recs))
+}
+
+// apply is merge for records admitted already.
+func (r *Replica) apply(ctx context.Context, ok []store.Checked) []store.Record {
 	changed, lost, err := r.cfg.Store.ApplyCheckedLost(ok)
 	if err != nil {
 		r.cfg.Log.ErrorContext(ctx, "applying replicated records", "err", err)
@@ -377,17 +407,26 @@ func (r *Replica) counted(admitted, changed int) {
 
 // HandlePush serves MethodPush. The records of a push that spreads writes
 // (Delta.Seen set; not anti-entropy's) that were new to this node are
-// passed on (see pass), to peers outside Seen.
+// passed on (see pass), to peers outside Seen. While Run runs, they are
+// merged by its merge loop, in a commit shared with the other pushes and
+// gossip deltas that arrived meanwhile (see inbox); the call returns once
+// that commit is durable.
 func (r *Replica) HandlePush(ctx context.Context, d *Delta) (*PushResponse, error) {
 	before := r.rejected.Load()
-	changed := r.merge(ctx, d.Records)
-	if len(d.Seen) > 0 {
-		seen := d.Seen[:min(len(d.Seen), maxSeen)]
-		for i := range changed {
-			r.pass(toWire(&changed[i]), seen)
-		}
+	a := &arrival{recs: r.admit(ctx, d.Records), pass: len(d.Seen) > 0, done: make(chan []store.Record, 1)}
+	rejected := int(r.rejected.Load() - before)
+	if a.pass {
+		a.seen = d.Seen[:min(len(d.Seen), maxSeen)]
 	}
-	return &PushResponse{Applied: len(changed), Rejected: int(r.rejected.Load() - before)}, nil
+	if _, queued := r.inbox.add(a, false); !queued {
+		r.mergeArrivals(ctx, []*arrival{a})
+	}
+	select {
+	case changed := <-a.done:
+		return &PushResponse{Applied: len(changed), Rejected: rejected}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // SyncSoon asks the run loop for an anti-entropy round now, e.g. when a
@@ -404,10 +443,11 @@ func (r *Replica) SyncSoon() {
 // at start, or that finds it was away past a peer's horizon, bootstraps
 // instead.
 //
-// It also spreads the changes of Config.Feed, and pushes what waits to be
-// pushed, each from a goroutine of its own (a slow push never delays
-// gossip, a long anti-entropy round never delays a push); both have ended
-// when Run returns.
+// It also spreads the changes of Config.Feed, merges the records gossip
+// delivers (see HandleGossip), and pushes what waits to be pushed, each
+// from a goroutine of its own (a slow push never delays gossip, a long
+// anti-entropy round never delays a push); they have ended when Run
+// returns, the gossiped records that waited merged.
 func (r *Replica) Run(ctx context.Context) {
 	{
 		ctx, cancel := context.WithCancel(ctx)
@@ -416,6 +456,8 @@ func (r *Replica) Run(ctx context.Context) {
 			wg.Go(func() { r.followFeed(ctx) })
 		}
 		wg.Go(func() { r.pushLoop(ctx) })
+		r.inbox.open()
+		wg.Go(func() { r.mergeLoop(ctx) })
 		defer wg.Wait()
 		defer cancel()
 	}

@@ -24,7 +24,7 @@ func (s *Service) LocalStats() map[string]string {
 		"tombstone_horizon": stampOr(s.cfg.Store.Horizon(), "none"), "sync_mark": stampOr(s.SyncMark(), "never"),
 		"sync_bytes_sent": u(st.SyncBytesSent), "sync_bytes_received": u(st.SyncBytesRecv),
 		"pushed": u(st.Pushed), "push_calls": u(st.PushCalls), "push_failures": u(st.PushFailures),
-		"push_left":           u(st.PushLeft),
+		"push_left": u(st.PushLeft), "gossip_dropped": u(st.GossipDropped),
 		"digest_root":         strconv.FormatUint(s.cfg.Store.DigestRoot(), 16),
 		"last_bootstrap":      lastBootstrap(s.Replica),
 		"tombstones_held_for": holdback(s.Replica),

@@ -47,6 +47,7 @@ const (
 	ReplicationPushed           = "edgeplane_replication_pushed_records_total"
 	ReplicationPushCalls        = "edgeplane_replication_push_calls_total"
 	ReplicationPushLeft         = "edgeplane_replication_push_left_records_total"
+	ReplicationGossipDropped    = "edgeplane_replication_gossip_dropped_records_total"
 	ReplicationSinceSync        = "edgeplane_replication_seconds_since_sync"
 	ReplicationPeerFailing      = "edgeplane_replication_peer_failing"
 	ReplicationPeerSinceAttempt = "edgeplane_replication_peer_seconds_since_attempt"
@@ -112,6 +113,7 @@ var Catalogue = []Desc{
 	{ReplicationPushed, Counter, nil, "Records this node passed on by batched RPC pushes rather than gossip (larger values, and every write while the broadcast queue is backed up), each counted once however many peers it went to."},
 	{ReplicationPushCalls, Counter, []string{"result"}, "Push calls to peers, by result: ok, failed (the batch went to a spare peer)."},
 	{ReplicationPushLeft, Counter, nil, "Records the push path could not carry (its queue full, or no peer reached), left to anti-entropy, which starts a round at once."},
+	{ReplicationGossipDropped, Counter, nil, "Records received by gossip dropped because 8,192 already waited to be merged into the store, left to anti-entropy, which starts a round at once."},
 	{ReplicationSinceSync, Gauge, nil, "Seconds since this node's last complete anti-entropy sync (its sync mark, kept across restarts); -1 before the first."},
 	{ReplicationPeerFailing, Gauge, []string{"peer"}, "1 when the last anti-entropy round with the peer failed, else 0; for peer=\"other\", the number of such peers among those not listed."},
 	{ReplicationPeerSinceAttempt, Gauge, []string{"peer"}, "Seconds since the last anti-entropy round with the peer, whatever its result; for peer=\"other\", the largest among the peers not listed."},

@@ -147,6 +147,7 @@ func (m *Metrics) readReplication(r reading) {
 	r.add(ReplicationPushCalls, float64(s.PushCalls-min(s.PushFailures, s.PushCalls)), "ok")
 	r.add(ReplicationPushCalls, float64(s.PushFailures), "failed")
 	r.add(ReplicationPushLeft, float64(s.PushLeft))
+	r.add(ReplicationGossipDropped, float64(s.GossipDropped))
 
 	since := -1.0
 	if mark := rep.SyncMark(); mark != 0 && m.cfg.Store != nil {
